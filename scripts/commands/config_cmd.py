@@ -1,0 +1,29 @@
+"""``crosstrain config show PRESET|FILE.toml``: the resolved configuration."""
+
+from golden import config
+from scripts.output import add_json_flag, emit, fmt
+
+NAME = "config"
+HELP = "show the resolved values of a preset or a user TOML file"
+ORDER = 21
+
+
+def add_arguments(parser):
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = sub.add_parser("show", help="print every resolved value")
+    show.add_argument("source", metavar="PRESET|FILE.toml")
+    add_json_flag(show)
+
+
+def run(args):
+    cfg = config.load(args.source)
+    d = config.as_dict(cfg)
+    lines = [f"# {cfg.name}  (derived: {cfg.weight_slices} weight slices, {cfg.arrays_per_block} "
+             f"arrays per block, {cfg.input_steps} input steps, lossless ADC needs "
+             f"{cfg.lossless_adc_bits} bits)"]
+    for section, values in d.items():
+        if section == "name":
+            continue
+        lines.append(f"[{section}]")
+        lines += [f"  {k:<22} {fmt(v)}" for k, v in values.items()]
+    emit(args, d, "\n".join(lines))

@@ -1,0 +1,60 @@
+"""Readable tables and ``--json`` output shared by every report and benchmark."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+
+def add_json_flag(parser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object on stdout instead of the table")
+
+
+def fmt(value) -> str:
+    """Compact human formatting of a table cell."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value == 0 or not math.isfinite(value):
+            return str(value)
+        a = abs(value)
+        if a >= 1e6 or a < 1e-3:
+            return f"{value:.3e}"
+        return f"{value:.4g}" if a < 1000 else f"{value:,.1f}"
+    return str(value)
+
+
+def table(headers, rows, title=None) -> str:
+    """Render rows (sequences) under headers as an aligned plain-text table."""
+    cells = [[fmt(v) for v in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    line = "  ".join("-" * w for w in widths)
+    out = [title] if title else []
+    out.append("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    out.append(line)
+    for r in cells:
+        out.append("  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(r, widths)))
+    return "\n".join(out)
+
+
+def _numeric(s: str) -> bool:
+    return bool(s) and (s[0].isdigit() or (s[0] == "-" and s[1:2].isdigit()))
+
+
+def emit(args, obj: dict, text: str) -> None:
+    """Print ``obj`` as JSON when ``--json`` was given, else the readable ``text``."""
+    if getattr(args, "json", False):
+        json.dump(obj, sys.stdout, indent=2, default=_plain)
+        sys.stdout.write("\n")
+    else:
+        print(text)
+
+
+def _plain(v):
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    raise TypeError(f"not JSON serializable: {type(v).__name__}")
