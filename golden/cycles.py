@@ -1,0 +1,92 @@
+"""Cycle model of the crossbar periphery's MVM / transposed MVM / OPA / CRS schedules.
+
+Cycles are periphery clock cycles (``tile.clock_ghz``); one ADC finishes one conversion per
+cycle. The RTL in ``rtl/`` is checked against these formulas exactly, and the roll-up uses them
+at scale, so they are the single statement of the schedule:
+
+MVM (one logical rows x cols block; all its slice arrays work in parallel, each with its own
+``adcs_per_array`` ADCs):
+
+- each of the ``input_steps`` steps drives the rows for ``read_cycles`` cycles, then samples
+  the columns (sample-and-hold); the ADCs convert the sampled step in ``conv_cycles`` =
+  ceil(columns / adcs_per_array) cycles while the next step is already being driven;
+- so a new step starts every ``step_interval`` = max(read_cycles, conv_cycles) cycles;
+- the output vector is valid ``pipeline_cycles`` after the last conversion:
+  ``latency = read_cycles + (steps - 1) * step_interval + conv_cycles + pipeline_cycles``;
+- back to back, a new MVM starts every ``steps * step_interval`` cycles, so ADC utilization in
+  steady state is ``conv_cycles / step_interval``.
+
+The transposed MVM is the same schedule with rows and columns exchanged (columns driven, rows
+converted).
+
+OPA (PANTHER): ``input_bits`` row-bit steps x 4 polarity phases, each ``opa_phase_cycles``.
+
+CRS: the update slices are read row by row (one analog step + conversions per row), each row
+composed, converted and re-sliced, and written back row by row; reads and writes of successive
+rows overlap: ``read_row + (rows - 1) * max(read_row, write_row) + write_row + pipeline_cycles``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from golden.config import HardwareConfig
+
+
+def ns_to_cycles(cfg: HardwareConfig, ns: float) -> int:
+    """Whole periphery cycles covering ``ns`` nanoseconds (at least one)."""
+    return max(1, math.ceil(ns * cfg.tile.clock_ghz - 1e-9))
+
+
+@dataclass(frozen=True)
+class MvmSchedule:
+    steps: int
+    read_cycles: int
+    conv_cycles: int
+    step_interval: int
+    latency: int              # input accepted -> output vector valid, one MVM alone
+    interval: int             # cycles between starts of back-to-back MVMs
+    adc_utilization: float    # steady-state fraction of ADC-cycles converting
+
+    def total(self, n: int) -> int:
+        """Cycles for ``n`` back-to-back MVMs, first input to last output."""
+        return 0 if n <= 0 else self.latency + (n - 1) * self.interval
+
+
+def mvm_schedule(cfg: HardwareConfig, *, transposed: bool = False) -> MvmSchedule:
+    lines = cfg.crossbar.rows if transposed else cfg.crossbar.cols
+    steps = cfg.input_steps
+    read = ns_to_cycles(cfg, cfg.crossbar.read_latency_ns)
+    conv = math.ceil(lines / cfg.converters.adcs_per_array)
+    step_interval = max(read, conv)
+    latency = read + (steps - 1) * step_interval + conv + cfg.tile.pipeline_cycles
+    return MvmSchedule(steps=steps, read_cycles=read, conv_cycles=conv, step_interval=step_interval,
+                       latency=latency, interval=steps * step_interval,
+                       adc_utilization=conv / step_interval)
+
+
+def opa_phase_cycles(cfg: HardwareConfig) -> int:
+    return ns_to_cycles(cfg, cfg.tile.opa_phase_ns)
+
+
+def opa_cycles(cfg: HardwareConfig) -> int:
+    """One outer-product update of a block: every row-bit step in four polarity phases."""
+    return cfg.precision.input_bits * 4 * opa_phase_cycles(cfg)
+
+
+def write_row_cycles(cfg: HardwareConfig) -> int:
+    return ns_to_cycles(cfg, cfg.device.write_latency_ns)
+
+
+def crs_cycles(cfg: HardwareConfig) -> int:
+    """One carry resolution of a block (read, compose, re-slice, write), rows pipelined."""
+    s = mvm_schedule(cfg)
+    read_row = s.read_cycles + s.conv_cycles
+    write_row = write_row_cycles(cfg)
+    rows = cfg.crossbar.rows
+    return read_row + (rows - 1) * max(read_row, write_row) + write_row + cfg.tile.pipeline_cycles
+
+
+def cycles_to_seconds(cfg: HardwareConfig, cycles: int | float) -> float:
+    return cycles / (cfg.tile.clock_ghz * 1e9)

@@ -1,0 +1,75 @@
+"""Export an Amaranth component to Verilog and run a cocotb bench on it in Icarus or Verilator.
+
+One build directory per (design, parameters, simulator) under ``build/cocotb/``: the Verilog is
+rewritten only when its text changes, so Verilator's make-based build is reused across runs.
+The bench receives the parameters it was built with in the environment variable
+``CROSSTRAIN_PARAMS`` (JSON), and rebuilds the same parameter object from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from scripts.tools import require_simulator
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build" / "cocotb"
+PARAMS_ENV = "CROSSTRAIN_PARAMS"
+
+
+def verilog_text(component, name: str) -> str:
+    """Deterministic Verilog for ``component`` (no source paths, stable across runs)."""
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def params_key(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def build_dir(design: str, params: dict, simulator: str) -> Path:
+    return BUILD / f"{design}-{params_key(params)}" / simulator
+
+
+def write_if_changed(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def run_bench(component, *, design: str, params: dict, simulator: str, test_module: str,
+              testcase: str | None = None, waves: bool = False, extra_env: dict | None = None):
+    """Build ``component`` for ``simulator`` and run the cocotb tests in ``test_module``.
+
+    Returns ``(tests, failed)``. ``params`` must be JSON-serializable and is handed to the bench.
+    Set ``waves`` (or the environment variable ``CROSSTRAIN_WAVES=1``) to dump VCD/FST waves into
+    the build directory.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    require_simulator(simulator)
+    waves = waves or os.environ.get("CROSSTRAIN_WAVES") == "1"
+    bdir = build_dir(design, params, simulator)
+    src = write_if_changed(bdir.parent / f"{design}.v", verilog_text(component, design))
+    runner = get_runner(simulator)
+    build_args = ["-Wno-fatal"] if simulator == "verilator" else []
+    if simulator == "verilator" and waves:
+        build_args.append("--trace-fst")
+    runner.build(sources=[src], hdl_toplevel=design, build_dir=bdir, timescale=("1ns", "1ps"),
+                 build_args=build_args, waves=waves, log_file=bdir / "build.log")
+    env = {PARAMS_ENV: json.dumps(params, default=str), "PYTHONPATH": str(ROOT)}
+    env.update(extra_env or {})
+    results = runner.test(hdl_toplevel=design, test_module=test_module, testcase=testcase,
+                          build_dir=bdir, test_dir=bdir, extra_env=env, waves=waves,
+                          results_xml=str(bdir / "results.xml"), log_file=bdir / "test.log")
+    return get_results(Path(results))
+
+
+def bench_params() -> dict:
+    """Inside a cocotb bench: the parameters the runner was given."""
+    return json.loads(os.environ[PARAMS_ENV])
