@@ -315,6 +315,15 @@ def validate(cfg: HardwareConfig) -> None:
         if not d.bits_per_cell <= b <= 16:
             _fail("precision.update_slice_bits", list(sb),
                   f"each width must be between device.bits_per_cell ({d.bits_per_cell}) and 16")
+    wide = p.update_slices * d.bits_per_cell
+    if wide < p.weight_bits:
+        _fail("precision.update_slices", p.update_slices,
+              f"the update slices must hold at least weight_bits ({p.weight_bits}) bits: "
+              f">= {math.ceil(p.weight_bits / d.bits_per_cell)} slices of {d.bits_per_cell} bits")
+    if p.input_bits + p.error_bits - p.opa_shift > wide:
+        _fail("precision.opa_shift", p.opa_shift,
+              f"outer products of input_bits + error_bits ({p.input_bits + p.error_bits}) need "
+              f"opa_shift >= {p.input_bits + p.error_bits - wide} with {p.update_slices} update slices")
     for path, v in (("nonideal.stuck_on_fraction", n.stuck_on_fraction),
                     ("nonideal.stuck_off_fraction", n.stuck_off_fraction)):
         if v > 1:

@@ -1,0 +1,168 @@
+"""PANTHER outer-product accumulate (OPA) on update slices, and carry resolution (CRS).
+
+The update copy of a block keeps a wide weight of ``W = update_slices * bits_per_cell`` bits,
+stored with an offset of ``2**(W-1)`` as base-``2**bits_per_cell`` digits, one digit per update
+slice array (LSB slice first). Each update-slice cell has ``slice_bits[m]`` bits of range: its
+nominal digit (0 .. 2**bits_per_cell - 1) sits at a bias of ``(2**slice_bits[m] -
+2**bits_per_cell) // 2`` so that it can move both ways until carries are resolved.
+
+OPA of a row vector ``x`` (R) and column vector ``d`` (C), both signed integers:
+
+- ``|x|`` is applied on the rows one bit per step (``input_bits`` steps, LSB first);
+- at step ``j`` the column value ``(|d| << j) >> opa_shift`` is split into ``bits_per_cell``-wide
+  pieces; piece ``m`` drives the columns of update slice ``m`` (a pulse of that width);
+- signs are applied in four polarity phases (row sign, column sign) = (+,+), (+,-), (-,+),
+  (-,-): a phase drives only rows and columns of its signs, and potentiates when the signs agree,
+  depresses otherwise;
+- each cell moves by ``x_bit * piece`` per step and saturates at 0 and ``2**slice_bits - 1``.
+
+Composing the slices with weights ``2**(bits_per_cell * m)`` therefore adds exactly ``x (x) d``
+(the outer product) to the wide weight when ``opa_shift`` is 0 and no cell saturates.
+
+CRS reads every slice, composes the wide weight, rounds it to the ``weight_bits`` format
+(``W - weight_bits`` low bits dropped, round half up, saturating), and re-slices the wide weight
+into clean digits; the caller writes the returned weights into the forward and backward arrays.
+
+Non-ideal updates (all off by default): ``c2c_sigma`` spreads each cell's pulse count per OPA;
+``ltp_nonlinearity`` / ``ltd_nonlinearity`` bend the pulse-to-conductance curve (NeuroSim's
+exponential form); ``update_levels`` quantizes the reachable conductance states.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from golden import encoding
+from golden.config import HardwareConfig
+from golden.events import Events
+
+PHASES = ((1, 1), (1, -1), (-1, 1), (-1, -1))   # (row sign, column sign), in drive order
+
+
+def opa_drive(x: np.ndarray, d: np.ndarray, cfg: HardwareConfig):
+    """What one OPA drives, step by step and phase by phase.
+
+    Returns ``(rows, pieces)``: ``rows`` bool of shape (J, 4, R), the rows driven at step ``j``
+    in phase ``k`` (see :data:`PHASES`); ``pieces`` uint8 of shape (J, 4, M, C), the pulse width
+    on each column of each update slice.
+    """
+    p, b = cfg.precision, cfg.device.bits_per_cell
+    x = encoding.check_range("OPA row input", x, p.input_bits)
+    d = encoding.check_range("OPA column input", d, p.error_bits)
+    n_steps, n_slices = p.input_bits, p.update_slices
+    ax, ad = np.abs(x), np.abs(d)
+    xbits = ((ax[None, :] >> np.arange(n_steps)[:, None]) & 1).astype(bool)          # (J, R)
+    v = (ad[None, :] << np.arange(n_steps)[:, None]) >> p.opa_shift                  # (J, C)
+    pieces = encoding.slice_unsigned(v, n_slices, b).transpose(1, 0, 2)               # (J, M, C)
+    xneg, dneg = x < 0, d < 0
+    rows = np.stack([xbits & (xneg == (sr < 0)) for sr, _ in PHASES], axis=1)
+    colmask = np.stack([dneg == (sc < 0) for _, sc in PHASES])                        # (4, C)
+    return rows, pieces[:, None, :, :] * colmask[None, :, None, :]
+
+
+class UpdateArrays:
+    """The PANTHER update copy of one R x C block.
+
+    Parameters
+    ----------
+    cfg : HardwareConfig
+    weights : array of int, shape (R, C)
+        Initial weights in the ``weight_bits`` format; the wide weight starts at
+        ``weights << (W - weight_bits)``.
+    """
+
+    def __init__(self, cfg: HardwareConfig, weights: np.ndarray):
+        self.cfg = cfg
+        p, b = cfg.precision, cfg.device.bits_per_cell
+        self.wide_bits = p.update_slices * b
+        self.drop = self.wide_bits - p.weight_bits
+        self.cell_top = np.array([(1 << h) - 1 for h in cfg.slice_bits], dtype=np.float64)
+        self.bias = np.array([((1 << h) - (1 << b)) // 2 for h in cfg.slice_bits], dtype=np.int64)
+        self.events = Events()
+        self.rng = np.random.default_rng(cfg.nonideal.seed)
+        w = encoding.check_range("weight", weights, p.weight_bits)
+        self.write_counts = np.zeros((p.update_slices,) + w.shape, dtype=np.int64)
+        self.cells = np.zeros(self.write_counts.shape, dtype=np.float64)
+        self._store(w << self.drop)
+
+    def _store(self, wide: np.ndarray) -> None:
+        b = self.cfg.device.bits_per_cell
+        u = wide + (1 << (self.wide_bits - 1))
+        digits = encoding.slice_unsigned(u, self.cfg.precision.update_slices, b).astype(np.int64)
+        self.cells = (digits + self.bias[:, None, None]).astype(np.float64)
+        self.write_counts += 1
+        self.events.cell_writes += self.cells.size
+        self.events.rows_written += self.cells.shape[0] * self.cells.shape[1]
+
+    def compose(self) -> np.ndarray:
+        """The wide weight the slices hold now (cells read back to the nearest integer level)."""
+        b = self.cfg.device.bits_per_cell
+        digits = np.rint(self.cells).astype(np.int64) - self.bias[:, None, None]
+        scale = np.left_shift(np.int64(1), b * np.arange(len(digits), dtype=np.int64))
+        return np.tensordot(scale, digits, axes=(0, 0)) - (1 << (self.wide_bits - 1))
+
+    def opa(self, x: np.ndarray, d: np.ndarray) -> None:
+        """Apply the outer products of row inputs ``x`` (R or N x R) and columns ``d`` (C or N x C),
+        one OPA per row of the batch, in order."""
+        xs, ds = np.atleast_2d(x), np.atleast_2d(d)
+        if xs.shape[0] != ds.shape[0]:
+            raise ValueError(f"OPA batch sizes differ: {xs.shape[0]} row vectors, {ds.shape[0]} column vectors")
+        if xs.shape[1] != self.cells.shape[1] or ds.shape[1] != self.cells.shape[2]:
+            raise ValueError(f"OPA vectors {xs.shape[1]} x {ds.shape[1]} do not match the block "
+                             f"{self.cells.shape[1]} x {self.cells.shape[2]}")
+        for xv, dv in zip(xs, ds):
+            self._one(xv, dv)
+
+    def _one(self, x, d) -> None:
+        rows, pieces = opa_drive(x, d, self.cfg)
+        n_steps = rows.shape[0]
+        # pulses[m, r, c] = sum over steps and phases of row bit x piece, signed by the phase
+        signs = np.array([sr * sc for sr, sc in PHASES], dtype=np.float64)
+        r2 = rows.reshape(n_steps * 4, -1).T.astype(np.float64)                  # (R, J*4)
+        pc = (pieces * signs[None, :, None, None]).reshape(n_steps * 4, -1)        # (J*4, M*C)
+        inc = (r2 @ pc).reshape(rows.shape[2], self.cells.shape[0], -1).transpose(1, 0, 2)
+        touched = inc != 0
+        self.cells = self._update(self.cells, inc)
+        self.write_counts += touched
+        self.events.opa_phases += 4 * n_steps * self.cfg.precision.update_slices
+
+    def _update(self, cells: np.ndarray, pulses: np.ndarray) -> np.ndarray:
+        n = self.cfg.nonideal
+        top = self.cell_top[:, None, None]
+        if n.c2c_sigma:
+            pulses = pulses * (1.0 + self.rng.normal(0.0, n.c2c_sigma, pulses.shape))
+        if n.ltp_nonlinearity or n.ltd_nonlinearity:
+            g = cells / top
+            up = _curve_step(g, pulses / top, n.ltp_nonlinearity)
+            down = 1.0 - _curve_step(1.0 - g, -pulses / top, n.ltd_nonlinearity)
+            new = np.where(pulses >= 0, up, down) * top
+        else:
+            new = cells + pulses
+        self.events.opa_saturated += int(np.count_nonzero((new > top) | (new < 0)))
+        new = np.clip(new, 0.0, top)
+        if n.update_levels:
+            q = n.update_levels - 1
+            new = np.rint(new / top * q) / q * top
+        return new
+
+    def crs(self) -> np.ndarray:
+        """Resolve carries: compose, round to ``weight_bits`` (saturating), re-slice. Returns the
+        new weights for the forward / backward arrays."""
+        p = self.cfg.precision
+        lo, hi = -(1 << (self.wide_bits - 1)), (1 << (self.wide_bits - 1)) - 1
+        wide = np.clip(self.compose(), lo, hi)
+        w = (wide + ((1 << self.drop) >> 1)) >> self.drop if self.drop else wide
+        w = np.clip(w, -(1 << (p.weight_bits - 1)), (1 << (p.weight_bits - 1)) - 1)
+        self._store(wide)
+        self.events.crs_ops += 1
+        return w
+
+
+def _curve_step(g: np.ndarray, dp: np.ndarray, nu: float) -> np.ndarray:
+    """Normalized conductance after ``dp`` (fraction of full range) pulses from state ``g``
+    on the curve G(P) = (1 - exp(-nu P)) / (1 - exp(-nu)), linear when ``nu`` is 0."""
+    if nu == 0:
+        return g + dp
+    k = 1.0 - np.exp(-nu)
+    pos = -np.log(np.clip(1.0 - g * k, 1e-12, None)) / nu
+    return (1.0 - np.exp(-nu * np.clip(pos + dp, 0.0, None))) / k

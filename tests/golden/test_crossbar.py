@@ -1,0 +1,160 @@
+"""The golden MVM against integer products and against a step-by-step reference written here."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from golden import config, crossbar, encoding
+from golden.events import Events
+
+
+def make_cfg(bpc=2, slices=4, input_bits=8, dac=1, enc="offset", rows=16, cols=16, adc_bits=None,
+             lsb=1.0, adcs=1):
+    base = config.HardwareConfig().with_overrides({
+        "device.bits_per_cell": bpc, "precision.weight_bits": bpc * slices,
+        "precision.weight_frac_bits": 0, "precision.input_bits": input_bits,
+        "precision.error_bits": 8, "precision.update_slices": 40 // bpc,
+        "converters.dac_bits": dac, "crossbar.encoding": enc, "crossbar.rows": rows,
+        "crossbar.cols": cols, "converters.adcs_per_array": adcs})
+    lossless = base.lossless_adc_bits
+    return base.with_overrides({"converters.adc_bits": adc_bits or lossless,
+                                "converters.adc_lsb": lsb,
+                                "converters.adc_mode": "lossless" if adc_bits is None else "clip"})
+
+
+def reference_mvm(w, x, cfg):
+    """Plain per-step, per-slice integer evaluation, independent of golden.encoding."""
+    b, wb, n, d = (cfg.device.bits_per_cell, cfg.precision.weight_bits, cfg.precision.input_bits,
+                   cfg.converters.dac_bits)
+    top = (1 << cfg.converters.adc_bits) - 1
+    if cfg.crossbar.encoding == "offset":
+        stored = [(w + (1 << (wb - 1)), 1)]
+    else:
+        stored = [(np.maximum(w, 0), 1), (np.maximum(-w, 0), -1)]
+    ux = x & ((1 << n) - 1)
+    chunks, k = [], 0
+    while k < n - 1:
+        width = min(d, n - 1 - k)
+        chunks.append((((ux >> k) & ((1 << width) - 1)), 1 << k))
+        k += width
+    chunks.append(((ux >> (n - 1)) & 1, -(1 << (n - 1))))
+    y = np.zeros((x.shape[0], w.shape[1]), dtype=np.int64)
+    rows = cfg.crossbar.rows
+    for drive, step_w in chunks:
+        for u, sgn in stored:
+            for sl in range(wb // b):
+                digit = (u >> (sl * b)) & ((1 << b) - 1)
+                for r0 in range(0, w.shape[0], rows):
+                    sums = drive[:, r0:r0 + rows] @ digit[r0:r0 + rows]
+                    y += step_w * sgn * (np.minimum(sums, top) << (sl * b))
+    if cfg.crossbar.encoding == "offset":
+        y -= (1 << (wb - 1)) * x.sum(axis=1, keepdims=True)
+    return y
+
+
+shapes = st.tuples(st.integers(1, 40), st.integers(1, 24), st.integers(1, 5))
+cfgs = st.fixed_dictionaries(dict(
+    bpc=st.sampled_from([1, 2, 4]), slices=st.integers(1, 4), input_bits=st.integers(2, 12),
+    dac=st.integers(1, 3), enc=st.sampled_from(["offset", "differential"]),
+    rows=st.sampled_from([8, 16, 32]), cols=st.sampled_from([8, 16]))).filter(
+    lambda k: k["dac"] < k["input_bits"]).map(lambda k: make_cfg(**k))
+
+
+def rand(rng, bits, shape):
+    return rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), shape)
+
+
+@settings(max_examples=80, deadline=None)
+@given(cfgs, shapes, st.integers(0, 2**32 - 1))
+def test_lossless_adc_gives_exact_integer_product(cfg, shape, seed):
+    rng = np.random.default_rng(seed)
+    r, c, n = shape
+    w, x = rand(rng, cfg.precision.weight_bits, (r, c)), rand(rng, cfg.precision.input_bits, (n, r))
+    ev = Events()
+    y = crossbar.sliced_mvm(*encoding.slice_weights(w, cfg), x, cfg, events=ev)
+    assert y.dtype == np.int64
+    np.testing.assert_array_equal(y, x @ w, err_msg=f"seed={seed}")
+    assert ev.adc_clipped == 0
+    np.testing.assert_array_equal(crossbar.mvm(w, x, cfg, fast=True), x @ w, err_msg=f"seed={seed}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(cfgs, shapes, st.integers(0, 2**32 - 1))
+def test_transposed_mvm_is_w_transpose_x(cfg, shape, seed):
+    rng = np.random.default_rng(seed)
+    r, c, n = shape
+    w, e = rand(rng, cfg.precision.weight_bits, (r, c)), rand(rng, cfg.precision.input_bits, (n, c))
+    y = crossbar.sliced_mvm(*encoding.slice_weights(w, cfg), e, cfg, transposed=True)
+    np.testing.assert_array_equal(y, e @ w.T, err_msg=f"seed={seed}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 7), st.sampled_from(["offset", "differential"]), st.integers(0, 2**32 - 1))
+def test_narrow_adc_clips_as_specified(adc_bits, enc, seed):
+    cfg = make_cfg(enc=enc, adc_bits=adc_bits, rows=16)
+    rng = np.random.default_rng(seed)
+    w, x = rand(rng, 8, (40, 6)), rand(rng, 8, (3, 40))
+    ev = Events()
+    y = crossbar.sliced_mvm(*encoding.slice_weights(w, cfg), x, cfg, events=ev)
+    np.testing.assert_array_equal(y, reference_mvm(w, x, cfg), err_msg=f"seed={seed}")
+    # the fast path must never claim a clipping MVM is safe, and must agree when it takes over
+    np.testing.assert_array_equal(crossbar.mvm(w, x, cfg), y, err_msg=f"seed={seed}")
+    if crossbar.cannot_clip(encoding.slice_weights(w, cfg)[0], x, cfg):
+        assert ev.adc_clipped == 0
+
+
+def test_clipping_happens_and_is_counted():
+    cfg = make_cfg(adc_bits=3, rows=16)
+    w = np.full((16, 4), 127)
+    x = np.full((1, 16), 127)
+    ev = Events()
+    y = crossbar.sliced_mvm(*encoding.slice_weights(w, cfg), x, cfg, events=ev)
+    assert ev.adc_clipped > 0
+    assert (y < x @ w).all()
+    np.testing.assert_array_equal(y, reference_mvm(w, x, cfg))
+
+
+def test_coarse_adc_lsb_rounds_codes():
+    cfg = make_cfg(adc_bits=6, lsb=4.0, rows=16)
+    w, x = np.arange(-8, 8).reshape(16, 1), np.arange(16).reshape(1, 16) - 3
+    levels, sign, shift = encoding.slice_weights(w, cfg)
+    steps, coef = encoding.input_steps(x, cfg)
+    sums = crossbar.column_sums(levels, steps[:, 0])            # (S, A, C)
+    codes = crossbar.adc(sums, cfg)
+    expect = (coef[:, None, None] * codes * (sign << shift)[None, :, None]).sum(axis=(0, 1)) * 4.0
+    expect -= encoding.weight_offset(cfg) * x.sum()
+    np.testing.assert_allclose(crossbar.sliced_mvm(levels, sign, shift, x, cfg)[0], expect)
+
+
+def test_adc_function_rounds_and_clips():
+    cfg = make_cfg(adc_bits=4, lsb=2.0)
+    np.testing.assert_array_equal(crossbar.adc(np.array([-3.0, 0.9, 1.1, 5.0, 29.0, 31.0, 99.0]), cfg),
+                                  [0, 0, 1, 2, 14, 15, 15])
+
+
+def test_event_counts_of_one_tiled_mvm():
+    cfg = make_cfg(rows=16, cols=8, slices=4, input_bits=8)        # offset: 4 arrays, 8 steps
+    w, x = np.ones((40, 20), int), np.ones((3, 40), int)
+    ev = Events()
+    crossbar.sliced_mvm(*encoding.slice_weights(w, cfg), x, cfg, events=ev)
+    # 3 row tiles (16+16+8 rows), 3 column tiles (8+8+4 columns), 4 slice arrays, 8 steps, 3 vectors
+    assert ev.array_steps == 8 * 3 * 4 * 3 * 3
+    assert ev.adc_conversions == 8 * 3 * 4 * 3 * 20
+    assert ev.dac_conversions == 8 * 3 * 4 * 3 * 40
+    fast = Events()
+    crossbar.mvm(w, x, cfg, events=fast)
+    assert fast == ev
+
+
+def test_input_length_mismatch_is_reported():
+    cfg = make_cfg()
+    with pytest.raises(ValueError, match="does not match"):
+        crossbar.mvm(np.zeros((4, 3), int), np.zeros((2, 5), int), cfg)
+
+
+def test_real_size_panther_block_is_exact():
+    cfg = config.load("panther")
+    rng = np.random.default_rng(7)
+    w, x = rand(rng, 16, (128, 128)), rand(rng, 16, (8, 128))
+    y = crossbar.sliced_mvm(*encoding.slice_weights(w, cfg), x, cfg)
+    np.testing.assert_array_equal(y, reference_mvm(w, x, cfg))
