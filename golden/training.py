@@ -6,10 +6,10 @@ layer is one crossbar matrix (im2col GEMM, ``k*k*Cin x Cout``).
 
 Arithmetic is the accelerator's: weights, activations and errors are signed fixed-point codes of
 ``precision.weight_bits`` / ``input_bits`` / ``error_bits`` with ``weight_frac_bits`` /
-``activation_frac_bits`` / ``error_frac_bits`` fraction bits; every product goes through the golden
-bit-sliced MVM (:func:`golden.crossbar.mvm`; it takes its exact one-matmul path only where it has
-proved that no ADC conversion can clip, otherwise it simulates every step and slice); results
-are rounded back to the code's format with saturation. Forward: ``z = X W``; error
+``activation_frac_bits`` / ``error_frac_bits`` fraction bits; every product is the golden bit-sliced
+MVM's (:func:`product`: :func:`golden.crossbar.mvm`, which simulates every step and slice
+where an ADC conversion might clip, or, in a lossless configuration, the exact integer product
+that MVM is proved to equal there); results are rounded back to the code's format with saturation. Forward: ``z = X W``; error
 back-propagation: the transposed MVM ``delta W^T``; weight gradient: ``X^T delta`` with the error
 stored in arrays and the activations streamed. The softmax, max-pool routing and the learning-
 rate scaling are digital periphery (float, then rounded to codes).
@@ -22,8 +22,10 @@ observe the same values; they must be loss-free (then they would return the same
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -87,17 +89,28 @@ class TrainingResult:
     mvm_vectors: dict               # (kind, layer) -> vectors per step and matrix shape
 
 
+def digits_file() -> Path:
+    """The 8x8 digits table scikit-learn ships (what ``sklearn.datasets.load_digits`` reads);
+    found without importing scikit-learn, whose import alone takes seconds."""
+    spec = importlib.util.find_spec("sklearn")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" \
+        if spec and spec.submodule_search_locations else None
+    if path is None or not path.exists():
+        raise ConfigError("the digits data set needs scikit-learn: run `bash scripts/setup.sh` "
+                          "(or pip install scikit-learn)")
+    return path
+
+
 def load_digits_split(settings: TrainingSettings):
     """Images in [0, 1] (N, 8, 8, 1) and labels, split into train and test by ``seed``."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = (d.images / 16.0)[..., None]
+    data = np.loadtxt(digits_file(), delimiter=",")
+    x = (data[:, :-1].reshape(-1, 8, 8) / 16.0)[..., None]
+    y = data[:, -1].astype(np.int64)
     rng = np.random.default_rng(settings.seed)
     order = rng.permutation(len(x))
     n_test = int(round(len(x) * settings.test_fraction))
     test, train = order[:n_test], order[n_test:]
-    return x[train], d.target[train], x[test], d.target[test]
+    return x[train], y[train], x[test], y[test]
 
 
 def quantize(x: np.ndarray, frac_bits: int, bits: int) -> np.ndarray:
@@ -159,6 +172,28 @@ def init_weights(cfg: HardwareConfig, rng: np.random.Generator) -> dict:
     return out
 
 
+def product(w: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *, transposed=False,
+            events: Events) -> np.ndarray:
+    """``x @ w`` (or ``x @ w.T``) as the golden MVM computes it, with its events.
+
+    A ``lossless`` configuration is validated so that no conversion can clip: there the golden
+    MVM equals the integer product (its own fast path, after a per-call proof that would cost
+    this training a third of its time), so that product is taken directly, exactly, and the
+    events are counted as the MVM counts them. Any other configuration runs
+    :func:`golden.crossbar.mvm`, which clips where the hardware would.
+    """
+    if cfg.converters.adc_mode != "lossless":
+        return crossbar.mvm(w, x, cfg, transposed=transposed, events=events)
+    w = np.asarray(w, dtype=np.int64)
+    x = np.asarray(x, dtype=np.int64)
+    m = w.T if transposed else w
+    bound = float(np.abs(x).max(initial=0)) * float(np.abs(m).max(initial=0)) * m.shape[0]
+    y = (x.astype(np.float64) @ m.astype(np.float64)).astype(np.int64) if bound < 2.0 ** 53 \
+        else x @ m
+    events += crossbar.count_mvm_events(cfg, w.shape, len(x), transposed=transposed)
+    return y
+
+
 class _Step:
     """One mini-batch through the network with the accelerator's arithmetic."""
 
@@ -177,7 +212,7 @@ class _Step:
 
     def mvm(self, kind, layer, w, x, *, transposed=False):
         self.vectors[(kind, layer)] = (len(x), np.shape(w))
-        return crossbar.mvm(w, x, self.cfg, transposed=transposed, events=self.events[kind])
+        return product(w, x, self.cfg, transposed=transposed, events=self.events[kind])
 
     def forward(self, weights, images, *, training=True):
         """Logits codes and, per layer, what the backward pass needs: the layer input as the
@@ -228,7 +263,7 @@ class _Step:
         """dW = X^T delta through the arrays holding delta; skipped tiles skip their MVMs."""
         n_vec = xs.shape[1]
         self.vectors[("gradient", name)] = (n_vec, stored_d.shape)
-        g = crossbar.mvm(stored_d, xs.T, self.cfg, events=self.events["gradient"])
+        g = product(stored_d, xs.T, self.cfg, events=self.events["gradient"])
         rows, cols = self.cfg.crossbar.rows, self.cfg.crossbar.cols
         for ledger in self.ledgers:
             for (rt, ct), skip in np.ndenumerate(ledger.skipped_tiles(name)):

@@ -135,15 +135,19 @@ class WritePolicy:
 # updates) and the finer and lossy variants around it.
 POLICIES = {p.name: p for p in (
     WritePolicy("zero-tile", OPERAND_PHASES, "value", "tile"),
+    WritePolicy("zero-row4", OPERAND_PHASES, "value", "row", row_group=4),
     WritePolicy("zero-row", OPERAND_PHASES, "value", "row"),
-    WritePolicy("small-row", OPERAND_PHASES, "value", "row", threshold=0.02, relative=True),
+    WritePolicy("small-row-1pct", OPERAND_PHASES, "value", "row", threshold=0.01, relative=True),
+    WritePolicy("small-row-5pct", OPERAND_PHASES, "value", "row", threshold=0.05, relative=True),
     WritePolicy("unchanged-cell", OPERAND_PHASES, "delta", "cell", threshold=0.5),
     WritePolicy("update-cell", ("updates",), "delta", "cell", threshold=0.5),
     WritePolicy("update-row", ("updates",), "delta", "row", threshold=0.5),
-    WritePolicy("update-small", ("updates",), "delta", "cell", threshold=0.05, relative=True),
+    WritePolicy("update-4-levels", ("updates",), "delta", "cell", threshold=4),
+    WritePolicy("update-small-5pct", ("updates",), "delta", "cell", threshold=0.05, relative=True),
 )}
 
-# Combinations evaluated as one scheme: the paper's crossbar-level scheme as we read it.
+# Combinations evaluated as one candidate: the paper's crossbar-level scheme as we read it, and
+# the best loss-free combination.
 SCHEMES = {
     "zero-tile+update-cell": ("zero-tile", "update-cell"),
     "unchanged-cell+update-cell": ("unchanged-cell", "update-cell"),
@@ -305,7 +309,7 @@ class Decision:
     """One matrix write under a policy.
 
     mask         (A, R, C) cells programmed
-    levels       (A, R, C) levels of the new values
+    levels       (A, R, C) levels of the new values (delta compare; None for value)
     visible      (R, C) values the MVM sees as written (value compare); all True for delta
     thresholds   (A,) comparator threshold register of each slice array
     skipped_tiles  (row tiles, column tiles) bool: tiles with no programmed cell (value
@@ -336,26 +340,29 @@ def decide(policy: WritePolicy, new: np.ndarray, stored_levels: np.ndarray,
     """Which cells of the arrays holding ``stored_levels`` (A, R, C) to program with ``new``."""
     policy.check(cfg)
     new = encoding.check_range("value", new, cfg.precision.weight_bits)
-    levels, sign, shift = encoding.slice_weights(new, cfg)
-    stored = encoding.compose_weights(stored_levels, sign, shift, cfg)
-    t = thresholds(policy, new, stored, shift)
     kw = dict(compare=policy.compare, granularity=policy.granularity, row_group=policy.row_group)
+    shape = np.shape(stored_levels)
     if policy.compare == "value":
+        t = thresholds(policy, new, None, np.zeros(shape[0], dtype=np.int64))
         beats, live, last = to_beats(new, cfg)
-        d = compare_beats(beats, beats, live, last, threshold=t[0], **kw)
+        d = compare_beats(beats, None, live, last, threshold=t[0], **kw)
         visible = from_beats(d.write, new.shape)
-        mask = np.broadcast_to(visible, levels.shape)
+        mask = np.broadcast_to(visible, shape)
+        levels = None
     else:
+        levels, sign, shift = encoding.slice_weights(new, cfg)
+        stored = (encoding.compose_weights(stored_levels, sign, shift, cfg) if policy.relative
+                  else None)
+        t = thresholds(policy, new, stored, shift)
         beats, live, last = to_beats(levels.astype(np.int64), cfg)
         ref, _, _ = to_beats(np.asarray(stored_levels, dtype=np.int64), cfg)
-        per_beat = np.repeat(t, len(last) // len(t))
-        d = compare_beats(beats, ref, live, last, threshold=per_beat, **kw)
-        mask = from_beats(d.write, levels.shape)
+        d = compare_beats(beats, ref, live, last, threshold=np.repeat(t, len(last) // len(t)), **kw)
+        mask = from_beats(d.write, shape)
         visible = np.ones(new.shape, dtype=bool)
     rows, cols = cfg.crossbar.rows, cfg.crossbar.cols
     r_t, c_t = -(-new.shape[0] // rows), -(-new.shape[1] // cols)
     per_tile = np.zeros((r_t * rows, c_t * cols), dtype=bool)
-    per_tile[:new.shape[0], :new.shape[1]] = mask.any(axis=0)
+    per_tile[:new.shape[0], :new.shape[1]] = visible if levels is None else mask.any(axis=0)
     written = per_tile.reshape(r_t, rows, c_t, cols).any(axis=(1, 3))
     return Decision(mask=mask, levels=levels, visible=visible, thresholds=t,
                     skipped_tiles=~written)

@@ -1,0 +1,229 @@
+"""Measure write elimination on real training: what each policy saves, costs and wears.
+
+One training run of the digits CNN (:mod:`golden.training`) with the baseline ledger acting
+(every cell written) is observed by one ledger per loss-free policy: they see the very same
+values, so their counts need no run of their own and their accuracy is the baseline's. Each
+candidate that contains a lossy policy trains on its own, with its ledger acting.
+
+A candidate governs some phases; the phases it does not govern program every cell, so their
+counts are the baseline's. Totals, by phase and overall:
+
+- eliminated fraction: cells not programmed / cells the baseline programs;
+- write energy and time: cells x ``device.write_energy_pj``, rows x ``device.write_latency_ns``;
+- lifetime gain: the baseline's hottest cell's writes per step over the candidate's (the chip
+  wears out with its most-written cell), and the same for the mean cell (what perfect wear
+  levelling would give);
+- a training-step estimate that puts the writes in proportion: MVM energy from the golden MVM's
+  events priced with the preset (``tile.mvm_step_energy_pj`` per array step when given, else
+  array read + ADC + DAC + shift-and-add energies), MVM time from :func:`golden.cycles.mvm_schedule`
+  (one layer after another, the blocks of a layer in parallel, skipped tiles' MVMs saving energy
+  only), plus the row writes one after another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from golden.config import HardwareConfig
+from golden.cycles import mvm_schedule
+from golden.events import Events
+from golden.training import LAYERS, TrainingSettings, train
+from golden.write_elim import (PHASES, POLICIES, REASONS, SCHEMES, Ledger, PhaseSummary,
+                               lifetime_years, write_energy_pj, write_time_ns)
+
+ENDURANCES = (1e6, 1e9, 1e11)   # cycles: multi-level HfOx, conservative, analog weak pulses (ref. 2)
+PAPER = {"energy": 4.97, "speed": 1.38, "lifetime": 4.55}   # IEEE TC 72(11) 2023 abstract
+
+
+def default_candidates() -> dict:
+    """Every built-in policy on its own, then the built-in combinations."""
+    out = {name: (p,) for name, p in POLICIES.items()}
+    out.update({name: tuple(POLICIES[n] for n in parts) for name, parts in SCHEMES.items()})
+    return out
+
+
+def mvm_energy_pj(events: Events, cfg: HardwareConfig) -> float:
+    """Energy of MVM events priced with the preset's per-event energies."""
+    t, c = cfg.tile, cfg.converters
+    if t.mvm_step_energy_pj:
+        return events.array_steps * t.mvm_step_energy_pj
+    return (events.array_steps * t.array_read_energy_pj + events.adc_conversions * c.adc_energy_pj
+            + events.dac_conversions * c.dac_energy_pj + events.shift_adds * t.shift_add_energy_pj)
+
+
+def mvm_time_ns(vectors: dict, cfg: HardwareConfig) -> float:
+    """Time of one step's MVMs: each (kind, layer) batch back to back, one after another."""
+    cycles = sum(mvm_schedule(cfg, transposed=kind == "backward").total(n_vec)
+                 for (kind, _), (n_vec, _) in vectors.items())
+    return cycles / cfg.tile.clock_ghz
+
+
+def run_study(cfg: HardwareConfig, settings: TrainingSettings, candidates: dict, *,
+              duty: float = 1.0, endurances=ENDURANCES) -> dict:
+    """Train, apply every candidate (name -> tuple of policies), return the report as plain data."""
+    exact_policies = {p.name: p for pols in candidates.values() if all(q.exact for q in pols)
+                      for p in pols}
+    observers = {name: Ledger(cfg, (p,)) for name, p in exact_policies.items()}
+    baseline = Ledger(cfg)
+    base_run = train(cfg, settings, [baseline, *observers.values()])
+    steps = base_run.steps
+    layers = [name for name, _, _, _ in LAYERS]
+    base = {(ph, ly): baseline.summary(ph, ly) for ph in PHASES for ly in (None, *layers)}
+
+    mvm_e = mvm_energy_pj(sum(base_run.events.values(), Events()), cfg)
+    mvm_t = mvm_time_ns(base_run.mvm_vectors, cfg) * steps
+    w_e = sum(write_energy_pj(base[ph, None].tally.events, cfg) for ph in PHASES)
+    w_t = sum(write_time_ns(base[ph, None].tally.events, cfg) for ph in PHASES)
+    step_seconds = (mvm_t + w_t) * 1e-9 / steps
+    cost = dict(cfg=cfg, mvm_e=mvm_e, mvm_t=mvm_t, w_e=w_e, w_t=w_t, step_seconds=step_seconds,
+                duty=duty, endurances=endurances)
+    report = {
+        "config": cfg.name, "settings": asdict(settings), "steps": steps, "layers": layers,
+        "accuracy_baseline": base_run.accuracy, "epoch_accuracy_baseline": base_run.epoch_accuracy,
+        "step": {"mvm_energy_pj": mvm_e / steps, "write_energy_pj": w_e / steps,
+                 "mvm_time_ns": mvm_t / steps, "write_time_ns": w_t / steps,
+                 "write_energy_share": w_e / (w_e + mvm_e), "write_time_share": w_t / (w_t + mvm_t)},
+        "duty": duty, "step_seconds": step_seconds,
+        "lifetime_years_baseline": _lifetimes(_hottest(base), cost),
+        "paper": PAPER, "policies": [],
+    }
+    for name, pols in candidates.items():
+        if all(p.exact for p in pols):
+            ledgers = {ph: observers[p.name] for p in pols for ph in p.phases}
+            run = base_run
+        else:
+            ledger = Ledger(cfg, pols)
+            run = train(cfg, settings, [ledger])
+            ledgers = dict.fromkeys(ledger.phases, ledger)
+        summ = {(ph, ly): ledgers[ph].summary(ph, ly) if ph in ledgers else b
+                for (ph, ly), b in base.items()}
+        unique = {id(lg): lg for lg in ledgers.values()}.values()
+        skipped = sum((lg.mvm_skipped for lg in unique), Events())
+        report["policies"].append(_candidate(name, pols, summ, base, skipped, run, cost))
+    return report
+
+
+def _hottest(summ: dict) -> float:
+    return max(s.max_per_step for (_, ly), s in summ.items() if ly is None)
+
+
+def _mean(summ: dict) -> float:
+    whole = [s for (_, ly), s in summ.items() if ly is None]
+    return sum(s.mean_per_step * s.cells for s in whole) / sum(s.cells for s in whole)
+
+
+def _lifetimes(hottest: float, cost: dict) -> dict:
+    ends = sorted(set(cost["endurances"]) | {cost["cfg"].device.endurance_cycles})
+    return {f"{e:g}": lifetime_years(hottest, endurance=e, step_seconds=cost["step_seconds"],
+                                     duty=cost["duty"]) for e in ends}
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")
+
+
+def _phase(s: PhaseSummary, b: PhaseSummary, cfg: HardwareConfig) -> dict:
+    t, bt = s.tally, b.tally
+    offered = bt.offered_cells
+    return {
+        "cells_offered": offered, "cells_written": t.events.cell_writes,
+        "eliminated_fraction": 1 - t.events.cell_writes / offered if offered else 0.0,
+        "eliminated_by_reason": {r: (t.eliminated[r] / offered if offered else 0.0) for r in REASONS},
+        "rows_offered": bt.offered_rows, "rows_written": t.events.rows_written,
+        "write_energy_pj": write_energy_pj(t.events, cfg),
+        "write_energy_saved_pj": write_energy_pj(bt.events, cfg) - write_energy_pj(t.events, cfg),
+        "write_time_ns": write_time_ns(t.events, cfg),
+        "write_time_saved_ns": write_time_ns(bt.events, cfg) - write_time_ns(t.events, cfg),
+        "tiles": bt.tiles, "tiles_skipped": t.tiles_skipped,
+        "hottest_writes_per_step": s.max_per_step, "mean_writes_per_step": s.mean_per_step,
+        "lifetime_gain": _ratio(b.max_per_step, s.max_per_step),
+    }
+
+
+def _candidate(name, pols, summ, base, skipped, run, cost) -> dict:
+    cfg = cost["cfg"]
+    phases = {ph: _phase(summ[ph, None], base[ph, None], cfg) for ph in PHASES}
+    offered = sum(p["cells_offered"] for p in phases.values())
+    written = sum(p["cells_written"] for p in phases.values())
+    e_pol = sum(p["write_energy_pj"] for p in phases.values())
+    t_pol = sum(p["write_time_ns"] for p in phases.values())
+    mvm_saved = mvm_energy_pj(skipped, cfg)
+    hottest = _hottest(summ)
+    return {
+        "name": name, "parts": [asdict(p) | {"phases": list(p.phases), "exact": p.exact}
+                                for p in pols],
+        "exact": all(p.exact for p in pols),
+        "eliminated_fraction": 1 - written / offered,
+        "write_energy_saving": _ratio(cost["w_e"], e_pol),
+        "write_time_saving": _ratio(cost["w_t"], t_pol),
+        "lifetime_gain": _ratio(_hottest(base), hottest),
+        "lifetime_gain_wear_levelled": _ratio(_mean(base), _mean(summ)),
+        "gradient_mvm_energy_saved_pj": mvm_saved,
+        "training_energy_saving": _ratio(cost["mvm_e"] + cost["w_e"],
+                                         cost["mvm_e"] - mvm_saved + e_pol),
+        "training_speedup": _ratio(cost["mvm_t"] + cost["w_t"], cost["mvm_t"] + t_pol),
+        "accuracy": run.accuracy, "epoch_accuracy": run.epoch_accuracy,
+        "lifetime_years": _lifetimes(hottest, cost),
+        "phases": phases,
+        "layers": {ph: {ly: _phase(summ[ph, ly], base[ph, ly], cfg) for (p2, ly) in summ
+                        if p2 == ph and ly is not None} for ph in PHASES},
+
+    }
+
+
+# ---- carrying the measured sparsity over to a larger network -----------------------------------
+
+# VGG-8 for CIFAR-10 (reference sheet section 8, NeuroSim V2.1 NetWork.csv): (name, kind, input
+# channels or features, output channels or features, input map size); 3x3 convolutions, pad 1.
+VGG8 = (("conv1", "conv", 3, 128, 32), ("conv2", "conv", 128, 128, 32),
+        ("conv3", "conv", 128, 256, 16), ("conv4", "conv", 256, 256, 16),
+        ("conv5", "conv", 256, 512, 8), ("conv6", "conv", 512, 512, 8),
+        ("fc1", "dense", 8192, 1024, 1), ("fc2", "dense", 1024, 10, 1))
+NETWORKS = {"digits-cnn": None, "vgg8": VGG8}
+
+
+def write_volumes(layers, batch: int, cfg: HardwareConfig) -> dict:
+    """Cells and rows the baseline programs per step: (phase, layer) -> (cells, rows).
+
+    Activations are the layer input (positions x channels), errors the layer output, updates
+    the ``k*k*Cin x Cout`` weights, each value across ``arrays_per_block`` slice arrays.
+    """
+    n_arr = cfg.arrays_per_block
+    out = {}
+    for name, kind, cin, cout, size in layers:
+        pos = batch * size * size
+        shapes = {"activations": (pos, cin), "errors": (pos, cout),
+                  "updates": (9 * cin if kind == "conv" else cin, cout)}
+        for ph, (r, c) in shapes.items():
+            out[ph, name] = (n_arr * r * c, n_arr * r)
+    return out
+
+
+def carry_over(report: dict, layers, cfg: HardwareConfig) -> list:
+    """Each measured candidate's per-layer eliminated fractions applied to ``layers``.
+
+    The first layer takes the fractions measured on the digits CNN's first layer, the last layer
+    those of its last layer, every other layer those of its middle layer; energy and time scale
+    with the cells and rows each layer writes. Lifetime gain and accuracy are not carried over
+    (they are the digits CNN's); the report says so.
+    """
+    measured = report["layers"]
+    vol = write_volumes(layers, report["settings"]["batch"], cfg)
+    names = [layer[0] for layer in layers]
+    source = {n: measured[0] if i == 0 else measured[-1] if i == len(names) - 1 else
+              measured[len(measured) // 2] for i, n in enumerate(names)}
+    out = []
+    for pol in report["policies"]:
+        cells = rows = cells_base = rows_base = 0.0
+        for (ph, name), (c, r) in vol.items():
+            m = pol["layers"][ph][source[name]]
+            cells_base, rows_base = cells_base + c, rows_base + r
+            cells += c * m["cells_written"] / m["cells_offered"]
+            rows += r * m["rows_written"] / m["rows_offered"]
+        out.append({"name": pol["name"], "exact": pol["exact"],
+                    "eliminated_fraction": 1 - cells / cells_base,
+                    "write_energy_saving": _ratio(cells_base, cells),
+                    "write_time_saving": _ratio(rows_base, rows),
+                    "lifetime_gain": pol["lifetime_gain"], "accuracy": pol["accuracy"],
+                    "cells_per_step": cells_base})
+    return out
