@@ -1,0 +1,174 @@
+"""``crosstrain writes``: write traffic of training, measured on real data, and what
+insignificant-write elimination saves, costs and wears."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+
+from golden import config
+from golden.training import TrainingSettings
+from golden.write_elim import PHASES, POLICIES, SCHEMES, WritePolicy
+from golden.write_study import NETWORKS, carry_over, default_candidates, run_study
+from scripts.errors import UserError
+from scripts.output import add_json_flag, emit, table
+
+NAME = "writes"
+HELP = "write traffic of training and what write-elimination policies save"
+DESCRIPTION = (
+    "Train a small CNN on scikit-learn's 8x8 digits in the accelerator's fixed point through the "
+    "golden MVM, record every activation, error and weight update written into arrays, and apply "
+    "each write-elimination policy: writes eliminated, write energy and time saved, lifetime "
+    "gain, accuracy with and without elimination. A larger --network gets the measured "
+    "per-layer fractions carried over.")
+ORDER = 60
+
+POLICY_KEYS = {f.name for f in fields(WritePolicy)}
+
+
+def add_arguments(parser):
+    parser.add_argument("--network", default="digits-cnn", metavar="NAME",
+                        help=f"{' or '.join(NETWORKS)} (default digits-cnn; larger ones reuse the "
+                             "digits measurements)")
+    parser.add_argument("--config", default="pipelayer", metavar="PRESET|FILE.toml",
+                        help="hardware configuration (default pipelayer, the write-based ReRAM "
+                             "baseline)")
+    parser.add_argument("--epochs", type=int, default=TrainingSettings.epochs)
+    parser.add_argument("--seed", type=int, default=TrainingSettings.seed)
+    parser.add_argument("--duty", type=float, default=1.0,
+                        help="fraction of the time the accelerator trains, for the lifetime in "
+                             "years (default 1: back to back)")
+    parser.add_argument("--policy", action="append", default=[], metavar="NAME|SPEC",
+                        help="evaluate only these: a built-in name (" + ", ".join(
+                            [*POLICIES, *SCHEMES]) + ") or key=value,... with keys "
+                        + ", ".join(sorted(POLICY_KEYS)) + " (phases joined by +)")
+    add_json_flag(parser)
+
+
+def parse_policy(spec: str) -> tuple:
+    """A built-in name or a ``key=value,...`` spec -> (name, tuple of policies)."""
+    builtin = default_candidates()
+    if spec in builtin:
+        return spec, builtin[spec]
+    if "=" not in spec:
+        raise UserError(f"unknown policy {spec!r}: use a built-in name ({', '.join(builtin)}) or "
+                        "key=value,... such as name=mine,phases=errors,compare=value,"
+                        "granularity=row,threshold=2")
+    kw = {}
+    for item in spec.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in POLICY_KEYS:
+            raise UserError(f"policy item {item!r} is not key=value with a key among "
+                            + ", ".join(sorted(POLICY_KEYS)))
+        kw[key] = value.strip()
+    kw.setdefault("name", "custom")
+    if "phases" not in kw:
+        raise UserError(f"policy {spec!r} needs phases=...: any of {'+'.join(PHASES)}")
+    kw["phases"] = tuple(kw["phases"].split("+"))
+    for key, conv in (("threshold", float), ("row_group", int)):
+        if key in kw:
+            try:
+                kw[key] = conv(kw[key])
+            except ValueError:
+                raise UserError(f"policy {key} = {kw[key]!r} is not a number") from None
+    if "relative" in kw:
+        if kw["relative"].lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise UserError(f"policy relative = {kw['relative']!r}: use true or false")
+        kw["relative"] = kw["relative"].lower() in ("true", "1", "yes")
+    policy = WritePolicy(**kw)
+    return policy.name, (policy,)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def _times(x: float) -> str:
+    return "inf" if math.isinf(x) else f"{x:.2f}x"
+
+
+def _years(y: float) -> str:
+    if math.isinf(y):
+        return "inf"
+    return f"{y:.3g} y" if y >= 1 else f"{y * 365.25:.3g} d"
+
+
+def run(args):
+    if args.network not in NETWORKS:
+        raise UserError(f"unknown network {args.network!r}: use one of {', '.join(NETWORKS)}")
+    if not 0 < args.duty <= 1:
+        raise UserError(f"--duty {args.duty!r} is not allowed: a fraction in (0, 1]")
+    cfg = config.load(args.config)
+    settings = TrainingSettings(epochs=args.epochs, seed=args.seed)
+    settings.check(cfg)
+    candidates = dict(parse_policy(s) for s in args.policy) if args.policy else default_candidates()
+    report = run_study(cfg, settings, candidates, duty=args.duty)
+    report["network"] = args.network
+    if NETWORKS[args.network] is not None:
+        report["measured_on"] = "digits-cnn"
+        report["measured_policies"] = report["policies"]
+        report["policies"] = carry_over(report, NETWORKS[args.network], cfg)
+    emit(args, report, render(report))
+    return 0
+
+
+def render(r: dict) -> str:
+    st, s = r["step"], r["settings"]
+    out = [
+        f"digits-cnn on {r['config']}: {r['steps']} training steps ({s['epochs']} epochs, batches "
+        f"of {s['batch']}); test accuracy without elimination {_pct(r['accuracy_baseline'])}.",
+        f"Per step, modelled: writes {st['write_energy_pj'] / 1e6:.3g} uJ and "
+        f"{st['write_time_ns'] / 1e3:.3g} us, MVMs {st['mvm_energy_pj'] / 1e6:.3g} uJ and "
+        f"{st['mvm_time_ns'] / 1e3:.3g} us: writes are {_pct(st['write_energy_share'])} of the "
+        f"energy and {_pct(st['write_time_share'])} of the time.", ""]
+    measured = r.get("measured_policies", r["policies"])
+    for ph in PHASES:
+        rows = []
+        for p in measured:
+            if not any(ph in part["phases"] for part in p["parts"]):
+                continue
+            d = p["phases"][ph]
+            why = d["eliminated_by_reason"]
+            rows.append([p["name"], _pct(d["eliminated_fraction"]), _pct(why["zero"]),
+                         _pct(why["unchanged"]), _pct(why["below_threshold"]),
+                         d["write_energy_saved_pj"] / 1e6, d["write_time_saved_ns"] / 1e3,
+                         d["hottest_writes_per_step"], _pct(p["accuracy"])])
+        if rows:
+            b = r["policies"] and measured[0]["phases"][ph]
+            out.append(table(["policy", "eliminated", "zero", "unchanged", "below tau",
+                              "energy saved uJ", "time saved us", "hottest cell w/step",
+                              "accuracy"], rows,
+                             title=f"{ph}: {b['cells_offered']:,} cell writes offered"))
+            out.append("")
+    rows = [[p["name"], "yes" if p["exact"] else "no", _pct(p["eliminated_fraction"]),
+             _times(p["write_energy_saving"]), _times(p["write_time_saving"]),
+             _times(p["lifetime_gain"]), _times(p["lifetime_gain_wear_levelled"]),
+             _times(p["training_energy_saving"]), _times(p["training_speedup"]),
+             _pct(p["accuracy"])] for p in measured]
+    out.append(table(["policy", "loss-free", "eliminated", "write energy", "write time",
+                      "lifetime", "lifetime levelled", "train energy", "train speed",
+                      "accuracy"], rows, title="all writes, digits-cnn (savings as baseline / policy)"))
+    ends = list(r["lifetime_years_baseline"])
+    rows = [["baseline"] + [_years(v) for v in r["lifetime_years_baseline"].values()]]
+    rows += [[p["name"]] + [_years(p["lifetime_years"][e]) for e in ends] for p in measured]
+    out += ["", table(["policy"] + [f"endurance {e}" for e in ends], rows,
+                      title=f"lifetime until the hottest cell wears out, training {_pct(r['duty'])} "
+                            f"of the time at {r['step_seconds'] * 1e3:.3g} ms per step")]
+    if "measured_on" in r:
+        rows = [[p["name"], _pct(p["eliminated_fraction"]), _times(p["write_energy_saving"]),
+                 _times(p["write_time_saving"])] for p in r["policies"]]
+        out += ["", table(["policy", "eliminated", "write energy", "write time"], rows,
+                          title=f"{r['network']}: digits-cnn per-layer fractions carried over "
+                                "(first layer <- conv1, last <- fc, others <- conv2); lifetime "
+                                "and accuracy not carried over")]
+    pa = r["paper"]
+    best = max(measured, key=lambda p: (p["exact"], p["write_energy_saving"]))
+    out += ["", f"Paper (IEEE TC 2023, vs a ReRAM baseline): {pa['energy']}x energy, "
+                f"{pa['speed']}x speed, {pa['lifetime']}x lifetime, no accuracy loss. Here the "
+                f"best loss-free candidate, {best['name']}: {_times(best['training_energy_saving'])}"
+                f" training energy, {_times(best['training_speedup'])} speed, "
+                f"{_times(best['lifetime_gain'])} lifetime "
+                f"({_times(best['lifetime_gain_wear_levelled'])} with perfect wear levelling). "
+                "Why they differ: docs/writes.md."]
+    return "\n".join(out)
