@@ -1,0 +1,52 @@
+"""``crosstrain writes`` as a user runs it (a subprocess, real exit codes)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def crosstrain(*args):
+    return subprocess.run([sys.executable, "-m", "scripts.cli", *args], capture_output=True, text=True)
+
+
+def test_json_report():
+    r = crosstrain("writes", "--epochs", "1", "--policy", "zero-row", "--policy",
+                   "name=mine,phases=updates,compare=delta,granularity=row,threshold=2", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert 0 < d["accuracy_baseline"] <= 1
+    names = [p["name"] for p in d["policies"]]
+    assert names == ["zero-row", "mine"]
+    for p in d["policies"]:
+        assert 0 <= p["eliminated_fraction"] <= 1 and p["write_energy_saving"] >= 1
+        assert p["lifetime_gain"] > 0 and 0 < p["accuracy"] <= 1
+
+
+def test_table_and_larger_network():
+    r = crosstrain("writes", "--epochs", "1", "--policy", "update-cell", "--network", "vgg8")
+    assert r.returncode == 0, r.stderr
+    for needle in ("updates:", "lifetime until the hottest cell", "vgg8: digits-cnn per-layer",
+                   "Paper (IEEE TC 2023"):
+        assert needle in r.stdout
+    d = json.loads(crosstrain("writes", "--epochs", "1", "--policy", "update-cell", "--network",
+                              "vgg8", "--json").stdout)
+    assert d["measured_on"] == "digits-cnn" and d["policies"][0]["name"] == "update-cell"
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--policy", "nosuch"), "unknown policy 'nosuch'"),
+    (("--policy", "phases=errors,granularity=column"), "write policy granularity = 'column'"),
+    (("--policy", "phases=updates,compare=value"), "write policy compare = 'value'"),
+    (("--policy", "phases=errors,threshold=-2"), "write policy threshold = -2.0"),
+    (("--policy", "phases=errors,threshold=abc"), "threshold = 'abc' is not a number"),
+    (("--policy", "phases=errors,colour=red"), "policy item 'colour=red'"),
+    (("--network", "resnet"), "unknown network 'resnet'"),
+    (("--duty", "2"), "--duty 2.0"),
+    (("--epochs", "0"), "epochs = 0"),
+])
+def test_bad_input_is_one_line(args, needle):
+    r = crosstrain("writes", *args)
+    assert r.returncode == 2
+    assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
