@@ -75,7 +75,7 @@ class PhaseAxis:
     @property
     def read_count(self) -> int:
         """Outputs of this phase along the axis that read at least one input pixel."""
-        return self.q_read_hi - self.q_lo + 1
+        return max(0, self.q_read_hi - self.q_lo + 1)
 
 
 @dataclass(frozen=True)
@@ -141,11 +141,14 @@ class ConvTranspose:
         if not 0 <= op < s:
             raise DeconvError(f"output_padding = {op} must be >= 0 and < stride ({s}): it only picks "
                               f"one of the {s} output sizes that map back to the same input size")
-        for axis, n in (("height", self.height), ("width", self.width)):
+        axes = (("height", self.height), ("width", self.width))
+        for axis, n in axes:
             size = (n - 1) * s + k + op - 2 * p
             if size < 1:
                 raise DeconvError(f"padding = {p} leaves no output along {axis}: ({n}-1)*{s} + {k} + "
                                   f"{op} - 2*{p} = {size}; use padding <= {((n - 1) * s + k + op - 1) // 2}")
+        for axis, n in axes:
+            size = (n - 1) * s + k + op - 2 * p
             gaps = sorted({(y + p) % s for y in range(min(size, s))} - set(range(k)))
             if gaps:
                 raise DeconvError(f"kernel = {k} is smaller than stride = {s}: output {axis} positions "
@@ -328,7 +331,7 @@ def phase_matrix(spec: ConvTranspose, w: np.ndarray, phase: Phase) -> np.ndarray
     return sub.transpose(2, 3, 0, 1).reshape(-1, spec.out_channels)
 
 
-def _phase_view(spec: ConvTranspose, a: np.ndarray, phase: Phase) -> np.ndarray:
+def phase_view(spec: ConvTranspose, a: np.ndarray, phase: Phase) -> np.ndarray:
     """The outputs (or output errors) of one phase: a strided view (N, C, q count y, q count x)."""
     return a[..., phase.y.first_out::spec.stride, phase.x.first_out::spec.stride]
 
@@ -339,7 +342,7 @@ def polyphase(spec: ConvTranspose, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     out = np.zeros((len(x), spec.out_channels, spec.out_height, spec.out_width),
                    dtype=np.result_type(x, w))
     for ph in spec.phases:
-        _phase_view(spec, out, ph)[...] = _to_nchw(phase_inputs(spec, x, ph) @ phase_matrix(spec, w, ph))
+        phase_view(spec, out, ph)[...] = _to_nchw(phase_inputs(spec, x, ph) @ phase_matrix(spec, w, ph))
     return out
 
 
@@ -359,7 +362,7 @@ def backward_input(spec: ConvTranspose, g: np.ndarray, w: np.ndarray) -> np.ndar
                   dtype=np.result_type(g, w))
     for ph in spec.phases:
         ty, tx = ph.y.taps, ph.x.taps
-        err = _phase_view(spec, g, ph).transpose(0, 2, 3, 1)            # (N, Qy, Qx, O)
+        err = phase_view(spec, g, ph).transpose(0, 2, 3, 1)            # (N, Qy, Qx, O)
         rows = (err @ phase_matrix(spec, w, ph).T).reshape(err.shape[:3] + (ty, tx, c))
         for jy in range(ty):
             for jx in range(tx):
@@ -385,7 +388,7 @@ def backward_weight(spec: ConvTranspose, x: np.ndarray, g: np.ndarray) -> np.nda
                   dtype=np.result_type(x, g))
     for ph in spec.phases:
         win = phase_inputs(spec, x, ph)                                  # (N, Qy, Qx, rows)
-        err = _phase_view(spec, g, ph).transpose(0, 2, 3, 1)             # (N, Qy, Qx, O)
+        err = phase_view(spec, g, ph).transpose(0, 2, 3, 1)             # (N, Qy, Qx, O)
         dm = np.tensordot(win, err, axes=([0, 1, 2], [0, 1, 2]))         # (rows, O)
         sub = dm.reshape(ph.y.taps, ph.x.taps, spec.in_channels, spec.out_channels)
         dw[:, :, ph.y.phase::s, ph.x.phase::s] = sub.transpose(2, 3, 0, 1)
@@ -408,6 +411,8 @@ def read_sequence(spec: ConvTranspose) -> np.ndarray:
     chunks = []
     for ph in spec.phases:
         py, px = ph.y, ph.x
+        if not py.read_count or not px.read_count:
+            continue
         qy, qx, jy, jx = np.meshgrid(np.arange(py.q_lo, py.q_read_hi + 1),
                                      np.arange(px.q_lo, px.q_read_hi + 1),
                                      np.arange(py.taps), np.arange(px.taps), indexing="ij")
@@ -423,4 +428,4 @@ def read_sequence(spec: ConvTranspose) -> np.ndarray:
         cols = (np.full_like(iy, ph.index), jy * px.taps + jx, iy * spec.width + ix,
                 y * spec.out_width + x, last)
         chunks.append(np.stack([c[inside] for c in cols], axis=1).astype(np.int64))
-    return np.concatenate(chunks)
+    return np.concatenate(chunks) if chunks else np.zeros((0, len(READ_FIELDS)), dtype=np.int64)

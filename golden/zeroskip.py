@@ -48,7 +48,7 @@ import numpy as np
 from golden import crossbar, encoding
 from golden.config import HardwareConfig
 from golden.cycles import mvm_schedule
-from golden.deconv import ConvTranspose, phase_inputs, read_sequence
+from golden.deconv import ConvTranspose, phase_inputs, phase_matrix, phase_view, read_sequence
 from golden.events import Events
 
 MAPPINGS = ("naive", "decomposed", "zero_skip")
@@ -159,6 +159,30 @@ def mvm_skipping(w: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *,
     lsb = cfg.converters.adc_lsb
     y = acc - bias if lsb == 1.0 else acc.astype(np.float64) * lsb - bias
     return y if np.ndim(x) > 1 else y[0]
+
+
+def crossbar_deconv(spec: ConvTranspose, x: np.ndarray, w: np.ndarray, cfg: HardwareConfig, *,
+                    skip: bool = True, events: Events | None = None,
+                    counts: SkipCounts | None = None) -> np.ndarray:
+    """The transposed conv of integer codes as the decomposed mapping computes it on crossbars.
+
+    Each phase group stores its sub-kernel (:func:`golden.deconv.phase_matrix`) and runs one MVM
+    per window that reads a pixel (:func:`golden.deconv.phase_inputs`), with zero skipping
+    (:func:`mvm_skipping`) or without (:func:`golden.crossbar.mvm`). Windows that read nothing
+    leave their output at zero. Equals :func:`golden.deconv.polyphase` when no ADC code clips.
+    """
+    x, w = spec.check_input(x), spec.check_weight(w)
+    out = np.zeros((len(x), spec.out_channels, spec.out_height, spec.out_width), dtype=np.int64)
+    for ph in spec.phases:
+        ny, nx = ph.y.read_count, ph.x.read_count
+        if not ny or not nx:
+            continue
+        vec = phase_inputs(spec, x, ph)[:, :ny, :nx].reshape(-1, ph.slots * spec.in_channels)
+        m = phase_matrix(spec, w, ph)
+        y = (mvm_skipping(m, vec, cfg, events=events, counts=counts) if skip
+             else crossbar.mvm(m, vec, cfg, events=events))
+        phase_view(spec, out, ph)[:, :, :ny, :nx] = y.reshape(len(x), ny, nx, -1).transpose(0, 3, 1, 2)
+    return out
 
 
 def stream_cycles(cfg: HardwareConfig, steps: int) -> int:
