@@ -418,14 +418,10 @@ def read_sequence(spec: ConvTranspose) -> np.ndarray:
                                      np.arange(py.taps), np.arange(px.taps), indexing="ij")
         iy, ix = qy - jy, qx - jx
         inside = (iy >= 0) & (iy < spec.height) & (ix >= 0) & (ix < spec.width)
-        last = np.zeros_like(inside)
-        flat = inside.reshape(inside.shape[0], inside.shape[1], -1)
-        last_slot = flat.shape[2] - 1 - np.argmax(flat[..., ::-1], axis=2)
-        last.reshape(flat.shape)[np.arange(flat.shape[0])[:, None], np.arange(flat.shape[1]),
-                                 last_slot] = True
         y = spec.stride * qy + py.phase - spec.padding
         x = spec.stride * qx + px.phase - spec.padding
-        cols = (np.full_like(iy, ph.index), jy * px.taps + jx, iy * spec.width + ix,
-                y * spec.out_width + x, last)
-        chunks.append(np.stack([c[inside] for c in cols], axis=1).astype(np.int64))
+        rows = np.stack([c[inside] for c in (np.full_like(iy, ph.index), jy * px.taps + jx,
+                                             iy * spec.width + ix, y * spec.out_width + x)], axis=1)
+        last = np.r_[rows[1:, 3] != rows[:-1, 3], True]        # the window's output changes next
+        chunks.append(np.column_stack([rows, last]).astype(np.int64))
     return np.concatenate(chunks) if chunks else np.zeros((0, len(READ_FIELDS)), dtype=np.int64)

@@ -257,7 +257,8 @@ def layer_costs(spec: ConvTranspose, cfg: HardwareConfig, x: np.ndarray | None =
         cycles=sched.total(mvms), events=crossbar.count_mvm_events(cfg, (k_rows, cout), mvms))}
 
     reads = np.bincount(read_sequence(spec)[:, 0], minlength=len(spec.phases))
-    dec = MappingCost("decomposed", 0, 0, 0, 0, 0, useful, 0)
+    dec = MappingCost("decomposed", arrays=0, mvms=0, rows_allocated=0, rows_activated=0,
+                      issued_macs=0, useful_macs=useful, cycles=0)
     for ph in spec.phases:
         rows = ph.slots * cin
         n = batch * ph.y.read_count * ph.x.read_count
@@ -277,7 +278,8 @@ def layer_costs(spec: ConvTranspose, cfg: HardwareConfig, x: np.ndarray | None =
 def _zero_skip_cost(spec, cfg, x, dec: MappingCost) -> MappingCost:
     cout, apb = spec.out_channels, cfg.arrays_per_block
     col_tiles = math.ceil(cout / cfg.crossbar.cols)
-    zs = MappingCost("zero_skip", dec.arrays, 0, 0, 0, 0, dec.useful_macs, 0)
+    zs = MappingCost("zero_skip", arrays=dec.arrays, mvms=0, rows_allocated=0, rows_activated=0,
+                     issued_macs=0, useful_macs=dec.useful_macs, cycles=0)
     ones = np.ones((1,) + x.shape[1:], dtype=np.int8)
     for ph in spec.phases:
         win = phase_inputs(spec, x, ph)[:, :ph.y.read_count, :ph.x.read_count]
