@@ -160,6 +160,11 @@ class HardwareConfig:
         return max(1, self.max_column_sum.bit_length())
 
     @property
+    def adc_never_clips(self) -> bool:
+        """True when no column sum can exceed the ADC's top code, whatever the data."""
+        return self.converters.adc_lsb == 1.0 and self.max_column_sum <= self.adc_max_code
+
+    @property
     def slice_bits(self) -> tuple[int, ...]:
         """Cell bits (with headroom) of each update slice, LSB first."""
         b = self.precision.update_slice_bits
