@@ -353,7 +353,9 @@ def _read_toml(path: Path) -> dict:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: TOML syntax error: {e}") from None
+        where = f"end of document, line {text.rstrip().count(chr(10)) + 1}"
+        raise ConfigError(f"{path}: TOML syntax error: {str(e).replace('end of document', where)}"
+                          ) from None
 
 
 def load(source: str | Path) -> HardwareConfig:
