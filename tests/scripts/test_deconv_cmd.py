@@ -69,3 +69,18 @@ def test_bad_layers_get_one_line_errors(capsys, layer, message):
     assert main(["deconv", "--layer", layer]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+def test_docs_show_the_command_output(capsys):
+    """docs/deconv.md's figures are what `crosstrain deconv` prints; its example runs."""
+    import doctest
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "deconv.md"
+    shown = re.search(r"Command: `crosstrain deconv`.*?```\n(.*?)```", doc.read_text(), re.S).group(1)
+    assert main(["deconv"]) == 0
+    printed = capsys.readouterr().out
+    lines = [line.rstrip() for line in printed.splitlines()]
+    assert shown.splitlines() == lines[:len(shown.splitlines())]
+    assert doctest.testfile(str(doc), module_relative=False).failed == 0
