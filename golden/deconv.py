@@ -158,6 +158,8 @@ class ConvTranspose:
     @classmethod
     def for_output(cls, *, output_size: tuple[int, int], **kwargs) -> "ConvTranspose":
         """The layer whose output is ``output_size``, choosing ``output_padding`` (as PyTorch does)."""
+        if "kernel" not in kwargs:
+            raise DeconvError("kernel is missing: give kernel (and stride, padding, height, width)")
         s, k, p = kwargs.get("stride", 1), kwargs["kernel"], kwargs.get("padding", 0)
         h, w = kwargs.get("height", 1), kwargs.get("width", 1)
         base = [(n - 1) * s + k - 2 * p for n in (h, w)]

@@ -15,11 +15,14 @@ from rtl.deconv_addr import read_layout
 from tb.runner import bench_params
 
 
-def setup():
+async def setup(dut):
+    """Start the clock, reset; returns (spec, payload fields as (offset, width), golden reads)."""
     spec = ConvTranspose(**bench_params())
     layout = read_layout(spec)
     fields = [(layout[f].offset, Shape.cast(layout[f].shape).width) for f in READ_FIELDS]
-    return spec, fields
+    Clock(dut.clk, 10, unit="ns").start()
+    await reset(dut)
+    return spec, fields, read_sequence(spec)
 
 
 def unpack(word, fields):
@@ -64,19 +67,17 @@ async def run_layer(dut, fields, ready, *, stop_after=None):
         cycles += 1
 
 
-def check(reads, want):
+def check(reads, want, note=""):
     got = np.array(reads, dtype=np.int64).reshape(-1, len(READ_FIELDS))
-    assert got.shape == want.shape, f"{len(got)} reads, golden has {len(want)}"
+    assert got.shape == want.shape, f"{len(got)} reads, golden has {len(want)} {note}"
     bad = np.flatnonzero((got != want).any(axis=1))
-    assert not len(bad), f"read {bad[0]}: got {got[bad[0]].tolist()}, golden {want[bad[0]].tolist()}"
+    assert not len(bad), (f"read {bad[0]}: got {got[bad[0]].tolist()}, golden "
+                          f"{want[bad[0]].tolist()} {note}")
 
 
 @cocotb.test()
 async def full_layer_one_read_per_cycle(dut):
-    spec, fields = setup()
-    Clock(dut.clk, 10, unit="ns").start()
-    await reset(dut)
-    want = read_sequence(spec)
+    spec, fields, want = await setup(dut)
     reads, cycles = await run_layer(dut, fields, lambda c: 1)
     check(reads, want)
     assert cycles == len(want) + 1, f"{cycles} cycles for {len(want)} reads"
@@ -85,21 +86,16 @@ async def full_layer_one_read_per_cycle(dut):
 
 @cocotb.test()
 async def random_back_pressure(dut):
-    spec, fields = setup()
-    Clock(dut.clk, 10, unit="ns").start()
-    await reset(dut)
+    _, fields, want = await setup(dut)
     seed = 7
     rng = np.random.default_rng(seed)
     reads, _ = await run_layer(dut, fields, lambda c: int(rng.random() < 0.5))
-    check(reads, read_sequence(spec))
+    check(reads, want, f"(ready seed {seed})")
 
 
 @cocotb.test()
 async def reset_mid_layer_then_full_layer(dut):
-    spec, fields = setup()
-    Clock(dut.clk, 10, unit="ns").start()
-    await reset(dut)
-    want = read_sequence(spec)
+    _, fields, want = await setup(dut)
     await run_layer(dut, fields, lambda c: 1, stop_after=len(want) // 3)
     await FallingEdge(dut.clk)
     await reset(dut)
