@@ -6,9 +6,11 @@ Zero skipping (any layer)
     column (its ADC codes are 0), so it need not be issued; a vector that is all zero (ReLU) issues
     no step at all, and a zero value leaves its row idle in every step. Skipping is exact: the
     result equals the full MVM bit for bit, ADC clipping included. :func:`plan_steps` says, per
-    vector, which steps are issued (:attr:`StepPlan.issued`); the shift-and-add needs exactly this
-    bookkeeping: each issued step's index selects its coefficient (``2**(dac_bits*k)``, or
-    ``-2**(input_bits-1)`` for the sign step). Vectors taller than one array are split into row
+    vector, which steps are issued (:attr:`StepPlan.issued`), and :meth:`StepPlan.tokens` the
+    stream a zero-skipping input buffer issues. The shift-and-add needs exactly this bookkeeping:
+    each issued step's index selects its coefficient (``2**(dac_bits*k)``, or
+    ``-2**(input_bits-1)`` for the sign step), ``first``/``last`` bound a vector (the first
+    issued step need not be step 0, the last need not be the sign step). Vectors taller than one array are split into row
     tiles of ``crossbar.rows``; each tile is planned on its own (:func:`plan_tiles`).
 
 Costs (:func:`layer_costs`)
@@ -52,6 +54,7 @@ from golden.deconv import ConvTranspose, phase_inputs, phase_matrix, phase_view,
 from golden.events import Events
 
 MAPPINGS = ("naive", "decomposed", "zero_skip")
+TOKEN_FIELDS = ("vector", "step", "first", "last", "empty")
 
 
 @dataclass
@@ -99,6 +102,22 @@ class StepPlan:
     def sequence(self, n: int) -> np.ndarray:
         """Step indices vector ``n`` issues, in order (LSB chunk first, the sign step last)."""
         return np.flatnonzero(self.issued[n])
+
+    def tokens(self) -> np.ndarray:
+        """The step stream a zero-skipping input buffer issues, one row per token, in order.
+
+        Columns :data:`TOKEN_FIELDS`: the vector, the step index (its shift, or the sign step
+        when ``step == input_steps - 1``), ``first`` (clear the accumulators), ``last`` (emit the
+        output) and ``empty``: an all-zero vector issues no step but one empty token, so that
+        its output (zero) still leaves in order without a crossbar read.
+        """
+        n_vec, n_steps = self.issued.shape
+        empty = ~self.issued.any(axis=1)
+        keep = self.issued | (empty[:, None] & (np.arange(n_steps) == 0))
+        vec, step = np.nonzero(keep)
+        first = np.r_[True, vec[1:] != vec[:-1]]
+        last = np.r_[vec[1:] != vec[:-1], True]
+        return np.column_stack([vec, step, first, last, empty[vec]]).astype(np.int64)
 
     @property
     def counts(self) -> SkipCounts:

@@ -76,6 +76,9 @@ def test_plan_of_a_hand_example():
     assert plan.coef.tolist() == [1, 2, 4, -8]
     assert plan.counts == SkipCounts(vectors=3, zero_vectors=1, values=9, zero_values=6, steps=12,
                                      steps_issued=5)
+    # vector, step, first, last, empty: the zero vector keeps one empty token, in order
+    assert plan.tokens().tolist() == [[0, 0, 1, 1, 1], [1, 0, 1, 1, 0], [2, 0, 1, 0, 0],
+                                      [2, 1, 0, 0, 0], [2, 2, 0, 0, 0], [2, 3, 0, 1, 0]]
 
 
 @settings(max_examples=40, deadline=None)
@@ -88,6 +91,19 @@ def test_issued_steps_alone_rebuild_every_input(cfg, seed):
     for n in range(len(x)):
         k = plan.sequence(n)
         np.testing.assert_array_equal(plan.coef[k] @ steps[k, n].astype(np.int64), x[n])
+    # the token stream: a shift-and-add that only sees tokens rebuilds every input
+    rebuilt = np.zeros_like(x)
+    acc = None
+    for vec, step, first, last, empty in plan.tokens():
+        acc = np.zeros(x.shape[1], np.int64) if first else acc
+        if not empty:
+            acc = acc + plan.coef[step] * steps[step, vec].astype(np.int64)
+        if last:
+            rebuilt[vec] = acc
+    np.testing.assert_array_equal(rebuilt, x, err_msg=f"seed={seed}")
+    tokens = plan.tokens()
+    assert tokens[tokens[:, 3] == 1, 0].tolist() == list(range(len(x)))   # one output per vector, in order
+    assert len(tokens) == plan.counts.steps_issued + plan.counts.zero_vectors
 
 
 def test_stream_of_whole_mvms_is_the_schedule():
