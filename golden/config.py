@@ -52,7 +52,7 @@ class Converters:
 
     dac_bits: int = 1                 # input bits applied per crossbar step
     adc_bits: int = 8
-    adc_lsb: float = 1.0              # column-sum units (cell level x DAC level) per ADC code
+    adc_lsb: float = 1.0              # column-sum units per code; full scale = adc_lsb * (2**adc_bits - 1)
     adc_mode: str = "clip"            # "lossless": must never clip; "clip": saturate at full scale
     adcs_per_array: int = 1           # ADCs shared by the columns of one array
     adc_energy_pj: float = 1.56       # per conversion
@@ -158,6 +158,11 @@ class HardwareConfig:
     def lossless_adc_bits(self) -> int:
         """ADC bits needed so that no column sum can clip (ISAAC's resolution rule, exact form)."""
         return max(1, self.max_column_sum.bit_length())
+
+    @property
+    def adc_never_clips(self) -> bool:
+        """True when no column sum can exceed the ADC's top code, whatever the data."""
+        return self.converters.adc_lsb == 1.0 and self.max_column_sum <= self.adc_max_code
 
     @property
     def slice_bits(self) -> tuple[int, ...]:
@@ -348,7 +353,9 @@ def _read_toml(path: Path) -> dict:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: TOML syntax error: {e}") from None
+        where = f"end of document, line {text.rstrip().count(chr(10)) + 1}"
+        raise ConfigError(f"{path}: TOML syntax error: {str(e).replace('end of document', where)}"
+                          ) from None
 
 
 def load(source: str | Path) -> HardwareConfig:

@@ -46,13 +46,18 @@ def adc(sums: np.ndarray, cfg: HardwareConfig) -> np.ndarray:
                    0, cfg.adc_max_code).astype(np.int64)
 
 
-def _adc_inplace(p: np.ndarray, cfg: HardwareConfig, events: Events) -> None:
+def _adc_inplace(p: np.ndarray, cfg: HardwareConfig, events: Events, *, integer: bool) -> None:
+    """Convert column sums in place; ``integer`` sums (ideal levels, no noise) need no rounding
+    and cannot be negative, so a clean block costs one pass (its maximum)."""
     lsb, top = cfg.converters.adc_lsb, cfg.adc_max_code
     if lsb != 1.0:
         np.divide(p, lsb, out=p)
-    np.rint(p, out=p)
-    events.adc_clipped += int(np.count_nonzero(p > top))
-    np.clip(p, 0, top, out=p)
+    if not (integer and lsb == 1.0):
+        np.rint(p, out=p)
+        np.maximum(p, 0, out=p)
+    if p.size and p.max() > top:
+        events.adc_clipped += int(np.count_nonzero(p > top))
+        np.minimum(p, top, out=p)
 
 
 def _exact_dtype(bound: float):
@@ -97,7 +102,7 @@ def sliced_mvm(levels: np.ndarray, sign: np.ndarray, shift: np.ndarray, x: np.nd
         if read_sigma:
             rms = np.sqrt(np.square(drive).sum(axis=1, keepdims=True))
             p += (read_rng.standard_normal(p.shape, dtype=np.float32) * read_sigma) * rms
-        _adc_inplace(p, cfg, events)
+        _adc_inplace(p, cfg, events, integer=integer_levels and not read_sigma)
         z = p.reshape(-1, n_arr).astype(z_dtype, copy=False) @ arr_w.astype(z_dtype)
         z = z.reshape(n_steps, n_vec, n_out).astype(np.int64)
         for s in range(n_steps):
@@ -122,6 +127,8 @@ def cannot_clip(levels: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *, trans
 
     Bounds every column sum of every step by ``sum_r drive[r] * max_c levels[a, r, c]``.
     """
+    if cfg.adc_never_clips:
+        return True
     if cfg.converters.adc_lsb != 1.0:
         return False
     lv = np.swapaxes(levels, 1, 2) if transposed else levels
@@ -145,20 +152,22 @@ def mvm(w: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *, transposed: bool =
     proof that no ADC conversion clips, the result comes from one matmul (same value, same
     events); otherwise every step and slice is simulated.
     """
-    levels, sign, shift = encoding.slice_weights(w, cfg)
-    _check_length(np.atleast_2d(x), levels.shape[2 if transposed else 1], transposed)
-    if fast and cannot_clip(levels, x, cfg, transposed=transposed):
+    w64 = encoding.check_range("weight", w, cfg.precision.weight_bits)
+    _check_length(np.atleast_2d(x), w64.shape[0 if not transposed else 1], transposed)
+    levels = None if cfg.adc_never_clips else encoding.slice_weights(w64, cfg)
+    if fast and (cfg.adc_never_clips or cannot_clip(levels[0], x, cfg, transposed=transposed)):
         x2 = encoding.check_range("input", np.atleast_2d(x), cfg.precision.input_bits)
-        w64 = np.asarray(w, dtype=np.int64)
-        y = _exact_matmul(x2, w64.T if transposed else w64)
+        bound = 2.0 ** (cfg.precision.input_bits + cfg.precision.weight_bits - 2) * x2.shape[1]
+        y = _exact_matmul(x2, w64.T if transposed else w64, bound)
         if events is not None:
             events += count_mvm_events(cfg, w64.shape, len(x2), transposed=transposed)
         return y if np.ndim(x) > 1 else y[0]
-    return sliced_mvm(levels, sign, shift, x, cfg, transposed=transposed, events=events)
+    return sliced_mvm(*(levels or encoding.slice_weights(w64, cfg)), x, cfg, transposed=transposed,
+                      events=events)
 
 
-def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0)) * a.shape[1]
+def _exact_matmul(a: np.ndarray, b: np.ndarray, bound: float) -> np.ndarray:
+    """``a @ b`` for integers whose every partial sum is at most ``bound`` in magnitude."""
     if bound < _F64_EXACT:
         return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
     return a @ b

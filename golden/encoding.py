@@ -30,7 +30,7 @@ def check_range(name: str, values: np.ndarray, bits: int) -> np.ndarray:
     if v.size and not np.issubdtype(v.dtype, np.integer):
         if not np.all(np.isfinite(v)) or np.any(v != np.round(v)):
             raise ValueError(f"{name} must be integers (fixed-point codes), got dtype {v.dtype}")
-    v = v.astype(np.int64)
+    v = v.astype(np.int64, copy=False)
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     if v.size and (v.min() < lo or v.max() > hi):
         bad = v.min() if v.min() < lo else v.max()

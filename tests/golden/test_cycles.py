@@ -1,0 +1,42 @@
+import pytest
+
+from golden import config, cycles
+
+
+def test_isaac_mvm_schedule_by_hand():
+    # ISAAC: 128 columns, 1 ADC per array at 1.28 GS/s = 128 cycles per step; read 100 ns = 128
+    # cycles at 1.28 GHz; 16 steps; 2 pipeline cycles after the last code.
+    s = cycles.mvm_schedule(config.load("isaac"))
+    assert (s.steps, s.read_cycles, s.conv_cycles, s.step_interval) == (16, 128, 128, 128)
+    assert s.latency == 128 + 15 * 128 + 128 + 2
+    assert s.interval == 16 * 128 and s.adc_utilization == 1.0
+    assert s.total(3) == s.latency + 2 * 2048
+
+
+@pytest.mark.parametrize("adcs", [1, 2, 4, 8, 16, 32, 64, 128])
+def test_fewer_shared_adcs_never_faster(adcs):
+    c = config.load("panther")
+    fewer = cycles.mvm_schedule(c.with_overrides({"converters.adcs_per_array": adcs}))
+    if adcs > 1:
+        more_sharing = cycles.mvm_schedule(c.with_overrides({"converters.adcs_per_array": adcs // 2}))
+        assert more_sharing.latency >= fewer.latency
+    assert 0 < fewer.adc_utilization <= 1
+
+
+def test_read_bound_schedule_leaves_adcs_idle():
+    c = config.load("panther").with_overrides({"converters.adcs_per_array": 4})   # 32 conv cycles
+    s = cycles.mvm_schedule(c)
+    assert s.step_interval == s.read_cycles == 100 and s.adc_utilization == pytest.approx(0.32)
+
+
+def test_opa_and_crs_by_hand():
+    c = config.load("panther")
+    assert cycles.opa_cycles(c) == 16 * 4 * 20                 # 16 row-bit steps x 4 phases x 20 ns
+    read_row, write_row = 100 + 128, 86                         # 85.7 ns write rounds up to 86
+    assert cycles.crs_cycles(c) == read_row + 127 * max(read_row, write_row) + write_row + 2
+
+
+def test_transposed_uses_rows():
+    c = config.load("panther").with_overrides({"crossbar.rows": 64, "converters.adcs_per_array": 2})
+    assert cycles.mvm_schedule(c, transposed=True).conv_cycles == 32
+    assert cycles.mvm_schedule(c).conv_cycles == 64
