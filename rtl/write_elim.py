@@ -1,0 +1,166 @@
+"""Write-elimination comparator: which elements of an array write are significant."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.write_elim import ComparatorParams
+
+
+class Compare(enum.Enum, shape=1):
+    """What an element is compared with: zero (``value``) or the level stored (``delta``)."""
+    VALUE = 0
+    DELTA = 1
+
+
+class Granularity(enum.Enum, shape=2):
+    """The group a skip decision covers: one element, ``row_group`` beats, or a tile."""
+    CELL = 0
+    ROW = 1
+    TILE = 2
+
+
+def beat_layout(p: ComparatorParams) -> data.StructLayout:
+    """One beat: one array row of one tile. ``live`` marks real elements (not padding),
+    ``last`` the last row of a tile."""
+    return data.StructLayout({
+        "new": data.ArrayLayout(signed(p.width), p.lanes),
+        "stored": data.ArrayLayout(signed(p.width), p.lanes),
+        "live": p.lanes,
+        "last": 1,
+    })
+
+
+def result_layout(p: ComparatorParams) -> data.StructLayout:
+    return data.StructLayout({"mask": p.lanes, "group_end": 1, "group_write": 1})
+
+
+def settings_layout(p: ComparatorParams) -> data.StructLayout:
+    return data.StructLayout({
+        "compare": Compare,
+        "granularity": Granularity,
+        "threshold": unsigned(p.width),
+        "row_group": unsigned(p.group_bits),
+    })
+
+
+def popcount(bits) -> "Value":
+    """Number of ones in ``bits``, as a balanced adder tree."""
+    terms = [bits[k] for k in range(len(bits))]
+    while len(terms) > 1:
+        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
+                 for k in range(0, len(terms), 2)]
+    return terms[0]
+
+
+class WriteEliminator(wiring.Component):
+    """Compares each element of an array write with a threshold; flags groups worth writing.
+
+    An element is significant when ``|new - ref| > threshold`` and it is live, where ``ref`` is
+    0 (``Compare.VALUE``) or the level already stored (``Compare.DELTA``). Significance is the
+    write enable at cell granularity; at row granularity (``row_group`` beats, counted from the
+    start of a tile) or tile granularity (up to a beat with ``last``) the whole group is written
+    when any of its elements is significant, else skipped. Exactly
+    :func:`golden.write_elim.compare_beats`.
+
+    Parameters
+    ----------
+    params : golden.write_elim.ComparatorParams
+        ``lanes`` elements of ``width`` bits per beat, ``count_width``-bit counters,
+        ``group_bits``-bit row-group register.
+
+    Members
+    -------
+    settings : In(stream.Signature(settings_layout(params)))
+        Register write: ``compare``, ``granularity``, ``threshold``, ``row_group`` (0 acts as 1).
+        Always ready; a transfer takes effect from the next beat. Reset: value compare, tile
+        granularity, threshold 0, row group 1. Change them between tiles.
+    i : In(stream.Signature(beat_layout(params)))
+        Beats; one accepted per cycle while ``o`` is empty or being read.
+    o : Out(stream.Signature(result_layout(params)))
+        One result per beat, valid the cycle after the beat is accepted: ``mask`` (significant
+        live elements), ``group_end`` (the beat closes its group; every beat at cell
+        granularity), ``group_write`` (some element of the group so far is significant: at a
+        ``group_end``, whether the group is written; at cell granularity, whether the row is).
+    clear : In(1)
+        Zeroes both counters on the next cycle (a beat accepted in the same cycle is not counted).
+    issued, eliminated : Out(count_width)
+        Saturating counts of element writes issued and eliminated, over live elements; at row or
+        tile granularity a group counts when its last beat is accepted. Updated the cycle after.
+    """
+
+    def __init__(self, *, params: ComparatorParams):
+        if not isinstance(params, ComparatorParams):
+            raise TypeError(f"params must be a golden.write_elim.ComparatorParams, not {params!r}")
+        self._params = params
+        super().__init__({
+            "settings": In(stream.Signature(settings_layout(params))),
+            "i": In(stream.Signature(beat_layout(params))),
+            "o": Out(stream.Signature(result_layout(params))),
+            "clear": In(1),
+            "issued": Out(params.count_width),
+            "eliminated": Out(params.count_width),
+        })
+
+    @property
+    def params(self) -> ComparatorParams:
+        return self._params
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._params
+        beat = self.i.payload
+
+        regs = Signal(settings_layout(p), init={"compare": Compare.VALUE,
+                                                "granularity": Granularity.TILE,
+                                                "threshold": 0, "row_group": 1})
+        m.d.comb += self.settings.ready.eq(1)
+        with m.If(self.settings.valid):
+            m.d.sync += regs.eq(self.settings.payload)
+
+        sig = Signal(p.lanes)
+        for k in range(p.lanes):
+            ref = Mux(regs.compare == Compare.DELTA, beat.stored[k], 0)
+            diff = Signal(signed(p.width + 1), name=f"diff{k}")
+            m.d.comb += [diff.eq(beat.new[k] - ref),
+                         sig[k].eq(beat.live[k] & (abs(diff) > regs.threshold))]
+
+        pos = Signal(p.group_bits)                 # beats of the current group so far
+        acc = Signal()                             # some element of the group so far significant
+        acc_live = Signal(p.count_width)           # live elements of the group so far
+        n_live, n_sig = Signal(range(p.lanes + 1)), Signal(range(p.lanes + 1))
+        n_skip = Signal(range(p.lanes + 1))
+        m.d.comb += [n_live.eq(popcount(beat.live)), n_sig.eq(popcount(sig)),
+                     n_skip.eq(n_live - n_sig)]
+        cell = regs.granularity == Granularity.CELL
+        row = regs.granularity == Granularity.ROW
+        running = acc | sig.any()
+        end = cell | beat.last | (row & (pos + 1 >= regs.row_group))
+        group_live = self._saturate(acc_live + n_live)
+
+        accept = self.i.valid & self.i.ready
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(accept):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.mask.eq(sig),
+                         self.o.payload.group_end.eq(end), self.o.payload.group_write.eq(running)]
+            with m.If(end):
+                m.d.sync += [acc.eq(0), pos.eq(0), acc_live.eq(0)]
+            with m.Else():
+                m.d.sync += [acc.eq(running), pos.eq(pos + 1), acc_live.eq(group_live)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        add_issued = Mux(cell, n_sig, Mux(end & running, group_live, 0))
+        add_elim = Mux(cell, n_skip, Mux(end & ~running, group_live, 0))
+        for counter, add in ((self.issued, add_issued), (self.eliminated, add_elim)):
+            with m.If(self.clear):
+                m.d.sync += counter.eq(0)
+            with m.Elif(accept):
+                m.d.sync += counter.eq(self._saturate(counter + add))
+        return m
+
+    def _saturate(self, value):
+        top = self._params.count_max
+        return Mux(value > top, top, value)
