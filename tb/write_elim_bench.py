@@ -211,9 +211,9 @@ async def run_segments(dut, p: ComparatorParams, segments, rng, *, gaps=0.2, sta
         ready = int(rng.random() >= stall)
         dut.o__ready.value = ready
         await ReadOnly()
-        if kind == "settings" or (kind == "beat" and dut.i__ready.value.to_unsigned()):
+        if kind == "settings" or (kind == "beat" and int(dut.i__ready.value)):
             pending = None
-        if ready and dut.o__valid.value.to_unsigned():
+        if ready and int(dut.o__valid.value):
             results.append(pk.unpack_result(dut.o__payload.value.to_unsigned()))
         await RisingEdge(dut.clk)
     await FallingEdge(dut.clk)
