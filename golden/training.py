@@ -7,9 +7,9 @@ layer is one crossbar matrix (im2col GEMM, ``k*k*Cin x Cout``).
 Arithmetic is the accelerator's: weights, activations and errors are signed fixed-point codes of
 ``precision.weight_bits`` / ``input_bits`` / ``error_bits`` with ``weight_frac_bits`` /
 ``activation_frac_bits`` / ``error_frac_bits`` fraction bits; every product is the golden bit-sliced
-MVM's (:func:`product`: :func:`golden.crossbar.mvm`, which simulates every step and slice
-where an ADC conversion might clip, or, in a lossless configuration, the exact integer product
-that MVM is proved to equal there); results are rounded back to the code's format with saturation. Forward: ``z = X W``; error
+MVM's (:func:`golden.crossbar.mvm`: its one-matmul path where it has proved that no ADC
+conversion can clip, else every step and slice simulated, clipping as the hardware would);
+results are rounded back to the code's format with saturation. Forward: ``z = X W``; error
 back-propagation: the transposed MVM ``delta W^T``; weight gradient: ``X^T delta`` with the error
 stored in arrays and the activations streamed. The softmax, max-pool routing and the learning-
 rate scaling are digital periphery (float, then rounded to codes).
@@ -172,28 +172,6 @@ def init_weights(cfg: HardwareConfig, rng: np.random.Generator) -> dict:
     return out
 
 
-def product(w: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *, transposed=False,
-            events: Events) -> np.ndarray:
-    """``x @ w`` (or ``x @ w.T``) as the golden MVM computes it, with its events.
-
-    A ``lossless`` configuration is validated so that no conversion can clip: there the golden
-    MVM equals the integer product (its own fast path, after a per-call proof that would cost
-    this training a third of its time), so that product is taken directly, exactly, and the
-    events are counted as the MVM counts them. Any other configuration runs
-    :func:`golden.crossbar.mvm`, which clips where the hardware would.
-    """
-    if cfg.converters.adc_mode != "lossless":
-        return crossbar.mvm(w, x, cfg, transposed=transposed, events=events)
-    w = np.asarray(w, dtype=np.int64)
-    x = np.asarray(x, dtype=np.int64)
-    m = w.T if transposed else w
-    bound = float(np.abs(x).max(initial=0)) * float(np.abs(m).max(initial=0)) * m.shape[0]
-    y = (x.astype(np.float64) @ m.astype(np.float64)).astype(np.int64) if bound < 2.0 ** 53 \
-        else x @ m
-    events += crossbar.count_mvm_events(cfg, w.shape, len(x), transposed=transposed)
-    return y
-
-
 class _Step:
     """One mini-batch through the network with the accelerator's arithmetic."""
 
@@ -212,7 +190,7 @@ class _Step:
 
     def mvm(self, kind, layer, w, x, *, transposed=False):
         self.vectors[(kind, layer)] = (len(x), np.shape(w))
-        return product(w, x, self.cfg, transposed=transposed, events=self.events[kind])
+        return crossbar.mvm(w, x, self.cfg, transposed=transposed, events=self.events[kind])
 
     def forward(self, weights, images, *, training=True):
         """Logits codes and, per layer, what the backward pass needs: the layer input as the
@@ -263,7 +241,7 @@ class _Step:
         """dW = X^T delta through the arrays holding delta; skipped tiles skip their MVMs."""
         n_vec = xs.shape[1]
         self.vectors[("gradient", name)] = (n_vec, stored_d.shape)
-        g = product(stored_d, xs.T, self.cfg, events=self.events["gradient"])
+        g = crossbar.mvm(stored_d, xs.T, self.cfg, events=self.events["gradient"])
         rows, cols = self.cfg.crossbar.rows, self.cfg.crossbar.cols
         for ledger in self.ledgers:
             for (rt, ct), skip in np.ndenumerate(ledger.skipped_tiles(name)):

@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from golden import config, crossbar, training, write_elim as we
+from golden import config, training, write_elim as we
 from golden.config import ConfigError
-from golden.events import Events
 
 SHORT = training.TrainingSettings(epochs=1)
 
@@ -49,21 +48,6 @@ def test_maxpool_routes_gradients_to_the_winner():
 def test_quantize_saturates_and_rounds():
     assert training.quantize([0.5, -9.0, 100.0], 2, 8).tolist() == [2, -36, 127]
     assert training.rescale([1000, -1000, 6], 2, 8).tolist() == [127, -128, 2]
-
-
-@pytest.mark.parametrize("preset", ["pipelayer", "panther"])
-@pytest.mark.parametrize("transposed", [False, True])
-def test_product_is_the_golden_mvm(preset, transposed):
-    cfg = config.load(preset)
-    rng = np.random.default_rng(7)
-    w = rng.integers(-3000, 3000, (72, 16))
-    x = np.maximum(rng.integers(-4000, 4000, (40, 16 if transposed else 72)), 0)
-    e1, e2 = Events(), Events()
-    got = training.product(w, x, cfg, transposed=transposed, events=e1)
-    want = crossbar.mvm(w, x, cfg, transposed=transposed, events=e2, fast=False)
-    assert np.array_equal(got, want)
-    assert e1 == e2
-    assert np.array_equal(got, x @ (w.T if transposed else w))   # these values cannot clip
 
 
 def test_training_learns_and_loss_free_policies_do_not_change_it():
