@@ -116,8 +116,9 @@ def run(args):
 def render(r: dict) -> str:
     st, s = r["step"], r["settings"]
     out = [
-        f"digits-cnn on {r['config']}: {r['steps']} training steps ({s['epochs']} epochs, batches "
-        f"of {s['batch']}); test accuracy without elimination {_pct(r['accuracy_baseline'])}.",
+        f"digits-cnn on {r['config']}: {r['steps']} training steps ({s['epochs']} epoch"
+        f"{'s' if s['epochs'] != 1 else ''}, batches of {s['batch']}); test accuracy without "
+        f"elimination {_pct(r['accuracy_baseline'])}.",
         f"Per step, modelled: writes {st['write_energy_pj'] / 1e6:.3g} uJ and "
         f"{st['write_time_ns'] / 1e3:.3g} us, MVMs {st['mvm_energy_pj'] / 1e6:.3g} uJ and "
         f"{st['mvm_time_ns'] / 1e3:.3g} us: writes are {_pct(st['write_energy_share'])} of the "
@@ -132,14 +133,16 @@ def render(r: dict) -> str:
             why = d["eliminated_by_reason"]
             rows.append([p["name"], _pct(d["eliminated_fraction"]), _pct(why["zero"]),
                          _pct(why["unchanged"]), _pct(why["below_threshold"]),
-                         d["write_energy_saved_pj"] / 1e6, d["write_time_saved_ns"] / 1e3,
-                         d["hottest_writes_per_step"], _pct(p["accuracy"])])
+                         f"{d['write_energy_saved_pj'] / 1e6 / r['steps']:.3f}",
+                         f"{d['write_time_saved_ns'] / 1e3 / r['steps']:.1f}",
+                         f"{d['hottest_writes_per_step']:.3f}", _pct(p["accuracy"])])
         if rows:
-            b = r["policies"] and measured[0]["phases"][ph]
+            b = measured[0]["phases"][ph]
             out.append(table(["policy", "eliminated", "zero", "unchanged", "below tau",
-                              "energy saved uJ", "time saved us", "hottest cell w/step",
+                              "saved uJ/step", "saved us/step", "hottest cell w/step",
                               "accuracy"], rows,
-                             title=f"{ph}: {b['cells_offered']:,} cell writes offered"))
+                             title=f"{ph}: {b['cells_offered'] // r['steps']:,} cell writes a step "
+                                   "without elimination; eliminated by reason"))
             out.append("")
     rows = [[p["name"], "yes" if p["exact"] else "no", _pct(p["eliminated_fraction"]),
              _times(p["write_energy_saving"]), _times(p["write_time_saving"]),
