@@ -50,3 +50,16 @@ def test_bad_input_is_one_line(args, needle):
     r = crosstrain("writes", *args)
     assert r.returncode == 2
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.slow
+def test_docs_show_what_the_default_report_prints():
+    from pathlib import Path
+
+    r = crosstrain("writes")
+    assert r.returncode == 0, r.stderr
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "writes.md").read_text()
+    summary = r.stdout.split("all writes, digits-cnn (savings as baseline / policy)\n")[1]
+    table = summary.split("\n\n")[0]
+    assert table in docs, "docs/writes.md's summary table is not what `crosstrain writes` prints"
+    assert r.stdout.splitlines()[1] in docs
