@@ -1,0 +1,197 @@
+"""3D-ReG (ACM JETC 2020): a GPU and a ReRAM PIM joined by a 2D link, TSVs or MIVs.
+
+The paper's link figures, task mappings and gain-loss-ratio formula are not public (reference
+sheet section 6); everything below that is not from the preset or the GPU sheet is a named
+[assumption] here.
+
+Task mappings (our reading of "conservative" and "aggressive"):
+
+- ``conservative``: the crossbars run the forward MVMs only; the GPU runs error
+  back-propagation, weight gradients and the update in full precision. The forward
+  activations stream to the GPU during the forward pass; the new weights go back each iteration
+  and are written into the forward copy.
+- ``aggressive``: the crossbars also run error back-propagation (transposed MVMs on a backward
+  copy); the errors stream to the GPU, which computes each layer's gradient while the crossbars
+  propagate the next layer's error; the new weights are written into both copies.
+
+Iteration time = max(PIM forward pass, activation transfer) + [conservative: GPU backward and
+gradient | aggressive: max(PIM backward pass, GPU gradient, error transfer)] + GPU update +
+weight transfer + writing the weights into the arrays, each transfer also paying the link
+latency once. Energy = PIM events + GPU kernels + link bits x energy per bit + the GPU's idle
+power while it waits.
+
+Comparison points (all in :func:`gpu_only` / :func:`reg3d_cost`): the GPU with its own DRAM
+(2D), the GPU on stacked DRAM or on ReRAM main memory over the 2D link, TSVs or MIVs, and
+PIM-only (the PANTHER estimate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from golden import cycles
+from golden.config import HardwareConfig
+from golden.cost import CostSettings, PhaseCost, SystemCost, lifetime_years, reram_cost
+from golden.gpu import (GpuSettings, GpuSpec, MemoryPath, gpu_cost, kernel_time_energy, kernels,
+                        native_memory)
+from golden.mapper import SettingError, Technique, map_network
+from golden.networks import Network
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    bandwidth_gbs: float | None    # None: as wide as the GPU's own memory bus
+    latency_ns: float
+    pj_per_bit: float
+    source: str
+
+
+LINKS = {l.name: l for l in (
+    Link("2d", None, 100.0, 10.0,
+         "[assumption] board-level link as wide as the GPU memory bus; 10 pJ/bit = low end of "
+         "off-chip DRAM access 10-20 pJ/bit (reference sheet s.9); 100 ns"),
+    Link("tsv", 1024.0, 5.0, 0.05,
+         "[assumption] 4096 TSVs x 2 Gb/s (HBM2-class stack); tens of fF per TSV -> ~0.05 pJ/bit "
+         "(reference sheet s.9); 5 ns"),
+    Link("miv", 102400.0, 1.0, 0.0005,
+         "[assumption] MIV density ~100x TSV -> 100x bandwidth; well under 1 fF -> < 1 fJ/bit "
+         "(reference sheet s.6, s.9); 1 ns"),
+)}
+
+# [assumption] stacked DRAM array access without the off-chip interface: HBM's 3-4 pJ/bit
+# (reference sheet s.9) less its vertical link.
+DRAM_CORE_PJ_PER_BIT = 3.0
+# PANTHER constants: serial read of a 128x128 2-bit crossbar 6.5 nJ -> 6.5 nJ / 32768 bits.
+RERAM_READ_PJ_PER_BIT = 6.5e3 / (128 * 128 * 2)
+GPU_IDLE_FRACTION = 0.1        # [assumption] board power drawn by an idle GPU while it waits
+MAPPINGS = ("conservative", "aggressive")
+# [assumption] accuracy drop (percentage points) until measured training exists: the two ends
+# of the paper's 0.05-3.39 % range (conservative keeps more in full precision). Every other
+# system defaults to 0 (16-bit fixed point with enough update headroom; reference sheet s.1).
+ACCURACY_DROP_DEFAULT = {"conservative": 0.05, "aggressive": 3.39}
+
+
+def link(name: str) -> Link:
+    if name not in LINKS:
+        raise SettingError(f"unknown link {name!r}: use one of {', '.join(LINKS)}")
+    return LINKS[name]
+
+
+def link_bandwidth_gbs(lk: Link, spec: GpuSpec) -> float:
+    return spec.mem_bw_gbs if lk.bandwidth_gbs is None else lk.bandwidth_gbs
+
+
+def memory_path(memory: str, lk: Link, spec: GpuSpec, cfg: HardwareConfig) -> MemoryPath:
+    """The GPU's main memory reached over ``lk``: DRAM (2D = the GPU's own) or ReRAM."""
+    if memory == "dram":
+        if lk.name == "2d":
+            return native_memory(spec)
+        e = DRAM_CORE_PJ_PER_BIT + lk.pj_per_bit
+        return MemoryPath(f"DRAM over {lk.name.upper()}", link_bandwidth_gbs(lk, spec), e, e)
+    if memory == "reram":
+        write = cfg.device.write_energy_pj / cfg.device.bits_per_cell
+        return MemoryPath(f"ReRAM over {lk.name.upper()}", link_bandwidth_gbs(lk, spec),
+                          RERAM_READ_PJ_PER_BIT + lk.pj_per_bit, write + lk.pj_per_bit)
+    raise SettingError(f"main memory {memory!r}: use dram or reram")
+
+
+def gpu_only(net: Network, spec: GpuSpec, cfg: HardwareConfig, *, memory: str, link_name: str,
+             batch: int, settings: GpuSettings = GpuSettings()) -> SystemCost:
+    lk = link(link_name)
+    mem = memory_path(memory, lk, spec, cfg)
+    name = "gpu" if (memory, lk.name) == ("dram", "2d") else f"gpu-{memory}-{lk.name}"
+    return gpu_cost(net, spec, batch=batch, settings=settings, memory=mem, name=name,
+                    description=f"{spec.name} roofline ({settings.precision}) on {mem.label}")
+
+
+def gain_loss_ratio(speedup: float, energy_gain: float, accuracy_drop_pct: float) -> float:
+    """CrossTrain's definition (the paper's formula is not public): speedup x energy-efficiency
+    gain over the GPU baseline, divided by (1 + accuracy drop in percentage points)."""
+    if accuracy_drop_pct < 0:
+        raise SettingError(f"accuracy drop {accuracy_drop_pct!r} %: zero or positive")
+    return speedup * energy_gain / (1.0 + accuracy_drop_pct)
+
+
+def reg3d_cost(net: Network, cfg: HardwareConfig, spec: GpuSpec, *, mapping: str, link_name: str,
+               batch: int, tech: Technique = Technique(), gpu_settings: GpuSettings = GpuSettings(),
+               cost_settings: CostSettings = CostSettings()) -> SystemCost:
+    """One training iteration on 3D-ReG. ``tech`` supplies the PIM side's switches (tconv,
+    zero skipping, write elimination, replication, pipelining); its update method and phases
+    are set by ``mapping``."""
+    if mapping not in MAPPINGS:
+        raise SettingError(f"3D-ReG mapping {mapping!r}: use {' or '.join(MAPPINGS)}")
+    lk = link(link_name)
+    pim_phases = ("forward",) if mapping == "conservative" else ("forward", "backward")
+    pim_tech = replace(tech, update="external", pim_phases=pim_phases)
+    nm = map_network(net, cfg, pim_tech, batch=batch)
+    pim = reram_cost(nm, name="pim", description="", settings=cost_settings)
+    sec = lambda c: cycles.cycles_to_seconds(cfg, c)                 # noqa: E731
+
+    gpu_phases = {"backward", "gradient", "update"} if mapping == "conservative" else {"gradient", "update"}
+    phases = {p: PhaseCost(ph.latency_s, ph.energy_j, dict(ph.events), dict(ph.components))
+              for p, ph in pim.phases.items()}
+    phases["transfer"] = PhaseCost()
+    layers = {l.name: l for l in pim.layers}
+    gpu_busy = {p: 0.0 for p in gpu_phases}
+    for k in kernels(net, batch, gpu_settings):
+        if k.phase not in gpu_phases:
+            continue
+        t, comp = kernel_time_energy(k, spec, gpu_settings)
+        gpu_busy[k.phase] += t
+        ph = phases[k.phase]
+        ph.latency_s += t
+        ph.energy_j += sum(comp.values())
+        for c, e in comp.items():
+            ph.components[c] = ph.components.get(c, 0.0) + e
+        lp = layers[k.layer].phases[k.phase]
+        lp["latency_s"] += t
+        lp["energy_j"] += sum(comp.values())
+
+    # link traffic (bits) and its time
+    p = cfg.precision
+    act_bits = batch * p.input_bits * sum(l.input_values for l in net.weight_layers)
+    act_bits += batch * p.input_bits * net.layers[-1].output_values     # network output (loss)
+    err_bits = 0.0
+    if mapping == "aggressive":
+        err_bits = batch * p.error_bits * sum(l.output_values for l in net.weight_layers)
+    weight_bits = net.weights * p.weight_bits
+    bits_per_s = link_bandwidth_gbs(lk, spec) * 1e9 * 8
+    xfer = lambda bits: bits / bits_per_s + lk.latency_ns * 1e-9 if bits else 0.0     # noqa: E731
+    tr = phases["transfer"]
+    tr.events = {"link_bits": act_bits + err_bits + weight_bits}
+    tr.components = {"link": tr.events["link_bits"] * lk.pj_per_bit * 1e-12}
+    tr.energy_j = tr.components["link"]
+    tr.latency_s = xfer(act_bits) + xfer(err_bits) + xfer(weight_bits)
+
+    t = nm.timeline()
+    cp = {"forward": max(sec(nm.pass_cycles(("forward",))), xfer(act_bits))}
+    if mapping == "conservative":
+        cp["backward"] = gpu_busy["backward"] + gpu_busy["gradient"]
+    else:
+        cp["backward"] = max(sec(nm.pass_cycles(("backward",))), gpu_busy["gradient"], xfer(err_bits))
+    cp["update"] = gpu_busy["update"] + xfer(weight_bits) + sec(t["update"])
+    latency = sum(cp.values())
+    idle = max(0.0, latency - sum(gpu_busy.values())) * spec.board_power_w * GPU_IDLE_FRACTION
+    static = pim.static_energy_j + idle
+    components = {}
+    for ph in phases.values():
+        for c, e in ph.components.items():
+            components[c] = components.get(c, 0.0) + e
+    components["leakage"] = pim.static_energy_j
+    components["gpu_idle"] = idle
+    return SystemCost(
+        name=f"3d-reg-{lk.name}-{mapping}", kind="3d-reg",
+        description=f"3D-ReG, {mapping} mapping: {cfg.name} crossbars run "
+                    f"{' + '.join(pim_phases)}, {spec.name} the rest, over {lk.name.upper()}",
+        hardware=f"{cfg.name} + {spec.name} + {lk.name}", latency_s=latency,
+        energy_j=sum(ph.energy_j for ph in phases.values()) + static,
+        area_mm2=pim.area_mm2 + spec.die_mm2, phases=phases, components=components,
+        layers=list(layers.values()), critical_path=cp, static_energy_j=static,
+        area_breakdown={**pim.area_breakdown, "gpu_die": spec.die_mm2}, arrays=pim.arrays,
+        tiles=pim.tiles, max_writes_per_cell=pim.max_writes_per_cell,
+        writes_per_cell=pim.writes_per_cell,
+        lifetime_years=lifetime_years(nm, latency, cost_settings),
+        accuracy_drop_pct=ACCURACY_DROP_DEFAULT[mapping],
+        notes=[f"link: {lk.source}"])
+
