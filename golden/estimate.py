@@ -36,6 +36,10 @@ _REG3D = tuple(f"3d-reg-{l}-{m}" for l in LINKS for m in MAPPINGS)
 ALL_SYSTEMS = ("gpu",) + _GPU_ONLY + ("digital", "pipelayer", "pipelayer+we", "panther", "panther+zs",
                                       "panther+we", "panther+zs+we") + _REG3D
 DEFAULT_NETWORK = "vgg8-cifar10"
+# Every system reports every phase and component (zeros where it has none), in this order.
+PHASE_ORDER = ("forward", "backward", "gradient", "update", "crs", "writes", "transfer")
+COMPONENTS = ("mvm", "array", "adc", "dac", "shift_add", "opa", "serial_read", "cell_write", "buffer",
+              "leakage", "gpu_core", "gpu_memory", "gpu_idle", "link")
 BATCH_DEFAULT = 64          # [assumption] PANTHER's precision study uses mini-batches of 64
 
 
@@ -92,6 +96,9 @@ class Estimate:
         for s in self.systems:
             d = s.as_dict()
             d.update(self.ratios[s.name])
+            empty = {"latency_s": 0.0, "energy_j": 0.0, "events": {}, "components": {}}
+            d["phases"] = {p: d["phases"].get(p, empty) for p in PHASE_ORDER}
+            d["components"] = {c: d["components"].get(c, 0.0) for c in COMPONENTS}
             systems.append(d)
         return {
             "schema": SCHEMA, "network": net.name,

@@ -35,8 +35,9 @@ stages are balanced where replication is cheap (early layers have many pixels, f
 
 Pipelining across the mini-batch: layers are stages; a sample's forward pass moves through
 them in order and its backward pass in reverse, each layer working on its own crossbars.
-Pipelined, a pass takes ``sum(stage) + (batch - 1) * max(stage)``; otherwise every layer
-processes the whole batch before the next starts. Weight updates (all layers in parallel) and
+Pipelined, a pass takes the sum of the layers' one-sample latencies plus ``batch - 1`` times the
+slowest layer's marginal cycles per sample (:meth:`NetworkMap.pass_cycles`); otherwise every
+layer processes the whole batch before the next starts. Weight updates (all layers in parallel) and
 amortized CRS follow. Digital layers (pool, add) move data only and are assumed to keep up.
 """
 
@@ -269,11 +270,21 @@ class NetworkMap:
         return total
 
     def pass_cycles(self, phases: tuple[str, ...]) -> float:
-        """One pass of the batch through every layer, ``phases`` running concurrently per layer."""
-        sample = [max(l.phases[p].sample_cycles for p in phases) for l in self.layers]
-        if self.technique.pipeline:
-            return sum(sample) + (self.batch - 1) * max(sample, default=0.0)
-        return sum(max(l.phases[p].batch_cycles for p in phases) for l in self.layers)
+        """One pass of the batch through every layer, ``phases`` running concurrently per layer.
+
+        Pipelined, a layer is a stage that a sample enters ``step`` cycles after the previous
+        one (its marginal cost per sample) and leaves ``sample_cycles`` after entering, so the
+        pass takes ``sum(sample) + (batch - 1) * max(step)`` (= the layer's batch cycles for a
+        single layer)."""
+        works = [[l.phases[p] for p in phases] for l in self.layers]
+        if not self.technique.pipeline:
+            return sum(max(w.batch_cycles for w in ws) for ws in works)
+        fill = sum(max(w.sample_cycles for w in ws) for ws in works)
+        if self.batch == 1:
+            return fill
+        step = max((max((w.batch_cycles - w.sample_cycles) / (self.batch - 1) for w in ws)
+                    for ws in works), default=0.0)
+        return fill + (self.batch - 1) * step
 
     def timeline(self) -> dict[str, float]:
         """Cycles of one iteration on the critical path: forward pass, backward pass (error and
