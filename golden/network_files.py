@@ -85,7 +85,7 @@ def parse_csv(text: str, path: str = "<csv>") -> Network:
     if not rows:
         raise NetworkError(f"{path}:1:1: no layers (expected a header row or NeuroSim rows)")
     first = rows[0][1]
-    if all(re.fullmatch(r"-?\d+", f) for f in first if f) and len(first) >= 8:
+    if all(re.fullmatch(r"-?\d+", f) for f in first):
         return _parse_neurosim(rows, path)
     return _parse_table(rows, path)
 
@@ -162,7 +162,8 @@ def _parse_neurosim(rows, path) -> Network:
              "pool", "stride")
     for n, (lineno, fields, starts) in enumerate(rows, 1):
         if len(fields) < 8:
-            raise NetworkError(f"{path}:{lineno}:{starts[-1]}: NeuroSim rows have 8 integers ("
+            end = starts[-1] + len(fields[-1])
+            raise NetworkError(f"{path}:{lineno}:{end}: NeuroSim rows have 8 integers ("
                                + ", ".join(names) + f"), this one has {len(fields)}")
         vals = []
         for f, col, label in zip(fields, starts, names):
@@ -172,7 +173,7 @@ def _parse_neurosim(rows, path) -> Network:
         h, w, c, kh, kw, out, pool, stride = vals[:8]
         where = f"{path}:{lineno}"
         if kh != kw:
-            raise NetworkError(f"{where}:{starts[3]}: kernel {kh} x {kw}: only square kernels are "
+            raise NetworkError(f"{where}:{starts[4]}: kernel {kh} x {kw}: only square kernels are "
                                "modelled")
         if pool not in (0, 1):
             raise NetworkError(f"{where}:{starts[6]}: pool = {pool} must be 0 or 1")
@@ -200,7 +201,9 @@ class _TomlLocator:
         self.lines = text.splitlines()
         self.headers = [i for i, l in enumerate(self.lines) if re.match(r"\s*\[\[\s*layer\s*\]\]", l)]
 
-    def key(self, key: str, layer: int | None = None) -> str:
+    def key(self, key: str, layer: int | None = None, *, value: bool = True) -> str:
+        """``LINE:COLUMN`` of ``key`` (of its value unless ``value`` is False) at the top level
+        or in the ``layer``-th table; the table header when the key is absent."""
         if layer is None:
             lo, hi = 0, self.headers[0] if self.headers else len(self.lines)
         elif layer < len(self.headers):
@@ -209,9 +212,9 @@ class _TomlLocator:
         else:
             return "1:1"
         for i in range(lo, hi):
-            m = re.match(rf"\s*{re.escape(key)}\s*=\s*", self.lines[i])
+            m = re.match(rf"(\s*){re.escape(key)}\s*=\s*", self.lines[i])
             if m:
-                return f"{i + 1}:{m.end() + 1}"
+                return f"{i + 1}:{(m.end() if value else m.end(1)) + 1}"
         if layer is not None:
             return f"{lo + 1}:1"
         return "1:1"
@@ -228,7 +231,7 @@ def parse_toml(text: str, path: str = "<toml>") -> Network:
     at = _TomlLocator(text)
     for key in data:
         if key not in TOML_TOP_KEYS:
-            raise NetworkError(f"{path}:{at.key(key)}: unknown key {key!r}; allowed top-level keys are "
+            raise NetworkError(f"{path}:{at.key(key, value=False)}: unknown key {key!r}; allowed top-level keys are "
                                + ", ".join(TOML_TOP_KEYS))
     strings = {}
     for key in ("name", "dataset", "description"):
@@ -250,10 +253,10 @@ def parse_toml(text: str, path: str = "<toml>") -> Network:
     if not layers:
         raise NetworkError(f"{path}:1:1: no [[layer]] tables")
     for i, spec in enumerate(layers):
-        where = lambda key: f"{path}:{at.key(key, i)}"                  # noqa: E731
+        where = lambda key, value=True: f"{path}:{at.key(key, i, value=value)}"     # noqa: E731
         for key, v in spec.items():
             if key not in TOML_LAYER_KEYS:
-                raise NetworkError(f"{where(key)}: unknown layer key {key!r}; allowed keys are "
+                raise NetworkError(f"{where(key, False)}: unknown layer key {key!r}; allowed keys are "
                                    + ", ".join(TOML_LAYER_KEYS))
             if key in _INT_KEYS and (not isinstance(v, int) or isinstance(v, bool)):
                 raise NetworkError(f"{where(key)}: {key} = {v!r} must be an integer")
