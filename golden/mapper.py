@@ -6,7 +6,8 @@ MVM per sample; a transposed convolution is either the naive zero-inserted convo
 output pixel drives all K*K*Cin rows, most of them zeros) or, with ``tconv="decomposed"``, the
 s^2 sub-kernel (polyphase) decomposition over the original input (RED / ZARA; reference sheet
 section 4): output phase (a, b) uses the taps ``w[:, :, a::s, b::s]`` aligned to it, a matrix of
-Cin * taps(a) * taps(b) rows that runs once per output pixel of that phase. [wire: golden.deconv
+Cin * taps(a) * taps(b) rows that runs once per output pixel of that phase (a 1x1 input, as in
+DCGAN's first generator layer, is a dense Cin x Cout*Ho*Wo layer). [wire: golden.deconv
 (issue 4) computes the same decomposition functionally; its row counts must equal these.]
 
 A GEMM of R x C is tiled over ``ceil(R/rows) x ceil(C/cols)`` logical blocks, each held by
@@ -200,9 +201,11 @@ def gemms(layer: Layer, *, tconv: str = "naive") -> tuple[Gemm, ...]:
     k, s, p = L.kernel, L.stride, L.padding
     uy = useful_taps(L.in_h, k, s, p, L.out_h, transposed=True)
     ux = useful_taps(L.in_w, k, s, p, L.out_w, transposed=True)
+    useful = int(uy.sum()) * int(ux.sum()) * L.in_ch * L.out_ch
     if tconv == "naive":
-        useful = int(uy.sum()) * int(ux.sum()) * L.in_ch * L.out_ch
         return (Gemm(k * k * L.in_ch, L.out_ch, L.out_h * L.out_w, useful, "zero-inserted"),)
+    if L.in_h == L.in_w == 1:      # every output reads the single input once: a dense layer
+        return (Gemm(L.in_ch, L.out_ch * L.out_h * L.out_w, 1, useful, "1x1 input as fully connected"),)
     # output o has phase (o + p) mod s and uses the taps t = phase (mod s)
     out = []
     for a in range(s):
