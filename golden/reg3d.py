@@ -148,21 +148,28 @@ def reg3d_cost(net: Network, cfg: HardwareConfig, spec: GpuSpec, *, mapping: str
         lp["latency_s"] += t
         lp["energy_j"] += sum(comp.values())
 
-    # link traffic (bits) and its time
-    p = cfg.precision
-    act_bits = batch * p.input_bits * sum(l.input_values for l in net.weight_layers)
-    act_bits += batch * p.input_bits * net.layers[-1].output_values     # network output (loss)
-    err_bits = 0.0
-    if mapping == "aggressive":
-        err_bits = batch * p.error_bits * sum(l.output_values for l in net.weight_layers)
-    weight_bits = net.weights * p.weight_bits
-    bits_per_s = link_bandwidth_gbs(lk, spec) * 1e9 * 8
-    xfer = lambda bits: bits / bits_per_s + lk.latency_ns * 1e-9 if bits else 0.0     # noqa: E731
+    # link traffic per layer: its input activations (and, aggressive, its output errors) to the
+    # GPU, its new weights back; the network output (for the loss) with the last layer
+    p, bits_per_s = cfg.precision, link_bandwidth_gbs(lk, spec) * 1e9 * 8
+    traffic = {"activations": 0.0, "errors": 0.0, "weights": 0.0}
     tr = phases["transfer"]
-    tr.events = {"link_bits": act_bits + err_bits + weight_bits}
+    for l in net.layers:
+        bits = {"activations": batch * p.input_bits * l.input_values if l.has_weights else 0,
+                "errors": batch * p.error_bits * l.output_values
+                if l.has_weights and mapping == "aggressive" else 0,
+                "weights": l.weights * p.weight_bits}
+        if l is net.layers[-1]:
+            bits["activations"] += batch * p.input_bits * l.output_values
+        for k, v in bits.items():
+            traffic[k] += v
+        n = sum(bits.values())
+        layers[l.name].phases["transfer"] = {"latency_s": n / bits_per_s, "energy_j": n * lk.pj_per_bit * 1e-12}
+    tr.events = {"link_bits": sum(traffic.values()), **{f"{k}_bits": v for k, v in traffic.items()}}
     tr.components = {"link": tr.events["link_bits"] * lk.pj_per_bit * 1e-12}
     tr.energy_j = tr.components["link"]
-    tr.latency_s = xfer(act_bits) + xfer(err_bits) + xfer(weight_bits)
+    tr.latency_s = tr.events["link_bits"] / bits_per_s
+    xfer = lambda bits: bits / bits_per_s + lk.latency_ns * 1e-9 if bits else 0.0     # noqa: E731
+    act_bits, err_bits, weight_bits = traffic["activations"], traffic["errors"], traffic["weights"]
 
     t = nm.timeline()
     cp = {"forward": max(sec(nm.pass_cycles(("forward",))), xfer(act_bits))}

@@ -1,0 +1,69 @@
+"""The roll-up: system names, the JSON object's schema, speed."""
+
+import json
+import time
+
+import pytest
+
+from golden.estimate import (ALL_SYSTEMS, COMPONENTS, DEFAULT_SYSTEMS, PHASE_ORDER, SCHEMA, EstimateSettings,
+                             estimate, parse_system)
+from golden.mapper import SettingError
+from golden.networks import builtin
+
+SYSTEM_KEYS = {"name", "kind", "description", "hardware", "latency_s", "energy_j", "area_mm2",
+               "speedup_vs_gpu", "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio",
+               "lifetime_years", "max_writes_per_cell", "writes_per_cell", "arrays", "tiles",
+               "static_energy_j", "components", "area_breakdown", "critical_path", "phases",
+               "layers", "notes"}
+
+
+def test_system_names():
+    assert parse_system("panther+zs+we") == ("panther", {"zs", "we"})
+    assert parse_system("3d-reg-miv-aggressive+we") == ("3d-reg-miv-aggressive", {"we"})
+    for bad in ("gpu+zs", "panther+zs+zs", "panther+fast", "tpu", "digital+we"):
+        with pytest.raises(SettingError, match="unknown system"):
+            parse_system(bad)
+
+
+def test_json_schema_of_the_default_estimate():
+    est = estimate(builtin("vgg8-cifar10"), EstimateSettings(batch=8))
+    d = json.loads(json.dumps(est.as_dict(), allow_nan=False))
+    assert d["schema"] == SCHEMA and d["network"] == "vgg8-cifar10" and d["batch_size"] == 8
+    assert [s["name"] for s in d["systems"]] == list(DEFAULT_SYSTEMS)
+    for s in d["systems"]:
+        assert set(s) == SYSTEM_KEYS, s["name"]
+        assert list(s["phases"]) == list(PHASE_ORDER) and list(s["components"]) == list(COMPONENTS)
+        for p in s["phases"].values():
+            assert set(p) == {"latency_s", "energy_j", "events", "components"}
+    gpu = d["systems"][0]
+    assert gpu["speedup_vs_gpu"] == gpu["energy_gain_vs_gpu"] == 1.0
+    assert {"batch", "preset", "gpu", "gpu_settings", "cost", "zero_skip", "write_elim"} <= set(d["settings"])
+
+
+def test_gpu_is_always_the_first_system_and_drops_apply():
+    est = estimate(builtin("mlp-panther"), EstimateSettings(
+        batch=4, accuracy_drop=(("aggressive", 2.0), ("panther", 1.0))),
+        ["panther", "3d-reg-tsv-aggressive"])
+    names = [s.name for s in est.systems]
+    assert names == ["gpu", "panther", "3d-reg-tsv-aggressive"]
+    p, a = est.systems[1], est.systems[2]
+    assert (p.accuracy_drop_pct, a.accuracy_drop_pct) == (1.0, 2.0)
+    r = est.ratios["panther"]
+    assert r["gain_loss_ratio"] == pytest.approx(r["speedup_vs_gpu"] * r["energy_gain_vs_gpu"] / 2.0)
+
+
+def test_every_system_on_every_builtin():
+    for name in ("mlp-512", "dcgan-generator", "dcgan-discriminator", "resnet18-cifar10"):
+        est = estimate(builtin(name), EstimateSettings(batch=2), ALL_SYSTEMS)
+        assert len(est.systems) == len(ALL_SYSTEMS)
+        assert all(s.latency_s > 0 and s.energy_j > 0 for s in est.systems)
+
+
+def test_resnet18_imagenet_estimate_is_well_under_a_second():
+    net = builtin("resnet18-imagenet")
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        estimate(net)
+        best = min(best, time.perf_counter() - t)
+    assert best < 0.5, f"{best:.3f} s"
