@@ -92,6 +92,7 @@ class SystemCost:
     tiles: int | None = None
     max_writes_per_cell: float | None = None
     writes_per_cell: dict[str, float] = field(default_factory=dict)   # copy -> busiest cell, per iteration
+    lifetime_iterations: float | None = None
     lifetime_years: float | None = None
     accuracy_drop_pct: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -132,15 +133,19 @@ def area(cfg: HardwareConfig, arrays: int, settings: CostSettings) -> tuple[int,
                    "dacs": arrays * dacs_mm2, "tile_other": tiles * other}
 
 
-def lifetime_years(nm: NetworkMap, latency_s: float, settings: CostSettings) -> float | None:
-    """Years until the busiest cell reaches its endurance, training continuously at ``duty``."""
-    years = []
-    for l in nm.layers:
-        for copy, w in l.writes_per_cell.items():
-            if w > 0:
-                endurance = settings.opa_endurance if copy == "update" else nm.cfg.device.endurance_cycles
-                years.append(endurance / w * latency_s / settings.duty / SECONDS_PER_YEAR)
-    return min(years, default=None)
+def lifetime_iterations(nm: NetworkMap, settings: CostSettings) -> float | None:
+    """Training iterations until the busiest cell reaches its endurance (update cells written by
+    OPA pulses: :attr:`CostSettings.opa_endurance`; every other cell: ``device.endurance_cycles``)."""
+    its = [(settings.opa_endurance if copy == "update" else nm.cfg.device.endurance_cycles) / w
+           for l in nm.layers for copy, w in l.writes_per_cell.items() if w > 0]
+    return min(its, default=None)
+
+
+def lifetime_years(iterations: float | None, latency_s: float, settings: CostSettings) -> float | None:
+    """Years of training at ``duty`` until ``iterations`` iterations of ``latency_s`` are done."""
+    if iterations is None:
+        return None
+    return iterations * latency_s / settings.duty / SECONDS_PER_YEAR
 
 
 def _roll_up(nm: NetworkMap, energy_pj, seconds, *, events=True):
@@ -188,7 +193,8 @@ def reram_cost(nm: NetworkMap, *, name: str, description: str,
         area_mm2=sum(area_parts.values()), phases=phases, components=components, layers=layers,
         critical_path=timeline, static_energy_j=static, area_breakdown=area_parts,
         arrays=nm.arrays, tiles=tiles, max_writes_per_cell=nm.max_writes_per_cell,
-        writes_per_cell=nm.writes_per_cell, lifetime_years=lifetime_years(nm, latency, settings))
+        writes_per_cell=nm.writes_per_cell, lifetime_iterations=lifetime_iterations(nm, settings),
+        lifetime_years=lifetime_years(lifetime_iterations(nm, settings), latency, settings))
 
 
 # PANTHER's digital baseline (puma-simulator training branch, reference sheet section 1): a

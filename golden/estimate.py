@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 from golden import config
 from golden.config import HardwareConfig
@@ -43,6 +44,12 @@ COMPONENTS = ("mvm", "array", "adc", "dac", "shift_add", "opa", "serial_read", "
 BATCH_DEFAULT = 64          # [assumption] PANTHER's precision study uses mini-batches of 64
 
 
+@lru_cache(maxsize=64)
+def _hardware(source: str, overrides: tuple) -> HardwareConfig:
+    cfg = config.load(source)
+    return cfg.with_overrides(dict(overrides)) if overrides else cfg
+
+
 def _pairs(d: dict) -> tuple:
     return tuple(sorted(d.items()))
 
@@ -66,8 +73,11 @@ class EstimateSettings:
     accuracy_drop: tuple[tuple[str, float], ...] = _pairs(ACCURACY_DROP_DEFAULT)
 
     def hardware(self, which: str) -> HardwareConfig:
-        cfg = config.load(self.preset if which == "preset" else self.baseline_preset)
-        return cfg.with_overrides(dict(self.overrides)) if self.overrides else cfg
+        """The ``preset`` or ``baseline`` configuration with the overrides applied."""
+        source = self.preset if which == "preset" else self.baseline_preset
+        if source in config.presets():                       # files may change: never cached
+            return _hardware(source, self.overrides)
+        return _hardware.__wrapped__(source, self.overrides)
 
     def technique(self, update: str, suffixes: set[str]) -> Technique:
         return Technique(update=update, tconv="decomposed" if "zs" in suffixes else "naive",

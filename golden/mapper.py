@@ -160,16 +160,19 @@ class Counts:
 
     @classmethod
     def from_events(cls, ev: Events, scale: float = 1.0) -> "Counts":
-        return cls(**{f.name: getattr(ev, f.name) * scale for f in fields(cls) if hasattr(ev, f.name)})
+        return cls(*(getattr(ev, n, 0.0) * scale for n in _COUNT_NAMES))
 
     def __add__(self, other: "Counts") -> "Counts":
-        return Counts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+        return Counts(*(getattr(self, n) + getattr(other, n) for n in _COUNT_NAMES))
 
     def scaled(self, k: float) -> "Counts":
-        return Counts(**{f.name: getattr(self, f.name) * k for f in fields(self)})
+        return Counts(*(getattr(self, n) * k for n in _COUNT_NAMES))
 
     def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {n: getattr(self, n) for n in _COUNT_NAMES}
+
+
+_COUNT_NAMES = tuple(f.name for f in fields(Counts))
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,7 @@ class Gemm:
         return math.ceil(self.rows / cfg.crossbar.rows), math.ceil(self.cols / cfg.crossbar.cols)
 
 
+@lru_cache(maxsize=4096)
 def gemms(layer: Layer, *, tconv: str = "naive") -> tuple[Gemm, ...]:
     """The GEMMs that compute ``layer`` (empty for pool / add)."""
     L = layer

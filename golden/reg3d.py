@@ -198,7 +198,8 @@ def reg3d_cost(net: Network, cfg: HardwareConfig, spec: GpuSpec, *, mapping: str
         area_breakdown={**pim.area_breakdown, "gpu_die": spec.die_mm2}, arrays=pim.arrays,
         tiles=pim.tiles, max_writes_per_cell=pim.max_writes_per_cell,
         writes_per_cell=pim.writes_per_cell,
-        lifetime_years=lifetime_years(nm, latency, cost_settings),
+        lifetime_iterations=pim.lifetime_iterations,
+        lifetime_years=lifetime_years(pim.lifetime_iterations, latency, cost_settings),
         accuracy_drop_pct=ACCURACY_DROP_DEFAULT[mapping],
         notes=[f"link: {lk.source}"])
 

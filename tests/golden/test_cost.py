@@ -34,6 +34,7 @@ def test_panther_energy_by_hand():
     # iteration: 6246 + 3840 + 29272 cycles at 1 GHz; lifetime: update cells take 3 OPA writes +
     # 1 CRS rewrite per iteration at 1e11 (weak pulses), forward cells 1 at 1e9
     assert c.latency_s == pytest.approx((6246 + 3840 + 29272) * 1e-9)
+    assert c.lifetime_iterations == min(1e11 / 4, 1e9 / 1)
     assert c.lifetime_years == pytest.approx(min(1e11 / 4, 1e9 / 1) * c.latency_s / SECONDS_PER_YEAR)
 
 
