@@ -17,7 +17,7 @@ zero_skip`) and/or ``+we`` (write elimination, fractions :attr:`EstimateSettings
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 
 from golden import config
@@ -27,13 +27,14 @@ from golden.gpu import GpuSettings, gpu
 from golden.mapper import (CRS_PERIOD_DEFAULT, WRITE_ELIM_DEFAULT, ZERO_SKIP_DEFAULT, SettingError,
                            Technique, map_network)
 from golden.networks import Network
-from golden.reg3d import ACCURACY_DROP_DEFAULT, LINKS, MAPPINGS, gain_loss_ratio, gpu_only, reg3d_cost
+from golden.reg3d import (ACCURACY_DROP_DEFAULT, LINK_NAMES, MAPPINGS, Reg3dSettings, gain_loss_ratio, gpu_only,
+                          reg3d_cost)
 
 SCHEMA = "crosstrain.estimate/1"
 DEFAULT_SYSTEMS = ("gpu", "pipelayer", "panther", "panther+zs+we", "3d-reg-tsv-conservative",
                    "3d-reg-tsv-aggressive", "3d-reg-miv-conservative", "3d-reg-miv-aggressive")
-_GPU_ONLY = tuple(f"gpu-{m}-{l}" for m in ("dram", "reram") for l in LINKS if (m, l) != ("dram", "2d"))
-_REG3D = tuple(f"3d-reg-{l}-{m}" for l in LINKS for m in MAPPINGS)
+_GPU_ONLY = tuple(f"gpu-{m}-{l}" for m in ("dram", "reram") for l in LINK_NAMES if (m, l) != ("dram", "2d"))
+_REG3D = tuple(f"3d-reg-{l}-{m}" for l in LINK_NAMES for m in MAPPINGS)
 ALL_SYSTEMS = ("gpu",) + _GPU_ONLY + ("digital", "pipelayer", "pipelayer+we", "panther", "panther+zs",
                                       "panther+we", "panther+zs+we") + _REG3D
 DEFAULT_NETWORK = "vgg8-cifar10"
@@ -42,6 +43,27 @@ PHASE_ORDER = ("forward", "backward", "gradient", "update", "crs", "writes", "tr
 COMPONENTS = ("mvm", "array", "adc", "dac", "shift_add", "opa", "serial_read", "cell_write", "buffer",
               "leakage", "gpu_core", "gpu_memory", "gpu_idle", "link")
 BATCH_DEFAULT = 64          # [assumption] PANTHER's precision study uses mini-batches of 64
+
+
+_MISSING = object()
+
+
+def _names(obj) -> str:
+    return ", ".join(f.name for f in fields(obj) if f.name != "links")
+
+
+def _typed(key: str, current, value):
+    """``value`` (a string from the command line, or a number) as the type of ``current``."""
+    if current is _MISSING:
+        raise SettingError(f"unknown setting {key!r}: link fields are bandwidth_gbs, latency_ns, pj_per_bit")
+    try:
+        if isinstance(current, str):
+            return str(value)
+        if isinstance(current, int) and not isinstance(current, bool):
+            return int(value)
+        return float(value)
+    except (TypeError, ValueError):
+        raise SettingError(f"{key} = {value!r}: expected a number like {current!r}") from None
 
 
 @lru_cache(maxsize=64)
@@ -65,12 +87,15 @@ class EstimateSettings:
     gpu: str = "rtx2080ti"                              # PANTHER's GPU comparison point
     gpu_settings: GpuSettings = field(default_factory=GpuSettings)
     cost: CostSettings = field(default_factory=CostSettings)
+    reg3d: Reg3dSettings = field(default_factory=Reg3dSettings)
     replication: int | str = "balanced"
     pipeline: bool = True
     crs_period: int = CRS_PERIOD_DEFAULT
     zero_skip: tuple[tuple[str, float], ...] = _pairs(ZERO_SKIP_DEFAULT)
     write_elim: tuple[tuple[str, float], ...] = _pairs(WRITE_ELIM_DEFAULT)
     accuracy_drop: tuple[tuple[str, float], ...] = _pairs(ACCURACY_DROP_DEFAULT)
+    acc_bits: int = 32                  # see golden.mapper.Technique
+    opa_writes_per_cell: float = 1.0    # see golden.mapper.Technique
 
     def hardware(self, which: str) -> HardwareConfig:
         """The ``preset`` or ``baseline`` configuration with the overrides applied."""
@@ -84,10 +109,34 @@ class EstimateSettings:
                          zero_skip=self.zero_skip if "zs" in suffixes else (),
                          write_elim=self.write_elim if "we" in suffixes else (),
                          replication=self.replication, pipeline=self.pipeline,
-                         crs_period=self.crs_period)
+                         crs_period=self.crs_period, acc_bits=self.acc_bits,
+                         opa_writes_per_cell=self.opa_writes_per_cell)
+
+    def with_setting(self, key: str, value) -> "EstimateSettings":
+        """A copy with one setting changed: ``cost.FIELD``, ``gpu.FIELD``, ``reg3d.FIELD``,
+        ``link.NAME.FIELD`` or ``mapper.acc_bits`` / ``mapper.opa_writes_per_cell``."""
+        group, _, name = key.partition(".")
+        targets = {"cost": self.cost, "gpu": self.gpu_settings, "reg3d": self.reg3d}
+        if group == "link":
+            lname, _, fname = name.partition(".")
+            lk = self.reg3d.link(lname)
+            new = replace(lk, **{fname: _typed(key, getattr(lk, fname, _MISSING), value)})
+            links = tuple(new if l.name == lname else l for l in self.reg3d.links)
+            return replace(self, reg3d=replace(self.reg3d, links=links))
+        if group == "mapper" and name in ("acc_bits", "opa_writes_per_cell"):
+            return replace(self, **{name: _typed(key, getattr(self, name), value)})
+        if group in targets and name in {f.name for f in fields(targets[group])} and name != "links":
+            obj = targets[group]
+            new = replace(obj, **{name: _typed(key, getattr(obj, name), value)})
+            return replace(self, **{"gpu_settings" if group == "gpu" else group: new})
+        raise SettingError(f"unknown setting {key!r}: use cost.FIELD ({_names(self.cost)}), gpu.FIELD "
+                           f"({_names(self.gpu_settings)}), reg3d.FIELD ({_names(self.reg3d)}), "
+                           "link.NAME.FIELD (bandwidth_gbs, latency_ns, pj_per_bit), "
+                           "mapper.acc_bits or mapper.opa_writes_per_cell")
 
     def as_dict(self) -> dict:
         d = asdict(self)
+        d["reg3d"]["links"] = {l.name: asdict(l) for l in self.reg3d.links}
         for k in ("overrides", "zero_skip", "write_elim", "accuracy_drop"):
             d[k] = dict(getattr(self, k))
         return d
@@ -147,7 +196,7 @@ def estimate(net: Network, settings: EstimateSettings = EstimateSettings(),
         if base == "gpu" or base in _GPU_ONLY:
             memory, lk = ("dram", "2d") if base == "gpu" else base.split("-")[1:]
             s = gpu_only(net, spec, settings.hardware("preset"), memory=memory, link_name=lk, batch=B,
-                         settings=settings.gpu_settings)
+                         settings=settings.gpu_settings, reg3d_settings=settings.reg3d)
         elif base in ("panther", "digital"):
             key = frozenset(suf)
             if key not in panther_cache:
@@ -171,7 +220,7 @@ def estimate(net: Network, settings: EstimateSettings = EstimateSettings(),
             lk, mapping = re.fullmatch(r"3d-reg-(\w+)-(\w+)", base).groups()
             s = reg3d_cost(net, settings.hardware("preset"), spec, mapping=mapping, link_name=lk, batch=B,
                            tech=settings.technique("opa", suf), gpu_settings=settings.gpu_settings,
-                           cost_settings=settings.cost)
+                           cost_settings=settings.cost, reg3d_settings=settings.reg3d)
             s.name = name
         s.accuracy_drop_pct = _accuracy_drop(settings, name, base)
         out.append(s)

@@ -69,8 +69,6 @@ ZERO_SKIP_DEFAULT = {"forward": 0.25, "backward": 0.25, "gradient": 0.25}
 # default. Replace with issue 5's measured fractions (`crosstrain writes`) when they land.
 WRITE_ELIM_DEFAULT = {"writes": 0.5, "update": 0.7, "crs": 0.7}
 CRS_PERIOD_DEFAULT = 4     # CRS every 4 mini-batches (PANTHER precision study, reference sheet s.1)
-ACC_BITS = 32              # [assumption] width of the digital gradient accumulators (serial update)
-OPA_WRITES_PER_CELL = 1.0  # [assumption] one OPA counts as one write of every update cell it spans
 
 
 class SettingError(ValueError):
@@ -93,6 +91,9 @@ class Technique:
     replication : int >= 1 or "balanced".
     pipeline : pipeline layers across the mini-batch.
     crs_period : iterations between carry resolutions (opa only).
+    acc_bits : [assumption] width of the digital gradient accumulators (serial update).
+    opa_writes_per_cell : [assumption] writes one OPA counts for every update cell it spans
+        (endurance; the golden OPA counts every touched cell once).
     """
 
     update: str = "opa"
@@ -103,6 +104,8 @@ class Technique:
     replication: int | str = "balanced"
     pipeline: bool = True
     crs_period: int = CRS_PERIOD_DEFAULT
+    acc_bits: int = 32
+    opa_writes_per_cell: float = 1.0
 
     def __post_init__(self):
         if self.update not in UPDATES:
@@ -129,6 +132,10 @@ class Technique:
             raise SettingError(f"replication = {r!r}: a positive integer or 'balanced'")
         if not isinstance(self.crs_period, int) or self.crs_period < 1:
             raise SettingError(f"crs_period = {self.crs_period!r}: a positive integer")
+        if not isinstance(self.acc_bits, int) or self.acc_bits < 1:
+            raise SettingError(f"acc_bits = {self.acc_bits!r}: a positive integer")
+        if not self.opa_writes_per_cell >= 0:
+            raise SettingError(f"opa_writes_per_cell = {self.opa_writes_per_cell!r}: zero or positive")
 
     def skip(self, phase: str) -> float:
         return dict(self.zero_skip).get(phase, 0.0)
@@ -427,7 +434,7 @@ def _opa_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
     crs.batch_cycles = cycles.crs_cycles(crs_cfg) * per
     arrays["update"] = g * sum(a * b for a, b in (x.blocks(cfg) for x in parts)) * M
     vec = max(math.ceil(B * x.vectors / g) for x in parts)
-    wpc["update"] = vec * (1 - we_g) * OPA_WRITES_PER_CELL + per * (1 - we_c)
+    wpc["update"] = vec * (1 - we_g) * tech.opa_writes_per_cell + per * (1 - we_c)
     wpc["forward"] = per * (1 - we_c)
     if "backward" in arrays:
         wpc["backward"] = wpc["forward"]
@@ -454,7 +461,7 @@ def _serial_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
         wr.sample_cycles = max(wr.sample_cycles, w_cycles / B)
         ev = count_mvm_events(act, (n, x.rows), x.cols)     # one MVM per error column
         gr.counts += Counts.from_events(ev, (1 - zs) * (1 - we_w))
-        gr.counts.buffer_bits += (x.cols * n * p.error_bits + chunks * x.cols * x.rows * ACC_BITS * 2) * (1 - we_w)
+        gr.counts.buffer_bits += (x.cols * n * p.error_bits + chunks * x.cols * x.rows * tech.acc_bits * 2) * (1 - we_w)
         m_cycles = mvm_cycles(sched, math.ceil(chunks / g) * x.cols, zs) * (1 - we_w)
         gr.batch_cycles = max(gr.batch_cycles, m_cycles)
         gr.sample_cycles = max(gr.sample_cycles, m_cycles / B)
@@ -464,7 +471,7 @@ def _serial_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
         up.counts.row_reads += g * cb * x.rows * cfg.arrays_per_block
         up.counts.cell_writes += g * x.rows * x.cols * cfg.arrays_per_block * copies * (1 - we_u)
         up.counts.rows_written += g * cb * x.rows * cfg.arrays_per_block * copies * (1 - we_u)
-        up.counts.buffer_bits += x.rows * x.cols * (ACC_BITS + p.weight_bits)
+        up.counts.buffer_bits += x.rows * x.cols * (tech.acc_bits + p.weight_bits)
     arrays["activations"] = act_arrays
     up_cfg = view(cfg, device__write_latency_ns=cfg.device.write_latency_ns * (1 - we_u))
     up.batch_cycles = up.sample_cycles = cycles.crs_cycles(up_cfg)

@@ -47,7 +47,8 @@ class Link:
     source: str
 
 
-LINKS = {l.name: l for l in (
+LINK_NAMES = ("2d", "tsv", "miv")
+DEFAULT_LINKS = (
     Link("2d", None, 100.0, 10.0,
          "[assumption] board-level link as wide as the GPU memory bus; 10 pJ/bit = low end of "
          "off-chip DRAM access 10-20 pJ/bit (reference sheet s.9); 100 ns"),
@@ -57,14 +58,7 @@ LINKS = {l.name: l for l in (
     Link("miv", 102400.0, 1.0, 0.0005,
          "[assumption] MIV density ~100x TSV -> 100x bandwidth; well under 1 fF -> < 1 fJ/bit "
          "(reference sheet s.6, s.9); 1 ns"),
-)}
-
-# [assumption] stacked DRAM array access without the off-chip interface: HBM's 3-4 pJ/bit
-# (reference sheet s.9) less its vertical link.
-DRAM_CORE_PJ_PER_BIT = 3.0
-# PANTHER constants: serial read of a 128x128 2-bit crossbar 6.5 nJ -> 6.5 nJ / 32768 bits.
-RERAM_READ_PJ_PER_BIT = 6.5e3 / (128 * 128 * 2)
-GPU_IDLE_FRACTION = 0.1        # [assumption] board power drawn by an idle GPU while it waits
+)
 MAPPINGS = ("conservative", "aggressive")
 # [assumption] accuracy drop (percentage points) until measured training exists: the two ends
 # of the paper's 0.05-3.39 % range (conservative keeps more in full precision). Every other
@@ -72,34 +66,60 @@ MAPPINGS = ("conservative", "aggressive")
 ACCURACY_DROP_DEFAULT = {"conservative": 0.05, "aggressive": 3.39}
 
 
-def link(name: str) -> Link:
-    if name not in LINKS:
-        raise SettingError(f"unknown link {name!r}: use one of {', '.join(LINKS)}")
-    return LINKS[name]
+@dataclass(frozen=True)
+class Reg3dSettings:
+    """3D-ReG parameters that no preset holds."""
+
+    links: tuple[Link, ...] = DEFAULT_LINKS
+    dram_core_pj_per_bit: float = 3.0      # [assumption] stacked DRAM array access without the off-chip
+    #                                        interface: HBM's 3-4 pJ/bit (reference sheet s.9) less its link
+    reram_read_pj_per_bit: float = 6.5e3 / (128 * 128 * 2)   # PANTHER: serial read of a 128x128
+    #                                        2-bit crossbar 6.5 nJ, per stored bit
+    gpu_idle_fraction: float = 0.1         # [assumption] board power an idle GPU draws while it waits
+
+    def __post_init__(self):
+        for k in ("dram_core_pj_per_bit", "reram_read_pj_per_bit"):
+            if not getattr(self, k) >= 0:
+                raise SettingError(f"reg3d.{k} = {getattr(self, k)!r}: zero or positive")
+        if not 0 <= self.gpu_idle_fraction <= 1:
+            raise SettingError(f"reg3d.gpu_idle_fraction = {self.gpu_idle_fraction!r}: a fraction in [0, 1]")
+        for lk in self.links:
+            if lk.bandwidth_gbs is not None and not lk.bandwidth_gbs > 0:
+                raise SettingError(f"link.{lk.name}.bandwidth_gbs = {lk.bandwidth_gbs!r}: positive")
+            if not (lk.latency_ns >= 0 and lk.pj_per_bit >= 0):
+                raise SettingError(f"link.{lk.name}: latency_ns and pj_per_bit must be zero or positive")
+
+    def link(self, name: str) -> Link:
+        for lk in self.links:
+            if lk.name == name:
+                return lk
+        raise SettingError(f"unknown link {name!r}: use one of {', '.join(l.name for l in self.links)}")
 
 
 def link_bandwidth_gbs(lk: Link, spec: GpuSpec) -> float:
     return spec.mem_bw_gbs if lk.bandwidth_gbs is None else lk.bandwidth_gbs
 
 
-def memory_path(memory: str, lk: Link, spec: GpuSpec, cfg: HardwareConfig) -> MemoryPath:
+def memory_path(memory: str, lk: Link, spec: GpuSpec, cfg: HardwareConfig,
+                settings: Reg3dSettings = Reg3dSettings()) -> MemoryPath:
     """The GPU's main memory reached over ``lk``: DRAM (2D = the GPU's own) or ReRAM."""
     if memory == "dram":
         if lk.name == "2d":
             return native_memory(spec)
-        e = DRAM_CORE_PJ_PER_BIT + lk.pj_per_bit
+        e = settings.dram_core_pj_per_bit + lk.pj_per_bit
         return MemoryPath(f"DRAM over {lk.name.upper()}", link_bandwidth_gbs(lk, spec), e, e)
     if memory == "reram":
         write = cfg.device.write_energy_pj / cfg.device.bits_per_cell
         return MemoryPath(f"ReRAM over {lk.name.upper()}", link_bandwidth_gbs(lk, spec),
-                          RERAM_READ_PJ_PER_BIT + lk.pj_per_bit, write + lk.pj_per_bit)
+                          settings.reram_read_pj_per_bit + lk.pj_per_bit, write + lk.pj_per_bit)
     raise SettingError(f"main memory {memory!r}: use dram or reram")
 
 
 def gpu_only(net: Network, spec: GpuSpec, cfg: HardwareConfig, *, memory: str, link_name: str,
-             batch: int, settings: GpuSettings = GpuSettings()) -> SystemCost:
-    lk = link(link_name)
-    mem = memory_path(memory, lk, spec, cfg)
+             batch: int, settings: GpuSettings = GpuSettings(),
+             reg3d_settings: Reg3dSettings = Reg3dSettings()) -> SystemCost:
+    lk = reg3d_settings.link(link_name)
+    mem = memory_path(memory, lk, spec, cfg, reg3d_settings)
     name = "gpu" if (memory, lk.name) == ("dram", "2d") else f"gpu-{memory}-{lk.name}"
     return gpu_cost(net, spec, batch=batch, settings=settings, memory=mem, name=name,
                     description=f"{spec.name} roofline ({settings.precision}) on {mem.label}")
@@ -115,13 +135,14 @@ def gain_loss_ratio(speedup: float, energy_gain: float, accuracy_drop_pct: float
 
 def reg3d_cost(net: Network, cfg: HardwareConfig, spec: GpuSpec, *, mapping: str, link_name: str,
                batch: int, tech: Technique = Technique(), gpu_settings: GpuSettings = GpuSettings(),
-               cost_settings: CostSettings = CostSettings()) -> SystemCost:
+               cost_settings: CostSettings = CostSettings(),
+               reg3d_settings: Reg3dSettings = Reg3dSettings()) -> SystemCost:
     """One training iteration on 3D-ReG. ``tech`` supplies the PIM side's switches (tconv,
     zero skipping, write elimination, replication, pipelining); its update method and phases
     are set by ``mapping``."""
     if mapping not in MAPPINGS:
         raise SettingError(f"3D-ReG mapping {mapping!r}: use {' or '.join(MAPPINGS)}")
-    lk = link(link_name)
+    lk = reg3d_settings.link(link_name)
     pim_phases = ("forward",) if mapping == "conservative" else ("forward", "backward")
     pim_tech = replace(tech, update="external", pim_phases=pim_phases)
     nm = map_network(net, cfg, pim_tech, batch=batch)
@@ -179,7 +200,7 @@ def reg3d_cost(net: Network, cfg: HardwareConfig, spec: GpuSpec, *, mapping: str
         cp["backward"] = max(sec(nm.pass_cycles(("backward",))), gpu_busy["gradient"], xfer(err_bits))
     cp["update"] = gpu_busy["update"] + xfer(weight_bits) + sec(t["update"])
     latency = sum(cp.values())
-    idle = max(0.0, latency - sum(gpu_busy.values())) * spec.board_power_w * GPU_IDLE_FRACTION
+    idle = max(0.0, latency - sum(gpu_busy.values())) * spec.board_power_w * reg3d_settings.gpu_idle_fraction
     static = pim.static_energy_j + idle
     components = {}
     for ph in phases.values():

@@ -15,7 +15,6 @@ import tomllib
 from dataclasses import replace
 
 from golden import network_files
-from golden.cost import CostSettings
 from golden.estimate import (ALL_SYSTEMS, DEFAULT_NETWORK, DEFAULT_SYSTEMS, EstimateSettings,
                              estimate)
 from golden.gpu import GPUS, GpuSettings
@@ -68,6 +67,10 @@ def add_arguments(parser):
     parser.add_argument("--accuracy-drop", default="", metavar="NAME=PCT,...",
                         help="accuracy drop in percentage points per system or 3D-ReG mapping, for "
                              f"the gain-loss ratio (defaults {_show(ACCURACY_DROP_DEFAULT)}, others 0)")
+    parser.add_argument("--setting", action="append", default=[], metavar="GROUP.FIELD=VALUE",
+                        help="change an estimate setting (repeatable): cost.*, gpu.*, reg3d.*, "
+                             "link.NAME.*, mapper.acc_bits, mapper.opa_writes_per_cell; see "
+                             "docs/estimate.md")
     parser.add_argument("--endurance", type=float, default=None, metavar="CYCLES",
                         help="cell endurance for the lifetime (default: the preset's "
                              "device.endurance_cycles)")
@@ -119,16 +122,20 @@ def settings_from_args(args) -> EstimateSettings:
         if not rep.isdigit() or int(rep) < 1:
             raise UserError(f"--replication {rep!r}: a positive integer or 'balanced'")
         rep = int(rep)
-    cost = CostSettings()
     s = EstimateSettings(
         batch=args.batch, preset=args.preset, baseline_preset=args.baseline_preset,
         overrides=_overrides(args.set), gpu=args.gpu,
         gpu_settings=GpuSettings(precision=args.gpu_precision, compute_efficiency=args.gpu_efficiency,
                                  bytes_per_value=2 if args.gpu_precision == "tensor" else 4),
-        cost=cost, replication=rep, pipeline=not args.no_pipeline, crs_period=args.crs_period,
+        replication=rep, pipeline=not args.no_pipeline, crs_period=args.crs_period,
         zero_skip=_pairs(args.zero_skip, "--zero-skip", ZERO_SKIP_DEFAULT),
         write_elim=_pairs(args.write_elim, "--write-elim", WRITE_ELIM_DEFAULT),
         accuracy_drop=_pairs(args.accuracy_drop, "--accuracy-drop", ACCURACY_DROP_DEFAULT))
+    for item in args.setting:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--setting {item!r}: expected GROUP.FIELD=VALUE, e.g. cost.duty=0.5")
+        s = s.with_setting(key.strip(), value.strip())
     if args.endurance is not None:
         s = replace(s, overrides=s.overrides + (("device.endurance_cycles", args.endurance),))
     return s

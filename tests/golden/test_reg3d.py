@@ -6,7 +6,7 @@ from golden import config
 from golden.gpu import gpu, gpu_cost
 from golden.mapper import SettingError
 from golden.networks import NetBuilder, builtin
-from golden.reg3d import RERAM_READ_PJ_PER_BIT, gain_loss_ratio, gpu_only, memory_path, link, reg3d_cost
+from golden.reg3d import Reg3dSettings, gain_loss_ratio, gpu_only, memory_path, reg3d_cost
 
 PANTHER = config.load("panther")
 SPEC = gpu("rtx2080ti")
@@ -50,11 +50,12 @@ def test_gpu_only_points():
     base = gpu_cost(net, SPEC, batch=8)
     same = gpu_only(net, SPEC, PANTHER, memory="dram", link_name="2d", batch=8)
     assert (same.name, same.latency_s, same.energy_j) == ("gpu", base.latency_s, base.energy_j)
-    m = memory_path("reram", link("tsv"), SPEC, PANTHER)
-    assert m.read_pj_per_bit == pytest.approx(RERAM_READ_PJ_PER_BIT + 0.05)
+    tsv = Reg3dSettings().link("tsv")
+    m = memory_path("reram", tsv, SPEC, PANTHER)
+    assert m.read_pj_per_bit == pytest.approx(6.5e3 / 32768 + 0.05)    # PANTHER serial read per bit
     assert m.write_pj_per_bit == pytest.approx(1.38 / 2 + 0.05)        # PANTHER cell write / 2 bits
     with pytest.raises(SettingError, match="main memory"):
-        memory_path("flash", link("tsv"), SPEC, PANTHER)
+        memory_path("flash", tsv, SPEC, PANTHER)
 
 
 def test_gain_loss_ratio_definition():
