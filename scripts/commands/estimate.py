@@ -12,7 +12,6 @@ import shlex
 import sys
 import time
 import tomllib
-from dataclasses import replace
 
 from golden import network_files
 from golden.estimate import (ALL_SYSTEMS, DEFAULT_NETWORK, DEFAULT_SYSTEMS, EstimateSettings,
@@ -26,7 +25,12 @@ from scripts.output import add_json_flag, emit, table
 
 NAME = "estimate"
 HELP = "training cost of a network on ReRAM accelerators, 3D-ReG and a GPU (the main job)"
-DESCRIPTION = __doc__
+DESCRIPTION = ("What training a network costs on ReRAM accelerators, 3D-ReG and a GPU. With no "
+               "arguments: VGG-8 / CIFAR-10, one iteration of a 64-sample mini-batch on the GPU, "
+               "PipeLayer-like ReRAM, PANTHER, PANTHER + zero skipping + write elimination and "
+               "3D-ReG (TSV, MIV; conservative, aggressive). Prints a table and writes a report "
+               "folder; docs/estimate.md documents every setting, the JSON schema and the CSV "
+               "columns.")
 ORDER = 10
 
 
@@ -48,9 +52,6 @@ def add_arguments(parser):
     parser.add_argument("--gpu", default="rtx2080ti", choices=sorted(GPUS),
                         help="GPU baseline (default rtx2080ti, PANTHER's)")
     parser.add_argument("--gpu-precision", default="fp32", choices=("fp32", "tensor"))
-    parser.add_argument("--gpu-efficiency", type=float, default=GpuSettings.compute_efficiency,
-                        metavar="F", help="achieved fraction of the GPU's peak FLOP/s "
-                        f"(default {GpuSettings.compute_efficiency} [assumption])")
     parser.add_argument("--replication", default="balanced", metavar="N|balanced",
                         help="copies per layer (PipeLayer granularity); 'balanced' (default) "
                              "replicates layers to the vector count of the largest convolution")
@@ -71,9 +72,6 @@ def add_arguments(parser):
                         help="change an estimate setting (repeatable): cost.*, gpu.*, reg3d.*, "
                              "link.NAME.*, mapper.acc_bits, mapper.opa_writes_per_cell; see "
                              "docs/estimate.md")
-    parser.add_argument("--endurance", type=float, default=None, metavar="CYCLES",
-                        help="cell endurance for the lifetime (default: the preset's "
-                             "device.endurance_cycles)")
     parser.add_argument("--out", default="crosstrain-report", metavar="DIR",
                         help="report folder (default crosstrain-report)")
     parser.add_argument("--no-report", action="store_true", help="write no report folder")
@@ -125,7 +123,7 @@ def settings_from_args(args) -> EstimateSettings:
     s = EstimateSettings(
         batch=args.batch, preset=args.preset, baseline_preset=args.baseline_preset,
         overrides=_overrides(args.set), gpu=args.gpu,
-        gpu_settings=GpuSettings(precision=args.gpu_precision, compute_efficiency=args.gpu_efficiency,
+        gpu_settings=GpuSettings(precision=args.gpu_precision,
                                  bytes_per_value=2 if args.gpu_precision == "tensor" else 4),
         replication=rep, pipeline=not args.no_pipeline, crs_period=args.crs_period,
         zero_skip=_pairs(args.zero_skip, "--zero-skip", ZERO_SKIP_DEFAULT),
@@ -136,8 +134,6 @@ def settings_from_args(args) -> EstimateSettings:
         if not sep:
             raise UserError(f"--setting {item!r}: expected GROUP.FIELD=VALUE, e.g. cost.duty=0.5")
         s = s.with_setting(key.strip(), value.strip())
-    if args.endurance is not None:
-        s = replace(s, overrides=s.overrides + (("device.endurance_cycles", args.endurance),))
     return s
 
 
