@@ -42,7 +42,7 @@ class CostSettings:
     serial_read_row_pj: float = 50.8     # PANTHER constants: serial read of a crossbar 6.5 nJ / 128 rows
     array_area_um2: float = 25.0         # ISAAC Table I: 8 arrays of 128x128 in 0.0002 mm^2 [check];
     #                                      scaled by cells for other array sizes
-    opa_endurance: float = 1e11          # weak analog update pulses endure > 1e11 (reference s.2) [assumption]
+    opa_endurance: float = 1e11          # [assumption] weak analog update pulses endure > 1e11 (ref. s.2)
     duty: float = 1.0                    # [assumption] fraction of wall-clock time spent training
 
     def __post_init__(self):
@@ -99,6 +99,15 @@ class SystemCost:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def component_totals(phases: dict[str, PhaseCost]) -> dict[str, float]:
+    """Energy by component summed over the phases."""
+    out: dict[str, float] = {}
+    for ph in phases.values():
+        for c, e in ph.components.items():
+            out[c] = out.get(c, 0.0) + e
+    return out
 
 
 def counts_energy_pj(c: Counts, cfg: HardwareConfig, settings: CostSettings) -> dict[str, float]:
@@ -221,7 +230,8 @@ def digital_cost(nm: NetworkMap, area_mm2: float, settings: CostSettings = CostS
         if p == "crs":
             return {}
         if p == "update":
-            return {"buffer": 2 * lm.layer.weights * cfg.precision.weight_bits * cfg.tile.edram_access_pj / 256}
+            bits = 2 * lm.layer.weights * cfg.precision.weight_bits
+            return {"buffer": bits * cfg.tile.edram_access_pj / 256}
         comp = counts_energy_pj(lm.phases[p].counts, cfg, settings)
         return {c: v * (k if c in _COMPUTE else 1.0) for c, v in comp.items()}
 

@@ -27,8 +27,8 @@ from golden.gpu import GpuSettings, gpu
 from golden.mapper import (CRS_PERIOD_DEFAULT, WRITE_ELIM_DEFAULT, ZERO_SKIP_DEFAULT, SettingError,
                            Technique, map_network)
 from golden.networks import Network
-from golden.reg3d import (ACCURACY_DROP_DEFAULT, LINK_NAMES, MAPPINGS, Reg3dSettings, gain_loss_ratio, gpu_only,
-                          reg3d_cost)
+from golden.reg3d import (ACCURACY_DROP_DEFAULT, LINK_NAMES, MAPPINGS, Reg3dSettings, gain_loss_ratio,
+                          gpu_only, reg3d_cost)
 
 SCHEMA = "crosstrain.estimate/1"
 DEFAULT_SYSTEMS = ("gpu", "pipelayer", "panther", "panther+zs+we", "3d-reg-tsv-conservative",
@@ -202,7 +202,8 @@ def estimate(net: Network, settings: EstimateSettings = EstimateSettings(),
             if key not in panther_cache:
                 cfg = settings.hardware("preset")
                 nm = map_network(net, cfg, settings.technique("opa", suf), batch=B)
-                panther_cache[key] = (nm, reram_cost(nm, name="panther", description="", settings=settings.cost))
+                panther_cache[key] = (nm, reram_cost(nm, name="panther", description="",
+                                                     settings=settings.cost))
             nm, pc = panther_cache[key]
             if base == "digital":
                 s = digital_cost(nm, pc.area_mm2, settings.cost)

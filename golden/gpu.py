@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from golden.cost import LayerCost, PhaseCost, SystemCost
+from golden.cost import LayerCost, PhaseCost, SystemCost, component_totals
 from golden.mapper import SettingError
 from golden.networks import Network
 
@@ -147,28 +147,31 @@ def kernel_time_energy(k: Kernel, spec: GpuSpec, settings: GpuSettings,
     return t, {"gpu_core": core_power_w(spec) * t, "gpu_memory": e_mem}
 
 
+def charge(phase: PhaseCost, layer_phase: dict, k: Kernel, t: float, comp: dict[str, float]) -> None:
+    """Add one kernel's time, energy and counts to its phase and to its layer's phase entry."""
+    e = sum(comp.values())
+    phase.latency_s += t
+    phase.energy_j += e
+    for c, v in comp.items():
+        phase.components[c] = phase.components.get(c, 0.0) + v
+    ev = phase.events
+    ev["flops"] = ev.get("flops", 0.0) + k.flops
+    ev["dram_bytes"] = ev.get("dram_bytes", 0.0) + k.read_bytes + k.write_bytes
+    ev["kernels"] = ev.get("kernels", 0) + 1
+    layer_phase["latency_s"] += t
+    layer_phase["energy_j"] += e
+
+
 def gpu_cost(net: Network, spec: GpuSpec, *, batch: int, settings: GpuSettings = GpuSettings(),
              memory: MemoryPath | None = None, name: str | None = None, description: str | None = None):
     """A :class:`golden.cost.SystemCost` of one training iteration on the GPU alone."""
     phases = {p: PhaseCost() for p in ("forward", "backward", "gradient", "update")}
     layers = {l.name: LayerCost(l.name, l.kind, {p: {"latency_s": 0.0, "energy_j": 0.0} for p in phases})
               for l in net.layers}
-    components: dict[str, float] = {}
     for k in kernels(net, batch, settings):
-        t, comp = kernel_time_energy(k, spec, settings, memory)
-        ph = phases[k.phase]
-        ph.latency_s += t
-        ph.energy_j += sum(comp.values())
-        for c, e in comp.items():
-            ph.components[c] = ph.components.get(c, 0.0) + e
-            components[c] = components.get(c, 0.0) + e
-        ev = ph.events
-        ev["flops"] = ev.get("flops", 0.0) + k.flops
-        ev["dram_bytes"] = ev.get("dram_bytes", 0.0) + k.read_bytes + k.write_bytes
-        ev["kernels"] = ev.get("kernels", 0) + 1
-        lp = layers[k.layer].phases[k.phase]
-        lp["latency_s"] += t
-        lp["energy_j"] += sum(comp.values())
+        charge(phases[k.phase], layers[k.layer].phases[k.phase], k,
+               *kernel_time_energy(k, spec, settings, memory))
+    components = component_totals(phases)
     mem = memory or native_memory(spec)
     latency = sum(ph.latency_s for ph in phases.values())
     return SystemCost(

@@ -172,9 +172,6 @@ class Counts:
     def __add__(self, other: "Counts") -> "Counts":
         return Counts(*(getattr(self, n) + getattr(other, n) for n in _COUNT_NAMES))
 
-    def scaled(self, k: float) -> "Counts":
-        return Counts(*(getattr(self, n) * k for n in _COUNT_NAMES))
-
     def as_dict(self) -> dict:
         return {n: getattr(self, n) for n in _COUNT_NAMES}
 
@@ -461,7 +458,8 @@ def _serial_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
         wr.sample_cycles = max(wr.sample_cycles, w_cycles / B)
         ev = count_mvm_events(act, (n, x.rows), x.cols)     # one MVM per error column
         gr.counts += Counts.from_events(ev, (1 - zs) * (1 - we_w))
-        gr.counts.buffer_bits += (x.cols * n * p.error_bits + chunks * x.cols * x.rows * tech.acc_bits * 2) * (1 - we_w)
+        accumulate = chunks * x.cols * x.rows * tech.acc_bits * 2      # partial gradients read + written
+        gr.counts.buffer_bits += (x.cols * n * p.error_bits + accumulate) * (1 - we_w)
         m_cycles = mvm_cycles(sched, math.ceil(chunks / g) * x.cols, zs) * (1 - we_w)
         gr.batch_cycles = max(gr.batch_cycles, m_cycles)
         gr.sample_cycles = max(gr.sample_cycles, m_cycles / B)

@@ -231,8 +231,8 @@ def parse_toml(text: str, path: str = "<toml>") -> Network:
     at = _TomlLocator(text)
     for key in data:
         if key not in TOML_TOP_KEYS:
-            raise NetworkError(f"{path}:{at.key(key, value=False)}: unknown key {key!r}; allowed top-level keys are "
-                               + ", ".join(TOML_TOP_KEYS))
+            raise NetworkError(f"{path}:{at.key(key, value=False)}: unknown key {key!r}; allowed "
+                               "top-level keys are " + ", ".join(TOML_TOP_KEYS))
     strings = {}
     for key in ("name", "dataset", "description"):
         v = data.get(key, Path(path).stem if key == "name" else "")

@@ -31,8 +31,9 @@ from dataclasses import dataclass, replace
 
 from golden import cycles
 from golden.config import HardwareConfig
-from golden.cost import CostSettings, PhaseCost, SystemCost, lifetime_years, reram_cost
-from golden.gpu import (GpuSettings, GpuSpec, MemoryPath, gpu_cost, kernel_time_energy, kernels,
+from golden.cost import (CostSettings, PhaseCost, SystemCost, component_totals, lifetime_years,
+                         reram_cost)
+from golden.gpu import (GpuSettings, GpuSpec, MemoryPath, charge, gpu_cost, kernel_time_energy, kernels,
                         native_memory)
 from golden.mapper import SettingError, Technique, map_network
 from golden.networks import Network
@@ -160,14 +161,7 @@ def reg3d_cost(net: Network, cfg: HardwareConfig, spec: GpuSpec, *, mapping: str
             continue
         t, comp = kernel_time_energy(k, spec, gpu_settings)
         gpu_busy[k.phase] += t
-        ph = phases[k.phase]
-        ph.latency_s += t
-        ph.energy_j += sum(comp.values())
-        for c, e in comp.items():
-            ph.components[c] = ph.components.get(c, 0.0) + e
-        lp = layers[k.layer].phases[k.phase]
-        lp["latency_s"] += t
-        lp["energy_j"] += sum(comp.values())
+        charge(phases[k.phase], layers[k.layer].phases[k.phase], k, t, comp)
 
     # link traffic per layer: its input activations (and, aggressive, its output errors) to the
     # GPU, its new weights back; the network output (for the loss) with the last layer
@@ -184,7 +178,8 @@ def reg3d_cost(net: Network, cfg: HardwareConfig, spec: GpuSpec, *, mapping: str
         for k, v in bits.items():
             traffic[k] += v
         n = sum(bits.values())
-        layers[l.name].phases["transfer"] = {"latency_s": n / bits_per_s, "energy_j": n * lk.pj_per_bit * 1e-12}
+        layers[l.name].phases["transfer"] = {"latency_s": n / bits_per_s,
+                                             "energy_j": n * lk.pj_per_bit * 1e-12}
     tr.events = {"link_bits": sum(traffic.values()), **{f"{k}_bits": v for k, v in traffic.items()}}
     tr.components = {"link": tr.events["link_bits"] * lk.pj_per_bit * 1e-12}
     tr.energy_j = tr.components["link"]
@@ -202,10 +197,7 @@ def reg3d_cost(net: Network, cfg: HardwareConfig, spec: GpuSpec, *, mapping: str
     latency = sum(cp.values())
     idle = max(0.0, latency - sum(gpu_busy.values())) * spec.board_power_w * reg3d_settings.gpu_idle_fraction
     static = pim.static_energy_j + idle
-    components = {}
-    for ph in phases.values():
-        for c, e in ph.components.items():
-            components[c] = components.get(c, 0.0) + e
+    components = component_totals(phases)
     components["leakage"] = pim.static_energy_j
     components["gpu_idle"] = idle
     return SystemCost(

@@ -16,8 +16,8 @@ from scripts.errors import UserError
 from scripts.output import fmt
 
 SYSTEM_COLUMNS = ("name", "kind", "hardware", "latency_s", "energy_j", "area_mm2", "speedup_vs_gpu",
-                  "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio", "lifetime_iterations", "lifetime_years",
-                  "max_writes_per_cell", "arrays", "tiles", "static_energy_j")
+                  "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio", "lifetime_iterations",
+                  "lifetime_years", "max_writes_per_cell", "arrays", "tiles", "static_energy_j")
 LAYER_COLUMNS = ("system", "layer", "kind", "phase", "latency_s", "energy_j", "arrays", "replication",
                  "utilization")
 

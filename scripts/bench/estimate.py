@@ -3,9 +3,10 @@
 For every built-in network: the best of ``--repeat`` runs of :func:`golden.estimate.estimate` on
 every system (``ALL_SYSTEMS``). Linearity: the default systems' estimate of chains of 16, 64
 and 256 identical convolutions; ``linearity`` = (t256 - t64) / (t64 - t16) / 4 is 1 when each
-added layer costs the same (``us_per_added_layer``), whatever the fixed cost per estimate. Then, once, the
-default ``crosstrain estimate`` report with plots into a temporary folder. Goals (issue 6): ResNet-18 / ImageNet well under a second; the
-default report with plots in a few seconds.
+added layer costs the same (``us_per_added_layer``), whatever the fixed cost per estimate.
+Then, once, the default ``crosstrain estimate`` report with plots into a temporary folder.
+Goals (issue 6): ResNet-18 / ImageNet well under a second; the default report with plots in a
+few seconds.
 """
 
 import argparse
