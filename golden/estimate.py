@@ -185,6 +185,8 @@ def parse_system(name: str) -> tuple[str, set[str]]:
 def estimate(net: Network, settings: EstimateSettings = EstimateSettings(),
              systems=DEFAULT_SYSTEMS) -> Estimate:
     """Estimate one training iteration of ``net`` on the GPU baseline and on ``systems``."""
+    if not net.weight_layers:
+        raise SettingError(f"network {net.name!r} has no conv, tconv or fc layer: nothing to train")
     names = ["gpu"] + [s for s in dict.fromkeys(systems) if s != "gpu"]
     parsed = {n: parse_system(n) for n in names}
     spec = gpu(settings.gpu)

@@ -9,7 +9,7 @@ import pytest
 from golden.estimate import (ALL_SYSTEMS, COMPONENTS, DEFAULT_SYSTEMS, PHASE_ORDER, SCHEMA, EstimateSettings,
                              estimate, parse_system)
 from golden.mapper import SettingError
-from golden.networks import builtin
+from golden.networks import NetBuilder, builtin
 
 SYSTEM_KEYS = {"name", "kind", "description", "hardware", "latency_s", "energy_j", "area_mm2",
                "speedup_vs_gpu", "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio",
@@ -51,6 +51,13 @@ def test_gpu_is_always_the_first_system_and_drops_apply():
     assert (p.accuracy_drop_pct, a.accuracy_drop_pct) == (1.0, 2.0)
     r = est.ratios["panther"]
     assert r["gain_loss_ratio"] == pytest.approx(r["speedup_vs_gpu"] * r["energy_gain_vs_gpu"] / 2.0)
+
+
+def test_a_network_without_weights_is_refused():
+    b = NetBuilder("pools", (3, 8, 8))
+    b.pool(2)
+    with pytest.raises(SettingError, match="nothing to train"):
+        estimate(b.build())
 
 
 def test_every_system_on_every_builtin():
