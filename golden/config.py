@@ -52,7 +52,7 @@ class Converters:
 
     dac_bits: int = 1                 # input bits applied per crossbar step
     adc_bits: int = 8
-    adc_lsb: float = 1.0              # column-sum units (cell level x DAC level) per ADC code
+    adc_lsb: float = 1.0              # column-sum units per code; full scale = adc_lsb * (2**adc_bits - 1)
     adc_mode: str = "clip"            # "lossless": must never clip; "clip": saturate at full scale
     adcs_per_array: int = 1           # ADCs shared by the columns of one array
     adc_energy_pj: float = 1.56       # per conversion

@@ -1,0 +1,144 @@
+"""``crosstrain deconv``: transposed-conv layers mapped naively, decomposed (RED / ZARA), and with zero skipping."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from golden import config
+from golden.deconv import ConvTranspose, DeconvError
+from golden.deconv_nets import NETWORKS, layer_inputs, to_fixed
+from golden.zeroskip import MAPPINGS, layer_costs
+from scripts.errors import UserError
+from scripts.output import add_json_flag, emit, table
+
+NAME = "deconv"
+HELP = "rows, cycles and utilization of transposed convs: naive vs decomposed vs zero skipping"
+DESCRIPTION = (
+    "For the DCGAN generator and the FCN-8s decoder (or one --layer), the crossbar rows activated, "
+    "crossbar cycles (golden cycle model) and utilization of three mappings: naive zero insertion, "
+    "the stride^2 sub-kernel decomposition, and the decomposition with zero skipping. "
+    "Utilization = useful multiply-adds / multiply-adds issued to rows (inserted zeros count as "
+    "issued, idle rows do not); row occupancy = rows activated / rows of the crossbar group over "
+    "its MVMs. Zero skipping runs on seeded synthetic activations.")
+ORDER = 40
+
+LAYER_KEYS = ("in_channels", "out_channels", "kernel", "stride", "padding", "output_padding",
+              "height", "width", "output_size")
+
+
+def add_arguments(parser):
+    parser.add_argument("--network", choices=sorted(NETWORKS),
+                        help="one network (default: all of them)")
+    parser.add_argument("--layer", metavar="KEY=VALUE,...",
+                        help="one custom layer instead, e.g. in_channels=64,out_channels=32,kernel=4,"
+                             "stride=2,padding=1,height=16,width=16 (also output_padding, "
+                             "output_size=HxW); its input is ReLU of N(0, 1)")
+    parser.add_argument("--config", default="panther", metavar="PRESET|FILE.toml",
+                        help="hardware configuration (default: panther)")
+    parser.add_argument("--batch", type=int, default=1, help="images per layer (default: 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights and activations")
+    add_json_flag(parser)
+
+
+def parse_layer(text: str) -> ConvTranspose:
+    """``KEY=VALUE,...`` -> ConvTranspose; one-line UserError for anything malformed."""
+    kwargs = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in LAYER_KEYS:
+            raise UserError(f"--layer: {item!r} is not KEY=VALUE with KEY one of {', '.join(LAYER_KEYS)}")
+        try:
+            kwargs[key] = (tuple(int(v) for v in value.lower().split("x")) if key == "output_size"
+                           else int(value))
+        except ValueError:
+            raise UserError(f"--layer: {key} = {value!r} is not an integer"
+                            + (" pair HxW" if key == "output_size" else "")) from None
+    for key in ("in_channels", "out_channels", "kernel"):
+        if key not in kwargs:
+            raise UserError(f"--layer: {key} is missing (give at least in_channels, out_channels, kernel)")
+    if "output_size" in kwargs:
+        size = kwargs.pop("output_size")
+        if len(size) != 2:
+            raise UserError(f"--layer: output_size = {'x'.join(map(str, size))} must be HxW")
+        if "output_padding" in kwargs:
+            raise UserError("--layer: give output_size or output_padding, not both")
+        return ConvTranspose.for_output(output_size=size, **kwargs)
+    return ConvTranspose(**kwargs)
+
+
+def workloads(args, cfg):
+    """[(network, layer name, spec, input codes)] for the requested networks or layer."""
+    if args.batch < 1:
+        raise UserError(f"--batch = {args.batch}: must be a positive integer")
+    if args.layer:
+        spec = parse_layer(args.layer)
+        rng = np.random.default_rng(args.seed)
+        x = np.maximum(rng.standard_normal((args.batch, spec.in_channels, spec.height, spec.width)), 0)
+        return [("custom", "layer", spec, to_fixed(x, cfg.precision.input_bits,
+                                                    cfg.precision.weight_frac_bits))]
+    out = []
+    for net in [args.network] if args.network else sorted(NETWORKS):
+        inputs = layer_inputs(net, cfg, batch=args.batch, seed=args.seed)
+        out += [(net, layer.name, layer.spec, x) for layer, x in zip(NETWORKS[net], inputs)]
+    return out
+
+
+def layer_record(net, name, spec, costs) -> dict:
+    naive, zs = costs["naive"], costs["zero_skip"]
+    rec = {"network": net, "name": name, "shape": spec.describe(), **spec.as_params(),
+           "out_height": spec.out_height, "out_width": spec.out_width,
+           "useful_macs": naive.useful_macs}
+    for m in MAPPINGS:
+        c = costs[m]
+        rec |= {f"arrays_{m}": c.arrays, f"mvms_{m}": c.mvms, f"rows_{m}": c.rows_activated,
+                f"cycles_{m}": c.cycles, f"issued_macs_{m}": c.issued_macs,
+                f"occupancy_{m}": c.occupancy, f"speedup_{m}": naive.cycles / c.cycles if c.cycles else None,
+                f"events_{m}": c.events.as_dict()}
+    rec |= {"utilization_naive": naive.utilization,
+            "utilization_decomposed": costs["decomposed"].utilization,
+            "zero_skip": zs.skipped.as_dict()}
+    return rec
+
+
+def run(args):
+    cfg = config.load(args.config)
+    try:
+        layers = [layer_record(net, name, spec, layer_costs(spec, cfg, x))
+                  for net, name, spec, x in workloads(args, cfg)]
+    except DeconvError as e:
+        raise UserError(str(e)) from None
+    blocks = []
+    for net in dict.fromkeys(r["network"] for r in layers):
+        rows = []
+        for r in (r for r in layers if r["network"] == net):
+            zs = r["zero_skip"]
+            for m, label in zip(MAPPINGS, ("naive", "decomposed", "+ zero skip")):
+                first = m == "naive"
+                rows.append([
+                    r["name"] if first else "", r["shape"] if first else "", label,
+                    r[f"arrays_{m}"], r[f"mvms_{m}"], r[f"rows_{m}"], r[f"cycles_{m}"],
+                    r.get(f"utilization_{m}", "-"), r[f"occupancy_{m}"], r[f"speedup_{m}"] or "-",
+                    f"{zs['values_skipped_fraction']:.1%} / {zs['steps_skipped_fraction']:.1%}"
+                    if m == "zero_skip" else ""])
+        blocks.append(table(
+            ["layer", "shape", "mapping", "arrays", "MVMs", "rows activated", "cycles",
+             "utilization", "occupancy", "speedup", "skipped values/steps"], rows,
+            title=f"{net} on {cfg.name} (batch {args.batch}, seed {args.seed}); cycles from "
+                  "golden.cycles.mvm_schedule"))
+    text = "\n\n".join(blocks)
+    totals = {}
+    for r in layers:
+        t = totals.setdefault(r["network"], {m: 0 for m in MAPPINGS})
+        for m in MAPPINGS:
+            t[m] += r[f"cycles_{m}"]
+    summary = [f"{net}: {t['naive']:,} cycles naive, {t['decomposed']:,} decomposed "
+               f"({t['naive'] / t['decomposed']:.2f}x), {t['zero_skip']:,} with zero skipping "
+               f"({t['naive'] / max(t['zero_skip'], 1):.2f}x)" for net, t in totals.items()]
+    notes = ("Utilization of zero skipping is not shown: it also skips genuine zeros, so issued "
+             "multiply-adds fall below the useful ones. Layers run one after another; the groups "
+             "of one layer run concurrently.")
+    emit(args, {"config": cfg.name, "batch": args.batch, "seed": args.seed, "layers": layers,
+                "total_cycles": totals},
+         text + "\n\n" + "\n".join(summary) + "\n" + notes)
+    return 0

@@ -1,0 +1,86 @@
+"""``crosstrain deconv``: JSON keys, the figures' expected values derived here, one-line errors."""
+
+import json
+
+import pytest
+
+from golden.cycles import mvm_schedule
+from golden import config
+from scripts.cli import main
+
+
+def run_json(capsys, *args):
+    assert main(["deconv", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_dcgan_figures(capsys):
+    out = run_json(capsys, "--network", "dcgan")
+    layers = out["layers"]
+    assert [r["name"] for r in layers] == ["ct1", "ct2", "ct3", "ct4", "ct5"]
+    sched = mvm_schedule(config.load("panther"))
+    for r in layers:
+        for key in ("name", "utilization_naive", "utilization_decomposed", "cycles_naive",
+                    "cycles_decomposed", "cycles_zero_skip", "rows_naive", "rows_decomposed",
+                    "rows_zero_skip"):
+            assert key in r, key
+        h = r["height"]
+        assert r["cycles_naive"] == sched.total(r["out_height"] * r["out_width"])
+        if r["stride"] == 2:
+            # k4 s2 p1, per axis: naive issues 2h outputs x 4 taps, of which 4h - 2 land inside
+            assert r["utilization_naive"] == pytest.approx(((4 * h - 2) / (8 * h)) ** 2)
+            assert r["utilization_decomposed"] >= 0.95
+            # four phase groups of h x h windows each, concurrently
+            assert r["cycles_decomposed"] == sched.total(h * h)
+            assert r["occupancy_decomposed"] == pytest.approx(((2 * h - 1) / (2 * h)) ** 2)
+            # ReLU inputs: about half the values are zero, the sign step is never needed
+            assert 0.45 < r["zero_skip"]["values_skipped_fraction"] < 0.55
+            assert r["zero_skip"]["steps_skipped_fraction"] >= 1 / sched.steps
+            assert r["cycles_zero_skip"] < r["cycles_decomposed"]
+        else:   # ct1: 1x1 input, stride 1: only the padding zeros of the naive map are saved
+            assert r["utilization_naive"] == 1 / 16 and r["cycles_decomposed"] == r["cycles_naive"]
+
+
+def test_fcn_8x_layer_and_text_table(capsys):
+    r = run_json(capsys, "--network", "fcn8s")["layers"][-1]
+    assert (r["name"], r["stride"], r["out_height"]) == ("upscore8", 8, 224)
+    assert r["speedup_decomposed"] == pytest.approx(64, rel=0.01)
+    assert main(["deconv", "--network", "fcn8s"]) == 0
+    text = capsys.readouterr().out
+    assert "upscore8" in text and "utilization" in text and "fcn8s:" in text
+
+
+def test_custom_layer(capsys):
+    r = run_json(capsys, "--layer", "in_channels=8,out_channels=4,kernel=3,stride=2,padding=1,"
+                                    "height=5,width=6,output_size=10x12")["layers"]
+    assert len(r) == 1 and r[0]["output_padding"] == 1 and r[0]["out_width"] == 12
+
+
+@pytest.mark.parametrize("layer, message", [
+    ("in_channels=4,out_channels=4,kernel=1,stride=2,height=4,width=4", "kernel = 1 is smaller than stride = 2"),
+    ("in_channels=4,out_channels=4,kernel=4,stride=2,padding=-1", "padding = -1 is negative"),
+    ("in_channels=4,out_channels=4,kernel=4,stride=2,padding=1,height=4,width=4,output_size=11x8",
+     "output_size (11, 8) does not match the input"),
+    ("in_channels=4,out_channels=4,kernel=4,stride=2,output_padding=2", "output_padding = 2 must be"),
+    ("in_channels=4,out_channels=4,kernel=4,strides=2", "'strides=2' is not KEY=VALUE"),
+    ("in_channels=4,out_channels=4,kernel=four", "kernel = 'four' is not an integer"),
+])
+def test_bad_layers_get_one_line_errors(capsys, layer, message):
+    assert main(["deconv", "--layer", layer]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_docs_show_the_command_output(capsys):
+    """docs/deconv.md's figures are what `crosstrain deconv` prints; its example runs."""
+    import doctest
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "deconv.md"
+    shown = re.search(r"Command: `crosstrain deconv`.*?```\n(.*?)```", doc.read_text(), re.S).group(1)
+    assert main(["deconv"]) == 0
+    printed = capsys.readouterr().out
+    lines = [line.rstrip() for line in printed.splitlines()]
+    assert shown.splitlines() == lines[:len(shown.splitlines())]
+    assert doctest.testfile(str(doc), module_relative=False).failed == 0
