@@ -2,13 +2,14 @@
 
 Every weight layer becomes one or more GEMMs (:func:`gemms`): a convolution is its im2col
 matrix (K*K*Cin rows x Cout columns, one MVM per output pixel); a fully connected layer one
-MVM per sample; a transposed convolution is either the naive zero-inserted convolution (every
-output pixel drives all K*K*Cin rows, most of them zeros) or, with ``tconv="decomposed"``, the
-s^2 sub-kernel (polyphase) decomposition over the original input (RED / ZARA; reference sheet
-section 4): output phase (a, b) uses the taps ``w[:, :, a::s, b::s]`` aligned to it, a matrix of
-Cin * taps(a) * taps(b) rows that runs once per output pixel of that phase (a 1x1 input, as in
-DCGAN's first generator layer, is a dense Cin x Cout*Ho*Wo layer). [wire: golden.deconv
-(issue 4) computes the same decomposition functionally; its row counts must equal these.]
+MVM per sample; a transposed convolution is either the naive zero-inserted convolution
+(every output pixel drives all K*K*Cin rows, most of them zeros) or, with
+``tconv="decomposed"``, the s^2 sub-kernel (polyphase, pixel-wise) decomposition over the
+original input (RED / ZARA; reference sheet section 4) exactly as :mod:`golden.deconv` defines
+it: one crossbar group per output phase holding the sub-kernel ``w[:, :, a::s, b::s]``, one MVM
+per window that reads at least one input pixel, border rows without a pixel idle
+(:func:`golden.deconv.read_sequence`). A 1x1 input (DCGAN's first generator layer) is mapped as
+the dense Cin x Cout*Ho*Wo layer it is.
 
 A GEMM of R x C is tiled over ``ceil(R/rows) x ceil(C/cols)`` logical blocks, each held by
 ``arrays_per_block`` physical arrays per copy. The copies a layer needs depend on the update
@@ -48,21 +49,25 @@ import math
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
-from golden import cycles
+import numpy as np
+
+from golden import cycles, zeroskip
 from golden.config import HardwareConfig
 from golden.crossbar import count_mvm_events
+from golden.deconv import read_sequence
 from golden.events import Events
-from golden.networks import Layer, Network, useful_taps
+from golden.networks import Layer, Network, conv_transpose, useful_taps
 
 PHASES = ("forward", "backward", "gradient", "update", "crs", "writes")
 UPDATES = ("opa", "serial", "external")
 ZERO_SKIP_PHASES = ("forward", "backward", "gradient")
 WRITE_ELIM_PHASES = ("writes", "gradient", "update", "crs")
 
-# [assumption] fraction of input bit-plane steps that carry only zeros and are skipped, per
-# phase; ReLU activations and errors are sparse and small. Replace with issue 4's measured
-# counts (`crosstrain deconv` zero skipping) when they land.
-ZERO_SKIP_DEFAULT = {"forward": 0.25, "backward": 0.25, "gradient": 0.25}
+# Fraction of input steps (bit-planes) that carry only zeros and are skipped, per phase:
+# `crosstrain deconv` (issue 4, golden.zeroskip) measures 12.6-13.3 % on the DCGAN generator's
+# BatchNorm + ReLU activations (synthetic, seeded); [assumption] the same for errors and for the
+# OPA's row-bit steps, and for other networks. Replace with per-network measured counts.
+ZERO_SKIP_DEFAULT = {"forward": 0.13, "backward": 0.13, "gradient": 0.13}
 # [assumption] fraction of writes eliminated per phase (reference sheet section 5): activation
 # writes ~ ReLU zeros at crossbar-tile granularity; weight-update and CRS writes: cells whose
 # level does not change (small updates touch only the low slices). OPAs are not skipped by
@@ -186,7 +191,8 @@ class Gemm:
     rows: int
     cols: int
     vectors: int
-    useful_macs: int          # per sample; the rest of vectors*rows*cols multiplies zeros
+    issued_macs: int          # per sample: row activations x columns (inserted zeros included)
+    useful_macs: int          # per sample: those that pair a real input with a real output
     label: str = ""
 
     def blocks(self, cfg: HardwareConfig) -> tuple[int, int]:
@@ -198,39 +204,32 @@ def gemms(layer: Layer, *, tconv: str = "naive") -> tuple[Gemm, ...]:
     """The GEMMs that compute ``layer`` (empty for pool / add)."""
     L = layer
     if L.kind == "fc":
-        return (Gemm(L.in_ch, L.out_ch, 1, L.in_ch * L.out_ch),)
+        return (Gemm(L.in_ch, L.out_ch, 1, L.in_ch * L.out_ch, L.in_ch * L.out_ch),)
     if L.kind == "conv":
-        uy = useful_taps(L.in_h, L.kernel, L.stride, L.padding, L.out_h, transposed=False)
-        ux = useful_taps(L.in_w, L.kernel, L.stride, L.padding, L.out_w, transposed=False)
+        uy = useful_taps(L.in_h, L.kernel, L.stride, L.padding, L.out_h)
+        ux = useful_taps(L.in_w, L.kernel, L.stride, L.padding, L.out_w)
+        rows, n = L.kernel ** 2 * L.in_ch, L.out_h * L.out_w
         useful = int(uy.sum()) * int(ux.sum()) * L.in_ch * L.out_ch
-        return (Gemm(L.kernel ** 2 * L.in_ch, L.out_ch, L.out_h * L.out_w, useful),)
+        return (Gemm(rows, L.out_ch, n, n * rows * L.out_ch, useful),)
     if L.kind != "tconv":
         return ()
-    k, s, p = L.kernel, L.stride, L.padding
-    uy = useful_taps(L.in_h, k, s, p, L.out_h, transposed=True)
-    ux = useful_taps(L.in_w, k, s, p, L.out_w, transposed=True)
-    useful = int(uy.sum()) * int(ux.sum()) * L.in_ch * L.out_ch
-    if tconv == "naive":
-        return (Gemm(k * k * L.in_ch, L.out_ch, L.out_h * L.out_w, useful, "zero-inserted"),)
-    if L.in_h == L.in_w == 1:      # every output reads the single input once: a dense layer
-        return (Gemm(L.in_ch, L.out_ch * L.out_h * L.out_w, 1, useful, "1x1 input as fully connected"),)
-    # output o has phase (o + p) mod s and uses the taps t = phase (mod s)
+    spec = conv_transpose(L)
+    useful = zeroskip.useful_macs(spec)
+    if tconv == "naive":                # every output pixel drives the whole kernel
+        rows, n = L.kernel ** 2 * L.in_ch, L.out_h * L.out_w
+        return (Gemm(rows, L.out_ch, n, n * rows * L.out_ch, useful, "zero-inserted"),)
+    if L.in_h == L.in_w == 1:           # every output reads the single input once: a dense layer
+        return (Gemm(L.in_ch, L.out_ch * L.out_h * L.out_w, 1, useful, useful, "1x1 input as dense"),)
+    # golden.deconv's pixel-wise mapping: one group per output phase, only real pixels read
+    reads = np.bincount(read_sequence(spec)[:, 0], minlength=len(spec.phases))
     out = []
-    for a in range(s):
-        ty, ny, uya = _phase(k, s, p, L.out_h, uy, a)
-        for b in range(s):
-            tx, nx, uxb = _phase(k, s, p, L.out_w, ux, b)
-            if ty * tx and ny * nx:
-                out.append(Gemm(L.in_ch * ty * tx, L.out_ch, ny * nx, L.in_ch * L.out_ch * uya * uxb,
-                                f"phase ({a},{b})"))
+    for ph in spec.phases:
+        n = ph.y.read_count * ph.x.read_count
+        if n:
+            macs = int(reads[ph.index]) * L.in_ch * L.out_ch
+            out.append(Gemm(ph.slots * L.in_ch, L.out_ch, n, macs, macs,
+                            f"phase ({ph.y.phase},{ph.x.phase})"))
     return tuple(out)
-
-
-def _phase(k, s, p, n_out, useful, a):
-    """Taps, output positions and useful taps of output phase ``a`` along one dimension."""
-    taps = len(range(a, k, s))
-    pos = [o for o in range(n_out) if (o + p) % s == a]
-    return taps, len(pos), int(sum(useful[o] for o in pos))
 
 
 @dataclass
@@ -257,8 +256,9 @@ class LayerMap:
 
     @property
     def utilization(self) -> float:
-        """Useful multiply-adds / multiply-adds issued to driven rows (forward)."""
-        issued = sum(g.vectors * g.rows * g.cols for g in self.gemms)
+        """Useful multiply-adds / multiply-adds issued to rows (forward; issue 4's definition:
+        a row driven with an inserted or padding zero is issued, an idle row is not)."""
+        issued = sum(g.issued_macs for g in self.gemms)
         return sum(g.useful_macs for g in self.gemms) / issued if issued else 1.0
 
 

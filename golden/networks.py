@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from golden.deconv import ConvTranspose, DeconvError
+
 KINDS = ("conv", "tconv", "fc", "pool", "add")
 WEIGHT_KINDS = ("conv", "tconv", "fc")
 
@@ -70,6 +72,11 @@ class Layer:
         if self.kind != "tconv" and self.output_padding:
             raise NetworkError(f"layer {self.name}: output_padding only applies to tconv layers",
                                "output_padding")
+        if self.kind == "tconv":
+            try:
+                conv_transpose(self)
+            except DeconvError as e:
+                raise NetworkError(f"layer {self.name}: {e}", str(e).split(" ", 1)[0]) from None
         if self.out_h < 1 or self.out_w < 1:
             raise NetworkError(f"layer {self.name}: kernel {self.kernel}, stride {self.stride} and "
                                f"padding {self.padding} leave no output from a {self.in_h} x "
@@ -133,20 +140,22 @@ def _out_size(layer: Layer, n: int) -> int:
     return n
 
 
-def useful_taps(n_in: int, k: int, s: int, p: int, n_out: int, *, transposed: bool) -> np.ndarray:
-    """Per output position along one dimension, the kernel taps that read a real input.
+def useful_taps(n_in: int, k: int, s: int, p: int, n_out: int) -> np.ndarray:
+    """Per convolution output along one dimension, the kernel taps that read a real input.
 
-    A convolution output ``o`` reads input ``o*s - p + t`` with tap ``t``; a transposed
-    convolution input ``i`` reaches output ``i*s - p + t``. Taps that land on padding (conv) or
-    outside the cropped output (tconv) are not useful. Returns an int array of length ``n_out``.
+    Output ``o`` reads input ``o*s - p + t`` with tap ``t``; taps landing on padding are not
+    useful. Returns an int array of length ``n_out``. (Transposed convolutions:
+    :func:`golden.zeroskip.useful_macs`.)
     """
-    t = np.arange(k)
-    if transposed:
-        o = np.arange(n_in)[:, None] * s - p + t[None, :]
-        valid = (o >= 0) & (o < n_out)
-        return np.bincount(o[valid], minlength=n_out)
-    i = np.arange(n_out)[:, None] * s - p + t[None, :]
+    i = np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :]
     return ((i >= 0) & (i < n_in)).sum(axis=1)
+
+
+def conv_transpose(layer: "Layer") -> ConvTranspose:
+    """The :class:`golden.deconv.ConvTranspose` of a ``tconv`` layer (one sample)."""
+    return ConvTranspose(in_channels=layer.in_ch, out_channels=layer.out_ch, kernel=layer.kernel,
+                         stride=layer.stride, padding=layer.padding,
+                         output_padding=layer.output_padding, height=layer.in_h, width=layer.in_w)
 
 
 @dataclass(frozen=True)

@@ -45,13 +45,10 @@ def test_every_builtin_builds_and_chains():
         assert all(l.needs_input_error for l in net.layers[1:]), name
 
 
-def test_tconv_useful_taps_by_hand():
-    # k4 s2 p1, 4 inputs -> 8 outputs: output o collects taps t with 2i - 1 + t = o, i in 0..3.
-    # o=0: (i=0,t=1); o=7: (i=3,t=2); interior outputs get two taps each. Two taps fall outside
-    # (i=0,t=0 -> -1; i=3,t=3 -> 8): 16 - 2 = 14.
-    assert useful_taps(4, 4, 2, 1, 8, transposed=True).tolist() == [1, 2, 2, 2, 2, 2, 2, 1]
-    # conv k3 s1 p1 on 5: the border outputs lose one tap to padding
-    assert useful_taps(5, 3, 1, 1, 5, transposed=False).tolist() == [2, 3, 3, 3, 2]
+def test_conv_useful_taps_by_hand():
+    # k3 s1 p1 on 5: the border outputs lose one tap to padding; k3 s2 p1 on 5 -> 3 outputs
+    assert useful_taps(5, 3, 1, 1, 5).tolist() == [2, 3, 3, 3, 2]
+    assert useful_taps(5, 3, 2, 1, 3).tolist() == [2, 3, 2]
 
 
 @pytest.mark.parametrize("build, needle", [
@@ -60,6 +57,7 @@ def test_tconv_useful_taps_by_hand():
     (lambda b: b.conv(8, 3, 2, 1) and b.add("input"), "shapes differ"),
     (lambda b: b.tconv(8, 4, 2, 1, output_padding=2), "output_padding = 2 must be below stride"),
     (lambda b: b.conv(8, 9), "leave no output"),
+    (lambda b: b.tconv(8, 2, 3), "kernel = 2 is smaller than stride = 3"),
     (lambda b: b.conv(0, 3), "out_ch = 0"),
     (lambda b: b.add_layer("lstm", out_ch=3), "unknown type 'lstm'"),
 ])
