@@ -465,7 +465,7 @@ def _serial_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
         gr.sample_cycles = max(gr.sample_cycles, m_cycles / B)
         act_arrays += g * tiles_out * act.arrays_per_block
         wpc["activations"] = max(wpc.get("activations", 0.0), math.ceil(chunks / g) * (1 - we_w))
-        rb, cb = x.blocks(cfg)
+        _, cb = x.blocks(cfg)
         up.counts.row_reads += g * cb * x.rows * cfg.arrays_per_block
         up.counts.cell_writes += g * x.rows * x.cols * cfg.arrays_per_block * copies * (1 - we_u)
         up.counts.rows_written += g * cb * x.rows * cfg.arrays_per_block * copies * (1 - we_u)
