@@ -42,7 +42,11 @@ def table(headers, rows, title=None) -> str:
 
 
 def _numeric(s: str) -> bool:
-    return bool(s) and (s[0].isdigit() or (s[0] == "-" and s[1:2].isdigit()))
+    try:
+        float(s.replace(",", "").rstrip("x%"))
+    except ValueError:
+        return False
+    return True
 
 
 def emit(args, obj: dict, text: str) -> None:

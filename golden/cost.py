@@ -1,0 +1,249 @@
+"""Energy, latency, area and lifetime of a mapped network, from HardwareConfig fields only.
+
+Energy = events x per-event energy (all from the preset) + leakage x time:
+
+- MVM steps: ``tile.mvm_step_energy_pj`` per array step when the preset lumps the periphery
+  into one figure (PANTHER, PUMA), else the parts: ``tile.array_read_energy_pj`` per array step
+  + ``converters.adc_energy_pj`` per conversion + ``converters.dac_energy_pj`` per DAC
+  activation + ``tile.shift_add_energy_pj`` per accumulated code;
+- OPA: ``tile.opa_phase_energy_pj`` per array per polarity phase;
+- cell programming: ``device.write_energy_pj`` per cell; serial row reads (CRS, serial
+  updates): :attr:`CostSettings.serial_read_row_pj`;
+- eDRAM traffic: ``tile.edram_access_pj`` per 256-bit access;
+- leakage: ``tile.leakage_mw`` per tile + ``converters.adc_leakage_mw`` per ADC, over the
+  iteration latency (reported as ``static`` energy, outside the phases).
+
+Latency is the critical path of :meth:`golden.mapper.NetworkMap.timeline`; a phase's
+``latency_s`` is its busy time (all layers, whole batch, no overlap), so phase latencies do not
+add up to the iteration latency when phases overlap or layers pipeline. Energies do add up.
+
+Area = tiles x (tile area not taken by arrays and converters) + arrays x (array + its ADCs +
+its row DACs); ``tile.area_mm2`` is read as the area of a tile with one ADC per array (as in
+every preset), so ADC sharing moves area explicitly. Lifetime: the busiest cell's writes per
+iteration against the device endurance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from golden import cycles
+from golden.config import HardwareConfig
+from golden.mapper import PHASES, Counts, NetworkMap, SettingError
+
+SECONDS_PER_YEAR = 365.25 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    """Cost parameters the configuration does not hold; each documented with its source."""
+
+    serial_read_row_pj: float = 50.8     # PANTHER constants: serial read of a crossbar 6.5 nJ / 128 rows
+    array_area_um2: float = 25.0         # ISAAC Table I: 8 arrays of 128x128 in 0.0002 mm^2 [check];
+    #                                      scaled by cells for other array sizes
+    opa_endurance: float = 1e11          # [assumption] weak analog update pulses endure > 1e11 (ref. s.2)
+    duty: float = 1.0                    # [assumption] fraction of wall-clock time spent training
+
+    def __post_init__(self):
+        for k, v in asdict(self).items():
+            if not v > 0 or not math.isfinite(v):
+                raise SettingError(f"{k} = {v!r}: a positive finite number")
+        if self.duty > 1:
+            raise SettingError(f"duty = {self.duty!r}: a fraction in (0, 1]")
+
+
+@dataclass
+class PhaseCost:
+    latency_s: float = 0.0                      # busy time (see the module docstring)
+    energy_j: float = 0.0
+    events: dict = field(default_factory=dict)
+    components: dict = field(default_factory=dict)
+
+
+@dataclass
+class LayerCost:
+    name: str
+    kind: str
+    phases: dict                                # phase -> {"latency_s", "energy_j"}
+    arrays: int = 0
+    replication: int = 1
+    utilization: float | None = None
+
+
+@dataclass
+class SystemCost:
+    """One system's training-iteration estimate; the JSON ``systems`` entry is :meth:`as_dict`."""
+
+    name: str
+    kind: str                                    # gpu | reram | digital | 3d-reg
+    description: str
+    hardware: str
+    latency_s: float
+    energy_j: float
+    area_mm2: float
+    phases: dict[str, PhaseCost]
+    components: dict[str, float]
+    layers: list[LayerCost]
+    critical_path: dict[str, float]              # seconds of each part of the iteration
+    static_energy_j: float = 0.0
+    area_breakdown: dict[str, float] = field(default_factory=dict)
+    arrays: int | None = None
+    tiles: int | None = None
+    max_writes_per_cell: float | None = None
+    writes_per_cell: dict[str, float] = field(default_factory=dict)   # copy -> busiest cell, per iteration
+    lifetime_iterations: float | None = None
+    lifetime_years: float | None = None
+    accuracy_drop_pct: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def component_totals(phases: dict[str, PhaseCost]) -> dict[str, float]:
+    """Energy by component summed over the phases."""
+    out: dict[str, float] = {}
+    for ph in phases.values():
+        for c, e in ph.components.items():
+            out[c] = out.get(c, 0.0) + e
+    return out
+
+
+def counts_energy_pj(c: Counts, cfg: HardwareConfig, settings: CostSettings) -> dict[str, float]:
+    """Energy in pJ of the counted events, by component."""
+    t, v = cfg.tile, cfg.converters
+    out = {}
+    if t.mvm_step_energy_pj > 0:
+        out["mvm"] = c.array_steps * t.mvm_step_energy_pj
+    else:
+        out["array"] = c.array_steps * t.array_read_energy_pj
+        out["adc"] = c.adc_conversions * v.adc_energy_pj
+        out["dac"] = c.dac_conversions * v.dac_energy_pj
+        out["shift_add"] = c.shift_adds * t.shift_add_energy_pj
+    out["opa"] = c.opa_phases * t.opa_phase_energy_pj
+    out["serial_read"] = c.row_reads * settings.serial_read_row_pj
+    out["cell_write"] = c.cell_writes * cfg.device.write_energy_pj
+    out["buffer"] = c.buffer_bits * t.edram_access_pj / 256
+    return out
+
+
+def area(cfg: HardwareConfig, arrays: int, settings: CostSettings) -> tuple[int, dict[str, float]]:
+    """(tiles, area by component in mm^2) of ``arrays`` physical arrays."""
+    x, v, t = cfg.crossbar, cfg.converters, cfg.tile
+    array_mm2 = settings.array_area_um2 * x.rows * x.cols / (128 * 128) * 1e-6
+    adc_mm2, dacs_mm2 = v.adc_area_um2 * 1e-6, x.rows * v.dac_area_um2 * 1e-6
+    other = t.area_mm2 - t.arrays_per_tile * (array_mm2 + adc_mm2 + dacs_mm2)
+    if other < 0:
+        raise SettingError(f"tile.area_mm2 = {t.area_mm2} is smaller than its {t.arrays_per_tile} "
+                           "arrays with one ADC each; raise it or lower tile.arrays_per_tile")
+    tiles = math.ceil(arrays / t.arrays_per_tile)
+    return tiles, {"arrays": arrays * array_mm2, "adcs": arrays * v.adcs_per_array * adc_mm2,
+                   "dacs": arrays * dacs_mm2, "tile_other": tiles * other}
+
+
+def lifetime_iterations(nm: NetworkMap, settings: CostSettings) -> float | None:
+    """Training iterations until the busiest cell reaches its endurance (update cells written by
+    OPA pulses: :attr:`CostSettings.opa_endurance`; every other cell: ``device.endurance_cycles``)."""
+    its = [(settings.opa_endurance if copy == "update" else nm.cfg.device.endurance_cycles) / w
+           for l in nm.layers for copy, w in l.writes_per_cell.items() if w > 0]
+    return min(its, default=None)
+
+
+def lifetime_years(iterations: float | None, latency_s: float, settings: CostSettings) -> float | None:
+    """Years of training at ``duty`` until ``iterations`` iterations of ``latency_s`` are done."""
+    if iterations is None:
+        return None
+    return iterations * latency_s / settings.duty / SECONDS_PER_YEAR
+
+
+def _roll_up(nm: NetworkMap, energy_pj, seconds, *, events=True):
+    """Phase and layer totals: ``energy_pj(layer_map, phase) -> {component: pJ}``,
+    ``seconds(layer_map, phase) -> busy seconds``."""
+    phases = {p: PhaseCost() for p in PHASES}
+    layers, components = [], {}
+    for lm in nm.layers:
+        per_layer = {}
+        for p in PHASES:
+            comp = energy_pj(lm, p)
+            e, t = sum(comp.values()) * 1e-12, seconds(lm, p)
+            ph = phases[p]
+            ph.energy_j += e
+            ph.latency_s += t
+            for k, v in comp.items():
+                ph.components[k] = ph.components.get(k, 0.0) + v * 1e-12
+                components[k] = components.get(k, 0.0) + v * 1e-12
+            per_layer[p] = {"latency_s": t, "energy_j": e}
+        layers.append(LayerCost(lm.layer.name, lm.layer.kind, per_layer, lm.total_arrays,
+                                lm.replication, lm.utilization if lm.gemms else None))
+    if events:
+        for p, ph in phases.items():
+            ph.events = nm.phase_counts(p).as_dict()
+    return phases, layers, components
+
+
+def reram_cost(nm: NetworkMap, *, name: str, description: str,
+               settings: CostSettings = CostSettings()) -> SystemCost:
+    """Cost of one training iteration of a mapped network."""
+    cfg = nm.cfg
+    sec = lambda c: cycles.cycles_to_seconds(cfg, c)           # noqa: E731
+    phases, layers, components = _roll_up(
+        nm, lambda lm, p: counts_energy_pj(lm.phases[p].counts, cfg, settings),
+        lambda lm, p: sec(lm.phases[p].batch_cycles))
+    timeline = {k: sec(v) for k, v in nm.timeline().items()}
+    latency = timeline.pop("total")
+    tiles, area_parts = area(cfg, nm.arrays, settings)
+    n_adcs = nm.arrays * cfg.converters.adcs_per_array
+    static = (cfg.tile.leakage_mw * tiles + cfg.converters.adc_leakage_mw * n_adcs) * 1e-3 * latency
+    components["leakage"] = static
+    return SystemCost(
+        name=name, kind="reram", description=description, hardware=cfg.name, latency_s=latency,
+        energy_j=sum(ph.energy_j for ph in phases.values()) + static,
+        area_mm2=sum(area_parts.values()), phases=phases, components=components, layers=layers,
+        critical_path=timeline, static_energy_j=static, area_breakdown=area_parts,
+        arrays=nm.arrays, tiles=tiles, max_writes_per_cell=nm.max_writes_per_cell,
+        writes_per_cell=nm.writes_per_cell, lifetime_iterations=lifetime_iterations(nm, settings),
+        lifetime_years=lifetime_years(lifetime_iterations(nm, settings), latency, settings))
+
+
+# PANTHER's digital baseline (puma-simulator training branch, reference sheet section 1): a
+# digital MVM unit costs 8.97x the area and 4.17x the energy of the ReRAM crossbar unit (PUMA).
+DIGITAL_ENERGY_RATIO = 4.17
+DIGITAL_AREA_RATIO = 8.97
+_COMPUTE = ("mvm", "array", "adc", "dac", "shift_add", "opa")
+
+
+def digital_cost(nm: NetworkMap, area_mm2: float, settings: CostSettings = CostSettings()) -> SystemCost:
+    """The digital accelerator of PANTHER's comparison, on the PANTHER mapping ``nm``.
+
+    [assumption] Same dataflow and buffers; every crossbar operation (MVM, transposed MVM,
+    outer product) costs :data:`DIGITAL_ENERGY_RATIO` x its energy; weights are exact in
+    SRAM, so there is no CRS and the update is one read and one write of every weight through
+    the buffer (hidden behind the next forward pass); at iso-area (``area_mm2``, the PANTHER
+    chip's) the digital chip fits 1/:data:`DIGITAL_AREA_RATIO` of the compute units, so every
+    compute phase takes that much longer.
+    """
+    cfg, k = nm.cfg, DIGITAL_ENERGY_RATIO
+    sec = lambda c: cycles.cycles_to_seconds(cfg, c) * DIGITAL_AREA_RATIO      # noqa: E731
+
+    def energy(lm, p):
+        if p == "crs":
+            return {}
+        if p == "update":
+            bits = 2 * lm.layer.weights * cfg.precision.weight_bits
+            return {"buffer": bits * cfg.tile.edram_access_pj / 256}
+        comp = counts_energy_pj(lm.phases[p].counts, cfg, settings)
+        return {c: v * (k if c in _COMPUTE else 1.0) for c, v in comp.items()}
+
+    phases, layers, components = _roll_up(
+        nm, energy, lambda lm, p: 0.0 if p in ("crs", "update") else sec(lm.phases[p].batch_cycles),
+        events=False)
+    t = nm.timeline()
+    cp = {"forward": sec(t["forward"]), "backward": sec(t["backward"]), "update": 0.0, "crs": 0.0}
+    return SystemCost(
+        name="digital", kind="digital",
+        description=f"digital accelerator: PANTHER dataflow with digital MVM units "
+                    f"({DIGITAL_ENERGY_RATIO}x energy, {DIGITAL_AREA_RATIO}x area, iso-area)",
+        hardware=f"{cfg.name} with digital units", latency_s=sum(cp.values()),
+        energy_j=sum(ph.energy_j for ph in phases.values()), area_mm2=area_mm2,
+        phases=phases, components=components, layers=layers, critical_path=cp)

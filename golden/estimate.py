@@ -1,0 +1,251 @@
+"""The roll-up: one training iteration of a network on every compared system.
+
+System names (``crosstrain estimate --systems``):
+
+``gpu``                          the GPU baseline (roofline on its own DRAM); always estimated
+``gpu-{dram,reram}-{2d,tsv,miv}``  GPU-only on stacked DRAM / ReRAM main memory (3D-ReG's points)
+``digital``                      PANTHER's digital-accelerator baseline (iso-area)
+``pipelayer``                    PipeLayer-like: serial-write updates, ``baseline_preset``
+``panther``                      in-crossbar OPA + CRS (PANTHER), ``preset``; also 3D-ReG's PIM-only
+``3d-reg-{2d,tsv,miv}-{conservative,aggressive}``  GPU + ``preset`` crossbars
+
+A ReRAM or 3D-ReG name may end in ``+zs`` (zero skipping: the s^2 transposed-convolution
+decomposition and skipping of all-zero input bit-planes, fractions :attr:`EstimateSettings.
+zero_skip`) and/or ``+we`` (write elimination, fractions :attr:`EstimateSettings.write_elim`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import lru_cache
+
+from golden import config
+from golden.config import HardwareConfig
+from golden.cost import CostSettings, SystemCost, digital_cost, reram_cost
+from golden.gpu import GpuSettings, gpu
+from golden.mapper import (CRS_PERIOD_DEFAULT, WRITE_ELIM_DEFAULT, ZERO_SKIP_DEFAULT, SettingError,
+                           Technique, map_network)
+from golden.networks import Network
+from golden.reg3d import (ACCURACY_DROP_DEFAULT, LINK_NAMES, MAPPINGS, Reg3dSettings, gain_loss_ratio,
+                          gpu_only, reg3d_cost)
+
+SCHEMA = "crosstrain.estimate/1"
+DEFAULT_SYSTEMS = ("gpu", "pipelayer", "panther", "panther+zs+we", "3d-reg-tsv-conservative",
+                   "3d-reg-tsv-aggressive", "3d-reg-miv-conservative", "3d-reg-miv-aggressive")
+_GPU_ONLY = tuple(f"gpu-{m}-{l}" for m in ("dram", "reram") for l in LINK_NAMES if (m, l) != ("dram", "2d"))
+_REG3D = tuple(f"3d-reg-{l}-{m}" for l in LINK_NAMES for m in MAPPINGS)
+ALL_SYSTEMS = ("gpu",) + _GPU_ONLY + ("digital", "pipelayer", "pipelayer+we", "panther", "panther+zs",
+                                      "panther+we", "panther+zs+we") + _REG3D
+DEFAULT_NETWORK = "vgg8-cifar10"
+# Every system reports every phase and component (zeros where it has none), in this order.
+PHASE_ORDER = ("forward", "backward", "gradient", "update", "crs", "writes", "transfer")
+COMPONENTS = ("mvm", "array", "adc", "dac", "shift_add", "opa", "serial_read", "cell_write", "buffer",
+              "leakage", "gpu_core", "gpu_memory", "gpu_idle", "link")
+BATCH_DEFAULT = 64          # [assumption] PANTHER's precision study uses mini-batches of 64
+
+
+_MISSING = object()
+
+
+def _names(obj) -> str:
+    return ", ".join(f.name for f in fields(obj) if f.name != "links")
+
+
+def _typed(key: str, current, value):
+    """``value`` (a string from the command line, or a number) as the type of ``current``."""
+    if current is _MISSING:
+        raise SettingError(f"unknown setting {key!r}: link fields are bandwidth_gbs, latency_ns, pj_per_bit")
+    try:
+        if isinstance(current, str):
+            return str(value)
+        if isinstance(current, int) and not isinstance(current, bool):
+            return int(value)
+        return float(value)
+    except (TypeError, ValueError):
+        raise SettingError(f"{key} = {value!r}: expected a number like {current!r}") from None
+
+
+@lru_cache(maxsize=64)
+def _hardware(source: str, overrides: tuple) -> HardwareConfig:
+    cfg = config.load(source)
+    return cfg.with_overrides(dict(overrides)) if overrides else cfg
+
+
+def _pairs(d: dict) -> tuple:
+    return tuple(sorted(d.items()))
+
+
+@dataclass(frozen=True)
+class EstimateSettings:
+    """Everything an estimate depends on besides the network; every field is in the JSON."""
+
+    batch: int = BATCH_DEFAULT
+    preset: str = "panther"
+    baseline_preset: str = "pipelayer"
+    overrides: tuple[tuple[str, object], ...] = ()      # config overrides applied to both presets
+    gpu: str = "rtx2080ti"                              # PANTHER's GPU comparison point
+    gpu_settings: GpuSettings = field(default_factory=GpuSettings)
+    cost: CostSettings = field(default_factory=CostSettings)
+    reg3d: Reg3dSettings = field(default_factory=Reg3dSettings)
+    replication: int | str = "balanced"
+    pipeline: bool = True
+    crs_period: int = CRS_PERIOD_DEFAULT
+    zero_skip: tuple[tuple[str, float], ...] = _pairs(ZERO_SKIP_DEFAULT)
+    write_elim: tuple[tuple[str, float], ...] = _pairs(WRITE_ELIM_DEFAULT)
+    accuracy_drop: tuple[tuple[str, float], ...] = _pairs(ACCURACY_DROP_DEFAULT)
+    acc_bits: int = 32                  # see golden.mapper.Technique
+    opa_writes_per_cell: float = 1.0    # see golden.mapper.Technique
+
+    def hardware(self, which: str) -> HardwareConfig:
+        """The ``preset`` or ``baseline`` configuration with the overrides applied."""
+        source = self.preset if which == "preset" else self.baseline_preset
+        if source in config.presets():                       # files may change: never cached
+            return _hardware(source, self.overrides)
+        return _hardware.__wrapped__(source, self.overrides)
+
+    def technique(self, update: str, suffixes: set[str]) -> Technique:
+        return Technique(update=update, tconv="decomposed" if "zs" in suffixes else "naive",
+                         zero_skip=self.zero_skip if "zs" in suffixes else (),
+                         write_elim=self.write_elim if "we" in suffixes else (),
+                         replication=self.replication, pipeline=self.pipeline,
+                         crs_period=self.crs_period, acc_bits=self.acc_bits,
+                         opa_writes_per_cell=self.opa_writes_per_cell)
+
+    def with_setting(self, key: str, value) -> "EstimateSettings":
+        """A copy with one setting changed: ``cost.FIELD``, ``gpu.FIELD``, ``reg3d.FIELD``,
+        ``link.NAME.FIELD`` or ``mapper.acc_bits`` / ``mapper.opa_writes_per_cell``."""
+        group, _, name = key.partition(".")
+        targets = {"cost": self.cost, "gpu": self.gpu_settings, "reg3d": self.reg3d}
+        if group == "link":
+            lname, _, fname = name.partition(".")
+            lk = self.reg3d.link(lname)
+            new = replace(lk, **{fname: _typed(key, getattr(lk, fname, _MISSING), value)})
+            links = tuple(new if l.name == lname else l for l in self.reg3d.links)
+            return replace(self, reg3d=replace(self.reg3d, links=links))
+        if group == "mapper" and name in ("acc_bits", "opa_writes_per_cell"):
+            return replace(self, **{name: _typed(key, getattr(self, name), value)})
+        if group in targets and name in {f.name for f in fields(targets[group])} and name != "links":
+            obj = targets[group]
+            new = replace(obj, **{name: _typed(key, getattr(obj, name), value)})
+            return replace(self, **{"gpu_settings" if group == "gpu" else group: new})
+        raise SettingError(f"unknown setting {key!r}: use cost.FIELD ({_names(self.cost)}), gpu.FIELD "
+                           f"({_names(self.gpu_settings)}), reg3d.FIELD ({_names(self.reg3d)}), "
+                           "link.NAME.FIELD (bandwidth_gbs, latency_ns, pj_per_bit), "
+                           "mapper.acc_bits or mapper.opa_writes_per_cell")
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["reg3d"]["links"] = {l.name: asdict(l) for l in self.reg3d.links}
+        for k in ("overrides", "zero_skip", "write_elim", "accuracy_drop"):
+            d[k] = dict(getattr(self, k))
+        return d
+
+
+@dataclass
+class Estimate:
+    network: Network
+    settings: EstimateSettings
+    systems: list[SystemCost]            # the GPU baseline first
+    ratios: dict[str, dict[str, float]]  # name -> speedup_vs_gpu, energy_gain_vs_gpu, gain_loss_ratio
+
+    def as_dict(self) -> dict:
+        net = self.network
+        systems = []
+        for s in self.systems:
+            d = s.as_dict()
+            d.update(self.ratios[s.name])
+            empty = {"latency_s": 0.0, "energy_j": 0.0, "events": {}, "components": {}}
+            d["phases"] = {p: d["phases"].get(p, empty) for p in PHASE_ORDER}
+            d["components"] = {c: d["components"].get(c, 0.0) for c in COMPONENTS}
+            systems.append(d)
+        return {
+            "schema": SCHEMA, "network": net.name,
+            "network_info": {"dataset": net.dataset, "description": net.description,
+                             "input_shape": list(net.input_shape), "layers": len(net.layers),
+                             "weight_layers": len(net.weight_layers), "weights": net.weights,
+                             "macs_per_sample": net.macs},
+            "batch_size": self.settings.batch, "baseline": "gpu",
+            "settings": self.settings.as_dict(), "systems": systems,
+        }
+
+
+def parse_system(name: str) -> tuple[str, set[str]]:
+    """(base name, suffixes) of a system name; raises SettingError naming the allowed names."""
+    base, *suffixes = name.split("+")
+    ok = base in ALL_SYSTEMS and len(set(suffixes)) == len(suffixes) and set(suffixes) <= {"zs", "we"}
+    if ok and suffixes and not (base in ("pipelayer", "panther") or base.startswith("3d-reg")):
+        ok = False
+    if not ok:
+        raise SettingError(f"unknown system {name!r}: use {', '.join(ALL_SYSTEMS)} (ReRAM and 3D-ReG "
+                           "systems may add +zs and/or +we)")
+    return base, set(suffixes)
+
+
+def estimate(net: Network, settings: EstimateSettings = EstimateSettings(),
+             systems=DEFAULT_SYSTEMS) -> Estimate:
+    """Estimate one training iteration of ``net`` on the GPU baseline and on ``systems``."""
+    if not net.weight_layers:
+        raise SettingError(f"network {net.name!r} has no conv, tconv or fc layer: nothing to train")
+    names = ["gpu"] + [s for s in dict.fromkeys(systems) if s != "gpu"]
+    parsed = {n: parse_system(n) for n in names}
+    spec = gpu(settings.gpu)
+    B = settings.batch
+    out: list[SystemCost] = []
+    panther_cache: dict = {}
+    for name in names:
+        base, suf = parsed[name]
+        if base == "gpu" or base in _GPU_ONLY:
+            memory, lk = ("dram", "2d") if base == "gpu" else base.split("-")[1:]
+            s = gpu_only(net, spec, settings.hardware("preset"), memory=memory, link_name=lk, batch=B,
+                         settings=settings.gpu_settings, reg3d_settings=settings.reg3d)
+        elif base in ("panther", "digital"):
+            key = frozenset(suf)
+            if key not in panther_cache:
+                cfg = settings.hardware("preset")
+                nm = map_network(net, cfg, settings.technique("opa", suf), batch=B)
+                panther_cache[key] = (nm, reram_cost(nm, name="panther", description="",
+                                                     settings=settings.cost))
+            nm, pc = panther_cache[key]
+            if base == "digital":
+                s = digital_cost(nm, pc.area_mm2, settings.cost)
+            else:
+                s = reram_cost(nm, name=name, settings=settings.cost,
+                               description=f"PANTHER: in-crossbar OPA + CRS every {settings.crs_period} "
+                                           f"iterations ({nm.cfg.name}){_suffix_text(suf)}")
+        elif base == "pipelayer":
+            cfg = settings.hardware("baseline")
+            nm = map_network(net, cfg, settings.technique("serial", suf), batch=B)
+            s = reram_cost(nm, name=name, settings=settings.cost,
+                           description=f"PipeLayer-like: activation writes + gradient MVMs + serial "
+                                       f"weight writes ({cfg.name}){_suffix_text(suf)}")
+        else:
+            lk, mapping = re.fullmatch(r"3d-reg-(\w+)-(\w+)", base).groups()
+            s = reg3d_cost(net, settings.hardware("preset"), spec, mapping=mapping, link_name=lk, batch=B,
+                           tech=settings.technique("opa", suf), gpu_settings=settings.gpu_settings,
+                           cost_settings=settings.cost, reg3d_settings=settings.reg3d)
+            s.name = name
+        s.accuracy_drop_pct = _accuracy_drop(settings, name, base)
+        out.append(s)
+    base_s = out[0]
+    ratios = {}
+    for s in out:
+        speedup, gain = base_s.latency_s / s.latency_s, base_s.energy_j / s.energy_j
+        ratios[s.name] = {"speedup_vs_gpu": speedup, "energy_gain_vs_gpu": gain,
+                          "gain_loss_ratio": gain_loss_ratio(speedup, gain, s.accuracy_drop_pct)}
+    return Estimate(net, settings, out, ratios)
+
+
+def _suffix_text(suf: set[str]) -> str:
+    words = {"zs": "zero skipping + s^2 tconv decomposition", "we": "write elimination"}
+    return "".join(f" + {words[s]}" for s in sorted(suf, reverse=True))
+
+
+def _accuracy_drop(settings: EstimateSettings, name: str, base: str) -> float:
+    drops = dict(settings.accuracy_drop)
+    if name in drops:
+        return drops[name]
+    for mapping in MAPPINGS:
+        if base.endswith(mapping):
+            return drops.get(mapping, 0.0)
+    return drops.get(base, 0.0)

@@ -1,0 +1,84 @@
+"""The roll-up: system names, the JSON object's schema, speed."""
+
+import json
+import re
+
+import pytest
+
+from golden.estimate import (ALL_SYSTEMS, COMPONENTS, DEFAULT_SYSTEMS, PHASE_ORDER, SCHEMA, EstimateSettings,
+                             estimate, parse_system)
+from golden.mapper import SettingError
+from golden.networks import NetBuilder, builtin
+
+SYSTEM_KEYS = {"name", "kind", "description", "hardware", "latency_s", "energy_j", "area_mm2",
+               "speedup_vs_gpu", "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio",
+               "lifetime_iterations", "lifetime_years", "max_writes_per_cell", "writes_per_cell", "arrays", "tiles",
+               "static_energy_j", "components", "area_breakdown", "critical_path", "phases",
+               "layers", "notes"}
+
+
+def test_system_names():
+    assert parse_system("panther+zs+we") == ("panther", {"zs", "we"})
+    assert parse_system("3d-reg-miv-aggressive+we") == ("3d-reg-miv-aggressive", {"we"})
+    for bad in ("gpu+zs", "panther+zs+zs", "panther+fast", "tpu", "digital+we"):
+        with pytest.raises(SettingError, match="unknown system"):
+            parse_system(bad)
+
+
+def test_json_schema_of_the_default_estimate():
+    est = estimate(builtin("vgg8-cifar10"), EstimateSettings(batch=8))
+    d = json.loads(json.dumps(est.as_dict(), allow_nan=False))
+    assert d["schema"] == SCHEMA and d["network"] == "vgg8-cifar10" and d["batch_size"] == 8
+    assert [s["name"] for s in d["systems"]] == list(DEFAULT_SYSTEMS)
+    for s in d["systems"]:
+        assert set(s) == SYSTEM_KEYS, s["name"]
+        assert list(s["phases"]) == list(PHASE_ORDER) and list(s["components"]) == list(COMPONENTS)
+        for p in s["phases"].values():
+            assert set(p) == {"latency_s", "energy_j", "events", "components"}
+    gpu = d["systems"][0]
+    assert gpu["speedup_vs_gpu"] == gpu["energy_gain_vs_gpu"] == 1.0
+    assert {"batch", "preset", "gpu", "gpu_settings", "cost", "zero_skip", "write_elim"} <= set(d["settings"])
+
+
+def test_gpu_is_always_the_first_system_and_drops_apply():
+    est = estimate(builtin("mlp-panther"), EstimateSettings(
+        batch=4, accuracy_drop=(("aggressive", 2.0), ("panther", 1.0))),
+        ["panther", "3d-reg-tsv-aggressive"])
+    names = [s.name for s in est.systems]
+    assert names == ["gpu", "panther", "3d-reg-tsv-aggressive"]
+    p, a = est.systems[1], est.systems[2]
+    assert (p.accuracy_drop_pct, a.accuracy_drop_pct) == (1.0, 2.0)
+    r = est.ratios["panther"]
+    assert r["gain_loss_ratio"] == pytest.approx(r["speedup_vs_gpu"] * r["energy_gain_vs_gpu"] / 2.0)
+
+
+def test_a_network_without_weights_is_refused():
+    b = NetBuilder("pools", (3, 8, 8))
+    b.pool(2)
+    with pytest.raises(SettingError, match="nothing to train"):
+        estimate(b.build())
+
+
+def test_every_system_on_every_builtin():
+    for name in ("mlp-512", "dcgan-generator", "dcgan-discriminator", "resnet18-cifar10"):
+        est = estimate(builtin(name), EstimateSettings(batch=2), ALL_SYSTEMS)
+        assert len(est.systems) == len(ALL_SYSTEMS)
+        assert all(s.latency_s > 0 and s.energy_j > 0 for s in est.systems)
+
+
+def test_every_assumption_can_be_changed_by_name():
+    s = EstimateSettings()
+    s = s.with_setting("cost.duty", "0.5").with_setting("gpu.kernel_overhead_s", "0")
+    s = s.with_setting("reg3d.gpu_idle_fraction", 0).with_setting("link.tsv.pj_per_bit", "0.2")
+    s = s.with_setting("mapper.acc_bits", "24")
+    assert (s.cost.duty, s.gpu_settings.kernel_overhead_s, s.reg3d.gpu_idle_fraction) == (0.5, 0.0, 0.0)
+    assert s.reg3d.link("tsv").pj_per_bit == 0.2 and s.technique("serial", set()).acc_bits == 24
+    d = s.as_dict()
+    assert d["reg3d"]["links"]["tsv"]["pj_per_bit"] == 0.2 and d["cost"]["duty"] == 0.5
+    for key, value, needle in (("cost.colour", 1, "unknown setting 'cost.colour'"),
+                               ("link.wifi.pj_per_bit", 1, "unknown link 'wifi'"),
+                               ("link.tsv.speed", 1, "link fields are"),
+                               ("cost.duty", "lots", "expected a number"),
+                               ("reg3d.gpu_idle_fraction", 2, "a fraction in [0, 1]")):
+        with pytest.raises(SettingError, match=re.escape(needle)):
+            s.with_setting(key, value)

@@ -1,0 +1,88 @@
+"""``crosstrain estimate`` as a user runs it: table, --json, report folder, one-line errors."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts.estimate_report import LAYER_COLUMNS, SYSTEM_COLUMNS
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "estimate.md"
+
+
+def crosstrain(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "scripts.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or Path(__file__).resolve().parents[2])
+
+
+def test_default_run_writes_the_report(tmp_path):
+    out = tmp_path / "rep"
+    r = crosstrain("estimate", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    for name in ("panther+zs+we", "3d-reg-miv-aggressive", "pipelayer", "speedup"):
+        assert name in r.stdout
+    files = {p.name for p in out.iterdir()}
+    assert files == {"report.md", "report.json", "systems.csv", "layers.csv", "energy_breakdown.png",
+                     "latency_per_layer.png", "speedup_energy.png"}
+    data = json.loads((out / "report.json").read_text())
+    assert data["network"] == "vgg8-cifar10" and data["command"].startswith("crosstrain estimate")
+    with (out / "systems.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["name"] for r in rows] == [s["name"] for s in data["systems"]]
+    assert float(rows[2]["energy_j"]) == pytest.approx(data["systems"][2]["energy_j"])
+    assert "| panther |" in (out / "report.md").read_text()
+
+
+def test_json_on_stdout(tmp_path):
+    net = tmp_path / "toy.toml"
+    net.write_text('input = [1, 8, 8]\n[[layer]]\ntype = "conv"\nout_ch = 4\nkernel = 3\npadding = 1\n'
+                   '[[layer]]\ntype = "tconv"\nout_ch = 2\nkernel = 4\nstride = 2\npadding = 1\n')
+    r = crosstrain("estimate", "--network", str(net), "--systems", "panther,panther+zs,digital",
+                   "--batch", "2", "--no-report", "--json", "--set", "converters.adcs_per_array=4")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["network"] == "toy" and [s["name"] for s in d["systems"]] == ["gpu", "panther", "panther+zs", "digital"]
+    assert d["settings"]["overrides"] == {"converters.adcs_per_array": 4}
+    assert "report_dir" not in d
+    for s in d["systems"]:
+        for key in ("name", "latency_s", "energy_j", "area_mm2", "speedup_vs_gpu", "energy_gain_vs_gpu", "phases"):
+            assert key in s
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--network", "BADCSV"), "bad.csv:2:"),
+    (("--network", "vgg9"), "unknown network 'vgg9'"),
+    (("--systems", "gpu,tpu"), "unknown system 'tpu'"),
+    (("--set", "converters.adc_count=4"), "unknown field converters.adc_count"),
+    (("--set", "adcs=4"), "SECTION.FIELD=VALUE"),
+    (("--zero-skip", "forward=lots"), "--zero-skip 'forward=lots'"),
+    (("--write-elim", "update=1.5"), "write_elim update = 1.5"),
+    (("--replication", "two"), "--replication 'two'"),
+    (("--batch", "0"), "--batch 0"),
+    (("--preset", "nosuch"), "unknown preset"),
+])
+def test_bad_input_is_one_line(tmp_path, args, needle):
+    (tmp_path / "bad.csv").write_text("name,type,in_ch,out_ch\nc,conv,x,4\n")
+    args = [str(tmp_path / "bad.csv") if a == "BADCSV" else a for a in args]
+    r = crosstrain("estimate", "--no-report", *args)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert needle in r.stderr
+
+
+def test_documented_columns_and_keys_are_the_real_ones():
+    doc = DOC.read_text()
+    for col in SYSTEM_COLUMNS + LAYER_COLUMNS:
+        assert f"`{col}`" in doc, col
+
+
+def test_bench_estimate_json():
+    r = crosstrain("bench", "estimate", "--repeat", "1", "--no-report", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert {n["network"] for n in d["networks"]} >= {"resnet18-imagenet", "vgg8-cifar10"}
+    # speed goals are read off the benchmark, not asserted here (timings vary with machine load)
+    assert d["resnet18_imagenet_s"] > 0 and d["linearity"] > 0
