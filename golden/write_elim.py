@@ -48,17 +48,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from golden import encoding
+from golden import cost, encoding
 from golden.array import ProgrammedArray
 from golden.config import ConfigError, HardwareConfig
+from golden.cycles import write_row_cycles
 from golden.events import Events
+from golden.mapper import Counts
 
 PHASES = ("activations", "errors", "updates")
 OPERAND_PHASES = ("activations", "errors")
 COMPARES = ("value", "delta")
 GRANULARITIES = ("cell", "row", "tile")
 REASONS = ("zero", "unchanged", "below_threshold")
-SECONDS_PER_YEAR = 365.25 * 24 * 3600
 
 
 def _fail(name, value, allowed):
@@ -502,27 +503,16 @@ class Ledger:
             cells=cells)
 
 
-# ---- cost and wear ---------------------------------------------------------------------------
+# ---- cost -----------------------------------------------------------------------------------
 
 def write_energy_pj(events: Events, cfg: HardwareConfig) -> float:
-    """Programming energy of the cell writes in ``events`` (``device.write_energy_pj`` each)."""
-    return events.cell_writes * cfg.device.write_energy_pj
+    """Programming energy of the cell writes in ``events`` (``device.write_energy_pj`` each, as
+    the roll-up prices them)."""
+    return cost.counts_energy_pj(Counts(cell_writes=events.cell_writes), cfg,
+                                 cost.CostSettings())["cell_write"]
 
 
 def write_time_ns(events: Events, cfg: HardwareConfig) -> float:
-    """Programming time of the row writes in ``events``, one after another
-    (``device.write_latency_ns`` per row; the cells of a row are programmed in parallel)."""
-    return events.rows_written * cfg.device.write_latency_ns
-
-
-def lifetime_years(max_writes_per_step: float, *, endurance: float, step_seconds: float,
-                   duty: float = 1.0) -> float:
-    """Years until the most-written cell reaches ``endurance`` writes.
-
-    The accelerator trains a fraction ``duty`` of the time, one step every ``step_seconds``;
-    the hottest cell is written ``max_writes_per_step`` times per step on average.
-    """
-    if max_writes_per_step <= 0:
-        return math.inf
-    steps_per_year = duty * SECONDS_PER_YEAR / step_seconds
-    return endurance / (max_writes_per_step * steps_per_year)
+    """Programming time of the row writes in ``events``, one after another (each
+    :func:`golden.cycles.write_row_cycles`; the cells of a row are programmed in parallel)."""
+    return events.rows_written * write_row_cycles(cfg) / cfg.tile.clock_ghz

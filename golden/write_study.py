@@ -14,22 +14,26 @@ counts are the baseline's. Totals, by phase and overall:
   wears out with its most-written cell), and the same for the mean cell (what perfect wear
   levelling would give);
 - a training-step estimate that puts the writes in proportion: MVM energy from the golden MVM's
-  events priced with the preset (``tile.mvm_step_energy_pj`` per array step when given, else
-  array read + ADC + DAC + shift-and-add energies), MVM time from :func:`golden.cycles.mvm_schedule`
+  events priced as the roll-up prices them (:func:`golden.cost.counts_energy_pj`), MVM time
+  from :func:`golden.cycles.mvm_schedule`
   (one layer after another, the blocks of a layer in parallel, skipped tiles' MVMs saving energy
   only), plus the row writes one after another.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 
+from golden import cost
 from golden.config import HardwareConfig
 from golden.cycles import mvm_schedule
 from golden.events import Events
+from golden.mapper import Counts
+from golden.networks import Network
 from golden.training import LAYERS, TrainingSettings, train
 from golden.write_elim import (PHASES, POLICIES, REASONS, SCHEMES, Ledger, PhaseSummary,
-                               lifetime_years, write_energy_pj, write_time_ns)
+                               write_energy_pj, write_time_ns)
 
 ENDURANCES = (1e6, 1e9, 1e11)   # cycles: multi-level HfOx, conservative, analog weak pulses (ref. 2)
 PAPER = {"energy": 4.97, "speed": 1.38, "lifetime": 4.55}   # IEEE TC 72(11) 2023 abstract
@@ -43,12 +47,8 @@ def default_candidates() -> dict:
 
 
 def mvm_energy_pj(events: Events, cfg: HardwareConfig) -> float:
-    """Energy of MVM events priced with the preset's per-event energies."""
-    t, c = cfg.tile, cfg.converters
-    if t.mvm_step_energy_pj:
-        return events.array_steps * t.mvm_step_energy_pj
-    return (events.array_steps * t.array_read_energy_pj + events.adc_conversions * c.adc_energy_pj
-            + events.dac_conversions * c.dac_energy_pj + events.shift_adds * t.shift_add_energy_pj)
+    """Energy of MVM events, priced as the roll-up prices them."""
+    return sum(cost.counts_energy_pj(Counts.from_events(events), cfg, cost.CostSettings()).values())
 
 
 def mvm_time_ns(vectors: dict, cfg: HardwareConfig) -> float:
@@ -112,10 +112,12 @@ def _mean(summ: dict) -> float:
     return sum(s.mean_per_step * s.cells for s in whole) / sum(s.cells for s in whole)
 
 
-def _lifetimes(hottest: float, cost: dict) -> dict:
-    ends = sorted(set(cost["endurances"]) | {cost["cfg"].device.endurance_cycles})
-    return {f"{e:g}": lifetime_years(hottest, endurance=e, step_seconds=cost["step_seconds"],
-                                     duty=cost["duty"]) for e in ends}
+def _lifetimes(hottest: float, c: dict) -> dict:
+    """Years until the hottest cell (``hottest`` writes a step) wears out, per endurance."""
+    ends = sorted(set(c["endurances"]) | {c["cfg"].device.endurance_cycles})
+    settings = cost.CostSettings(duty=c["duty"])
+    return {f"{e:g}": math.inf if hottest <= 0 else
+            cost.lifetime_years(e / hottest, c["step_seconds"], settings) for e in ends}
 
 
 def _ratio(a: float, b: float) -> float:
@@ -173,43 +175,34 @@ def _candidate(name, pols, summ, base, skipped, run, cost) -> dict:
 
 # ---- carrying the measured sparsity over to a larger network -----------------------------------
 
-# VGG-8 for CIFAR-10 (reference sheet section 8, NeuroSim V2.1 NetWork.csv): (name, kind, input
-# channels or features, output channels or features, input map size); 3x3 convolutions, pad 1.
-VGG8 = (("conv1", "conv", 3, 128, 32), ("conv2", "conv", 128, 128, 32),
-        ("conv3", "conv", 128, 256, 16), ("conv4", "conv", 256, 256, 16),
-        ("conv5", "conv", 256, 512, 8), ("conv6", "conv", 512, 512, 8),
-        ("fc1", "dense", 8192, 1024, 1), ("fc2", "dense", 1024, 10, 1))
-NETWORKS = {"digits-cnn": None, "vgg8": VGG8}
-
-
-def write_volumes(layers, batch: int, cfg: HardwareConfig) -> dict:
+def write_volumes(net: Network, batch: int, cfg: HardwareConfig) -> dict:
     """Cells and rows the baseline programs per step: (phase, layer) -> (cells, rows).
 
-    Activations are the layer input (positions x channels), errors the layer output, updates
-    the ``k*k*Cin x Cout`` weights, each value across ``arrays_per_block`` slice arrays.
+    Activations are each weight layer's input (positions x channels), errors its output, updates
+    its ``k*k*Cin x Cout`` weights, each value across ``arrays_per_block`` slice arrays.
     """
     n_arr = cfg.arrays_per_block
     out = {}
-    for name, kind, cin, cout, size in layers:
-        pos = batch * size * size
-        shapes = {"activations": (pos, cin), "errors": (pos, cout),
-                  "updates": (9 * cin if kind == "conv" else cin, cout)}
+    for layer in net.weight_layers:
+        shapes = {"activations": (batch * layer.in_h * layer.in_w, layer.in_ch),
+                  "errors": (batch * layer.out_h * layer.out_w, layer.out_ch),
+                  "updates": (layer.kernel ** 2 * layer.in_ch, layer.out_ch)}
         for ph, (r, c) in shapes.items():
-            out[ph, name] = (n_arr * r * c, n_arr * r)
+            out[ph, layer.name] = (n_arr * r * c, n_arr * r)
     return out
 
 
-def carry_over(report: dict, layers, cfg: HardwareConfig) -> list:
-    """Each measured candidate's per-layer eliminated fractions applied to ``layers``.
+def carry_over(report: dict, net: Network, cfg: HardwareConfig) -> list:
+    """Each measured candidate's per-layer eliminated fractions applied to ``net``.
 
-    The first layer takes the fractions measured on the digits CNN's first layer, the last layer
+    The first weight layer takes the fractions measured on the digits CNN's first layer, the last
     those of its last layer, every other layer those of its middle layer; energy and time scale
     with the cells and rows each layer writes. Lifetime gain and accuracy are not carried over
     (they are the digits CNN's); the report says so.
     """
     measured = report["layers"]
-    vol = write_volumes(layers, report["settings"]["batch"], cfg)
-    names = [layer[0] for layer in layers]
+    vol = write_volumes(net, report["settings"]["batch"], cfg)
+    names = [layer.name for layer in net.weight_layers]
     source = {n: measured[0] if i == 0 else measured[-1] if i == len(names) - 1 else
               measured[len(measured) // 2] for i, n in enumerate(names)}
     out = []

@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 from dataclasses import fields
 
-from golden import config
+from golden import config, network_files
+from golden.networks import BUILTIN, NetworkError
 from golden.training import TrainingSettings
 from golden.write_elim import PHASES, POLICIES, SCHEMES, WritePolicy
-from golden.write_study import NETWORKS, carry_over, default_candidates, run_study
+from golden.write_study import carry_over, default_candidates, run_study
 from scripts.errors import UserError
 from scripts.output import add_json_flag, emit, table
 
@@ -19,17 +20,19 @@ DESCRIPTION = (
     "Train a small CNN on scikit-learn's 8x8 digits in the accelerator's fixed point through the "
     "golden MVM, record every activation, error and weight update written into arrays, and apply "
     "each write-elimination policy: writes eliminated, write energy and time saved, lifetime "
-    "gain, accuracy with and without elimination. A larger --network gets the measured "
-    "per-layer fractions carried over.")
+    "gain, accuracy with and without elimination. Another --network (built-in or a network "
+    "file, as for `crosstrain estimate`) gets the measured per-layer fractions carried over.")
 ORDER = 60
 
 POLICY_KEYS = {f.name for f in fields(WritePolicy)}
+DIGITS = "digits-cnn"
 
 
 def add_arguments(parser):
-    parser.add_argument("--network", default="digits-cnn", metavar="NAME",
-                        help=f"{' or '.join(NETWORKS)} (default digits-cnn; larger ones reuse the "
-                             "digits measurements)")
+    parser.add_argument("--network", default=DIGITS, metavar="NAME|FILE",
+                        help=f"{DIGITS} (default: trained and measured) or a network the "
+                             f"measurements are carried over to: {', '.join(BUILTIN)}, or a "
+                             ".csv / .toml network file")
     parser.add_argument("--config", default="pipelayer", metavar="PRESET|FILE.toml",
                         help="hardware configuration (default pipelayer, the write-based ReRAM "
                              "baseline)")
@@ -95,8 +98,12 @@ def _years(y: float) -> str:
 
 
 def run(args):
-    if args.network not in NETWORKS:
-        raise UserError(f"unknown network {args.network!r}: use one of {', '.join(NETWORKS)}")
+    net = None
+    if args.network != DIGITS:
+        try:
+            net = network_files.load(args.network)
+        except NetworkError as e:
+            raise UserError(str(e)) from None
     if not 0 < args.duty <= 1:
         raise UserError(f"--duty {args.duty!r} is not allowed: a fraction in (0, 1]")
     cfg = config.load(args.config)
@@ -104,11 +111,11 @@ def run(args):
     settings.check(cfg)
     candidates = dict(parse_policy(s) for s in args.policy) if args.policy else default_candidates()
     report = run_study(cfg, settings, candidates, duty=args.duty)
-    report["network"] = args.network
-    if NETWORKS[args.network] is not None:
-        report["measured_on"] = "digits-cnn"
+    report["network"] = DIGITS if net is None else net.name
+    if net is not None:
+        report["measured_on"] = DIGITS
         report["measured_policies"] = report["policies"]
-        report["policies"] = carry_over(report, NETWORKS[args.network], cfg)
+        report["policies"] = carry_over(report, net, cfg)
     emit(args, report, render(report))
     return 0
 
@@ -163,8 +170,8 @@ def render(r: dict) -> str:
                  _times(p["write_time_saving"])] for p in r["policies"]]
         out += ["", table(["policy", "eliminated", "write energy", "write time"], rows,
                           title=f"{r['network']}: digits-cnn per-layer fractions carried over "
-                                "(first layer <- conv1, last <- fc, others <- conv2); lifetime "
-                                "and accuracy not carried over")]
+                                "(first weight layer <- conv1, last <- fc, others <- conv2); "
+                                "lifetime and accuracy not carried over")]
     pa = r["paper"]
     best = max(measured, key=lambda p: (p["exact"], p["write_energy_saving"]))
     out += ["", f"Paper (IEEE TC 2023, vs a ReRAM baseline): {pa['energy']}x energy, "

@@ -6,6 +6,7 @@ import pytest
 
 from golden import config, write_elim as we, write_study as ws
 from golden.events import Events
+from golden.networks import NetBuilder, builtin
 from golden.training import TrainingSettings
 
 
@@ -76,7 +77,7 @@ def test_mvm_energy_prices_parts_or_the_lumped_step():
 
 def test_vgg8_volumes():
     cfg = config.load("pipelayer")            # 4 slice arrays per value
-    vol = ws.write_volumes(ws.VGG8, 2, cfg)
+    vol = ws.write_volumes(builtin("vgg8-cifar10"), 2, cfg)
     assert vol["activations", "conv2"] == (4 * 2 * 32 * 32 * 128, 4 * 2 * 32 * 32)
     assert vol["errors", "conv1"] == (4 * 2 * 32 * 32 * 128, 4 * 2 * 32 * 32)
     assert vol["updates", "conv6"] == (4 * 9 * 512 * 512, 4 * 9 * 512)
@@ -84,7 +85,10 @@ def test_vgg8_volumes():
 
 
 def test_carry_over_weights_measured_fractions_by_volume():
-    layers = (("a", "dense", 2, 2, 1), ("b", "dense", 2, 2, 1), ("c", "dense", 2, 4, 1))
+    b = NetBuilder("three", (2, 1, 1))
+    for name, width in (("a", 2), ("b", 2), ("c", 4)):
+        b.fc(width, name=name)
+    net = b.build()
     def ph(frac):
         return {"cells_offered": 100, "cells_written": 100 * (1 - frac),
                 "rows_offered": 10, "rows_written": 10 * (1 - frac)}
@@ -92,9 +96,9 @@ def test_carry_over_weights_measured_fractions_by_volume():
     rep = {"layers": ["x", "y", "z"], "settings": {"batch": 1},
            "policies": [{"name": "p", "exact": True, "lifetime_gain": 2.0, "accuracy": 0.9,
                          "layers": {phase: measured for phase in we.PHASES}}]}
-    out = ws.carry_over(rep, layers, config.load("pipelayer"))[0]
+    out = ws.carry_over(rep, net, config.load("pipelayer"))[0]
     # per phase: a (<- x, half written), b (<- y, the middle: all), c (<- z, none)
-    vol = ws.write_volumes(layers, 1, config.load("pipelayer"))
+    vol = ws.write_volumes(net, 1, config.load("pipelayer"))
     written = sum(v[0] * {"a": 0.5, "b": 1.0, "c": 0.0}[ly] for (_, ly), v in vol.items())
     total = sum(v[0] for v in vol.values())
     assert math.isclose(out["eliminated_fraction"], 1 - written / total)

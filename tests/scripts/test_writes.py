@@ -25,14 +25,16 @@ def test_json_report():
 
 
 def test_table_and_larger_network():
-    r = crosstrain("writes", "--epochs", "1", "--policy", "update-cell", "--network", "vgg8")
+    r = crosstrain("writes", "--epochs", "1", "--policy", "update-cell", "--network",
+                   "vgg8-cifar10")
     assert r.returncode == 0, r.stderr
-    for needle in ("updates:", "lifetime until the hottest cell", "vgg8: digits-cnn per-layer",
-                   "Paper (IEEE TC 2023"):
+    for needle in ("updates:", "lifetime until the hottest cell",
+                   "vgg8-cifar10: digits-cnn per-layer", "Paper (IEEE TC 2023"):
         assert needle in r.stdout
     d = json.loads(crosstrain("writes", "--epochs", "1", "--policy", "update-cell", "--network",
-                              "vgg8", "--json").stdout)
+                              "vgg8-cifar10", "--json").stdout)
     assert d["measured_on"] == "digits-cnn" and d["policies"][0]["name"] == "update-cell"
+    assert d["network"] == "vgg8-cifar10"
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -43,6 +45,7 @@ def test_table_and_larger_network():
     (("--policy", "phases=errors,threshold=abc"), "threshold = 'abc' is not a number"),
     (("--policy", "phases=errors,colour=red"), "policy item 'colour=red'"),
     (("--network", "resnet"), "unknown network 'resnet'"),
+    (("--network", "missing.csv"), "cannot read network file missing.csv"),
     (("--duty", "2"), "--duty 2.0"),
     (("--epochs", "0"), "epochs = 0"),
 ])
