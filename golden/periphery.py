@@ -1,0 +1,202 @@
+"""The one parameter object of the crossbar periphery RTL, its benches and its Verilog export.
+
+:class:`PeripheryParams` wraps a :class:`~golden.config.HardwareConfig` (so the golden model,
+the cycle model and the RTL read the very same numbers) and adds the widths the digital
+periphery needs. ``crosstrain verilog BLOCK --param KEY=VALUE`` and the cocotb benches build it
+with :func:`from_params`; every impossible value raises :class:`~golden.config.ConfigError`
+with one line naming the parameter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from golden import config
+from golden.config import ConfigError, HardwareConfig
+from golden.cycles import mvm_schedule, opa_phase_cycles, write_row_cycles
+
+DEFAULT_PRESET = "panther"
+
+#: Short ``--param`` names and the configuration field each one sets.
+SHORT_NAMES = {
+    "rows": "crossbar.rows", "cols": "crossbar.cols", "encoding": "crossbar.encoding",
+    "read_latency_ns": "crossbar.read_latency_ns",
+    "bits_per_cell": "device.bits_per_cell", "write_latency_ns": "device.write_latency_ns",
+    "dac_bits": "converters.dac_bits", "adc_bits": "converters.adc_bits",
+    "adcs_per_array": "converters.adcs_per_array", "adc_mode": "converters.adc_mode",
+    "weight_bits": "precision.weight_bits", "weight_frac_bits": "precision.weight_frac_bits",
+    "input_bits": "precision.input_bits", "error_bits": "precision.error_bits",
+    "update_slices": "precision.update_slices", "update_slice_bits": "precision.update_slice_bits",
+    "opa_shift": "precision.opa_shift",
+    "clock_ghz": "tile.clock_ghz", "opa_phase_ns": "tile.opa_phase_ns",
+    "pipeline_cycles": "tile.pipeline_cycles",
+}
+
+
+@dataclass(frozen=True)
+class PeripheryParams:
+    """Sizes, widths and cycle counts of one crossbar's digital periphery.
+
+    Parameters
+    ----------
+    cfg : HardwareConfig
+        The accelerator configuration (lossless ADC mode is not required: the RTL clips exactly
+        as :func:`golden.crossbar.adc` does).
+    out_width : int
+        Width of a signed output element; 0 (default) means :attr:`min_out_width`.
+    """
+
+    cfg: HardwareConfig
+    out_width: int = 0
+
+    def __post_init__(self):
+        if self.cfg.converters.adc_lsb != 1.0:
+            raise ConfigError(f"converters.adc_lsb = {self.cfg.converters.adc_lsb!r} is not allowed "
+                              "in RTL: the periphery adds integer codes, use 1.0")
+        need = self.min_out_width
+        if self.out_width == 0:
+            object.__setattr__(self, "out_width", need)
+        elif self.out_width < need:
+            raise ConfigError(f"out_width = {self.out_width} is too narrow: the output path needs "
+                              f"{need} bits for adc_bits={self.adc_bits}, rows={self.cfg.crossbar.rows}, "
+                              f"weight_bits={self.weight_bits}, input_bits={self.input_bits}")
+
+    # ---- sizes -------------------------------------------------------------------------------
+    @property
+    def rows(self) -> int:
+        return self.cfg.crossbar.rows
+
+    @property
+    def cols(self) -> int:
+        return self.cfg.crossbar.cols
+
+    @property
+    def encoding(self) -> str:
+        return self.cfg.crossbar.encoding
+
+    @property
+    def bits_per_cell(self) -> int:
+        return self.cfg.device.bits_per_cell
+
+    @property
+    def weight_bits(self) -> int:
+        return self.cfg.precision.weight_bits
+
+    @property
+    def input_bits(self) -> int:
+        return self.cfg.precision.input_bits
+
+    @property
+    def dac_bits(self) -> int:
+        return self.cfg.converters.dac_bits
+
+    @property
+    def adc_bits(self) -> int:
+        return self.cfg.converters.adc_bits
+
+    @property
+    def adcs_per_array(self) -> int:
+        return self.cfg.converters.adcs_per_array
+
+    @property
+    def weight_slices(self) -> int:
+        return self.cfg.weight_slices
+
+    @property
+    def arrays(self) -> int:
+        """Physical arrays behind one block (slices, x2 for differential)."""
+        return self.cfg.arrays_per_block
+
+    @property
+    def input_steps(self) -> int:
+        return self.cfg.input_steps
+
+    def lines_per_adc(self, *, transposed: bool = False) -> int:
+        """Columns (rows when transposed) one ADC converts per step."""
+        return math.ceil((self.rows if transposed else self.cols) / self.adcs_per_array)
+
+    # ---- cycles (from the golden cycle model, never restated) -------------------------------
+    @property
+    def read_cycles(self) -> int:
+        return mvm_schedule(self.cfg).read_cycles
+
+    @property
+    def pipeline_cycles(self) -> int:
+        return self.cfg.tile.pipeline_cycles
+
+    @property
+    def opa_phase_cycles(self) -> int:
+        return opa_phase_cycles(self.cfg)
+
+    @property
+    def write_row_cycles(self) -> int:
+        return write_row_cycles(self.cfg)
+
+    # ---- widths ------------------------------------------------------------------------------
+    @property
+    def min_out_width(self) -> int:
+        """Signed bits that hold any output, clipped codes included: the shift-and-add's
+        ``|sum| <= 2**(input_bits-1) * adc_max * sum_l 2**(l*b)`` per array set, plus the
+        offset bias ``2**(weight_bits-1) * lines * 2**(input_bits-1)``."""
+        b, n = self.bits_per_cell, self.weight_slices
+        per_set = sum(1 << (b * k) for k in range(n))
+        sets = 2 if self.encoding == "differential" else 1
+        raw = (1 << (self.input_bits - 1)) * self.cfg.adc_max_code * per_set * sets
+        bias = (1 << (self.weight_bits - 1)) * max(self.rows, self.cols) * (1 << (self.input_bits - 1))
+        return (raw + bias).bit_length() + 1
+
+    def as_dict(self) -> dict:
+        """JSON-ready form (the configuration's fields and ``out_width``), for bench handoff."""
+        return {"config": config.as_dict(self.cfg), "out_width": self.out_width}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PeripheryParams":
+        return cls(HardwareConfig().with_overrides(d["config"]), d["out_width"])
+
+
+def parse_value(text: str):
+    """``--param`` value text as int, float, comma-separated int tuple or string."""
+    t = text.strip()
+    if "," in t:
+        try:
+            return tuple(int(v) for v in t.split(",") if v.strip())
+        except ValueError:
+            raise ConfigError(f"{text!r} is not a comma-separated list of integers") from None
+    for kind in (int, float):
+        try:
+            return kind(t)
+        except ValueError:
+            pass
+    return t
+
+
+def from_params(pairs: list[str] | dict | None = None, *, preset: str = DEFAULT_PRESET) -> PeripheryParams:
+    """Parameters from a preset (or TOML file) and ``KEY=VALUE`` overrides.
+
+    Keys are the short names of :data:`SHORT_NAMES`, ``section.field`` paths, or ``out_width``.
+    """
+    items = pairs.items() if isinstance(pairs, dict) else [_split(p) for p in pairs or []]
+    overrides, out_width = {}, 0
+    for key, value in items:
+        value = parse_value(value) if isinstance(value, str) else value
+        if key == "out_width":
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"out_width = {value!r} is not allowed: a positive integer")
+            out_width = value
+            continue
+        path = SHORT_NAMES.get(key, key)
+        if "." not in path:
+            raise ConfigError(f"unknown parameter {key!r}: use one of {', '.join(sorted(SHORT_NAMES))}, "
+                              "out_width, or a section.field path")
+        if path == "precision.update_slice_bits" and isinstance(value, int):
+            value = (value,)
+        overrides[path] = list(value) if isinstance(value, tuple) else value
+    return PeripheryParams(config.load(preset).with_overrides(overrides), out_width)
+
+
+def _split(pair: str) -> tuple[str, str]:
+    key, sep, value = pair.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"parameter {pair!r} is not KEY=VALUE (for example adc_bits=8)")
+    return key.strip(), value
