@@ -1,0 +1,125 @@
+"""The RTL blocks ``crosstrain verilog`` exports, and how each is built from ``--param`` values.
+
+Each entry of :data:`BLOCKS` names a component class (imported only when the block is built, so
+the console command starts fast), the constructor keyword that takes its parameter object, and
+how that object is made from ``--preset`` / ``--param KEY=VALUE``:
+
+- :data:`PERIPHERY`: :class:`golden.periphery.PeripheryParams` via
+  :func:`golden.periphery.from_params` (short names, ``section.field`` paths, ``out_width``);
+- :class:`Fields`: a dataclass of the block's own (``golden.write_elim.ComparatorParams``,
+  ``golden.deconv.ConvTranspose``), one ``--param`` per field.
+
+A new periphery block is one line in :data:`BLOCKS`, e.g.
+``"shift_add": Block("rtl.shift_add:ShiftAdd", "accumulates ADC codes ...", PERIPHERY)``.
+Every failure is a :class:`~scripts.errors.UserError` (or ``ConfigError``) of one line that
+names the parameter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass
+
+from golden import periphery
+from golden.deconv import ConvTranspose
+from golden.write_elim import ComparatorParams
+from scripts.errors import UserError
+
+
+class PeripheryKind:
+    """Parameters of the crossbar periphery: one :class:`~golden.periphery.PeripheryParams`."""
+
+    takes_preset = True
+
+    def parse(self, pairs: list[str], preset: str | None):
+        return periphery.from_params(pairs, preset=preset or periphery.DEFAULT_PRESET)
+
+    def describe(self) -> str:
+        return (f"PeripheryParams (--preset, default {periphery.DEFAULT_PRESET}; --param "
+                f"{', '.join(sorted(periphery.SHORT_NAMES))}, out_width or section.field)")
+
+
+@dataclass(frozen=True)
+class Fields:
+    """A block's own parameter dataclass ``cls``; ``defaults`` fill fields it has no default for."""
+
+    cls: type
+    defaults: tuple[tuple[str, object], ...] = ()
+
+    takes_preset = False
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self.cls)]
+
+    def parse(self, pairs: list[str], preset: str | None):
+        if preset is not None:
+            raise UserError(f"--preset does not apply: this block takes {self.cls.__name__} "
+                            f"({', '.join(self.names)})")
+        values = dict(self.defaults)
+        for pair in pairs:
+            key, sep, text = pair.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise UserError(f"parameter {pair!r} is not KEY=VALUE (for example {self.names[0]}=4)")
+            if key not in self.names:
+                raise UserError(f"unknown parameter {key!r}: use one of {', '.join(self.names)}")
+            values[key] = periphery.parse_value(text)
+        try:
+            return self.cls(**values)
+        except (ValueError, TypeError) as e:
+            raise UserError(str(e)) from None
+
+    def describe(self) -> str:
+        shown = [f"{n}={dict(self.defaults)[n]}" if n in dict(self.defaults) else n for n in self.names]
+        return f"{self.cls.__name__} (--param {', '.join(shown)})"
+
+
+PERIPHERY = PeripheryKind()
+
+
+@dataclass(frozen=True)
+class Block:
+    """One exportable component: ``"module:Class"``, what it does, and its parameters."""
+
+    component: str
+    description: str
+    params: PeripheryKind | Fields = PERIPHERY
+    keyword: str = "params"
+
+    def parameters(self, pairs: list[str] | None = None, preset: str | None = None):
+        """The parameter object for ``--param`` ``pairs`` and ``--preset``."""
+        return self.params.parse(list(pairs or []), preset)
+
+    def build(self, pairs: list[str] | None = None, preset: str | None = None):
+        """The component; a constructor's ValueError/TypeError becomes a one-line UserError."""
+        p = self.parameters(pairs, preset)
+        module, cls = self.component.split(":")
+        try:
+            return getattr(importlib.import_module(module), cls)(**{self.keyword: p})
+        except (ValueError, TypeError) as e:
+            raise UserError(f"{cls}: {e}") from None
+
+
+#: Exportable blocks by name; the name is also the Verilog top module's name.
+BLOCKS: dict[str, Block] = {
+    "deconv_addr": Block(
+        "rtl.deconv_addr:DeconvAddressGenerator",
+        "transposed-conv address generator: input pixels of each sub-kernel window, phase by phase",
+        Fields(ConvTranspose,
+               (("in_channels", 64), ("out_channels", 3), ("kernel", 4), ("stride", 2),
+                ("padding", 1), ("height", 32), ("width", 32))),
+        keyword="spec"),
+    "write_elim": Block(
+        "rtl.write_elim:WriteEliminator",
+        "write-elimination comparator: significant elements, group write flags, counters",
+        Fields(ComparatorParams)),
+}
+
+
+def block(name: str) -> Block:
+    if name not in BLOCKS:
+        raise UserError(f"unknown block {name!r}: use one of {', '.join(sorted(BLOCKS))} "
+                        "(crosstrain verilog --list)")
+    return BLOCKS[name]

@@ -1,0 +1,55 @@
+"""``crosstrain verilog BLOCK [--preset P] [--param K=V ...] [-o FILE]``: Verilog of one RTL block."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from scripts.blocks import BLOCKS, block
+from scripts.errors import UserError
+from scripts.output import add_json_flag, emit, table
+
+NAME = "verilog"
+HELP = "write the Verilog of one RTL block (crosstrain verilog --list names them)"
+DESCRIPTION = (
+    "Exports one RTL block as deterministic Verilog (no source paths; the same parameters give the "
+    "same text). The top module is named after the block; ports are path__field, clock clk, "
+    "synchronous active-high reset rst. Periphery blocks take a preset or TOML file (--preset) "
+    "and --param overrides of golden.periphery.PeripheryParams; other blocks take --param for the "
+    "fields of their own parameter object (see --list). Impossible parameters are one error line "
+    "naming the parameter.")
+ORDER = 60
+
+
+def add_arguments(parser):
+    parser.add_argument("block", nargs="?", metavar="BLOCK", help="block to export (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the blocks and their parameters")
+    parser.add_argument("--preset", metavar="NAME|FILE.toml",
+                        help="configuration of a periphery block (default: panther)")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one parameter (repeatable), e.g. --param adc_bits=8")
+    parser.add_argument("-o", "--output", default="-", metavar="FILE",
+                        help="file to write; '-' (the default) prints the Verilog on stdout")
+    add_json_flag(parser)
+
+
+def run(args):
+    if args.list:
+        rows = [[name, b.description, b.params.describe()] for name, b in sorted(BLOCKS.items())]
+        emit(args, {"blocks": [{"name": r[0], "description": r[1], "params": r[2]} for r in rows]},
+             table(["block", "what it is", "parameters"], rows))
+        return 0
+    if not args.block:
+        raise UserError("name a BLOCK to export, or --list to see them")
+    from tb.runner import verilog_text
+    text = verilog_text(block(args.block).build(args.param, args.preset), args.block)
+    if args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.output)
+    try:
+        out.write_text(text)
+    except OSError as e:
+        raise UserError(f"cannot write {args.output}: {e.strerror}") from None
+    print(f"wrote {args.output}: module {args.block}, {text.count(chr(10))} lines")
+    return 0

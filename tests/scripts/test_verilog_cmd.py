@@ -1,0 +1,103 @@
+"""``crosstrain verilog``: the block list, deterministic export of every block, one-line errors."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from golden.write_elim import ComparatorParams
+from rtl.write_elim import beat_layout
+from scripts.blocks import BLOCKS
+from scripts.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(capsys, *args):
+    """(exit status, stdout, stderr) of ``crosstrain verilog ARGS`` run in this process."""
+    rc = main(["verilog", *args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_list_names_every_block_with_its_parameters(capsys):
+    rc, out, _ = run(capsys, "--list")
+    assert rc == 0
+    for name in BLOCKS:
+        assert re.search(rf"^{name}\s", out, re.M), name
+    rc, out, _ = run(capsys, "--list", "--json")
+    blocks = {b["name"]: b for b in json.loads(out)["blocks"]}
+    assert blocks.keys() == BLOCKS.keys()
+    assert "lanes" in blocks["write_elim"]["params"]
+    assert "kernel=4" in blocks["deconv_addr"]["params"]
+
+
+@pytest.mark.parametrize("name", sorted(BLOCKS))
+def test_every_block_exports_deterministic_verilog_without_paths(capsys, tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    rc, out, _ = run(capsys, name, "-o", "a.v")
+    assert rc == 0 and "a.v" in out
+    rc, _, _ = run(capsys, name, "-o", str(tmp_path / "b.v"))
+    assert rc == 0
+    text = (tmp_path / "a.v").read_text()
+    assert re.search(rf"^module {name}\(", text, re.M)
+    assert "clk" in text and "rst" in text
+    assert text == (tmp_path / "b.v").read_text()
+    rc, out, _ = run(capsys, name)                      # no -o: the same text on stdout
+    assert rc == 0 and out == text
+    for path in (tmp_path, ROOT, sys.prefix):
+        assert str(path) not in text
+    assert not re.search(r"\.py:\d+", text), "source locations leaked into the Verilog"
+
+
+def test_params_change_the_verilog(capsys):
+    _, small, _ = run(capsys, "write_elim", "--param", "lanes=4", "--param", "width=8")
+    bits = beat_layout(ComparatorParams(lanes=4, width=8)).size
+    assert re.search(rf"input \[{bits - 1}:0\] i__payload;", small)
+    _, spec, _ = run(capsys, "deconv_addr", "--param", "kernel=3", "--param", "stride=1",
+                     "--param", "padding=0", "--param", "height=4", "--param", "width=4")
+    _, default, _ = run(capsys, "deconv_addr")
+    assert spec != default
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("nosuch",), "unknown block 'nosuch': use one of deconv_addr"),
+    ((), "name a BLOCK"),
+    (("write_elim", "--param", "nope=1"), "unknown parameter 'nope': use one of lanes, width"),
+    (("write_elim", "--param", "lanes"), "'lanes' is not KEY=VALUE"),
+    (("write_elim", "--param", "lanes=0"), "lanes must be an integer in [1, 1024], not 0"),
+    (("write_elim", "--param", "width=wide"), "width must be an integer in [2, 32], not 'wide'"),
+    (("write_elim", "--preset", "isaac"), "--preset does not apply"),
+    (("deconv_addr", "--param", "stride=0"), "stride"),
+    (("deconv_addr", "--param", "kernel=1"), "kernel = 1 is smaller than stride = 2"),
+    (("deconv_addr", "--param", "output_padding=2"), "output_padding = 2"),
+    (("write_elim", "-o", "no/such/dir/x.v"), "cannot write no/such/dir/x.v"),
+])
+def test_bad_input_is_one_line_naming_it(capsys, tmp_path, monkeypatch, args, needle):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(capsys, *args)
+    assert rc != 0 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("crosstrain verilog: error: ") and needle in err
+
+
+def test_constructor_errors_become_one_line(capsys, monkeypatch):
+    """A component rejecting its parameters (ValueError / TypeError) is a one-line error."""
+    from rtl import write_elim
+
+    def reject(*, params):
+        raise ValueError(f"lanes = {params.lanes} does not fit")
+    monkeypatch.setattr(write_elim, "WriteEliminator", reject)
+    rc, _, err = run(capsys, "write_elim", "--param", "lanes=4")
+    assert rc != 0 and err.strip() == "crosstrain verilog: error: WriteEliminator: lanes = 4 does not fit"
+
+
+def test_a_user_sees_one_line_and_a_nonzero_status():
+    r = subprocess.run([sys.executable, "-m", "scripts.cli", "verilog", "write_elim", "--param",
+                        "count_width=99"], capture_output=True, text=True)
+    assert r.returncode != 0 and r.stdout == ""
+    assert r.stderr.strip().splitlines() == [
+        "crosstrain verilog: error: ComparatorParams.count_width must be an integer in [1, 64], not 99"]
