@@ -155,14 +155,14 @@ class PeripheryParams:
         return cls(HardwareConfig().with_overrides(d["config"]), d["out_width"])
 
 
-def parse_value(text: str):
-    """``--param`` value text as int, float, comma-separated int tuple or string."""
+def parse_value(text: str, key: str = "value"):
+    """``--param`` value text as int, float, comma-separated int tuple or string; errors name ``key``."""
     t = text.strip()
     if "," in t:
         try:
             return tuple(int(v) for v in t.split(",") if v.strip())
         except ValueError:
-            raise ConfigError(f"{text!r} is not a comma-separated list of integers") from None
+            raise ConfigError(f"{key} = {text!r} is not a comma-separated list of integers") from None
     for kind in (int, float):
         try:
             return kind(t)
@@ -179,7 +179,7 @@ def from_params(pairs: list[str] | dict | None = None, *, preset: str = DEFAULT_
     items = pairs.items() if isinstance(pairs, dict) else [_split(p) for p in pairs or []]
     overrides, out_width = {}, 0
     for key, value in items:
-        value = parse_value(value) if isinstance(value, str) else value
+        value = parse_value(value, key) if isinstance(value, str) else value
         if key == "out_width":
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"out_width = {value!r} is not allowed: a positive integer")

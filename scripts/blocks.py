@@ -65,7 +65,7 @@ class Fields:
                 raise UserError(f"parameter {pair!r} is not KEY=VALUE (for example {self.names[0]}=4)")
             if key not in self.names:
                 raise UserError(f"unknown parameter {key!r}: use one of {', '.join(self.names)}")
-            values[key] = periphery.parse_value(text)
+            values[key] = periphery.parse_value(text, key)
         try:
             return self.cls(**values)
         except (ValueError, TypeError) as e:
