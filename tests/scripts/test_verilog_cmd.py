@@ -4,13 +4,18 @@ import json
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
+from amaranth.hdl import Module, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
 
+from golden.periphery import PeripheryParams, from_params
 from golden.write_elim import ComparatorParams
 from rtl.write_elim import beat_layout
-from scripts.blocks import BLOCKS
+from scripts.blocks import BLOCKS, Block
 from scripts.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,3 +106,50 @@ def test_a_user_sees_one_line_and_a_nonzero_status():
     assert r.returncode != 0 and r.stdout == ""
     assert r.stderr.strip().splitlines() == [
         "crosstrain verilog: error: ComparatorParams.count_width must be an integer in [1, 64], not 99"]
+
+
+class Counter(wiring.Component):
+    """A stand-in periphery block: an ``out_width``-bit counter, built from PeripheryParams."""
+
+    def __init__(self, *, params):
+        if not isinstance(params, PeripheryParams):
+            raise TypeError(f"params must be a PeripheryParams, not {params!r}")
+        super().__init__({"o": Out(signed(params.out_width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.o.eq(self.o + 1)
+        return m
+
+
+@pytest.fixture
+def periphery_block(monkeypatch):
+    """Registers ``counter`` the way a periphery block is registered (one BLOCKS entry)."""
+    monkeypatch.setitem(sys.modules, "fake_periphery", types.SimpleNamespace(Counter=Counter))
+    monkeypatch.setitem(BLOCKS, "counter", Block("fake_periphery:Counter", "a counter"))
+
+
+def test_periphery_block_takes_a_preset_and_params(capsys, periphery_block):
+    rc, out, _ = run(capsys, "--list")
+    assert rc == 0 and re.search(r"^counter\s+a counter\s+PeripheryParams \(--preset", out, re.M)
+    pairs = ["adc_mode=clip", "adc_bits=6", "crossbar.rows=64"]
+    rc, out, _ = run(capsys, "counter", "--preset", "pipelayer", *(a for p in pairs for a in ("--param", p)))
+    width = from_params(pairs, preset="pipelayer").out_width
+    assert rc == 0 and f"output [{width - 1}:0] o;" in out
+    _, wider, _ = run(capsys, "counter", "--param", "out_width=64")
+    assert "output [63:0] o;" in wider
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--param", "out_width=10"), "out_width = 10 is too narrow: the output path needs 40 bits"),
+    (("--param", "adc_bits=30"), "converters.adc_bits = 30"),
+    (("--param", "bits_per_cell=3"), "must be a multiple of device.bits_per_cell"),
+    (("--param", "rows=0"), "crossbar.rows = 0"),
+    (("--param", "adcs_per_array=0"), "converters.adcs_per_array = 0"),
+    (("--param", "nope=1"), "unknown parameter 'nope'"),
+    (("--preset", "nosuch"), "unknown preset or file 'nosuch'"),
+])
+def test_periphery_block_bad_params_are_one_line(capsys, periphery_block, args, needle):
+    rc, out, err = run(capsys, "counter", *args)
+    assert rc != 0 and out == "" and len(err.strip().splitlines()) == 1
+    assert needle in err
