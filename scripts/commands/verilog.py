@@ -41,6 +41,8 @@ def run(args):
         return 0
     if not args.block:
         raise UserError("name a BLOCK to export, or --list to see them")
+    if args.json:
+        raise UserError("--json applies to --list only: the export is Verilog")
     from tb.runner import verilog_text
     text = verilog_text(block(args.block).build(args.param, args.preset), args.block)
     if args.output == "-":

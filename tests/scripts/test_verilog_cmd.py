@@ -1,6 +1,7 @@
 """``crosstrain verilog``: the block list, deterministic export of every block, one-line errors."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -100,12 +101,28 @@ def test_constructor_errors_become_one_line(capsys, monkeypatch):
     assert rc != 0 and err.strip() == "crosstrain verilog: error: WriteEliminator: lanes = 4 does not fit"
 
 
+def crosstrain(*args, hash_seed="0"):
+    return subprocess.run([sys.executable, "-m", "scripts.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": hash_seed})
+
+
 def test_a_user_sees_one_line_and_a_nonzero_status():
-    r = subprocess.run([sys.executable, "-m", "scripts.cli", "verilog", "write_elim", "--param",
-                        "count_width=99"], capture_output=True, text=True)
+    r = crosstrain("verilog", "write_elim", "--param", "count_width=99")
     assert r.returncode != 0 and r.stdout == ""
     assert r.stderr.strip().splitlines() == [
         "crosstrain verilog: error: ComparatorParams.count_width must be an integer in [1, 64], not 99"]
+
+
+def test_same_text_from_separate_processes(capsys):
+    """Names and order do not depend on string hashing or on the process."""
+    args = ("verilog", "write_elim", "--param", "lanes=8")
+    texts = {crosstrain(*args, hash_seed=seed).stdout for seed in ("1", "2")}
+    assert texts == {run(capsys, *args[1:])[1]}
+
+
+def test_json_applies_to_the_list_only(capsys):
+    rc, _, err = run(capsys, "write_elim", "--json")
+    assert rc != 0 and "--json applies to --list only" in err
 
 
 class Counter(wiring.Component):
