@@ -30,8 +30,6 @@ from scripts.errors import UserError
 class PeripheryKind:
     """Parameters of the crossbar periphery: one :class:`~golden.periphery.PeripheryParams`."""
 
-    takes_preset = True
-
     def parse(self, pairs: list[str], preset: str | None):
         return periphery.from_params(pairs, preset=preset or periphery.DEFAULT_PRESET)
 
@@ -42,12 +40,11 @@ class PeripheryKind:
 
 @dataclass(frozen=True)
 class Fields:
-    """A block's own parameter dataclass ``cls``; ``defaults`` fill fields it has no default for."""
+    """A block's own parameter dataclass ``cls``, one ``--param`` per field; ``defaults`` are the
+    values of a bare export where they differ from (or stand in for) the dataclass's own."""
 
     cls: type
     defaults: tuple[tuple[str, object], ...] = ()
-
-    takes_preset = False
 
     @property
     def names(self) -> list[str]:
