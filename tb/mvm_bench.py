@@ -113,6 +113,11 @@ def check_run(p: PeripheryParams, w, xs, transposed, run: Run, *, note: str,
             f"stream of {sum(slots)} tokens: {total} cycles, model {stream_cycles(p.cfg, sum(slots))}"
 
 
+def stuck_after(p: PeripheryParams) -> int:
+    """Cycles without any transfer after which a driver declares the unit stuck."""
+    return 4 * max(mvm_schedule(p.cfg, transposed=t).latency for t in (False, True)) + 1000
+
+
 def vector_words(p: PeripheryParams, xs, transposed) -> list[int]:
     """Input payloads: ``x`` (padded to the port's lines) then the ``transposed`` bit."""
     n = max(p.rows, p.cols)
@@ -152,8 +157,10 @@ def simulate(p: PeripheryParams, w, xs, transposed=None, *, skip_zero: bool = Fa
     run = Run()
 
     async def bench(ctx):
-        k, modes = 0, []
+        k, modes, progress = 0, [], 0
         while len(run.outputs) < len(xs) - run.first:
+            assert run.cycles - progress < stuck_after(p), \
+                f"stuck: {len(run.outputs)} outputs after {run.cycles} cycles"
             ready = 1 if stall_seed is None else int(rng.random() >= stall)
             ctx.set(dut.o.ready, ready)
             resetting = reset_at is not None and reset_at <= run.cycles < reset_at + 2
@@ -168,6 +175,8 @@ def simulate(p: PeripheryParams, w, xs, transposed=None, *, skip_zero: bool = Fa
                 run.first, modes = k, []
                 run.outputs, run.accepted, run.emitted = [], [], []
                 continue
+            if (iv and ir) or (ov and ready):
+                progress = run.cycles
             if iv and ir:
                 run.accepted.append(run.cycles)
                 modes.append(transposed[k])
@@ -219,14 +228,18 @@ async def start(dut):
 
 
 async def run_vectors(dut, p: PeripheryParams, xs, transposed=None, *, stall_rng=None,
-                      stall: float = 0.3, reset_at: int | None = None) -> Run:
-    """The cocotb twin of :func:`simulate` (the same stimulus rules and :class:`Run`)."""
+                      stall: float = 0.3, ready_after: int = 0, reset_at: int | None = None) -> Run:
+    """The cocotb twin of :func:`simulate` (the same stimulus rules and :class:`Run`);
+    ``ready_after`` also holds ``o.ready`` low until that cycle."""
     transposed = [False] * len(xs) if transposed is None else list(transposed)
     words = vector_words(p, xs, transposed)
-    run, k, modes = Run(), 0, []
+    run, k, modes, progress = Run(), 0, [], 0
     while len(run.outputs) < len(xs) - run.first:
+        assert run.cycles - progress < stuck_after(p), \
+            f"stuck: {len(run.outputs)} outputs after {run.cycles} cycles"
         await RisingEdge(dut.clk)
         ready = 1 if stall_rng is None else int(stall_rng.random() >= stall)
+        ready = ready if run.cycles >= ready_after else 0
         dut.o__ready.value = ready
         resetting = reset_at is not None and reset_at <= run.cycles < reset_at + 2
         dut.rst.value = int(resetting)
@@ -240,10 +253,12 @@ async def run_vectors(dut, p: PeripheryParams, xs, transposed=None, *, stall_rng
             run.outputs, run.accepted, run.emitted = [], [], []
             continue
         if k < len(xs) and int(dut.i__ready.value):
+            progress = run.cycles
             run.accepted.append(run.cycles)
             modes.append(transposed[k])
             k += 1
         if ready and int(dut.o__valid.value):
+            progress = run.cycles
             word = dut.o__payload.value.to_unsigned()
             run.outputs.append(output_values(p, word, modes[len(run.outputs)]))
             run.emitted.append(run.cycles)
@@ -295,7 +310,11 @@ async def output_back_pressure(dut):
     p, model, rng, seed = await start(dut)
     w = model.weights
     xs = list(random_inputs(p, rng, 3))
-    run = await run_vectors(dut, p, xs, stall_rng=rng, stall=0.7)
+    s = mvm_schedule(p.cfg)
+    # the first output waits past the second vector's final conversion, then random stalls
+    run = await run_vectors(dut, p, xs, stall_rng=rng, stall=0.7,
+                            ready_after=s.latency + s.interval + 100)
+    assert run.emitted[1] - run.accepted[1] > s.latency, "the second vector was not held up"
     check_run(p, w, xs, [False] * 3, run, note=f"seed {seed}: back-pressure", timing=False)
 
 
