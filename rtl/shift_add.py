@@ -71,7 +71,7 @@ class ShiftAdd(wiring.Component):
         p = self._params
         w = p.out_width
         adcs = p.adcs_per_array
-        _, sign, shift = encoding.slice_weights([[0]], p.cfg)
+        _, sign, shift = encoding.slice_weights([[0]], p.cfg)     # every array's sign and shift
 
         # ---- pipeline_cycles - 2 register stages --------------------------------------------
         valid, rec = self.i.valid, self.i.payload
