@@ -1,0 +1,164 @@
+"""ADC sequencer: runs each step token on the crossbar (drive, sample-and-hold) and converts the
+held lines through the shared ADCs."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.cycles import mvm_schedule
+from rtl.input_streamer import check_params, lines, token_layout
+
+
+#: Token fields a step's records carry.
+BOOKKEEPING = ("step", "sign", "first", "last", "empty", "level_sum", "transposed")
+
+
+def xbar_signature(p) -> wiring.Signature:
+    """The crossbar port, as seen from the periphery (``Out`` toward the analog array).
+
+    - ``drive`` (``lines x dac_bits``): DAC level of line ``l`` at bits ``[l*dac_bits,
+      (l+1)*dac_bits)``; rows are driven, or columns when ``transposed``.
+    - ``transposed``: the mode of ``drive`` / ``sample``.
+    - ``sample``: one-cycle strobe; every array samples-and-holds its column sums (row sums
+      when transposed) of the drive present in this cycle, at the end of the cycle.
+    - ``convert`` / ``line``: ADC ``a`` of every array converts held line
+      ``a * lines_per_adc + line`` of the last sample (a conversion in the cycle of a
+      ``sample`` still converts the previous one).
+    - ``codes`` (``In``, ``arrays x adcs_per_array x adc_bits``): the codes of the conversion
+      requested in cycle ``c``, presented by the array during cycle ``c + 1`` (registered);
+      array ``k``'s ADC ``a`` at bits ``[(k*adcs + a)*adc_bits, ...)``; lines past the last
+      real line convert to 0.
+    """
+    lpa = max(p.lines_per_adc(), p.lines_per_adc(transposed=True))
+    return wiring.Signature({
+        "drive": Out(lines(p) * p.dac_bits),
+        "transposed": Out(1),
+        "sample": Out(1),
+        "convert": Out(1),
+        "line": Out(range(lpa)),
+        "codes": In(p.arrays * p.adcs_per_array * p.adc_bits),
+    })
+
+
+def record_layout(p) -> data.StructLayout:
+    """One conversion's codes and bookkeeping: ``end`` marks the step's last conversion
+    (with ``last``, the vector's final one); the rest is the step token's."""
+    return data.StructLayout({
+        "codes": data.ArrayLayout(p.adc_bits, p.arrays * p.adcs_per_array),
+        "step": range(p.input_steps),
+        "sign": 1, "first": 1, "last": 1, "empty": 1, "end": 1,
+        "level_sum": token_layout(p)["level_sum"].shape,
+        "transposed": 1,
+    })
+
+
+def record_signature(p) -> wiring.Signature:
+    """Records flow without back-pressure (ADC results cannot wait): ``valid`` and ``payload``."""
+    return wiring.Signature({"valid": Out(1), "payload": Out(record_layout(p))})
+
+
+class AdcSequencer(wiring.Component):
+    """Runs step tokens on the crossbar and converts each sampled step, ISAAC-style.
+
+    A token's step starts the first cycle it is valid: the lines are driven for
+    ``read_cycles`` cycles (``sample`` in the last of them), and the token is taken at the end
+    of the step's ``step_interval`` (:func:`golden.cycles.mvm_schedule`), so the next step is
+    driven while this one converts (sample-and-hold). The ``adcs_per_array`` ADCs of every array
+    convert the held lines in ``conv_cycles`` consecutive cycles starting the cycle after the
+    sample. Every ADC is busy every cycle when ``conv_cycles == step_interval`` and tokens keep
+    coming. An ``empty`` token occupies one step slot without sampling or converting (its
+    records still flow, zero-valued, so its output leaves in order).
+
+    Back-pressure: the final conversion of a vector (``last`` step, last line) is issued only
+    when no earlier vector's output is still waiting (``emitted`` clears it); meanwhile the held
+    sample waits, and so does the next step's sample.
+
+    Parameters
+    ----------
+    params : golden.periphery.PeripheryParams
+
+    Members
+    -------
+    i : In(stream.Signature(token_layout(params)))
+        Step tokens; taken at the end of each step.
+    xbar : Out(xbar_signature(params))
+        The crossbar port (see :func:`xbar_signature`).
+    o : Out(record_signature(params))
+        One record per conversion, valid in the cycle its codes arrive (one cycle after the
+        request): the codes from ``xbar.codes`` and the step's bookkeeping. No back-pressure.
+    emitted : In(1)
+        An output vector left the unit this cycle.
+    """
+
+    def __init__(self, *, params):
+        self._params = check_params(params)
+        super().__init__({
+            "i": In(stream.Signature(token_layout(params))),
+            "xbar": Out(xbar_signature(params)),
+            "o": Out(record_signature(params)),
+            "emitted": In(1),
+        })
+
+    @property
+    def params(self):
+        return self._params
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._params
+        fwd, tr = mvm_schedule(p.cfg), mvm_schedule(p.cfg, transposed=True)
+        read = fwd.read_cycles
+        tok = self.i.payload
+
+        # ---- step timer: drive, sample, take the token --------------------------------------
+        t = Signal(range(max(fwd.step_interval, tr.step_interval)))
+        interval = Mux(tok.transposed, tr.step_interval, fwd.step_interval)
+        at_sample = self.i.valid & (t == read - 1)
+        capture_ok = Signal()
+        capture = at_sample & capture_ok
+        hold = at_sample & ~capture_ok
+        take = self.i.valid & (t == interval - 1) & ~hold
+        m.d.comb += [self.i.ready.eq(take),
+                     self.xbar.drive.eq(Mux(self.i.valid, tok.levels.as_value(), 0)),
+                     self.xbar.transposed.eq(tok.transposed),
+                     self.xbar.sample.eq(capture & ~tok.empty)]
+        with m.If(take):
+            m.d.sync += t.eq(0)
+        with m.Elif(self.i.valid & ~hold):
+            m.d.sync += t.eq(t + 1)
+
+        # ---- conversions of the held step ---------------------------------------------------
+        busy = Signal()
+        j = Signal(range(max(fwd.conv_cycles, tr.conv_cycles)))
+        book = Signal(record_layout(p))            # the held step's bookkeeping (codes unused)
+        pending = Signal()                         # a final conversion's output not yet emitted
+        n_conv = Mux(book.transposed, tr.conv_cycles, fwd.conv_cycles)
+        end = j == n_conv - 1
+        final = busy & book.last & end
+        go = busy & ~(final & pending)
+        done = go & end
+        m.d.comb += [capture_ok.eq(~busy | done),
+                     self.xbar.convert.eq(go & ~book.empty),
+                     self.xbar.line.eq(j)]
+        with m.If(capture):
+            m.d.sync += [busy.eq(1), j.eq(0)]
+            m.d.sync += [getattr(book, f).eq(getattr(tok, f)) for f in BOOKKEEPING]
+        with m.Elif(done):
+            m.d.sync += busy.eq(0)
+        with m.Elif(go):
+            m.d.sync += j.eq(j + 1)
+        with m.If(go & final):
+            m.d.sync += pending.eq(1)
+        with m.Elif(self.emitted):
+            m.d.sync += pending.eq(0)
+
+        # ---- records: bookkeeping registered to meet the codes ------------------------------
+        rec = Signal(record_layout(p))
+        m.d.sync += self.o.valid.eq(go)
+        with m.If(go):
+            m.d.sync += [getattr(rec, f).eq(getattr(book, f)) for f in BOOKKEEPING]
+            m.d.sync += rec.end.eq(end)
+        m.d.comb += [self.o.payload.eq(rec), self.o.payload.codes.eq(self.xbar.codes)]
+        return m

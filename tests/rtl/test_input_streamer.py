@@ -1,0 +1,144 @@
+"""The input streamer against golden.encoding.input_steps and golden.zeroskip tokens (amaranth.sim)."""
+
+import gc
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from golden import encoding
+from golden.periphery import from_params
+from golden.zeroskip import plan_steps
+from rtl.input_streamer import InputStreamer
+from tb.mvm_bench import random_inputs, vector_words
+
+SMALL = ["rows=8", "cols=8", "input_bits=6", "weight_bits=8", "weight_frac_bits=4", "adc_bits=4"]
+
+
+def stream(p, xs, transposed, *, skip_zero, n_tokens, seed, stall=0.4):
+    """Offer the vectors with random gaps, take tokens with random stalls; returns the tokens
+    (as data.Const) and how many cycles ``o.valid`` was low while a token was owed."""
+    dut = InputStreamer(params=p, skip_zero=skip_zero)
+    rng_in, rng_out = np.random.default_rng(seed), np.random.default_rng(seed + 1)
+    words = vector_words(p, xs, transposed)
+    tokens = []
+
+    async def driver(ctx):
+        for word in words:
+            while rng_in.random() < 0.2:
+                await ctx.tick()
+            ctx.set(dut.i.payload.as_value(), word)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+            ctx.set(dut.i.valid, 0)
+
+    async def monitor(ctx):
+        while len(tokens) < n_tokens:
+            ready = int(rng_out.random() >= stall)
+            ctx.set(dut.o.ready, ready)
+            *_, valid, tok = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            if valid and ready:
+                tokens.append(tok)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(driver)
+    sim.add_testbench(monitor)
+    sim.run()
+    return tokens
+
+
+def levels_of(tok, n):
+    return np.array([tok.levels[k] for k in range(n)])
+
+
+@pytest.mark.parametrize("dac_bits", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(2))
+def test_every_step_matches_input_steps(dac_bits, seed):
+    p = from_params(SMALL + [f"dac_bits={dac_bits}"])
+    rng = np.random.default_rng(seed)
+    xs = random_inputs(p, rng, 5)
+    xs[1] = 0
+    xs[2, :3] = [-(1 << (p.input_bits - 1)), (1 << (p.input_bits - 1)) - 1, -1]
+    steps, _ = encoding.input_steps(xs, p.cfg)                      # (S, N, R)
+    s = p.input_steps
+    tokens = stream(p, xs, [False] * len(xs), skip_zero=False, n_tokens=len(xs) * s, seed=seed)
+    for n in range(len(xs)):
+        for k in range(s):
+            tok = tokens[n * s + k]
+            note = f"seed={seed} dac_bits={dac_bits} vector {n} step {k}"
+            assert np.array_equal(levels_of(tok, p.rows), steps[k, n]), note
+            assert (tok.step, tok.sign, tok.first, tok.last, tok.empty) == \
+                (k, k == s - 1, k == 0, k == s - 1, 0), note
+            assert tok.level_sum == steps[k, n].sum(), note
+
+
+@pytest.mark.parametrize("dac_bits", [1, 2])
+@pytest.mark.parametrize("seed", range(3))
+def test_zero_skipping_issues_exactly_the_golden_tokens(dac_bits, seed):
+    p = from_params(SMALL + [f"dac_bits={dac_bits}"])
+    rng = np.random.default_rng(seed)
+    xs = random_inputs(p, rng, 8) >> rng.integers(0, p.input_bits, (8, 1))   # few steps each
+    xs[rng.random(xs.shape) < 0.6] = 0
+    xs[[1, 4]] = 0                                                            # all-zero vectors
+    xs[5] = np.maximum(xs[5], 0)                                              # no sign step
+    want = plan_steps(xs, p.cfg).tokens()
+    steps, _ = encoding.input_steps(xs, p.cfg)
+    tokens = stream(p, xs, [False] * len(xs), skip_zero=True, n_tokens=len(want), seed=seed)
+    got = np.array([[0, t.step, t.first, t.last, t.empty] for t in tokens])
+    got[:, 0] = np.cumsum(got[:, 2]) - 1                                      # vector index
+    assert np.array_equal(got, want), f"seed={seed}"
+    for tok, (n, k, *_ , empty) in zip(tokens, want):
+        lv = levels_of(tok, p.rows)
+        assert np.array_equal(lv, 0 * lv if empty else steps[k, n]), f"seed={seed} token {n},{k}"
+        assert tok.level_sum == lv.sum() and tok.sign == (k == p.input_steps - 1)
+    assert (want[:, 4] == 1).sum() >= 2 and len(want) < len(xs) * p.input_steps
+
+
+def test_transposed_drives_the_columns_only():
+    p = from_params(SMALL + ["rows=8", "cols=5"])
+    rng = np.random.default_rng(0)
+    x = rng.integers(-32, 32, 8)                    # garbage on the lines past the 5 columns
+    tokens = stream(p, [x, x], [True, False], skip_zero=False, n_tokens=2 * p.input_steps, seed=0)
+    steps_t, _ = encoding.input_steps(x[:5][None], p.cfg)
+    steps_f, _ = encoding.input_steps(x[None], p.cfg)
+    for k in range(p.input_steps):
+        t, f = tokens[k], tokens[p.input_steps + k]
+        assert t.transposed == 1 and f.transposed == 0
+        assert np.array_equal(levels_of(t, 8), np.r_[steps_t[k, 0], [0, 0, 0]])
+        assert np.array_equal(levels_of(f, 8), steps_f[k, 0])
+
+
+def test_back_to_back_tokens_have_no_gap():
+    """With the output always ready, a vector's first token follows the previous last token in
+    the next cycle: the streamer never idles the crossbar between vectors."""
+    p = from_params(SMALL)
+    dut = InputStreamer(params=p)
+    words = vector_words(p, random_inputs(p, np.random.default_rng(1), 3), [False] * 3)
+    valid_cycles = []
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        k = 0
+        for cycle in range(3 * p.input_steps + 4):
+            if k < len(words):
+                ctx.set(dut.i.payload.as_value(), words[k])
+            ctx.set(dut.i.valid, k < len(words))
+            *_, iv, ir, ov = await ctx.tick().sample(dut.i.valid, dut.i.ready, dut.o.valid)
+            k += iv and ir
+            valid_cycles.append(ov)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert valid_cycles == [0] + [1] * (3 * p.input_steps) + [0] * 3
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_bad_parameters():
+    with pytest.raises(TypeError, match="params must be a golden.periphery.PeripheryParams"):
+        InputStreamer(params={"rows": 8})
+    with pytest.raises(TypeError, match="skip_zero must be a bool, not 'yes'"):
+        InputStreamer(params=from_params(SMALL), skip_zero="yes")
+    gc.collect()
