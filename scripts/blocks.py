@@ -112,6 +112,22 @@ BLOCKS: dict[str, Block] = {
         "rtl.write_elim:WriteEliminator",
         "write-elimination comparator: significant elements, group write flags, counters",
         Fields(ComparatorParams)),
+    "input_streamer": Block(
+        "rtl.input_streamer:InputStreamer",
+        "input vectors to DAC step tokens (bit-serial, sign step last; zero skipping off)",
+        PERIPHERY),
+    "adc_sequencer": Block(
+        "rtl.adc_sequencer:AdcSequencer",
+        "drives and samples each step, converts the held lines through the shared ADCs",
+        PERIPHERY),
+    "shift_add": Block(
+        "rtl.shift_add:ShiftAdd",
+        "accumulates ADC codes over steps and slices, sign step, offset / differential correction",
+        PERIPHERY),
+    "mvm_unit": Block(
+        "rtl.mvm_unit:MvmUnit",
+        "bit-sliced MVM / transposed MVM: streamer + ADC sequencer + shift-and-add, one crossbar port",
+        PERIPHERY),
 }
 
 

@@ -70,7 +70,7 @@ def test_params_change_the_verilog(capsys):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (("nosuch",), "unknown block 'nosuch': use one of deconv_addr"),
+    (("nosuch",), "unknown block 'nosuch': use one of "),
     ((), "name a BLOCK"),
     (("write_elim", "--param", "nope=1"), "unknown parameter 'nope': use one of lanes, width"),
     (("write_elim", "--param", "lanes"), "'lanes' is not KEY=VALUE"),
