@@ -117,8 +117,8 @@ class UpdateArrays:
         rows, pieces = opa_drive(x, d, self.cfg)
         n_steps = rows.shape[0]
         signs = np.array([sr * sc for sr, sc in PHASES] * n_steps)
-        self.apply_phases(rows.reshape(n_steps * 4, -1), pieces.reshape((n_steps * 4,) + pieces.shape[2:]),
-                          signs)
+        self.apply_phases(rows.reshape(n_steps * 4, -1),
+                          pieces.reshape((n_steps * 4,) + pieces.shape[2:]), signs)
 
     def apply_phases(self, rows: np.ndarray, pieces: np.ndarray, signs: np.ndarray) -> None:
         """Apply the driven phases of one OPA (as :func:`opa_drive` lays them out, flattened over
