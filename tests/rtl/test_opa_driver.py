@@ -138,3 +138,13 @@ def test_full_size_drive_matches_golden():
     model, out = simulate(p, xs, ds, 11)
     check_drives(p, model, xs, ds, "panther seed=11")
     assert out["pulses"] == [cycles.opa_cycles(p.cfg)]
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_cocotb_bench(simulator):
+    p = from_params([])                                            # panther, full size
+    tests, failed = run_bench(OpaDriver(params=p), design="opa_driver",
+                              params={"periphery": p.as_dict(), "seed": 1}, simulator=simulator,
+                              test_module="tb.opa_bench")
+    assert (tests, failed) == (3, 0)
