@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -96,11 +96,14 @@ class OpaDriver(wiring.Component):
         dv = [Signal(dv_bits, name=f"dv{c}") for c in range(p.cols)]            # |d| << j
         dneg = Signal(p.cols)
 
-        row_neg, col_neg, agree = Signal(), Signal(), Signal()
-        with m.Switch(phase):
-            for k, (sr, sc) in enumerate(PHASES):
-                with m.Case(k):
-                    m.d.comb += [row_neg.eq(sr < 0), col_neg.eq(sc < 0), agree.eq(sr == sc)]
+        # polarity of the phase, as sums of products (continuous assignments: an always block
+        # reading only an unchanged register would never run in Icarus)
+        def decode(pick):
+            return Cat(*(phase == k for k, signs in enumerate(PHASES) if pick(*signs))).any()
+        row_neg, col_neg = Signal(), Signal()
+        agree = Signal()
+        m.d.comb += [row_neg.eq(decode(lambda sr, sc: sr < 0)), col_neg.eq(decode(lambda sr, sc: sc < 0)),
+                     agree.eq(decode(lambda sr, sc: sr == sc))]
 
         upd = self.upd
         phase_end = cyc == p.opa_phase_cycles - 1

@@ -13,6 +13,7 @@ from golden.config import ConfigError
 from golden.encoding import slice_weights
 from golden.periphery import from_params
 from rtl.crs_unit import CrsUnit
+from tb.runner import run_bench
 from tb.update_array import UpdateArrayModel
 
 SMALL = ["rows=4", "cols=6", "adcs_per_array=2", "weight_bits=8", "weight_frac_bits=0",
@@ -118,3 +119,14 @@ def test_adc_too_narrow_for_slice_levels():
     with pytest.raises(ConfigError, match="converters.adc_bits = 5 is too narrow"):
         CrsUnit(params=from_params(SMALL + ["adc_bits=5", "update_slice_bits=6"]))
     gc.collect()            # the half-built component warns when collected: do it under the filter
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("encoding", ["offset", "differential"])
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_cocotb_bench(simulator, encoding):
+    p = from_params([f"encoding={encoding}"])                     # panther, full size
+    tests, failed = run_bench(CrsUnit(params=p), design="crs_unit",
+                              params={"periphery": p.as_dict(), "seed": 2, "opas": 3},
+                              simulator=simulator, test_module="tb.crs_bench")
+    assert (tests, failed) == (2, 0)
