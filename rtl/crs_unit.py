@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -117,9 +117,8 @@ class CrsUnit(wiring.Component):
             port.conv_index.eq(Mux(port.conv, cnt, 0)),
             port.write.eq(converting & ~first & (cnt < write)),
         ]
-        for r in range(rows):
-            m.d.comb += [port.rows[r].eq(port.drive & (slot == r)),
-                         port.write_rows[r].eq(port.write & (slot == r + 1))]
+        m.d.comb += [port.rows.eq(Cat(*(port.drive & (slot == r) for r in range(rows)))),
+                     port.write_rows.eq(Cat(*(port.write & (slot == r + 1) for r in range(rows))))]
 
         with m.Switch(state):
             with m.Case(State.IDLE):

@@ -110,14 +110,16 @@ class OpaDriver(wiring.Component):
         last_phase = (step == n_steps - 1) & (phase == len(PHASES) - 1)
         m.d.comb += [upd.pulse.eq(busy), upd.start.eq(busy & (cyc == 0)),
                      upd.last.eq(busy & last_phase), upd.potentiate.eq(busy & agree)]
-        for r in range(p.rows):
-            m.d.comb += upd.rows[r].eq(busy & ax[r][0] & (xneg[r] == row_neg))
-        for c in range(p.cols):
-            on = busy & (dneg[c] == col_neg)
-            for s in range(n_slices):
-                lo = shift + b * s
+        # whole-vector assignments: one driver per port (Icarus re-resolves a net with many
+        # part-select drivers on every change of any part)
+        m.d.comb += upd.rows.eq(Cat(*(busy & ax[r][0] & (xneg[r] == row_neg) for r in range(p.rows))))
+        pieces = []
+        for s in range(n_slices):                       # [slice][column], column fastest
+            lo = shift + b * s
+            for c in range(p.cols):
                 piece = dv[c][lo:lo + b] if lo < dv_bits else 0
-                m.d.comb += upd.pieces[s][c].eq(Mux(on, piece, 0))
+                pieces.append(Mux(busy & (dneg[c] == col_neg), piece, 0).as_unsigned()[:b])
+        m.d.comb += upd.pieces.eq(Cat(*pieces))
 
         with m.If(busy):
             m.d.sync += cyc.eq(cyc + 1)
