@@ -19,11 +19,22 @@ MVM (one logical rows x cols block; all its slice arrays work in parallel, each 
 The transposed MVM is the same schedule with rows and columns exchanged (columns driven, rows
 converted).
 
-OPA (PANTHER): ``input_bits`` row-bit steps x 4 polarity phases, each ``opa_phase_cycles``.
+OPA (PANTHER): ``input_bits`` row-bit steps x 4 polarity phases, each ``opa_phase_cycles``;
+the driver takes the next OPA's vectors in the last cycle of the last phase, so back-to-back
+OPAs start every ``opa_cycles`` cycles.
 
-CRS: the update slices are read row by row (one analog step + conversions per row), each row
-composed, converted and re-sliced, and written back row by row; reads and writes of successive
-rows overlap: ``read_row + (rows - 1) * max(read_row, write_row) + write_row + pipeline_cycles``.
+CRS (carry resolution of one block): the update slices are read row by row (a one-hot row drive
+for ``read_cycles``, sampled into the column sample-and-holds, then ``conv_cycles`` of
+conversions), each column composed as its codes arrive (``pipeline_cycles`` stages), and the
+row written back: clean digits to the update slices and the new levels to the forward and
+backward copies, all arrays at once, for ``write_row_cycles``. An array cannot be read and
+written at the same time, so the update slices alternate: drive row ``r``, then write row
+``r - 1`` while the ADCs convert row ``r`` from the sample-and-holds. A row's write also waits
+for its last column to leave the compose pipeline. Slot by slot:
+
+- row 0: ``read_cycles + conv_cycles``;
+- rows 1 .. rows-1: ``max(read_cycles, pipeline_cycles) + max(conv_cycles, write_row_cycles)``;
+- the last write: ``pipeline_cycles + write_row_cycles``.
 """
 
 from __future__ import annotations
@@ -71,7 +82,8 @@ def opa_phase_cycles(cfg: HardwareConfig) -> int:
 
 
 def opa_cycles(cfg: HardwareConfig) -> int:
-    """One outer-product update of a block: every row-bit step in four polarity phases."""
+    """One outer-product update of a block: every row-bit step in four polarity phases; also
+    the interval between back-to-back OPAs."""
     return cfg.precision.input_bits * 4 * opa_phase_cycles(cfg)
 
 
@@ -80,12 +92,13 @@ def write_row_cycles(cfg: HardwareConfig) -> int:
 
 
 def crs_cycles(cfg: HardwareConfig) -> int:
-    """One carry resolution of a block (read, compose, re-slice, write), rows pipelined."""
+    """One carry resolution of a block (read, compose, re-slice, write): see the module
+    docstring for the schedule."""
     s = mvm_schedule(cfg)
-    read_row = s.read_cycles + s.conv_cycles
-    write_row = write_row_cycles(cfg)
-    rows = cfg.crossbar.rows
-    return read_row + (rows - 1) * max(read_row, write_row) + write_row + cfg.tile.pipeline_cycles
+    read, conv, pipe = s.read_cycles, s.conv_cycles, cfg.tile.pipeline_cycles
+    write = write_row_cycles(cfg)
+    slot = max(read, pipe) + max(conv, write)
+    return read + conv + (cfg.crossbar.rows - 1) * slot + pipe + write
 
 
 def cycles_to_seconds(cfg: HardwareConfig, cycles: int | float) -> float:

@@ -116,15 +116,23 @@ class UpdateArrays:
     def _one(self, x, d) -> None:
         rows, pieces = opa_drive(x, d, self.cfg)
         n_steps = rows.shape[0]
-        # pulses[m, r, c] = sum over steps and phases of row bit x piece, signed by the phase
-        signs = np.array([sr * sc for sr, sc in PHASES], dtype=np.float64)
-        r2 = rows.reshape(n_steps * 4, -1).T.astype(np.float64)                  # (R, J*4)
-        pc = (pieces * signs[None, :, None, None]).reshape(n_steps * 4, -1)        # (J*4, M*C)
-        inc = (r2 @ pc).reshape(rows.shape[2], self.cells.shape[0], -1).transpose(1, 0, 2)
+        signs = np.array([sr * sc for sr, sc in PHASES] * n_steps)
+        self.apply_phases(rows.reshape(n_steps * 4, -1),
+                          pieces.reshape((n_steps * 4,) + pieces.shape[2:]), signs)
+
+    def apply_phases(self, rows: np.ndarray, pieces: np.ndarray, signs: np.ndarray) -> None:
+        """Apply the driven phases of one OPA (as :func:`opa_drive` lays them out, flattened over
+        steps and phases): ``rows`` bool (P, R), ``pieces`` (P, M, C) pulse widths, ``signs``
+        (P,) +1 to potentiate, -1 to depress. Cells saturate once, after the whole OPA."""
+        # pulses[m, r, c] = sum over phases of row bit x piece, signed by the phase
+        r2 = np.asarray(rows).T.astype(np.float64)                                 # (R, P)
+        pc = (np.asarray(pieces, dtype=np.float64)
+              * np.asarray(signs, dtype=np.float64)[:, None, None]).reshape(len(signs), -1)  # (P, M*C)
+        inc = (r2 @ pc).reshape(r2.shape[0], self.cells.shape[0], -1).transpose(1, 0, 2)
         touched = inc != 0
         self.cells = self._update(self.cells, inc)
         self.write_counts += touched
-        self.events.opa_phases += 4 * n_steps * self.cfg.precision.update_slices
+        self.events.opa_phases += len(signs) * self.cfg.precision.update_slices
 
     def _update(self, cells: np.ndarray, pulses: np.ndarray) -> np.ndarray:
         n = self.cfg.nonideal

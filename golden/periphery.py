@@ -109,6 +109,24 @@ class PeripheryParams:
         return self.cfg.arrays_per_block
 
     @property
+    def error_bits(self) -> int:
+        return self.cfg.precision.error_bits
+
+    @property
+    def update_slices(self) -> int:
+        return self.cfg.precision.update_slices
+
+    @property
+    def slice_bits(self) -> tuple[int, ...]:
+        """Cell bits (with headroom) of each update slice, LSB slice first."""
+        return self.cfg.slice_bits
+
+    @property
+    def update_level_bits(self) -> int:
+        """Width of an update-slice level on the CRS ports (the widest slice)."""
+        return max(self.slice_bits)
+
+    @property
     def input_steps(self) -> int:
         return self.cfg.input_steps
 

@@ -32,8 +32,19 @@ def test_read_bound_schedule_leaves_adcs_idle():
 def test_opa_and_crs_by_hand():
     c = config.load("panther")
     assert cycles.opa_cycles(c) == 16 * 4 * 20                 # 16 row-bit steps x 4 phases x 20 ns
-    read_row, write_row = 100 + 128, 86                         # 85.7 ns write rounds up to 86
-    assert cycles.crs_cycles(c) == read_row + 127 * max(read_row, write_row) + write_row + 2
+    read, conv, write, pipe = 100, 128, 86, 2                   # 85.7 ns write rounds up to 86
+    assert cycles.crs_cycles(c) == read + conv + 127 * (read + max(conv, write)) + pipe + write
+
+
+def test_crs_alternates_reads_and_writes_of_the_update_slices():
+    # 4 ADCs: 32 conversions per row, now shorter than a row write; the update slices cannot be
+    # read and written at once, so each row costs a drive plus a write
+    c = config.load("panther").with_overrides({"converters.adcs_per_array": 4, "crossbar.rows": 3})
+    read, conv, write, pipe = 100, 32, 86, 2
+    assert cycles.crs_cycles(c) == (read + conv) + 2 * (read + write) + (pipe + write)
+    # a compose pipeline deeper than the read drive holds the previous row's write back
+    slow = c.with_overrides({"tile.pipeline_cycles": 150})
+    assert cycles.crs_cycles(slow) == (read + conv) + 2 * (150 + write) + (150 + write)
 
 
 def test_transposed_uses_rows():

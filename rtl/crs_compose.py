@@ -1,0 +1,138 @@
+"""Carry-resolution datapath: update-slice levels -> new weight, clean digits, copy levels."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.periphery import PeripheryParams
+
+
+def levels_layout(p: PeripheryParams, lanes: int) -> data.ArrayLayout:
+    """Update-slice levels of ``lanes`` columns, indexed ``[slice][lane]``,
+    ``update_level_bits`` each (slice ``m`` uses its low ``slice_bits[m]`` bits)."""
+    return data.ArrayLayout(data.ArrayLayout(unsigned(p.update_level_bits), lanes), p.update_slices)
+
+
+def copy_levels_layout(p: PeripheryParams, lanes: int) -> data.ArrayLayout:
+    """Forward / backward copy levels, indexed ``[array][lane]`` in
+    :func:`golden.encoding.slice_weights` order (offset: ``weight_slices`` arrays; differential:
+    the positive set, then the negative set)."""
+    return data.ArrayLayout(data.ArrayLayout(unsigned(p.bits_per_cell), lanes), p.arrays)
+
+
+def result_layout(p: PeripheryParams, lanes: int) -> data.StructLayout:
+    return data.StructLayout({
+        "digits": levels_layout(p, lanes),
+        "levels": copy_levels_layout(p, lanes),
+        "weight": data.ArrayLayout(signed(p.weight_bits), lanes),
+    })
+
+
+class CrsCompose(wiring.Component):
+    """Composes update-slice levels into the wide weight, rounds it to ``weight_bits`` and
+    re-slices it, for ``lanes`` columns at once; exactly :meth:`golden.opa.UpdateArrays.crs`.
+
+    Per column, with ``W = update_slices * bits_per_cell`` and ``bias[m] = (2**slice_bits[m] -
+    2**bits_per_cell) // 2``: ``wide = sum_m (level[m] - bias[m]) << (bits_per_cell * m) -
+    2**(W-1)``, clipped to signed ``W`` bits; ``weight = (wide + 2**(drop-1)) >> drop`` with
+    ``drop = W - weight_bits`` (round half up), clipped to signed ``weight_bits``; clean digits
+    ``digit[m] = bits_per_cell-bit digit m of (wide + 2**(W-1)) + bias[m]``; copy levels
+    :func:`golden.encoding.slice_weights` of ``weight`` (offset or differential).
+
+    Parameters
+    ----------
+    params : golden.periphery.PeripheryParams
+    lanes : int
+        Columns composed per cycle (the CRS unit uses one per ADC).
+
+    Members
+    -------
+    i : In(stream.Signature(levels_layout(params, lanes), always_ready=True))
+        Levels of ``lanes`` columns; one accepted every cycle.
+    o : Out(stream.Signature(result_layout(params, lanes), always_ready=True))
+        ``digits``, ``levels`` and ``weight`` of the columns, valid ``pipeline_cycles`` after
+        they entered (0: in the same cycle); one per cycle. The wide weight is registered after
+        the first stage, the results after the remaining ones; a stage holds its value until the
+        next valid word replaces it.
+    """
+
+    def __init__(self, *, params: PeripheryParams, lanes: int):
+        if not isinstance(params, PeripheryParams):
+            raise TypeError(f"params must be a golden.periphery.PeripheryParams, not {params!r}")
+        if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes <= 0:
+            raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
+        self._params, self._lanes = params, lanes
+        super().__init__({
+            "i": In(stream.Signature(levels_layout(params, lanes), always_ready=True)),
+            "o": Out(stream.Signature(result_layout(params, lanes), always_ready=True)),
+        })
+
+    @property
+    def params(self) -> PeripheryParams:
+        return self._params
+
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
+    def elaborate(self, platform):
+        m = Module()
+        p, lanes = self._params, self._lanes
+        b, n_upd = p.bits_per_cell, p.update_slices
+        wide_bits, wb = n_upd * b, p.weight_bits
+        drop = wide_bits - wb
+        bias = [((1 << h) - (1 << b)) // 2 for h in p.slice_bits]
+
+        # stage 1: the wide weight of every lane, clipped to signed W bits
+        wide = [Signal(signed(wide_bits), name=f"wide{k}") for k in range(lanes)]
+        lo, hi = -(1 << (wide_bits - 1)), (1 << (wide_bits - 1)) - 1
+        for k in range(lanes):
+            terms = [(self.i.payload[s][k][:p.slice_bits[s]] - bias[s]) << (b * s) for s in range(n_upd)]
+            total = Signal(signed(wide_bits + max(p.slice_bits) + n_upd.bit_length() + 1),
+                           name=f"total{k}")
+            m.d.comb += total.eq(sum(terms) - (1 << (wide_bits - 1)))
+            m.d.comb += wide[k].eq(Mux(total < lo, lo, Mux(total > hi, hi, total)))
+        wide_q, valid_q = self._stage(m, wide, self.i.valid, "wide")
+
+        # stage 2: round, clip, re-slice
+        result = Signal(result_layout(p, lanes))
+        w_lo, w_hi = -(1 << (wb - 1)), (1 << (wb - 1)) - 1
+        for k in range(lanes):
+            w = Signal(signed(wb), name=f"weight{k}")
+            if drop:
+                rounded = Signal(signed(wide_bits + 1 - drop), name=f"rounded{k}")
+                m.d.comb += rounded.eq((wide_q[k] + (1 << (drop - 1))) >> drop)
+                m.d.comb += w.eq(Mux(rounded > w_hi, w_hi, Mux(rounded < w_lo, w_lo, rounded)))
+            else:
+                m.d.comb += w.eq(wide_q[k])
+            m.d.comb += result.weight[k].eq(w)
+            u = wide_q[k].as_unsigned() ^ (1 << (wide_bits - 1))              # wide + 2**(W-1)
+            for s in range(n_upd):
+                m.d.comb += result.digits[s][k].eq(u[b * s:b * (s + 1)] + bias[s])
+            if p.encoding == "offset":
+                parts = [w.as_unsigned() ^ (1 << (wb - 1))]                      # w + 2**(wb-1)
+            else:
+                pos = Mux(w > 0, w, 0).as_unsigned()[:wb]
+                neg = Mux(w < 0, -w, 0).as_unsigned()[:wb]
+                parts = [pos, neg]
+            for j, part in enumerate(parts):
+                for s in range(p.weight_slices):
+                    m.d.comb += result.levels[j * p.weight_slices + s][k].eq(part[b * s:b * (s + 1)])
+        out, valid = [result], valid_q
+        for n in range(max(p.pipeline_cycles - 1, 0)):
+            out, valid = self._stage(m, out, valid, f"out{n}")
+        m.d.comb += [self.o.payload.eq(out[0]), self.o.valid.eq(valid)]
+        return m
+
+    def _stage(self, m, values, valid, name):
+        """A register stage when pipeline_cycles is not exhausted: values load with ``valid``."""
+        if self._params.pipeline_cycles == 0:
+            return values, valid
+        regs = [Signal.like(v, name=f"{name}_q{k}") for k, v in enumerate(values)]
+        valid_q = Signal(name=f"{name}_valid")
+        m.d.sync += valid_q.eq(valid)
+        with m.If(valid):
+            m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
+        return regs, valid_q

@@ -1,0 +1,169 @@
+"""Carry resolution (CRS) of one block: read the update slices row by row, compose, write back."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, enum, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.config import ConfigError
+from golden.periphery import PeripheryParams
+from rtl.crs_compose import CrsCompose, copy_levels_layout, levels_layout
+
+
+def codes_layout(p: PeripheryParams) -> data.ArrayLayout:
+    """One conversion cycle of every update slice's ADCs, indexed ``[slice][adc]``."""
+    return data.ArrayLayout(data.ArrayLayout(p.adc_bits, p.adcs_per_array), p.update_slices)
+
+
+def crs_port_signature(p: PeripheryParams) -> wiring.Signature:
+    """The CRS unit's port to the arrays of one block (members seen from the unit)."""
+    return wiring.Signature({
+        "drive": Out(1),
+        "rows": Out(p.rows),
+        "sample": Out(1),
+        "conv": Out(1),
+        "conv_index": Out(range(p.lines_per_adc())),
+        "codes": In(codes_layout(p)),
+        "write": Out(1),
+        "write_rows": Out(p.rows),
+        "digits": Out(levels_layout(p, p.cols)),
+        "levels": Out(copy_levels_layout(p, p.cols)),
+    })
+
+
+class State(enum.Enum, shape=2):
+    IDLE = 0
+    READ = 1         # drive a row (and let the previous row's last columns leave the pipeline)
+    CONVERT = 2      # convert the sampled row while the previous row is written
+
+
+class CrsUnit(wiring.Component):
+    """Resolves the carries of one ``rows x cols`` block, with the schedule of
+    :func:`golden.cycles.crs_cycles` and the arithmetic of :meth:`golden.opa.UpdateArrays.crs`.
+
+    Slot 0 drives row 0 (``read_cycles``) and converts it (``conv_cycles``). Slot ``r`` in
+    1 .. rows-1 drives row ``r`` for ``read_cycles`` within ``max(read_cycles,
+    pipeline_cycles)`` cycles (row ``r-1``'s last columns leave the :class:`CrsCompose`
+    pipeline meanwhile), then for ``max(conv_cycles, write_row_cycles)`` cycles converts row
+    ``r`` from the sample-and-holds while writing row ``r-1``. The last slot waits
+    ``pipeline_cycles`` and writes the last row. The update slices are thus never read and
+    written at once. Each conversion cycle's codes go through one :class:`CrsCompose` lane per
+    ADC into one of two row buffers (ping-pong: one fills while the other is written).
+
+    Parameters
+    ----------
+    params : golden.periphery.PeripheryParams
+        ``adc_bits`` must hold an update-slice level (``update_level_bits``).
+
+    Members
+    -------
+    start : In(1)
+        Starts a CRS when sampled high while idle.
+    busy : Out(1)
+        High from the first row-drive cycle (the cycle after ``start``) through the last write
+        cycle: ``golden.cycles.crs_cycles`` cycles.
+    crs : Out(crs_port_signature(params))
+        ``drive`` with the one-hot ``rows``: a row read of every update slice (DAC level 1),
+        ``sample`` in its last cycle (the sample-and-holds take the columns at the end of it).
+        ``conv`` with ``conv_index`` ``k``: every ADC ``a`` of every slice converts column
+        ``a * lines_per_adc + k`` of the held row in this cycle; ``codes`` (``[slice][adc]``,
+        codes past the last column ignored) must be valid in the same cycle and are taken at its
+        end. ``write`` with the one-hot ``write_rows``: one row write of ``write_row_cycles``
+        cycles, all arrays at once; ``digits`` (``[slice][column]``) are the clean levels for the
+        update slices, ``levels`` (``[array][column]``, :func:`golden.encoding.slice_weights`
+        order) go to the forward copy and to the backward copy (same weights, read transposed).
+        Data hold still while ``write`` is high. All outputs are decoded from registers.
+    """
+
+    def __init__(self, *, params: PeripheryParams):
+        if not isinstance(params, PeripheryParams):
+            raise TypeError(f"params must be a golden.periphery.PeripheryParams, not {params!r}")
+        if params.adc_bits < params.update_level_bits:
+            raise ConfigError(f"converters.adc_bits = {params.adc_bits} is too narrow for CRS: the "
+                              f"update slices hold {params.update_level_bits}-bit levels "
+                              "(precision.update_slice_bits)")
+        self._params = params
+        super().__init__({
+            "start": In(1),
+            "busy": Out(1),
+            "crs": Out(crs_port_signature(params)),
+        })
+
+    @property
+    def params(self) -> PeripheryParams:
+        return self._params
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._params
+        read, conv, pipe, write = p.read_cycles, p.lines_per_adc(), p.pipeline_cycles, p.write_row_cycles
+        rows, lanes, lines = p.rows, p.adcs_per_array, p.lines_per_adc()
+        port = self.crs
+
+        state = Signal(State)
+        slot = Signal(range(rows + 1))
+        cnt = Signal(range(max(read, pipe, conv, write)))
+        first, last = slot == 0, slot == rows
+        read_len = Mux(first, read, Mux(last, pipe, max(read, pipe)))
+        conv_len = Mux(first, conv, Mux(last, write, max(conv, write)))
+
+        reading, converting = state == State.READ, state == State.CONVERT
+        m.d.comb += [
+            self.busy.eq(state != State.IDLE),
+            port.drive.eq(reading & ~last & (cnt < read)),
+            port.sample.eq(port.drive & (cnt == read - 1)),
+            port.conv.eq(converting & ~last & (cnt < conv)),
+            port.conv_index.eq(Mux(port.conv, cnt, 0)),
+            port.write.eq(converting & ~first & (cnt < write)),
+        ]
+        m.d.comb += [port.rows.eq(Cat(*(port.drive & (slot == r) for r in range(rows)))),
+                     port.write_rows.eq(Cat(*(port.write & (slot == r + 1) for r in range(rows))))]
+
+        with m.Switch(state):
+            with m.Case(State.IDLE):
+                with m.If(self.start):
+                    m.d.sync += [state.eq(State.READ), slot.eq(0), cnt.eq(0)]
+            with m.Case(State.READ):
+                m.d.sync += cnt.eq(cnt + 1)
+                with m.If(cnt == read_len - 1):
+                    m.d.sync += [cnt.eq(0), state.eq(State.CONVERT)]
+            with m.Case(State.CONVERT):
+                m.d.sync += cnt.eq(cnt + 1)
+                with m.If(cnt == conv_len - 1):
+                    m.d.sync += [cnt.eq(0), slot.eq(slot + 1), state.eq(State.READ)]
+                    with m.If(last):
+                        m.d.sync += state.eq(State.IDLE)
+                    if pipe == 0:                 # the last slot has nothing to wait for
+                        with m.Elif(slot == rows - 1):
+                            m.d.sync += state.eq(State.CONVERT)
+
+        # compose each conversion cycle's columns, into the row buffer of the row being read
+        m.submodules.compose = compose = CrsCompose(params=p, lanes=lanes)
+        m.d.comb += compose.i.valid.eq(port.conv)
+        for s in range(p.update_slices):
+            for a in range(lanes):
+                m.d.comb += compose.i.payload[s][a].eq(port.codes[s][a][:p.update_level_bits])
+        out_idx = Signal(range(lines))               # conversion index of the composed columns
+        out_buf = Signal()                           # row buffer they go to: row number mod 2
+        digits = [Signal(levels_layout(p, p.cols), name=f"digits{k}") for k in range(2)]
+        levels = [Signal(copy_levels_layout(p, p.cols), name=f"levels{k}") for k in range(2)]
+        res = compose.o.payload
+        with m.If(self.start & (state == State.IDLE)):
+            m.d.sync += [out_idx.eq(0), out_buf.eq(0)]
+        with m.Elif(compose.o.valid):
+            m.d.sync += out_idx.eq(Mux(out_idx == lines - 1, 0, out_idx + 1))
+            with m.If(out_idx == lines - 1):
+                m.d.sync += out_buf.eq(~out_buf)
+            for c in range(p.cols):
+                a, k = divmod(c, lines)
+                with m.If(out_idx == k):
+                    for buf in range(2):
+                        with m.If(out_buf == buf):
+                            m.d.sync += [digits[buf][s][c].eq(res.digits[s][a])
+                                         for s in range(p.update_slices)]
+                            m.d.sync += [levels[buf][j][c].eq(res.levels[j][a]) for j in range(p.arrays)]
+        # slot r writes row r - 1, whose buffer is (r - 1) mod 2
+        m.d.comb += [port.digits.eq(Mux(slot[0], digits[0], digits[1])),
+                     port.levels.eq(Mux(slot[0], levels[0], levels[1]))]
+        return m

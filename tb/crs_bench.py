@@ -1,0 +1,116 @@
+"""cocotb bench of rtl.crs_unit.CrsUnit with tb.update_array's model on its CRS port.
+
+The bench gets ``{"periphery": PeripheryParams.as_dict(), "seed": int, "opas": int}``: the
+model's update slices first take ``opas`` random OPAs (golden), then the DUT resolves the
+carries. Ports of the exported top: ``start``, ``busy``, ``crs__drive``, ``crs__rows``,
+``crs__sample``, ``crs__conv``, ``crs__conv_index``, ``crs__codes`` (input), ``crs__write``,
+``crs__write_rows``, ``crs__digits``, ``crs__levels``. The unit's outputs are decoded from
+registers, so the bench reads them at the falling edge and answers ``codes`` for the same cycle.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, RisingEdge
+
+from golden import cycles
+from golden.encoding import slice_weights
+from golden.periphery import PeripheryParams
+from tb.runner import bench_params
+from tb.update_array import UpdateArrayModel
+
+
+def rand(rng, bits, shape):
+    return rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), shape)
+
+
+async def reset(dut):
+    await FallingEdge(dut.clk)
+    dut.rst.value = 1
+    dut.start.value = 0
+    for _ in range(2):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+
+
+async def setup(dut):
+    params = bench_params()
+    p = PeripheryParams.from_dict(params["periphery"])
+    rng = np.random.default_rng(params["seed"])
+    Clock(dut.clk, 10, unit="ns").start()
+    dut.crs__codes.value = 0
+    await reset(dut)
+    model = UpdateArrayModel(p, rand(rng, p.weight_bits, (p.rows, p.cols)))
+    n = params["opas"]
+    model.update.opa(rand(rng, p.input_bits, (n, p.rows)), rand(rng, p.error_bits, (n, p.cols)))
+    return p, model, rng, params["seed"]
+
+
+async def run_crs(dut, model: UpdateArrayModel, *, stop_after=None) -> dict:
+    """Start one CRS and answer its port until ``busy`` drops (or ``stop_after`` cycles)."""
+    await FallingEdge(dut.clk)
+    dut.start.value = 1
+    await FallingEdge(dut.clk)
+    dut.start.value = 0
+    out, held = {"busy": 0, "moved": 0}, None
+    while int(dut.busy.value):
+        out["busy"] += 1
+        if stop_after is not None and out["busy"] > stop_after:
+            return out
+        if int(dut.crs__sample.value):
+            model.sample(dut.crs__rows.value.to_unsigned())
+        if int(dut.crs__conv.value):
+            dut.crs__codes.value = model.codes(dut.crs__conv_index.value.to_unsigned())
+        if int(dut.crs__write.value):
+            now = (dut.crs__write_rows.value.to_unsigned(), dut.crs__digits.value.to_unsigned(),
+                   dut.crs__levels.value.to_unsigned())
+            if held is None:
+                model.write(*now)
+            elif now != held:
+                out["moved"] += 1
+            held = now
+        else:
+            held = None
+        await FallingEdge(dut.clk)
+    return out
+
+
+def check(p, model, golden, out, note):
+    w = golden.crs()
+    levels = slice_weights(w, p.cfg)[0]
+    rows = [r for r, _, _ in model.writes]
+    assert rows == list(range(p.rows)), f"rows written {rows[:8]}... ({note})"
+    bad = np.argwhere(model.update.cells != golden.cells)
+    assert not len(bad), f"clean digit [slice, row, col] {bad[0].tolist()} ({note})"
+    assert np.array_equal(model.forward, levels), f"forward levels ({note})"
+    assert np.array_equal(model.backward, levels), f"backward levels ({note})"
+    assert out["busy"] == cycles.crs_cycles(p.cfg), \
+        f"{out['busy']} cycles, model {cycles.crs_cycles(p.cfg)} ({note})"
+    assert out["moved"] == 0, f"write data moved during a write ({note})"
+
+
+@cocotb.test()
+async def crs_after_opas_matches_golden(dut):
+    p, model, rng, seed = await setup(dut)
+    golden = copy.deepcopy(model.update)
+    assert golden.events.opa_saturated > 0
+    out = await run_crs(dut, model)
+    check(p, model, golden, out, f"seed {seed}")
+
+
+@cocotb.test()
+async def reset_mid_crs(dut):
+    p, model, rng, seed = await setup(dut)
+    golden = copy.deepcopy(model.update)
+    out = await run_crs(dut, model, stop_after=int(rng.integers(1, cycles.crs_cycles(p.cfg))))
+    await reset(dut)
+    model.abort()
+    assert not int(dut.busy.value), "reset leaves the unit idle"
+    model.writes = []                       # rows rewritten before the reset hold the same weights
+    out = await run_crs(dut, model)
+    check(p, model, golden, out, f"after reset, seed {seed}")

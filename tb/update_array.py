@@ -1,0 +1,122 @@
+"""Python model of one block's arrays behind the OPA and CRS ports: the update slices (as
+:class:`golden.opa.UpdateArrays`), the forward and backward copies, their sample-and-holds and ADCs.
+
+Port words are packed ints, unpacked once per event with NumPy (never bit by bit):
+
+- OPA (:class:`rtl.opa_driver.OpaDriver`): at each phase start, ``rows`` (bit ``r`` = row ``r``)
+  and ``pieces`` (``bits_per_cell`` bits at ``(slice * cols + col)``) with ``potentiate``; the
+  phases of one OPA are collected and applied at its ``last`` phase with
+  :meth:`golden.opa.UpdateArrays.apply_phases`, the golden update itself.
+- CRS (:class:`rtl.crs_unit.CrsUnit`): ``sample`` of a one-hot row drive holds that row of every
+  update slice (ADC codes through :func:`golden.crossbar.adc`), ``codes`` answers a conversion
+  index with the codes of every slice's ADCs; a row write stores clean digits into the update
+  slices and levels into the forward and backward copies, and is recorded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from golden.crossbar import adc
+from golden.encoding import slice_weights
+from golden.opa import UpdateArrays
+from golden.periphery import PeripheryParams
+
+
+def unpack(word: int, count: int, width: int) -> np.ndarray:
+    """``count`` unsigned ``width``-bit fields of ``word``, field 0 in the low bits."""
+    n_bytes = (count * width + 7) // 8
+    bits = np.unpackbits(np.frombuffer(int(word).to_bytes(n_bytes, "little"), np.uint8),
+                         bitorder="little")[:count * width].reshape(count, width)
+    return bits.astype(np.int64) @ (np.int64(1) << np.arange(width, dtype=np.int64))
+
+
+def pack(values, width: int) -> int:
+    """Inverse of :func:`unpack` for non-negative values below ``2**width``."""
+    v = np.asarray(values, dtype=np.int64).ravel()
+    bits = ((v[:, None] >> np.arange(width, dtype=np.int64)) & 1).astype(np.uint8)
+    return int.from_bytes(np.packbits(bits.ravel(), bitorder="little").tobytes(), "little")
+
+
+def pack_signed(values, width: int) -> int:
+    """Two's-complement fields of signed values."""
+    return pack(np.asarray(values, dtype=np.int64) & ((1 << width) - 1), width)
+
+
+def one_hot_row(word: int, rows: int) -> int:
+    """The row a one-hot row drive selects; AssertionError unless exactly one bit is set."""
+    bits = unpack(word, rows, 1)
+    assert bits.sum() == 1, f"row drive {word:#x} is not one-hot"
+    return int(np.flatnonzero(bits)[0])
+
+
+class UpdateArrayModel:
+    """The arrays of one ``rows x cols`` block, starting from ``weights`` (``weight_bits``).
+
+    Attributes
+    ----------
+    update : golden.opa.UpdateArrays
+        The update slices; ``update.cells`` is what the OPA pulses and CRS writes leave.
+    forward, backward : ndarray (arrays, rows, cols)
+        Levels of the forward and backward copies (:func:`golden.encoding.slice_weights` order).
+    drives : list of (rows, pieces, signs)
+        Every applied OPA as driven: bool (P, R), int (P, M, C), +1/-1 (P,).
+    writes : list of (row, digits, levels)
+        Every CRS row write: update-slice levels (M, C) and copy levels (arrays, C).
+    """
+
+    def __init__(self, params: PeripheryParams, weights: np.ndarray):
+        self.p = params
+        self.update = UpdateArrays(params.cfg, weights)
+        levels, _, _ = slice_weights(weights, params.cfg)
+        self.forward = levels.astype(np.int64)
+        self.backward = self.forward.copy()
+        self.drives, self.writes = [], []
+        self._phases = []
+        self._held = None
+
+    # ---- OPA ---------------------------------------------------------------------------------
+    def phase(self, rows_word: int, pieces_word: int, potentiate: int, last: int) -> None:
+        """One driven phase (call at its first cycle); the OPA is applied at its last phase."""
+        p = self.p
+        rows = unpack(rows_word, p.rows, 1).astype(bool)
+        pieces = unpack(pieces_word, p.update_slices * p.cols, p.bits_per_cell)
+        self._phases.append((rows, pieces.reshape(p.update_slices, p.cols), 1 if potentiate else -1))
+        if last:
+            rows, pieces, signs = (np.array(v) for v in zip(*self._phases))
+            self._phases = []
+            self.drives.append((rows, pieces, signs))
+            self.update.apply_phases(rows, pieces, signs)
+
+    def abort(self) -> None:
+        """Reset mid-operation: drop the phases of an unfinished OPA and the held row."""
+        self._phases, self._held = [], None
+
+    # ---- CRS ---------------------------------------------------------------------------------
+    def sample(self, rows_word: int) -> None:
+        """Sample-and-hold the columns of every update slice under a one-hot row drive."""
+        r = one_hot_row(rows_word, self.p.rows)
+        self._held = adc(self.update.cells[:, r, :], self.p.cfg)                 # (M, C)
+
+    def codes(self, index: int) -> int:
+        """Codes of every slice's ADCs for conversion ``index``: ADC ``a`` converts column
+        ``a * lines_per_adc + index`` (code 0 past the last column); packed ``[slice][adc]``."""
+        p = self.p
+        lines = p.lines_per_adc()
+        cols = np.arange(p.adcs_per_array) * lines + index
+        ok = cols < p.cols
+        out = np.zeros((p.update_slices, p.adcs_per_array), np.int64)
+        out[:, ok] = self._held[:, cols[ok]]
+        return pack(out, p.adc_bits)
+
+    def write(self, rows_word: int, digits_word: int, levels_word: int) -> None:
+        """One row write to the update slices and both copies, as the CRS unit issues it."""
+        p = self.p
+        r = one_hot_row(rows_word, p.rows)
+        digits = unpack(digits_word, p.update_slices * p.cols, p.update_level_bits)
+        digits = digits.reshape(p.update_slices, p.cols)
+        levels = unpack(levels_word, p.arrays * p.cols, p.bits_per_cell).reshape(p.arrays, p.cols)
+        self.update.cells[:, r, :] = digits
+        self.forward[:, r, :] = levels
+        self.backward[:, r, :] = levels
+        self.writes.append((r, digits, levels))
