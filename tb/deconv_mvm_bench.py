@@ -150,8 +150,9 @@ def simulate_layer(spec: ConvTranspose, p: PeripheryParams, x, w, *, skip_zero: 
 
 
 def group_steps(spec: ConvTranspose, p: PeripheryParams, x) -> dict[int, np.ndarray]:
-    """Per phase group that runs, the steps each window issues (windows x input_steps): the
-    union over the group's row tiles, which run in lockstep."""
+    """Per phase group that runs, the steps each of its MVMs issues (MVMs x input_steps, images
+    one after another) for input codes ``x`` (batch, in_channels, height, width): the union over
+    the group's row tiles, which run in lockstep."""
     out = {}
     for ph in spec.phases:
         ny, nx = ph.y.read_count, ph.x.read_count
