@@ -208,7 +208,10 @@ def stream_cycles(cfg: HardwareConfig, steps: int) -> int:
     """Cycles to issue ``steps`` crossbar steps back to back through one MVM unit.
 
     The :func:`golden.cycles.mvm_schedule` with skipped steps left out: ``steps = n *
-    input_steps`` gives ``schedule.total(n)``.
+    input_steps`` gives ``schedule.total(n)``. ``steps`` counts step slots: in the RTL
+    (:class:`rtl.mvm_unit.MvmUnit` with ``skip_zero``) every token of :meth:`StepPlan.tokens`
+    takes one, so an all-zero vector's ``empty`` token costs one slot (it drives, samples and
+    converts nothing but keeps its zero output in order); pass ``len(tokens)``.
     """
     s = mvm_schedule(cfg)
     return 0 if steps <= 0 else s.latency + (steps - s.steps) * s.step_interval

@@ -97,12 +97,12 @@ class ShiftAdd(wiring.Component):
             m.d.comb += [scaled.eq(z << shamt),
                          term.eq(Mux(rec.sign, -scaled, scaled)),
                          new.eq(Mux(rec.first, 0, ring[0]) + term)]
-            nxt = [Signal(signed(w), name=f"acc{a}_{e}_next") for e in range(depth)]
+            nxt = []                               # the ring after this conversion
             for e in range(depth):
                 tail = [new if e == n - 1 else ring[e + 1] if e < n - 1 else ring[e]
                         for n in (n_fwd, n_tr)]
-                m.d.comb += nxt[e].eq(Mux(rec.transposed, tail[1], tail[0]) if tail[0] is not tail[1]
-                                      else tail[0])
+                nxt.append(Mux(rec.transposed, tail[1], tail[0]) if tail[0] is not tail[1]
+                           else tail[0])
             with m.If(valid):
                 m.d.sync += [ring[e].eq(nxt[e]) for e in range(depth)]
             rings_next.append(nxt)

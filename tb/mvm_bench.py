@@ -13,7 +13,12 @@ packed or unpacked as one integer per transfer (:func:`tb.analog.pack` / :func:`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -26,7 +31,11 @@ from golden.events import Events
 from golden.periphery import PeripheryParams
 from golden.zeroskip import plan_steps, stream_cycles
 from tb.analog import AnalogCrossbar, amaranth_process, cocotb_process, pack, unpack
-from tb.runner import bench_params
+from tb.runner import bench_params, run_bench
+
+#: Environment variable that turns on the cocotb ``workload`` test (JSON: vectors, out path).
+WORKLOAD_ENV = "CROSSTRAIN_MVM_WORKLOAD"
+SIMULATORS = ("amaranth", "icarus", "verilator")
 
 
 # ---- workloads ---------------------------------------------------------------------------------
@@ -63,12 +72,23 @@ class Run:
     last_conversion: int = -1
     cycles: int = 0
     first: int = 0
+    build_s: float = 0.0            # elaboration (amaranth) or build + start-up (cocotb)
+    run_s: float = 0.0              # wall time of the simulated cycles
+
+    def timing(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "outputs"}
 
     @property
     def adc_utilization(self) -> float:
         """Converting cycles over the cycles from the first to the last conversion."""
         span = self.last_conversion - self.first_conversion + 1
         return self.conversions / span if self.conversions else 0.0
+
+
+def outputs_exact(p: PeripheryParams, w, xs, transposed, run: Run) -> bool:
+    want = golden_outputs(p, w, list(xs)[run.first:], list(transposed)[run.first:])
+    return len(want) == len(run.outputs) and all(np.array_equal(a, b)
+                                                 for a, b in zip(run.outputs, want))
 
 
 def golden_outputs(p: PeripheryParams, w, xs, transposed) -> list[np.ndarray]:
@@ -113,6 +133,11 @@ def check_run(p: PeripheryParams, w, xs, transposed, run: Run, *, note: str,
             f"stream of {sum(slots)} tokens: {total} cycles, model {stream_cycles(p.cfg, sum(slots))}"
 
 
+def stuck_after(p: PeripheryParams) -> int:
+    """Cycles without any transfer after which a driver declares the unit stuck."""
+    return 4 * max(mvm_schedule(p.cfg, transposed=t).latency for t in (False, True)) + 1000
+
+
 def vector_words(p: PeripheryParams, xs, transposed) -> list[int]:
     """Input payloads: ``x`` (padded to the port's lines) then the ``transposed`` bit."""
     n = max(p.rows, p.cols)
@@ -141,6 +166,7 @@ def simulate(p: PeripheryParams, w, xs, transposed=None, *, skip_zero: bool = Fa
 
     from rtl.mvm_unit import MvmUnit
 
+    t0 = time.perf_counter()
     transposed = [False] * len(xs) if transposed is None else list(transposed)
     dut = MvmUnit(params=p, skip_zero=skip_zero)
     top = Module()
@@ -152,27 +178,34 @@ def simulate(p: PeripheryParams, w, xs, transposed=None, *, skip_zero: bool = Fa
     run = Run()
 
     async def bench(ctx):
-        k, modes = 0, []
+        k, modes, progress, offered = 0, [], 0, -1
         while len(run.outputs) < len(xs) - run.first:
+            assert run.cycles - progress < stuck_after(p), \
+                f"stuck: {len(run.outputs)} outputs after {run.cycles} cycles"
             ready = 1 if stall_seed is None else int(rng.random() >= stall)
             ctx.set(dut.o.ready, ready)
             resetting = reset_at is not None and reset_at <= run.cycles < reset_at + 2
             ctx.set(cd.rst, resetting)
-            if k < len(xs):
+            if k < len(xs) and offered != k:
                 ctx.set(dut.i.payload.as_value(), words[k])
+                offered = k
             ctx.set(dut.i.valid, k < len(xs) and not resetting)
-            *_, iv, ir, ov, word, conv = await ctx.tick().sample(
-                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.payload.as_value(), dut.xbar.convert)
+            # the output register holds still through its transfer: read it only then
+            taken = ready and ctx.get(dut.o.valid)
+            word = ctx.get(dut.o.payload.as_value()) if taken else None
+            *_, iv, ir, conv = await ctx.tick().sample(dut.i.valid, dut.i.ready, dut.xbar.convert)
             run.cycles += 1
             if resetting:
                 run.first, modes = k, []
                 run.outputs, run.accepted, run.emitted = [], [], []
                 continue
+            if (iv and ir) or taken:
+                progress = run.cycles
             if iv and ir:
                 run.accepted.append(run.cycles)
                 modes.append(transposed[k])
                 k += 1
-            if ov and ready:
+            if taken:
                 run.outputs.append(output_values(p, word, modes[len(run.outputs)]))
                 run.emitted.append(run.cycles)
             if conv:
@@ -181,19 +214,57 @@ def simulate(p: PeripheryParams, w, xs, transposed=None, *, skip_zero: bool = Fa
                 if run.first_conversion < 0:
                     run.first_conversion = run.cycles
 
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
     async def analog(ctx):
         await amaranth_process(ctx, dut.xbar, model)
 
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
     sim.add_testbench(analog, background=True)
+    t1 = time.perf_counter()
     if vcd:
         with sim.write_vcd(vcd):
             sim.run()
     else:
         sim.run()
+    run.build_s, run.run_s = t1 - t0, time.perf_counter() - t1
     return run
+
+
+# ---- the benchmark workload: N random MVMs back to back through a panther-size block ----------
+def workload(p: PeripheryParams, vectors: int, seed: int):
+    """Random weights, then ``vectors`` random inputs, from one generator (cocotb's
+    :func:`start` draws the weights the same way)."""
+    rng = np.random.default_rng(seed)
+    w = random_weights(p, rng)
+    return w, list(random_inputs(p, rng, vectors))
+
+
+def run_workload(p: PeripheryParams, simulator: str, *, vectors: int, seed: int = 1):
+    """The workload on ``simulator`` (amaranth, icarus or verilator); returns ``(run, exact)``
+    with the run's cycle stamps and timings, and whether every output equals the golden one."""
+    w, xs = workload(p, vectors, seed)
+    if simulator == "amaranth":
+        run = simulate(p, w, xs)
+        return run, outputs_exact(p, w, xs, [False] * vectors, run)
+    if simulator not in SIMULATORS:
+        raise ValueError(f"unknown simulator {simulator!r}: use one of {', '.join(SIMULATORS)}")
+    from rtl.mvm_unit import MvmUnit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "workload.json"
+        t0 = time.perf_counter()
+        run_bench(MvmUnit(params=p), design="mvm_unit", params={"params": p.as_dict(), "seed": seed},
+                  simulator=simulator, test_module="tb.mvm_bench", testcase="workload_run",
+                  extra_env={WORKLOAD_ENV: json.dumps({"vectors": vectors, "out": str(out)})})
+        total = time.perf_counter() - t0
+        if not out.exists():
+            raise RuntimeError(f"the {simulator} workload wrote no result (see build/cocotb logs)")
+        d = json.loads(out.read_text())
+    exact = d.pop("exact")
+    run = Run(**d)
+    run.build_s = total - run.run_s
+    return run, exact
 
 
 # ---- cocotb driver -----------------------------------------------------------------------------
@@ -219,14 +290,18 @@ async def start(dut):
 
 
 async def run_vectors(dut, p: PeripheryParams, xs, transposed=None, *, stall_rng=None,
-                      stall: float = 0.3, reset_at: int | None = None) -> Run:
-    """The cocotb twin of :func:`simulate` (the same stimulus rules and :class:`Run`)."""
+                      stall: float = 0.3, ready_after: int = 0, reset_at: int | None = None) -> Run:
+    """The cocotb twin of :func:`simulate` (the same stimulus rules and :class:`Run`);
+    ``ready_after`` also holds ``o.ready`` low until that cycle."""
     transposed = [False] * len(xs) if transposed is None else list(transposed)
     words = vector_words(p, xs, transposed)
-    run, k, modes = Run(), 0, []
+    run, k, modes, progress = Run(), 0, [], 0
     while len(run.outputs) < len(xs) - run.first:
+        assert run.cycles - progress < stuck_after(p), \
+            f"stuck: {len(run.outputs)} outputs after {run.cycles} cycles"
         await RisingEdge(dut.clk)
         ready = 1 if stall_rng is None else int(stall_rng.random() >= stall)
+        ready = ready if run.cycles >= ready_after else 0
         dut.o__ready.value = ready
         resetting = reset_at is not None and reset_at <= run.cycles < reset_at + 2
         dut.rst.value = int(resetting)
@@ -240,10 +315,12 @@ async def run_vectors(dut, p: PeripheryParams, xs, transposed=None, *, stall_rng
             run.outputs, run.accepted, run.emitted = [], [], []
             continue
         if k < len(xs) and int(dut.i__ready.value):
+            progress = run.cycles
             run.accepted.append(run.cycles)
             modes.append(transposed[k])
             k += 1
         if ready and int(dut.o__valid.value):
+            progress = run.cycles
             word = dut.o__payload.value.to_unsigned()
             run.outputs.append(output_values(p, word, modes[len(run.outputs)]))
             run.emitted.append(run.cycles)
@@ -295,7 +372,11 @@ async def output_back_pressure(dut):
     p, model, rng, seed = await start(dut)
     w = model.weights
     xs = list(random_inputs(p, rng, 3))
-    run = await run_vectors(dut, p, xs, stall_rng=rng, stall=0.7)
+    s = mvm_schedule(p.cfg)
+    # the first output waits past the second vector's final conversion, then random stalls
+    run = await run_vectors(dut, p, xs, stall_rng=rng, stall=0.7,
+                            ready_after=s.latency + s.interval + 100)
+    assert run.emitted[1] - run.accepted[1] > s.latency, "the second vector was not held up"
     check_run(p, w, xs, [False] * 3, run, note=f"seed {seed}: back-pressure", timing=False)
 
 
@@ -308,3 +389,17 @@ async def reset_mid_operation(dut):
     run = await run_vectors(dut, p, xs, reset_at=s.interval + s.interval // 2)
     assert run.first == 2, f"reset hit after {run.first} vectors were accepted"
     check_run(p, w, xs, [False] * 3, run, note=f"seed {seed}: reset mid-operation")
+
+
+if os.environ.get(WORKLOAD_ENV):
+    @cocotb.test()
+    async def workload_run(dut):
+        """The benchmark workload (``crosstrain bench sim``): timed, results written as JSON."""
+        spec = json.loads(os.environ[WORKLOAD_ENV])
+        p, model, rng, seed = await start(dut)
+        xs = list(random_inputs(p, rng, spec["vectors"]))
+        t0 = time.perf_counter()
+        run = await run_vectors(dut, p, xs)
+        run.run_s = time.perf_counter() - t0
+        exact = outputs_exact(p, model.weights, xs, [False] * len(xs), run)
+        Path(spec["out"]).write_text(json.dumps(run.timing() | {"exact": exact}))

@@ -1,0 +1,117 @@
+"""The MVM unit with the analog crossbar model: values against golden.crossbar.sliced_mvm, cycles
+against golden.cycles.mvm_schedule and golden.zeroskip.stream_cycles (amaranth.sim at small
+sizes; cocotb on Icarus and Verilator at the panther size, 128 x 128, both encodings)."""
+
+import gc
+
+import numpy as np
+import pytest
+
+from golden.config import ConfigError
+from golden.periphery import from_params
+from golden.zeroskip import plan_steps
+from rtl.mvm_unit import MvmUnit
+from tb.mvm_bench import (check_run, clipping_case, random_inputs, random_weights, simulate,
+                          tokens_per_vector)
+from tb.runner import run_bench
+
+SMALL = ["rows=8", "cols=8", "input_bits=6", "weight_bits=8", "weight_frac_bits=4", "adc_bits=4",
+         "read_latency_ns=3"]
+
+
+def mixed(p, rng, modes):
+    return [random_inputs(p, rng, 1, transposed=t)[0] for t in modes]
+
+
+@pytest.mark.parametrize("encoding", ["offset", "differential"])
+@pytest.mark.parametrize("extra", [
+    [],                                            # read 3 < conv 8: ADC-bound, utilization 1
+    ["adcs_per_array=2"],                          # read 3 < conv 4
+    ["adcs_per_array=4", "read_latency_ns=5"],     # read-bound: conv 2 of 5 cycles
+    ["rows=6", "cols=8", "adcs_per_array=3"],      # rows != cols, padded ADC lanes
+    ["pipeline_cycles=4", "dac_bits=2"],
+])
+def test_values_and_cycles_match_the_golden_models(encoding, extra, seed=0):
+    p = from_params(SMALL + [f"encoding={encoding}"] + extra)
+    rng = np.random.default_rng(seed)
+    w = random_weights(p, rng)
+    modes = [False, False, True, False, True, True]
+    xs = mixed(p, rng, modes)
+    run = simulate(p, w, xs, modes)
+    check_run(p, w, xs, modes, run, note=f"seed={seed} {encoding} {extra}")
+
+
+def test_adc_clipping_extremes_and_zeros():
+    p = from_params(SMALL)
+    wc, xc = clipping_case(p)
+    lo, hi = -(1 << (p.input_bits - 1)), (1 << (p.input_bits - 1)) - 1
+    xs = [xc[0], np.zeros(p.rows, np.int64), np.full(p.rows, lo), np.full(p.rows, hi)]
+    check_run(p, wc, xs, [False] * 4, simulate(p, wc, xs), note="clipping")
+    w = np.where(np.arange(p.cols) % 2, -(1 << (p.weight_bits - 1)), (1 << (p.weight_bits - 1)) - 1)
+    w = np.broadcast_to(w, (p.rows, p.cols))
+    check_run(p, w, xs, [False] * 4, simulate(p, w, xs), note="extreme weights")
+
+
+@pytest.mark.parametrize("skip_zero", [False, True])
+@pytest.mark.parametrize("seed", range(2))
+def test_output_back_pressure(seed, skip_zero):
+    """Outputs stalled for longer than a vector takes: nothing lost, nothing overwritten."""
+    p = from_params(SMALL + ["adcs_per_array=2"])
+    rng = np.random.default_rng(seed)
+    w = random_weights(p, rng)
+    modes = [False, True, False, False, True, False]
+    xs = mixed(p, rng, modes)
+    if skip_zero:                                   # one-token vectors: outputs every step
+        xs = [np.where(rng.random(len(x)) < 0.5, 1, 0) for x in xs]
+    run = simulate(p, w, xs, modes, skip_zero=skip_zero, stall_seed=seed, stall=0.97)
+    assert max(np.diff(run.emitted)) > p.input_steps * 4
+    check_run(p, w, xs, modes, run, note=f"seed={seed}", timing=False)
+
+
+def test_reset_mid_operation():
+    p = from_params(SMALL)
+    rng = np.random.default_rng(3)
+    w = random_weights(p, rng)
+    xs = list(random_inputs(p, rng, 4))
+    interval = p.input_steps * 8
+    run = simulate(p, w, xs, reset_at=interval + 5)
+    assert run.first == 2, run.first                 # two vectors were in flight and are lost
+    check_run(p, w, xs, [False] * 4, run, note="after reset")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_zero_skipping_stream(seed):
+    p = from_params(SMALL + ["adcs_per_array=2"])
+    rng = np.random.default_rng(seed)
+    w = random_weights(p, rng)
+    xs = random_inputs(p, rng, 8) >> rng.integers(1, p.input_bits, (8, 1))
+    xs[rng.random(xs.shape) < 0.5] = 0
+    xs[[2, 3, 7]] = 0                                        # all-zero vectors: one empty token
+    xs[4] = np.abs(xs[4]) // 2                               # no sign step
+    run = simulate(p, w, list(xs), skip_zero=True)
+    check_run(p, w, list(xs), [False] * len(xs), run, note=f"seed={seed}", skip_zero=True)
+    slots = tokens_per_vector(p, xs, skip_zero=True)
+    assert sum(slots) == len(plan_steps(xs, p.cfg).tokens()) < len(xs) * p.input_steps
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_bad_parameters_are_one_line_before_elaboration():
+    with pytest.raises(ConfigError, match="tile.pipeline_cycles = 0 is too short"):
+        MvmUnit(params=from_params(["pipeline_cycles=0"]))
+    with pytest.raises(TypeError, match="params must be a golden.periphery.PeripheryParams"):
+        MvmUnit(params=None)
+    with pytest.raises(TypeError, match="skip_zero must be a bool"):
+        MvmUnit(params=from_params([]), skip_zero=1)
+    gc.collect()
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("encoding", ["offset", "differential"])
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_cocotb_bench_at_panther_size(simulator, encoding):
+    p = from_params([f"encoding={encoding}"])
+    assert (p.rows, p.cols, p.weight_bits, p.weight_slices, p.adc_bits) == (128, 128, 16, 8, 8)
+    tests, failed = run_bench(MvmUnit(params=p), design="mvm_unit",
+                              params={"params": p.as_dict(), "seed": 1}, simulator=simulator,
+                              test_module="tb.mvm_bench")
+    assert (tests, failed) == (4, 0)

@@ -1,0 +1,64 @@
+"""``crosstrain bench mvm`` / ``bench sim``: real runs of the RTL, checked against the cycle model."""
+
+import json
+
+import pytest
+
+from golden.cycles import mvm_schedule
+from golden.periphery import from_params
+from scripts.cli import main
+
+
+def run_json(capsys, *args):
+    assert main(["bench", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_bench_mvm_reaches_the_adc_bound_with_the_models_latency(capsys):
+    d = run_json(capsys, "mvm", "--vectors", "2")
+    for key in ("adc_utilization", "rtl_latency_cycles", "model_latency_cycles",
+                "rtl_interval_cycles", "model_interval_cycles", "bit_exact"):
+        assert key in d
+    s = mvm_schedule(from_params([]).cfg)
+    assert d["bit_exact"] is True
+    assert d["adc_utilization"] >= 0.95
+    assert d["rtl_latency_cycles"] == d["model_latency_cycles"] == s.latency
+    assert d["rtl_interval_cycles"] == d["model_interval_cycles"] == s.interval
+
+
+def test_bench_mvm_read_bound_parameters(capsys):
+    """Two ADCs per array: conversions take 64 of every 100-cycle step, as the model says."""
+    d = run_json(capsys, "mvm", "--vectors", "2", "--param", "adcs_per_array=2")
+    s = mvm_schedule(from_params(["adcs_per_array=2"]).cfg)
+    assert d["rtl_latency_cycles"] == s.latency and d["rtl_interval_cycles"] == s.interval
+    assert d["model_adc_utilization"] == s.adc_utilization < 0.95
+    assert d["whole_run_adc_utilization"] <= s.adc_utilization <= d["adc_utilization"]
+
+
+@pytest.mark.cocotb
+def test_bench_sim_runs_every_simulator(capsys):
+    d = run_json(capsys, "sim", "--vectors", "1")
+    assert set(d["simulators"]) == {"amaranth", "icarus", "verilator"}
+    assert d["simulated_cycles"] > mvm_schedule(from_params([]).cfg).latency
+    for name, r in d["simulators"].items():
+        assert r["bit_exact"] is True, name
+        assert r["cycles_per_s"] > 0 and r["run_s"] > 0 and r["build_s"] >= 0, name
+        assert r["rtl_latency_cycles"] == mvm_schedule(from_params([]).cfg).latency, name
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("mvm", "--vectors", "0"), "--vectors (0) must be positive"),
+    (("mvm", "--param", "pipeline_cycles=1"), "tile.pipeline_cycles = 1 is too short"),
+    (("mvm", "--param", "adc_bits=0"), "converters.adc_bits"),
+])
+def test_bad_input_is_one_line(capsys, args, needle):
+    assert main(["bench", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0]
+
+
+def test_missing_simulator_is_one_line(capsys, monkeypatch):
+    monkeypatch.setattr("scripts.tools.verilator_bin_dir", lambda: None)
+    assert main(["bench", "sim", "--vectors", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Verilator" in err[0] and "not installed" in err[0]
