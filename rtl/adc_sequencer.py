@@ -54,6 +54,11 @@ def record_layout(p) -> data.StructLayout:
     })
 
 
+def record_signature(p) -> wiring.Signature:
+    """Records flow without back-pressure (ADC results cannot wait): ``valid`` and ``payload``."""
+    return wiring.Signature({"valid": Out(1), "payload": Out(record_layout(p))})
+
+
 class AdcSequencer(wiring.Component):
     """Runs step tokens on the crossbar and converts each sampled step, ISAAC-style.
 
@@ -80,9 +85,9 @@ class AdcSequencer(wiring.Component):
         Step tokens; taken at the end of each step.
     xbar : Out(xbar_signature(params))
         The crossbar port (see :func:`xbar_signature`).
-    o : Out(stream.Signature(record_layout(params), always_ready=True))
+    o : Out(record_signature(params))
         One record per conversion, valid in the cycle its codes arrive (one cycle after the
-        request): the codes from ``xbar.codes`` and the step's bookkeeping.
+        request): the codes from ``xbar.codes`` and the step's bookkeeping. No back-pressure.
     emitted : In(1)
         An output vector left the unit this cycle.
     """
@@ -92,7 +97,7 @@ class AdcSequencer(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(token_layout(params))),
             "xbar": Out(xbar_signature(params)),
-            "o": Out(stream.Signature(record_layout(params), always_ready=True)),
+            "o": Out(record_signature(params)),
             "emitted": In(1),
         })
 

@@ -115,8 +115,10 @@ class InputStreamer(wiring.Component):
         # the input with lines beyond the mode's driven count cleared
         masked = Signal(data.ArrayLayout(signed(p.input_bits), n_lines))
         for k in range(n_lines):
-            keep = Mux(vin.transposed, k < p.cols, k < p.rows)
-            m.d.comb += masked[k].eq(Mux(keep, vin.x[k], 0) if k >= min(p.rows, p.cols) else vin.x[k])
+            if k < min(p.rows, p.cols):
+                m.d.comb += masked[k].eq(vin.x[k])
+            else:
+                m.d.comb += masked[k].eq(Mux(Mux(vin.transposed, k < p.cols, k < p.rows), vin.x[k], 0))
 
         vec = Signal(data.ArrayLayout(signed(p.input_bits), n_lines))   # the vector being issued
         rem = Signal(s)                                                 # steps left after the token

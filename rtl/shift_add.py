@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden import encoding
 from golden.config import ConfigError
-from rtl.adc_sequencer import record_layout
+from rtl.adc_sequencer import record_layout, record_signature
 from rtl.input_streamer import check_params, lines
 
 
@@ -46,8 +46,8 @@ class ShiftAdd(wiring.Component):
 
     Members
     -------
-    i : In(stream.Signature(record_layout(params), always_ready=True))
-        One record per conversion, in line order within each step.
+    i : In(rtl.adc_sequencer.record_signature(params))
+        One record per conversion, in line order within each step (no back-pressure).
     o : Out(stream.Signature(output_layout(params)))
         The output vector, valid ``pipeline_cycles - 1`` cycles after the record with ``last``
         and ``end``, held until taken. The producer must not deliver the next vector's final
@@ -58,7 +58,7 @@ class ShiftAdd(wiring.Component):
         self._params = check_params(params)
         check_pipeline(params)
         super().__init__({
-            "i": In(stream.Signature(record_layout(params), always_ready=True)),
+            "i": In(record_signature(params)),
             "o": Out(stream.Signature(output_layout(params))),
         })
 
@@ -71,7 +71,7 @@ class ShiftAdd(wiring.Component):
         p = self._params
         w = p.out_width
         adcs = p.adcs_per_array
-        _, sign, shift = encoding.slice_weights([[0]], p.cfg)
+        _, sign, shift = encoding.slice_weights([[0]], p.cfg)     # every array's sign and shift
 
         # ---- pipeline_cycles - 2 register stages --------------------------------------------
         valid, rec = self.i.valid, self.i.payload

@@ -278,7 +278,8 @@ async def reset(dut, cycles: int = 2):
 
 
 async def start(dut):
-    """Clock, analog model (from the bench parameters) and reset; returns (params, model, rng)."""
+    """Clock, analog model (random weights from the bench parameters' seed) and reset;
+    returns (params, model, rng, seed)."""
     d = bench_params()
     p = PeripheryParams.from_dict(d["params"])
     rng = np.random.default_rng(d["seed"])
