@@ -19,7 +19,8 @@ DESCRIPTION = (
     "the stride^2 sub-kernel decomposition, and the decomposition with zero skipping. "
     "Utilization = useful multiply-adds / multiply-adds issued to rows (inserted zeros count as "
     "issued, idle rows do not); row occupancy = rows activated / rows of the crossbar group over "
-    "its MVMs. Zero skipping runs on seeded synthetic activations.")
+    "its MVMs. Zero skipping runs on seeded synthetic activations. With --rtl, the named layers' "
+    "crossbar cycles are also measured on the MVM unit RTL (amaranth.sim).")
 ORDER = 40
 
 LAYER_KEYS = ("in_channels", "out_channels", "kernel", "stride", "padding", "output_padding",
@@ -37,6 +38,12 @@ def add_arguments(parser):
                         help="hardware configuration (default: panther)")
     parser.add_argument("--batch", type=int, default=1, help="images per layer (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and activations")
+    parser.add_argument("--rtl", action="append", default=[], metavar="LAYER",
+                        help="also measure LAYER's decomposed and zero-skipping crossbar cycles by "
+                             "running each phase group's token stream through rtl.mvm_unit.MvmUnit "
+                             "in amaranth.sim (repeatable; slow: about 2,500 cycles/s, e.g. 2 min "
+                             "for dcgan ct2); LAYER is a layer name (ct2, upscore2, or 'layer' "
+                             "with --layer)")
     add_json_flag(parser)
 
 
@@ -84,7 +91,21 @@ def workloads(args, cfg):
     return out
 
 
-def layer_record(net, name, spec, costs) -> dict:
+def rtl_cycles(spec, cfg, x) -> dict:
+    """Measured cycles of the decomposed and zero-skipping mappings: the busiest phase group's
+    token stream through the MvmUnit RTL (amaranth.sim)."""
+    from golden.periphery import PeripheryParams
+    from tb.deconv_mvm_bench import measure_layer
+
+    try:
+        p = PeripheryParams(cfg=cfg)
+        return {f"cycles_rtl_{m}": max(c for _, c in measure_layer(spec, p, x, skip_zero=skip).values())
+                for m, skip in (("decomposed", False), ("zero_skip", True))}
+    except config.ConfigError as e:
+        raise UserError(f"--rtl: {e}") from None
+
+
+def layer_record(net, name, spec, costs, rtl=None) -> dict:
     naive, zs = costs["naive"], costs["zero_skip"]
     rec = {"network": net, "name": name, "shape": spec.describe(), **spec.as_params(),
            "out_height": spec.out_height, "out_width": spec.out_width,
@@ -98,14 +119,21 @@ def layer_record(net, name, spec, costs) -> dict:
     rec |= {"utilization_naive": naive.utilization,
             "utilization_decomposed": costs["decomposed"].utilization,
             "zero_skip": zs.skipped.as_dict()}
+    rec |= rtl or {"cycles_rtl_decomposed": None, "cycles_rtl_zero_skip": None}
     return rec
 
 
 def run(args):
     cfg = config.load(args.config)
     try:
-        layers = [layer_record(net, name, spec, layer_costs(spec, cfg, x))
-                  for net, name, spec, x in workloads(args, cfg)]
+        work = workloads(args, cfg)
+        names = [name for _, name, _, _ in work]
+        unknown = [n for n in args.rtl if n not in names]
+        if unknown:
+            raise UserError(f"--rtl: no layer {unknown[0]!r} here; layers: {', '.join(names)}")
+        layers = [layer_record(net, name, spec, layer_costs(spec, cfg, x),
+                               rtl_cycles(spec, cfg, x) if name in args.rtl else None)
+                  for net, name, spec, x in work]
     except DeconvError as e:
         raise UserError(str(e)) from None
     blocks = []
@@ -118,14 +146,15 @@ def run(args):
                 rows.append([
                     r["name"] if first else "", r["shape"] if first else "", label,
                     r[f"arrays_{m}"], r[f"mvms_{m}"], r[f"rows_{m}"], r[f"cycles_{m}"],
+                    r.get(f"cycles_rtl_{m}") or "-",
                     r.get(f"utilization_{m}", "-"), r[f"occupancy_{m}"], r[f"speedup_{m}"] or "-",
                     f"{zs['values_skipped_fraction']:.1%} / {zs['steps_skipped_fraction']:.1%}"
                     if m == "zero_skip" else ""])
         blocks.append(table(
             ["layer", "shape", "mapping", "arrays", "MVMs", "rows activated", "cycles",
-             "utilization", "occupancy", "speedup", "skipped values/steps"], rows,
+             "rtl cycles", "utilization", "occupancy", "speedup", "skipped values/steps"], rows,
             title=f"{net} on {cfg.name} (batch {args.batch}, seed {args.seed}); cycles from "
-                  "golden.cycles.mvm_schedule"))
+                  "golden.cycles.mvm_schedule, rtl cycles measured on rtl.mvm_unit (--rtl)"))
     text = "\n\n".join(blocks)
     totals = {}
     for r in layers:
@@ -138,6 +167,10 @@ def run(args):
     notes = ("Utilization of zero skipping is not shown: it also skips genuine zeros, so issued "
              "multiply-adds fall below the useful ones. Layers run one after another; the groups "
              "of one layer run concurrently.")
+    if args.rtl:
+        notes += ("\nrtl cycles: each phase group's token stream (its row tiles in lockstep) run "
+                  "through rtl.mvm_unit.MvmUnit in amaranth.sim, from the first vector accepted to "
+                  "the last output taken; the layer takes its busiest group's.")
     emit(args, {"config": cfg.name, "batch": args.batch, "seed": args.seed, "layers": layers,
                 "total_cycles": totals},
          text + "\n\n" + "\n".join(summary) + "\n" + notes)
