@@ -323,6 +323,7 @@ def _zero_skip_cost(spec, cfg, x, dec: MappingCost) -> MappingCost:
         zs.mvms += run
         zs.rows_allocated += run * vec.shape[1]
         zs.rows_activated += nonzero
-        zs.cycles = max(zs.cycles, stream_cycles(cfg, int(any_step.sum())))
+        # one slot per issued step, and one empty token per all-zero vector (as the RTL spends)
+        zs.cycles = max(zs.cycles, stream_cycles(cfg, int(any_step.sum()) + len(vec) - run))
     zs.issued_macs = zs.rows_activated * cout
     return zs
