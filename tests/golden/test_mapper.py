@@ -228,3 +228,23 @@ def test_bad_techniques_name_the_setting(kwargs, needle):
     with pytest.raises(SettingError) as e:
         Technique(**kwargs)
     assert needle in str(e.value)
+
+
+def test_forward_and_backward_cycles_are_what_the_rtl_takes(seed=3):
+    """The roll-up's MVM cycles of a layer's mini-batch equal the MVM unit's, measured in
+    amaranth.sim on the same configuration (a 16x16 array keeps the simulation short)."""
+    from golden.periphery import from_params
+    from tb.mvm_bench import random_inputs, random_weights, simulate
+
+    p = from_params(["rows=16", "cols=16", "read_latency_ns=20"])
+    b = NetBuilder("two-fc", (16, 1, 1))
+    b.fc(16, name="fc1")
+    b.fc(16, name="fc2")              # fed by fc1, so its error is propagated backward
+    batch = 3
+    fc2 = map_network(b.build(), p.cfg, batch=batch).layers[1]
+    rng = np.random.default_rng(seed)
+    w = random_weights(p, rng)
+    for phase, transposed in (("forward", False), ("backward", True)):
+        run = simulate(p, w, random_inputs(p, rng, batch, transposed=transposed), [transposed] * batch)
+        measured = run.emitted[-1] - run.accepted[0]
+        assert fc2.phases[phase].batch_cycles == measured, f"{phase}: seed={seed}"
