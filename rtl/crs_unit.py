@@ -135,7 +135,7 @@ class CrsUnit(wiring.Component):
                 m.d.sync += cnt.eq(cnt + 1)
                 with m.If(cnt == read_len - 1):
                     m.d.sync += [cnt.eq(0), state.eq(State.CONVERT)]
-            with m.Case(State.CONVERT):
+            with m.Default():            # State.CONVERT (a full case: no lint gap)
                 m.d.sync += cnt.eq(cnt + 1)
                 with m.If(cnt == conv_len - 1):
                     m.d.sync += [cnt.eq(0), slot.eq(slot + 1), state.eq(State.READ)]
