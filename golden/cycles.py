@@ -11,7 +11,9 @@ MVM (one logical rows x cols block; all its slice arrays work in parallel, each 
   the columns (sample-and-hold); the ADCs convert the sampled step in ``conv_cycles`` =
   ceil(columns / adcs_per_array) cycles while the next step is already being driven;
 - so a new step starts every ``step_interval`` = max(read_cycles, conv_cycles) cycles;
-- the output vector is valid ``pipeline_cycles`` after the last conversion:
+- the output vector is valid ``pipeline_cycles`` after the last conversion (the ADC presents a
+  conversion's codes registered, in the next cycle: that register is the first of the
+  ``pipeline_cycles``, here and in CRS):
   ``latency = read_cycles + (steps - 1) * step_interval + conv_cycles + pipeline_cycles``;
 - back to back, a new MVM starts every ``steps * step_interval`` cycles, so ADC utilization in
   steady state is ``conv_cycles / step_interval``.
@@ -25,7 +27,8 @@ OPAs start every ``opa_cycles`` cycles.
 
 CRS (carry resolution of one block): the update slices are read row by row (a one-hot row drive
 for ``read_cycles``, sampled into the column sample-and-holds, then ``conv_cycles`` of
-conversions), each column composed as its codes arrive (``pipeline_cycles`` stages), and the
+conversions), each column composed as its codes arrive (``pipeline_cycles`` from the conversion,
+the ADC's output register included, as for MVM), and the
 row written back: clean digits to the update slices and the new levels to the forward and
 backward copies, all arrays at once, for ``write_row_cycles``. An array cannot be read and
 written at the same time, so the update slices alternate: drive row ``r``, then write row

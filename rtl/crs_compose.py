@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.periphery import PeripheryParams
@@ -20,6 +20,12 @@ def copy_levels_layout(p: PeripheryParams, lanes: int) -> data.ArrayLayout:
     :func:`golden.encoding.slice_weights` order (offset: ``weight_slices`` arrays; differential:
     the positive set, then the negative set)."""
     return data.ArrayLayout(data.ArrayLayout(unsigned(p.bits_per_cell), lanes), p.arrays)
+
+
+def flow_signature(layout) -> wiring.Signature:
+    """A word every cycle it is valid, no back-pressure: ``valid`` and ``payload`` (a stream
+    without ``ready``, so that the component exports to Verilog as it is)."""
+    return wiring.Signature({"valid": Out(1), "payload": Out(layout)})
 
 
 def result_layout(p: PeripheryParams, lanes: int) -> data.StructLayout:
@@ -45,28 +51,36 @@ class CrsCompose(wiring.Component):
     ----------
     params : golden.periphery.PeripheryParams
     lanes : int
-        Columns composed per cycle (the CRS unit uses one per ADC).
+        Columns composed per cycle; default ``adcs_per_array`` (the CRS unit uses one per ADC).
+    stages : int
+        Register stages, the latency in cycles; default ``pipeline_cycles`` (the CRS unit uses
+        ``pipeline_cycles - 1``: the ADC's output register is the first stage of its pipeline).
 
     Members
     -------
-    i : In(stream.Signature(levels_layout(params, lanes), always_ready=True))
+    i : In(flow_signature(levels_layout(params, lanes)))
         Levels of ``lanes`` columns; one accepted every cycle.
-    o : Out(stream.Signature(result_layout(params, lanes), always_ready=True))
-        ``digits``, ``levels`` and ``weight`` of the columns, valid ``pipeline_cycles`` after
+    o : Out(flow_signature(result_layout(params, lanes)))
+        ``digits``, ``levels`` and ``weight`` of the columns, valid ``stages`` cycles after
         they entered (0: in the same cycle); one per cycle. The wide weight is registered after
         the first stage, the results after the remaining ones; a stage holds its value until the
         next valid word replaces it.
     """
 
-    def __init__(self, *, params: PeripheryParams, lanes: int):
+    def __init__(self, *, params: PeripheryParams, lanes: int | None = None,
+                 stages: int | None = None):
         if not isinstance(params, PeripheryParams):
             raise TypeError(f"params must be a golden.periphery.PeripheryParams, not {params!r}")
+        lanes = params.adcs_per_array if lanes is None else lanes
+        stages = params.pipeline_cycles if stages is None else stages
         if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes <= 0:
             raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
-        self._params, self._lanes = params, lanes
+        if not isinstance(stages, int) or isinstance(stages, bool) or stages < 0:
+            raise ValueError(f"stages must be a non-negative integer, not {stages!r}")
+        self._params, self._lanes, self._stages = params, lanes, stages
         super().__init__({
-            "i": In(stream.Signature(levels_layout(params, lanes), always_ready=True)),
-            "o": Out(stream.Signature(result_layout(params, lanes), always_ready=True)),
+            "i": In(flow_signature(levels_layout(params, lanes))),
+            "o": Out(flow_signature(result_layout(params, lanes))),
         })
 
     @property
@@ -76,6 +90,10 @@ class CrsCompose(wiring.Component):
     @property
     def lanes(self) -> int:
         return self._lanes
+
+    @property
+    def stages(self) -> int:
+        return self._stages
 
     def elaborate(self, platform):
         m = Module()
@@ -121,14 +139,14 @@ class CrsCompose(wiring.Component):
                 for s in range(p.weight_slices):
                     m.d.comb += result.levels[j * p.weight_slices + s][k].eq(part[b * s:b * (s + 1)])
         out, valid = [result], valid_q
-        for n in range(max(p.pipeline_cycles - 1, 0)):
+        for n in range(max(self._stages - 1, 0)):
             out, valid = self._stage(m, out, valid, f"out{n}")
         m.d.comb += [self.o.payload.eq(out[0]), self.o.valid.eq(valid)]
         return m
 
     def _stage(self, m, values, valid, name):
-        """A register stage when pipeline_cycles is not exhausted: values load with ``valid``."""
-        if self._params.pipeline_cycles == 0:
+        """A register stage unless there are none: values load with ``valid``."""
+        if self._stages == 0:
             return values, valid
         regs = [Signal.like(v, name=f"{name}_q{k}") for k, v in enumerate(values)]
         valid_q = Signal(name=f"{name}_valid")

@@ -48,13 +48,17 @@ class CrsUnit(wiring.Component):
     pipeline meanwhile), then for ``max(conv_cycles, write_row_cycles)`` cycles converts row
     ``r`` from the sample-and-holds while writing row ``r-1``. The last slot waits
     ``pipeline_cycles`` and writes the last row. The update slices are thus never read and
-    written at once. Each conversion cycle's codes go through one :class:`CrsCompose` lane per
-    ADC into one of two row buffers (ping-pong: one fills while the other is written).
+    written at once. Each conversion's codes arrive registered in the next cycle (as on the MVM
+    port, :func:`rtl.adc_sequencer.xbar_signature`) and go through one :class:`CrsCompose` lane
+    per ADC (``pipeline_cycles - 1`` stages: the ADC register is the first of the
+    ``pipeline_cycles``) into one of two row buffers (ping-pong: one fills while the other is
+    written).
 
     Parameters
     ----------
     params : golden.periphery.PeripheryParams
-        ``adc_bits`` must hold an update-slice level (``update_level_bits``).
+        ``adc_bits`` must hold an update-slice level (``update_level_bits``);
+        ``pipeline_cycles`` at least 1 (the ADC's output register).
 
     Members
     -------
@@ -67,9 +71,9 @@ class CrsUnit(wiring.Component):
         ``drive`` with the one-hot ``rows``: a row read of every update slice (DAC level 1),
         ``sample`` in its last cycle (the sample-and-holds take the columns at the end of it).
         ``conv`` with ``conv_index`` ``k``: every ADC ``a`` of every slice converts column
-        ``a * lines_per_adc + k`` of the held row in this cycle; ``codes`` (``[slice][adc]``,
-        codes past the last column ignored) must be valid in the same cycle and are taken at its
-        end. ``write`` with the one-hot ``write_rows``: one row write of ``write_row_cycles``
+        ``a * lines_per_adc + k`` of the held row in this cycle; its ``codes``
+        (``[slice][adc]``, codes past the last column ignored) must be presented in the next
+        cycle (registered) and are taken at the end of it. ``write`` with the one-hot ``write_rows``: one row write of ``write_row_cycles``
         cycles, all arrays at once; ``digits`` (``[slice][column]``) are the clean levels for the
         update slices, ``levels`` (``[array][column]``, :func:`golden.encoding.slice_weights`
         order) go to the forward copy and to the backward copy (same weights, read transposed).
@@ -83,6 +87,9 @@ class CrsUnit(wiring.Component):
             raise ConfigError(f"converters.adc_bits = {params.adc_bits} is too narrow for CRS: the "
                               f"update slices hold {params.update_level_bits}-bit levels "
                               "(precision.update_slice_bits)")
+        if params.pipeline_cycles < 1:
+            raise ConfigError(f"tile.pipeline_cycles = {params.pipeline_cycles} is too short for "
+                              "CRS: the ADC's output register takes the first cycle")
         self._params = params
         super().__init__({
             "start": In(1),
@@ -128,19 +135,17 @@ class CrsUnit(wiring.Component):
                 m.d.sync += cnt.eq(cnt + 1)
                 with m.If(cnt == read_len - 1):
                     m.d.sync += [cnt.eq(0), state.eq(State.CONVERT)]
-            with m.Case(State.CONVERT):
+            with m.Default():            # State.CONVERT (a full case: no lint gap)
                 m.d.sync += cnt.eq(cnt + 1)
                 with m.If(cnt == conv_len - 1):
                     m.d.sync += [cnt.eq(0), slot.eq(slot + 1), state.eq(State.READ)]
                     with m.If(last):
                         m.d.sync += state.eq(State.IDLE)
-                    if pipe == 0:                 # the last slot has nothing to wait for
-                        with m.Elif(slot == rows - 1):
-                            m.d.sync += state.eq(State.CONVERT)
 
         # compose each conversion cycle's columns, into the row buffer of the row being read
-        m.submodules.compose = compose = CrsCompose(params=p, lanes=lanes)
-        m.d.comb += compose.i.valid.eq(port.conv)
+        # (the codes of a conversion arrive in the next cycle)
+        m.submodules.compose = compose = CrsCompose(params=p, lanes=lanes, stages=pipe - 1)
+        m.d.sync += compose.i.valid.eq(port.conv)
         for s in range(p.update_slices):
             for a in range(lanes):
                 m.d.comb += compose.i.payload[s][a].eq(port.codes[s][a][:p.update_level_bits])

@@ -128,6 +128,22 @@ BLOCKS: dict[str, Block] = {
         "rtl.mvm_unit:MvmUnit",
         "bit-sliced MVM / transposed MVM: streamer + ADC sequencer + shift-and-add, one crossbar port",
         PERIPHERY),
+    "opa_driver": Block(
+        "rtl.opa_driver:OpaDriver",
+        "PANTHER outer-product update: row bits and 2-bit column pulse widths, four polarity phases",
+        PERIPHERY),
+    "crs_compose": Block(
+        "rtl.crs_compose:CrsCompose",
+        "carry resolution datapath: update-slice levels -> rounded weight, clean digits, copy levels",
+        PERIPHERY),
+    "crs_unit": Block(
+        "rtl.crs_unit:CrsUnit",
+        "carry resolution of one block: row reads, compose, row writes of update slices and copies",
+        PERIPHERY),
+    "crossbar_unit": Block(
+        "rtl.crossbar_unit:CrossbarUnit",
+        "tile top: MVM / transposed MVM / OPA / CRS commands on one stream, one crossbar port",
+        PERIPHERY),
 }
 
 

@@ -7,7 +7,8 @@ with :func:`golden.crossbar.adc`, packed once per sample so that each conversion
 with one integer. :func:`amaranth_process` and :func:`cocotb_process` attach it to the port in
 amaranth.sim and cocotb (protocol: :func:`rtl.adc_sequencer.xbar_signature`).
 
-:func:`pack` / :func:`unpack` move whole vectors between numpy and port integers.
+:func:`tb.words.pack` / :func:`tb.words.unpack` move whole vectors between numpy and port
+integers.
 """
 
 from __future__ import annotations
@@ -16,27 +17,7 @@ import numpy as np
 
 from golden import crossbar, encoding
 from golden.periphery import PeripheryParams
-
-
-def pack(values, width: int) -> int:
-    """Integers (two's complement when negative) as one word, element 0 in the low bits."""
-    v = np.asarray(values, dtype=np.int64).ravel()
-    if not v.size:
-        return 0
-    u = v.astype("<u8")
-    bits = np.unpackbits(u.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")[:, :width]
-    return int.from_bytes(np.packbits(bits.ravel(), bitorder="little").tobytes(), "little")
-
-
-def unpack(word: int, n: int, width: int, *, signed: bool = False) -> np.ndarray:
-    """``n`` fields of ``width`` (<= 62) bits of ``word`` (element 0 in the low bits) as int64."""
-    if width > 62:
-        raise ValueError(f"fields of {width} bits do not fit int64")
-    nbytes = (n * width + 7) // 8
-    bits = np.unpackbits(np.frombuffer(int(word).to_bytes(nbytes, "little"), np.uint8),
-                         bitorder="little")[:n * width].reshape(n, width).astype(np.int64)
-    v = bits @ (np.int64(1) << np.arange(width, dtype=np.int64))
-    return v - (bits[:, -1] << width) if signed else v
+from tb.words import pack, unpack
 
 
 class AnalogCrossbar:

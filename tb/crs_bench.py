@@ -5,7 +5,8 @@ model's update slices first take ``opas`` random OPAs (golden), then the DUT res
 carries. Ports of the exported top: ``start``, ``busy``, ``crs__drive``, ``crs__rows``,
 ``crs__sample``, ``crs__conv``, ``crs__conv_index``, ``crs__codes`` (input), ``crs__write``,
 ``crs__write_rows``, ``crs__digits``, ``crs__levels``. The unit's outputs are decoded from
-registers, so the bench reads them at the falling edge and answers ``codes`` for the same cycle.
+registers, so the bench reads them at the falling edge; it answers a conversion's ``codes`` at
+the next falling edge (registered, one cycle after the request, as the MVM port).
 """
 
 from __future__ import annotations
@@ -57,15 +58,17 @@ async def run_crs(dut, model: UpdateArrayModel, *, stop_after=None) -> dict:
     dut.start.value = 1
     await FallingEdge(dut.clk)
     dut.start.value = 0
-    out, held = {"busy": 0, "moved": 0}, None
+    out, held, answer = {"busy": 0, "moved": 0}, None, None
     while int(dut.busy.value):
         out["busy"] += 1
         if stop_after is not None and out["busy"] > stop_after:
             return out
+        if answer is not None:                  # the codes of the last cycle's conversion
+            dut.crs__codes.value = answer
+        answer = (model.codes(dut.crs__conv_index.value.to_unsigned())
+                  if int(dut.crs__conv.value) else None)
         if int(dut.crs__sample.value):
             model.sample(dut.crs__rows.value.to_unsigned())
-        if int(dut.crs__conv.value):
-            dut.crs__codes.value = model.codes(dut.crs__conv_index.value.to_unsigned())
         if int(dut.crs__write.value):
             now = (dut.crs__write_rows.value.to_unsigned(), dut.crs__digits.value.to_unsigned(),
                    dut.crs__levels.value.to_unsigned())

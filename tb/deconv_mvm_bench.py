@@ -40,7 +40,8 @@ from rtl.deconv_addr import DeconvAddressGenerator, read_layout
 from rtl.input_streamer import vector_layout
 from rtl.mvm_unit import MvmUnit
 from rtl.shift_add import output_layout
-from tb.analog import AnalogCrossbar, cocotb_process, unpack
+from tb.analog import AnalogCrossbar, cocotb_process
+from tb.words import unpack
 from tb.mvm_bench import check_run, random_weights, reset, run_vectors, simulate
 from tb.runner import bench_params
 

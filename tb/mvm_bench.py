@@ -8,7 +8,7 @@ every input and output transfer, conversions counted) that :func:`check_run` com
 ``crosstrain bench mvm`` / ``bench sim`` reuse them.
 
 The exported top has ports ``i__*``, ``o__*``, ``xbar__*``, ``clk``, ``rst``; every payload is
-packed or unpacked as one integer per transfer (:func:`tb.analog.pack` / :func:`tb.analog.unpack`).
+packed or unpacked as one integer per transfer (:func:`tb.words.pack` / :func:`tb.words.unpack`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from golden.cycles import mvm_schedule
 from golden.events import Events
 from golden.periphery import PeripheryParams
 from golden.zeroskip import plan_steps, stream_cycles
-from tb.analog import AnalogCrossbar, amaranth_process, cocotb_process, pack, unpack
+from tb.analog import AnalogCrossbar, amaranth_process, cocotb_process
+from tb.words import pack, unpack
 from tb.runner import bench_params, run_bench
 
 #: Environment variable that turns on the cocotb ``workload`` test (JSON: vectors, out path).

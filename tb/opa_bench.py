@@ -18,7 +18,8 @@ from golden import cycles
 from golden.opa import PHASES, UpdateArrays, opa_drive
 from golden.periphery import PeripheryParams
 from tb.runner import bench_params
-from tb.update_array import UpdateArrayModel, pack_signed
+from tb.update_array import UpdateArrayModel
+from tb.words import pack
 
 
 def rand(rng, bits, shape):
@@ -52,7 +53,7 @@ class Opas:
 
     def word(self, x, d) -> int:
         p = self.p
-        return pack_signed(x, p.input_bits) | pack_signed(d, p.error_bits) << (p.rows * p.input_bits)
+        return pack(x, p.input_bits) | pack(d, p.error_bits) << (p.rows * p.input_bits)
 
     async def run(self, xs, ds, *, stop_after=None):
         """Drive every OPA; with ``stop_after`` return after that many cycles (mid-operation)."""

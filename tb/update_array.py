@@ -1,7 +1,7 @@
 """Python model of one block's arrays behind the OPA and CRS ports: the update slices (as
 :class:`golden.opa.UpdateArrays`), the forward and backward copies, their sample-and-holds and ADCs.
 
-Port words are packed ints, unpacked once per event with NumPy (never bit by bit):
+Port words are packed ints, unpacked once per event with :mod:`tb.words` (never bit by bit):
 
 - OPA (:class:`rtl.opa_driver.OpaDriver`): at each phase start, ``rows`` (bit ``r`` = row ``r``)
   and ``pieces`` (``bits_per_cell`` bits at ``(slice * cols + col)``) with ``potentiate``; the
@@ -21,26 +21,7 @@ from golden.crossbar import adc
 from golden.encoding import slice_weights
 from golden.opa import UpdateArrays
 from golden.periphery import PeripheryParams
-
-
-def unpack(word: int, count: int, width: int) -> np.ndarray:
-    """``count`` unsigned ``width``-bit fields of ``word``, field 0 in the low bits."""
-    n_bytes = (count * width + 7) // 8
-    bits = np.unpackbits(np.frombuffer(int(word).to_bytes(n_bytes, "little"), np.uint8),
-                         bitorder="little")[:count * width].reshape(count, width)
-    return bits.astype(np.int64) @ (np.int64(1) << np.arange(width, dtype=np.int64))
-
-
-def pack(values, width: int) -> int:
-    """Inverse of :func:`unpack` for non-negative values below ``2**width``."""
-    v = np.asarray(values, dtype=np.int64).ravel()
-    bits = ((v[:, None] >> np.arange(width, dtype=np.int64)) & 1).astype(np.uint8)
-    return int.from_bytes(np.packbits(bits.ravel(), bitorder="little").tobytes(), "little")
-
-
-def pack_signed(values, width: int) -> int:
-    """Two's-complement fields of signed values."""
-    return pack(np.asarray(values, dtype=np.int64) & ((1 << width) - 1), width)
+from tb.words import pack, unpack
 
 
 def one_hot_row(word: int, rows: int) -> int:

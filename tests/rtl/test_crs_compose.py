@@ -9,7 +9,7 @@ from golden.encoding import slice_weights
 from golden.opa import UpdateArrays
 from golden.periphery import from_params
 from rtl.crs_compose import CrsCompose
-from tb.update_array import pack, unpack
+from tb.words import pack, unpack
 
 SMALL = ["rows=4", "cols=4", "weight_bits=8", "weight_frac_bits=0", "input_bits=6", "error_bits=6",
          "update_slices=6"]

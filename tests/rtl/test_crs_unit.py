@@ -42,13 +42,14 @@ def simulate(p, model):
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        held = None
+        held = answer = None
         while ctx.get(dut.busy):                   # this cycle's outputs; answers for its end
             out["busy"] += 1
+            if answer is not None:                 # the codes of the last cycle's conversion
+                ctx.set(port.codes.as_value(), answer)
+            answer = model.codes(ctx.get(port.conv_index)) if ctx.get(port.conv) else None
             if ctx.get(port.sample):
                 model.sample(ctx.get(port.rows))
-            if ctx.get(port.conv):
-                ctx.set(port.codes.as_value(), model.codes(ctx.get(port.conv_index)))
             if ctx.get(port.write):
                 now = (ctx.get(port.write_rows), ctx.get(port.digits.as_value()),
                        ctx.get(port.levels.as_value()))
@@ -84,7 +85,7 @@ def check(p, model, golden, out, note):
     [],                                                   # conversions (3) longer than a write (2)
     ["write_latency_ns=7", "encoding=differential"],      # writes longer than conversions
     ["pipeline_cycles=5"],                                # the pipeline longer than a read drive
-    ["pipeline_cycles=0", "cols=5"],                      # no pipeline; the last ADC has a gap
+    ["pipeline_cycles=1", "cols=5"],                      # only the ADC register; a gap in the last ADC
     ["adcs_per_array=1", "update_slice_bits=4,4,3,3,2,5", "rows=1"],
     ["adcs_per_array=6", "weight_bits=12"],
 ])
@@ -115,9 +116,11 @@ def test_full_size_crs_matches_golden():
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
-def test_adc_too_narrow_for_slice_levels():
+def test_impossible_params():
     with pytest.raises(ConfigError, match="converters.adc_bits = 5 is too narrow"):
         CrsUnit(params=from_params(SMALL + ["adc_bits=5", "update_slice_bits=6"]))
+    with pytest.raises(ConfigError, match="tile.pipeline_cycles = 0 is too short"):
+        CrsUnit(params=from_params(SMALL + ["pipeline_cycles=0"]))
     gc.collect()            # the half-built component warns when collected: do it under the filter
 
 

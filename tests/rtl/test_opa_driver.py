@@ -9,7 +9,8 @@ from golden.opa import PHASES, UpdateArrays, opa_drive
 from golden.periphery import from_params
 from rtl.opa_driver import OpaDriver
 from tb.runner import run_bench
-from tb.update_array import UpdateArrayModel, pack_signed
+from tb.update_array import UpdateArrayModel
+from tb.words import pack
 
 SMALL = ["rows=5", "cols=4", "input_bits=5", "error_bits=6", "weight_bits=4", "weight_frac_bits=0",
          "update_slices=6", "opa_phase_ns=3"]
@@ -27,7 +28,7 @@ def extremes(bits, n):
 
 def input_word(dut, x, d):
     p = dut.params
-    return pack_signed(x, p.input_bits) | pack_signed(d, p.error_bits) << (p.rows * p.input_bits)
+    return pack(x, p.input_bits) | pack(d, p.error_bits) << (p.rows * p.input_bits)
 
 
 def simulate(p, xs, ds, seed, *, gaps=0.0):

@@ -11,7 +11,7 @@ from golden.config import ConfigError
 from golden.events import Events
 from golden.periphery import from_params
 from rtl.shift_add import ShiftAdd
-from tb.analog import unpack
+from tb.words import unpack
 from tb.mvm_bench import random_inputs, random_weights
 
 SMALL = ["rows=8", "cols=8", "input_bits=6", "weight_bits=8", "weight_frac_bits=4", "adc_bits=4"]

@@ -1,0 +1,240 @@
+"""A training step through :class:`rtl.crossbar_unit.CrossbarUnit` with the block model of
+:mod:`tb.crossbar_block` on its port, in amaranth.sim (:func:`simulate`) and cocotb (the tests
+at the bottom, on Icarus and Verilator).
+
+The step (:func:`training_step`): ``fwd`` forward MVMs back to back, one transposed MVM, ``opas``
+OPAs back to back, one CRS, one forward MVM on the resolved weights, offered as one command
+stream (each command as soon as the previous is taken, ``o`` always ready). :func:`check_step`
+compares every output with :func:`golden.crossbar.sliced_mvm` (on the initial weights, then on
+:meth:`golden.opa.UpdateArrays.crs`'s), the update slices and both copies with the golden
+update, and every operation's cycles with :mod:`golden.cycles`: MVM latency and back-to-back
+interval, ``opa_cycles`` per OPA, ``crs_cycles``, and no dispatch overhead (a command waiting
+for the unit to go idle is taken in the first idle cycle). The bench parameters are
+``{"periphery": PeripheryParams.as_dict(), "seed": int, "fwd": int, "opas": int}``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from golden import cycles
+from golden.encoding import slice_weights
+from golden.opa import UpdateArrays
+from golden.periphery import PeripheryParams
+from rtl.crossbar_unit import Mode, Op, command_layout
+from tb.crossbar_block import CrossbarBlock, amaranth_process, cocotb_process
+from tb.mvm_bench import golden_outputs, output_values, random_inputs, random_weights
+from tb.runner import bench_params
+from tb.words import pack
+
+
+@dataclass
+class Step:
+    """The commands of one training step and the golden results."""
+
+    w0: np.ndarray
+    ops: list                   # Op per command
+    xs: list                    # x per command (None for CRS)
+    ds: list                    # d per command (None unless OPA)
+    outputs: list               # golden MVM outputs, in order
+    update: UpdateArrays        # golden update slices after the CRS
+    w1: np.ndarray              # golden weights after the CRS
+
+
+def training_step(p: PeripheryParams, rng, *, fwd: int = 2, opas: int = 3) -> Step:
+    w0 = random_weights(p, rng)
+    xf = list(random_inputs(p, rng, fwd))
+    xt = random_inputs(p, rng, 1, transposed=True)[0]
+    lo, hi = -(1 << (p.error_bits - 1)), 1 << (p.error_bits - 1)
+    ox = random_inputs(p, rng, opas)
+    od = rng.integers(lo, hi, (opas, p.cols))
+    x2 = random_inputs(p, rng, 1)[0]
+    update = UpdateArrays(p.cfg, w0)
+    update.opa(ox, od)
+    w1 = update.crs()
+    outputs = (golden_outputs(p, w0, xf + [xt], [False] * fwd + [True])
+               + golden_outputs(p, w1, [x2], [False]))
+    ops = [Op.MVM] * fwd + [Op.MVM_T] + [Op.OPA] * opas + [Op.CRS, Op.MVM]
+    xs = xf + [xt] + list(ox) + [None, x2]
+    ds = [None] * (fwd + 1) + list(od) + [None, None]
+    return Step(w0, ops, xs, ds, outputs, update, w1)
+
+
+def command_words(p: PeripheryParams, step: Step) -> list[int]:
+    layout = command_layout(p)
+    n = max(p.rows, p.cols)
+    words = []
+    for op, x, d in zip(step.ops, step.xs, step.ds):
+        word = op.value << layout["op"].offset
+        if x is not None:
+            v = np.zeros(n, np.int64)
+            v[:len(x)] = x
+            word |= pack(v, p.input_bits) << layout["x"].offset
+        if d is not None:
+            word |= pack(d, p.error_bits) << layout["d"].offset
+        words.append(word)
+    return words
+
+
+@dataclass
+class Trace:
+    """Cycle (index of the clock edge) of each command's acceptance and each output; the port
+    mode of every cycle."""
+
+    accepted: list = field(default_factory=list)
+    emitted: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    modes: list = field(default_factory=list)
+    run_s: float = 0.0
+
+
+def stuck_after(p: PeripheryParams) -> int:
+    return 2 * cycles.crs_cycles(p.cfg) + 10_000
+
+
+def check_step(p: PeripheryParams, step: Step, model: CrossbarBlock, tr: Trace, note: str) -> dict:
+    """Everything against the golden models; returns the measured cycles per operation."""
+    assert len(tr.outputs) == len(step.outputs), f"{len(tr.outputs)} outputs ({note})"
+    for k, (got, want) in enumerate(zip(tr.outputs, step.outputs)):
+        bad = np.flatnonzero(got != want)
+        assert not len(bad), f"MVM {k}: line {bad[0]} is {got[bad[0]]}, golden {want[bad[0]]} ({note})"
+    assert np.array_equal(model.arrays.update.cells, step.update.cells), f"update slices ({note})"
+    levels = slice_weights(step.w1, p.cfg)[0]
+    assert np.array_equal(model.arrays.forward, levels), f"forward copy ({note})"
+    assert np.array_equal(model.arrays.backward, levels), f"backward copy ({note})"
+
+    modes = np.array(tr.modes)
+    acc = dict(enumerate(tr.accepted))
+    mvms = [k for k, op in enumerate(step.ops) if op in (Op.MVM, Op.MVM_T)]
+    opas = [k for k, op in enumerate(step.ops) if op == Op.OPA]
+    crs = step.ops.index(Op.CRS)
+    measured = {"mvm_latency": [], "mvm_interval": []}
+    for n, k in enumerate(mvms):
+        s = cycles.mvm_schedule(p.cfg, transposed=step.ops[k] == Op.MVM_T)
+        got = tr.emitted[n] - acc[k]
+        assert got == s.latency, f"command {k}: latency {got}, model {s.latency} ({note})"
+        measured["mvm_latency"].append(got)
+        if k + 1 in mvms:
+            gap = acc[k + 1] - acc[k]
+            assert gap == s.interval, f"command {k}: interval {gap}, model {s.interval} ({note})"
+            measured["mvm_interval"].append(gap)
+    # the OPAs wait for the last MVM output, then run back to back with no gap
+    assert acc[opas[0]] == tr.emitted[len([k for k in mvms if k < opas[0]]) - 1] + 1, note
+    opa_c = cycles.opa_cycles(p.cfg)
+    for a, b in zip(opas, opas[1:]):
+        assert acc[b] - acc[a] == opa_c, f"OPA interval {acc[b] - acc[a]}, model {opa_c} ({note})"
+    n_opa = int(np.count_nonzero(modes == Mode.OPA.value))
+    assert n_opa == len(opas) * opa_c, f"{n_opa} OPA cycles, model {len(opas)} x {opa_c} ({note})"
+    assert modes[acc[opas[0]] + 1] == Mode.OPA.value, f"OPA starts the cycle after acceptance ({note})"
+    # the CRS starts the cycle after the last pulse; the next MVM the cycle after the CRS
+    is_crs = (modes == Mode.CRS_READ.value) | (modes == Mode.CRS_WRITE.value)
+    n_crs = int(np.count_nonzero(is_crs))
+    assert n_crs == cycles.crs_cycles(p.cfg), f"{n_crs} CRS cycles, model {cycles.crs_cycles(p.cfg)} ({note})"
+    assert acc[crs] == acc[opas[-1]] + opa_c + 1, f"CRS dispatch ({note})"
+    assert is_crs[acc[crs] + 1] and is_crs[acc[crs] + n_crs] and acc[crs + 1] == acc[crs] + n_crs + 1, \
+        f"CRS span ({note})"
+    measured.update(opa=n_opa // len(opas), crs=n_crs, total=len(tr.modes))
+    return measured
+
+
+def _tick_record(tr: Trace, p, step, cycle, k, taken, word, valid, ready, mode):
+    """Bookkeeping of one cycle (shared by both drivers); returns the next command index."""
+    tr.modes.append(mode)
+    if valid and ready:
+        tr.accepted.append(cycle)
+        k += 1
+    if taken:
+        mvm_modes = [op == Op.MVM_T for op in step.ops if op in (Op.MVM, Op.MVM_T)]
+        tr.outputs.append(output_values(p, word, mvm_modes[len(tr.outputs)]))
+        tr.emitted.append(cycle)
+    return k
+
+
+# ---- amaranth.sim driver -----------------------------------------------------------------------
+def simulate(p: PeripheryParams, step: Step) -> tuple[CrossbarBlock, Trace]:
+    from amaranth.sim import Simulator
+
+    from rtl.crossbar_unit import CrossbarUnit
+
+    dut = CrossbarUnit(params=p)
+    model = CrossbarBlock(p, step.w0)
+    words = command_words(p, step)
+    tr = Trace()
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        k, cycle = 0, 0
+        while len(tr.outputs) < len(step.outputs):
+            assert cycle < stuck_after(p), f"stuck after {cycle} cycles"
+            if k < len(words):
+                ctx.set(dut.cmd.payload.as_value(), words[k])
+            ctx.set(dut.cmd.valid, k < len(words))
+            *_, valid, ready, ov, word, mode = await ctx.tick().sample(
+                dut.cmd.valid, dut.cmd.ready, dut.o.valid, dut.o.payload.as_value(), dut.xbar.mode)
+            mode = mode.value if isinstance(mode, Mode) else int(mode)
+            k = _tick_record(tr, p, step, cycle, k, ov, word, valid, ready, mode)
+            cycle += 1
+
+    async def analog(ctx):
+        await amaranth_process(ctx, dut.xbar, model)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.add_testbench(analog, background=True)
+    t0 = time.perf_counter()
+    sim.run()
+    tr.run_s = time.perf_counter() - t0
+    return model, tr
+
+
+# ---- cocotb driver -----------------------------------------------------------------------------
+async def reset(dut):
+    dut.rst.value = 1
+    dut.cmd__valid.value = 0
+    dut.o__ready.value = 1
+    dut.xbar__codes.value = 0
+    for _ in range(2):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+
+
+async def run_step(dut, p: PeripheryParams, step: Step) -> Trace:
+    words = command_words(p, step)
+    tr, k, cycle = Trace(), 0, 0
+    t0 = time.perf_counter()
+    while len(tr.outputs) < len(step.outputs):
+        assert cycle < stuck_after(p), f"stuck after {cycle} cycles"
+        await RisingEdge(dut.clk)
+        if k < len(words):
+            dut.cmd__payload.value = words[k]
+        valid = int(k < len(words))
+        dut.cmd__valid.value = valid
+        await ReadOnly()
+        ov = int(dut.o__valid.value)
+        word = dut.o__payload.value.to_unsigned() if ov else None
+        k = _tick_record(tr, p, step, cycle, k, ov, word, valid, int(dut.cmd__ready.value),
+                         int(dut.xbar__mode.value))
+        cycle += 1
+    tr.run_s = time.perf_counter() - t0
+    return tr
+
+
+@cocotb.test()
+async def training_step_matches_golden(dut):
+    d = bench_params()
+    p = PeripheryParams.from_dict(d["periphery"])
+    step = training_step(p, np.random.default_rng(d["seed"]), fwd=d["fwd"], opas=d["opas"])
+    model = CrossbarBlock(p, step.w0)
+    Clock(dut.clk, 10, unit="ns").start()
+    await reset(dut)
+    cocotb.start_soon(cocotb_process(dut, model))
+    tr = await run_step(dut, p, step)
+    measured = check_step(p, step, model, tr, f"seed {d['seed']}")
+    dut._log.info(f"measured cycles {measured}; {measured['total'] / tr.run_s:.0f} cycles/s")

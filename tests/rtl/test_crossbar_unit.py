@@ -1,0 +1,54 @@
+"""The crossbar unit (MVM + OPA + CRS behind one command stream and one port) with the block
+model on its port: a training step against golden.crossbar / golden.opa, each operation's cycles
+against golden.cycles (amaranth.sim at small sizes; cocotb on Icarus and Verilator at panther
+size)."""
+
+import gc
+
+import numpy as np
+import pytest
+
+from golden.config import ConfigError
+from golden.periphery import from_params
+from rtl.crossbar_unit import CrossbarUnit
+from tb.crossbar_unit_bench import check_step, simulate, training_step
+from tb.runner import run_bench
+
+SMALL = ["rows=6", "cols=8", "adcs_per_array=2", "weight_bits=8", "weight_frac_bits=0",
+         "input_bits=6", "error_bits=6", "update_slices=6", "update_slice_bits=5",
+         "read_latency_ns=3", "write_latency_ns=2", "adc_bits=6"]
+
+
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("extra", [
+    [],                                                 # ADC-bound MVM (conv 4 > read 3)
+    ["encoding=differential", "write_latency_ns=7"],    # CRS writes outlast the conversions
+    ["adcs_per_array=4", "pipeline_cycles=4"],          # read-bound MVM, a deeper pipeline
+])
+def test_training_step_matches_golden(seed, extra):
+    p = from_params(SMALL + extra)
+    step = training_step(p, np.random.default_rng(seed), fwd=2, opas=3)
+    model, trace = simulate(p, step)
+    check_step(p, step, model, trace, f"seed={seed} {extra}")
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_impossible_params():
+    with pytest.raises(ConfigError, match="pipeline_cycles = 1"):
+        CrossbarUnit(params=from_params(SMALL + ["pipeline_cycles=1"]))
+    with pytest.raises(ConfigError, match="adc_bits = 4 is too narrow"):
+        CrossbarUnit(params=from_params(SMALL + ["adc_bits=4"]))
+    gc.collect()            # half-built parts warn when collected: do it under the filter
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("encoding", ["offset", "differential"])
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_cocotb_bench(simulator, encoding):
+    # panther (128 x 128, 16-bit, 8 slices, 8-bit ADC, 16 update slices); Icarus resolves 32
+    # rows only (its CRS alone would take 29272 cycles at full size)
+    p = from_params([f"encoding={encoding}"] + (["rows=32"] if simulator == "icarus" else []))
+    tests, failed = run_bench(CrossbarUnit(params=p), design="crossbar_unit",
+                              params={"periphery": p.as_dict(), "seed": 3, "fwd": 2, "opas": 2},
+                              simulator=simulator, test_module="tb.crossbar_unit_bench")
+    assert (tests, failed) == (1, 0)
