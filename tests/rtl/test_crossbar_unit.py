@@ -42,12 +42,12 @@ def test_impossible_params():
 
 
 @pytest.mark.cocotb
-@pytest.mark.parametrize("encoding", ["offset", "differential"])
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize("simulator, encoding", [("icarus", "offset"), ("verilator", "differential")])
 def test_cocotb_bench(simulator, encoding):
-    # panther (128 x 128, 16-bit, 8 slices, 8-bit ADC, 16 update slices); Icarus resolves 32
-    # rows only (its CRS alone would take 29272 cycles at full size)
-    p = from_params([f"encoding={encoding}"] + (["rows=32"] if simulator == "icarus" else []))
+    # panther's widths (16-bit, 8 slices, 8-bit ADC, 16 update slices) on a 32 x 32 array: every
+    # part is benched at 128 x 128 on its own (test_mvm_unit, test_opa_driver, test_crs_unit);
+    # here the top's joining is what is checked, and a full-size top costs minutes per build
+    p = from_params([f"encoding={encoding}", "rows=32", "cols=32"])
     tests, failed = run_bench(CrossbarUnit(params=p), design="crossbar_unit",
                               params={"periphery": p.as_dict(), "seed": 3, "fwd": 2, "opas": 2},
                               simulator=simulator, test_module="tb.crossbar_unit_bench")

