@@ -32,7 +32,6 @@ import numpy as np
 from golden import crossbar
 from golden.config import ConfigError, HardwareConfig
 from golden.events import Events
-from golden.write_elim import Ledger
 
 # (name, kind, input channels / features, output channels / features); 8x8 input, 3x3 kernels
 LAYERS = (("conv1", "conv", 1, 8), ("conv2", "conv", 8, 16), ("fc", "dense", 64, 10))

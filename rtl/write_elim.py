@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -46,7 +46,7 @@ def settings_layout(p: ComparatorParams) -> data.StructLayout:
     })
 
 
-def popcount(bits) -> "Value":
+def popcount(bits) -> Value:
     """Number of ones in ``bits``, as a balanced adder tree."""
     terms = [bits[k] for k in range(len(bits))]
     while len(terms) > 1:

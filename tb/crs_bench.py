@@ -19,14 +19,9 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
 from golden import cycles
-from golden.encoding import slice_weights
 from golden.periphery import PeripheryParams
 from tb.runner import bench_params
-from tb.update_array import UpdateArrayModel
-
-
-def rand(rng, bits, shape):
-    return rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), shape)
+from tb.update_array import CrsPortResponder, UpdateArrayModel, check_crs, random_signed as rand
 
 
 async def reset(dut):
@@ -58,43 +53,22 @@ async def run_crs(dut, model: UpdateArrayModel, *, stop_after=None) -> dict:
     dut.start.value = 1
     await FallingEdge(dut.clk)
     dut.start.value = 0
-    out, held, answer = {"busy": 0, "moved": 0}, None, None
+    port, out = CrsPortResponder(model), {"busy": 0, "moved": 0}
     while int(dut.busy.value):
         out["busy"] += 1
         if stop_after is not None and out["busy"] > stop_after:
             return out
-        if answer is not None:                  # the codes of the last cycle's conversion
-            dut.crs__codes.value = answer
-        answer = (model.codes(dut.crs__conv_index.value.to_unsigned())
-                  if int(dut.crs__conv.value) else None)
-        if int(dut.crs__sample.value):
-            model.sample(dut.crs__rows.value.to_unsigned())
-        if int(dut.crs__write.value):
-            now = (dut.crs__write_rows.value.to_unsigned(), dut.crs__digits.value.to_unsigned(),
-                   dut.crs__levels.value.to_unsigned())
-            if held is None:
-                model.write(*now)
-            elif now != held:
-                out["moved"] += 1
-            held = now
-        else:
-            held = None
+        codes = port.cycle(
+            conv=int(dut.crs__conv.value), conv_index=dut.crs__conv_index.value.to_unsigned(),
+            sample=int(dut.crs__sample.value), rows=dut.crs__rows.value.to_unsigned(),
+            write=int(dut.crs__write.value),
+            write_data=(dut.crs__write_rows.value.to_unsigned(), dut.crs__digits.value.to_unsigned(),
+                        dut.crs__levels.value.to_unsigned()))
+        if codes is not None:                   # the codes of the last cycle's conversion
+            dut.crs__codes.value = codes
         await FallingEdge(dut.clk)
+    out["moved"] = port.moved
     return out
-
-
-def check(p, model, golden, out, note):
-    w = golden.crs()
-    levels = slice_weights(w, p.cfg)[0]
-    rows = [r for r, _, _ in model.writes]
-    assert rows == list(range(p.rows)), f"rows written {rows[:8]}... ({note})"
-    bad = np.argwhere(model.update.cells != golden.cells)
-    assert not len(bad), f"clean digit [slice, row, col] {bad[0].tolist()} ({note})"
-    assert np.array_equal(model.forward, levels), f"forward levels ({note})"
-    assert np.array_equal(model.backward, levels), f"backward levels ({note})"
-    assert out["busy"] == cycles.crs_cycles(p.cfg), \
-        f"{out['busy']} cycles, model {cycles.crs_cycles(p.cfg)} ({note})"
-    assert out["moved"] == 0, f"write data moved during a write ({note})"
 
 
 @cocotb.test()
@@ -103,7 +77,7 @@ async def crs_after_opas_matches_golden(dut):
     golden = copy.deepcopy(model.update)
     assert golden.events.opa_saturated > 0
     out = await run_crs(dut, model)
-    check(p, model, golden, out, f"seed {seed}")
+    check_crs(p, model, golden, out["busy"], out["moved"], f"seed {seed}")
 
 
 @cocotb.test()
@@ -116,4 +90,4 @@ async def reset_mid_crs(dut):
     assert not int(dut.busy.value), "reset leaves the unit idle"
     model.writes = []                       # rows rewritten before the reset hold the same weights
     out = await run_crs(dut, model)
-    check(p, model, golden, out, f"after reset, seed {seed}")
+    check_crs(p, model, golden, out["busy"], out["moved"], f"after reset, seed {seed}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from golden import cycles
 from golden.crossbar import adc
 from golden.encoding import slice_weights
 from golden.opa import UpdateArrays
@@ -101,3 +102,49 @@ class UpdateArrayModel:
         self.forward[:, r, :] = levels
         self.backward[:, r, :] = levels
         self.writes.append((r, digits, levels))
+
+
+def random_signed(rng: np.random.Generator, bits: int, shape) -> np.ndarray:
+    """Uniform signed ``bits``-wide integers."""
+    return rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), shape)
+
+
+class CrsPortResponder:
+    """The model's side of a CRS port, one cycle at a time, for the amaranth.sim and cocotb
+    adapters alike: :meth:`cycle` takes the unit's outputs of a cycle and returns the codes to
+    present in it (the previous cycle's conversion, registered), or None. A row write is stored
+    when it starts; ``moved`` counts cycles where held write data changed."""
+
+    def __init__(self, model: UpdateArrayModel):
+        self.model, self.held, self.answer, self.moved = model, None, None, 0
+
+    def cycle(self, *, conv: int, conv_index: int, sample: int, rows: int, write: int,
+              write_data: tuple[int, int, int]) -> int | None:
+        present, m = self.answer, self.model
+        self.answer = m.codes(conv_index) if conv else None
+        if sample:
+            m.sample(rows)
+        if write:
+            if self.held is None:
+                m.write(*write_data)
+            elif write_data != self.held:
+                self.moved += 1
+            self.held = write_data
+        else:
+            self.held = None
+        return present
+
+
+def check_crs(p: PeripheryParams, model: UpdateArrayModel, golden: UpdateArrays, busy: int,
+              moved: int, note: str) -> None:
+    """A whole CRS against golden: rows written in order, clean update digits, forward and
+    backward levels of the resolved weights, ``crs_cycles`` busy cycles, write data held."""
+    levels = slice_weights(golden.crs(), p.cfg)[0]
+    rows = [r for r, _, _ in model.writes]
+    assert rows == list(range(p.rows)), f"rows written {rows[:8]}... ({note})"
+    bad = np.argwhere(model.update.cells != golden.cells)
+    assert not len(bad), f"clean digit [slice, row, col] {bad[0].tolist()} ({note})"
+    assert np.array_equal(model.forward, levels), f"forward levels ({note})"
+    assert np.array_equal(model.backward, levels), f"backward levels ({note})"
+    assert busy == cycles.crs_cycles(p.cfg), f"{busy} cycles, model {cycles.crs_cycles(p.cfg)} ({note})"
+    assert moved == 0, f"write data moved during a write ({note})"

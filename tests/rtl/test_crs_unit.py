@@ -8,21 +8,15 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden import cycles
 from golden.config import ConfigError
-from golden.encoding import slice_weights
 from golden.periphery import from_params
 from rtl.crs_unit import CrsUnit
 from tb.runner import run_bench
-from tb.update_array import UpdateArrayModel
+from tb.update_array import CrsPortResponder, UpdateArrayModel, check_crs, random_signed as rand
 
 SMALL = ["rows=4", "cols=6", "adcs_per_array=2", "weight_bits=8", "weight_frac_bits=0",
          "input_bits=6", "error_bits=6", "update_slices=6", "read_latency_ns=3",
          "write_latency_ns=2", "update_slice_bits=5"]
-
-
-def rand(rng, bits, shape):
-    return rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), shape)
 
 
 def updated_model(p, rng, n_opa=6):
@@ -36,48 +30,34 @@ def simulate(p, model):
     """One CRS with the model on the port; returns busy cycles and write-hold violations."""
     dut = CrsUnit(params=p)
     port = dut.crs
-    out = {"busy": 0, "moved": 0}
+    out = {"busy": 0}
+    responder = CrsPortResponder(model)
 
     async def bench(ctx):
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        held = answer = None
         while ctx.get(dut.busy):                   # this cycle's outputs; answers for its end
             out["busy"] += 1
-            if answer is not None:                 # the codes of the last cycle's conversion
-                ctx.set(port.codes.as_value(), answer)
-            answer = model.codes(ctx.get(port.conv_index)) if ctx.get(port.conv) else None
-            if ctx.get(port.sample):
-                model.sample(ctx.get(port.rows))
-            if ctx.get(port.write):
-                now = (ctx.get(port.write_rows), ctx.get(port.digits.as_value()),
-                       ctx.get(port.levels.as_value()))
-                if held is None:
-                    model.write(*now)
-                elif now != held:
-                    out["moved"] += 1
-                held = now
-            else:
-                held = None
+            codes = responder.cycle(
+                conv=ctx.get(port.conv), conv_index=ctx.get(port.conv_index),
+                sample=ctx.get(port.sample), rows=ctx.get(port.rows), write=ctx.get(port.write),
+                write_data=(ctx.get(port.write_rows), ctx.get(port.digits.as_value()),
+                            ctx.get(port.levels.as_value())))
+            if codes is not None:                  # the codes of the last cycle's conversion
+                ctx.set(port.codes.as_value(), codes)
             await ctx.tick()
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
+    out["moved"] = responder.moved
     return out
 
 
 def check(p, model, golden, out, note):
-    w = golden.crs()
-    levels = slice_weights(w, p.cfg)[0]
-    assert [r for r, _, _ in model.writes] == list(range(p.rows)), note
-    assert np.array_equal(model.update.cells, golden.cells), f"clean digits ({note})"
-    assert np.array_equal(model.forward, levels), f"forward levels ({note})"
-    assert np.array_equal(model.backward, levels), f"backward levels ({note})"
-    assert out["busy"] == cycles.crs_cycles(p.cfg), note
-    assert out["moved"] == 0, note
+    check_crs(p, model, golden, out["busy"], out["moved"], note)
 
 
 @pytest.mark.parametrize("seed", range(2))
