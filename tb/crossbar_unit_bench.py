@@ -98,8 +98,10 @@ def stuck_after(p: PeripheryParams) -> int:
     return 2 * cycles.crs_cycles(p.cfg) + 10_000
 
 
-def check_step(p: PeripheryParams, step: Step, model: CrossbarBlock, tr: Trace, note: str) -> dict:
-    """Everything against the golden models; returns the measured cycles per operation."""
+def check_step(p: PeripheryParams, step: Step, model: CrossbarBlock, tr: Trace, note: str, *,
+               timing: bool = True) -> dict:
+    """Everything against the golden models; with ``timing`` (output always ready) every
+    operation's cycles too. Returns the measured cycles per operation."""
     assert len(tr.outputs) == len(step.outputs), f"{len(tr.outputs)} outputs ({note})"
     for k, (got, want) in enumerate(zip(tr.outputs, step.outputs)):
         bad = np.flatnonzero(got != want)
@@ -108,6 +110,8 @@ def check_step(p: PeripheryParams, step: Step, model: CrossbarBlock, tr: Trace, 
     levels = slice_weights(step.w1, p.cfg)[0]
     assert np.array_equal(model.arrays.forward, levels), f"forward copy ({note})"
     assert np.array_equal(model.arrays.backward, levels), f"backward copy ({note})"
+    if not timing:
+        return {}
 
     modes = np.array(tr.modes)
     acc = dict(enumerate(tr.accepted))
@@ -157,7 +161,10 @@ def _tick_record(tr: Trace, p, step, cycle, k, taken, word, valid, ready, mode):
 
 
 # ---- amaranth.sim driver -----------------------------------------------------------------------
-def simulate(p: PeripheryParams, step: Step) -> tuple[CrossbarBlock, Trace]:
+def simulate(p: PeripheryParams, step: Step, *, stall_seed: int | None = None,
+             stall: float = 0.5) -> tuple[CrossbarBlock, Trace]:
+    """Run the step's commands, offered back to back; ``o.ready`` is low with probability
+    ``stall`` each cycle when ``stall_seed`` is given, else always high."""
     from amaranth.sim import Simulator
 
     from rtl.crossbar_unit import CrossbarUnit
@@ -167,18 +174,21 @@ def simulate(p: PeripheryParams, step: Step) -> tuple[CrossbarBlock, Trace]:
     words = command_words(p, step)
     tr = Trace()
 
+    rng = None if stall_seed is None else np.random.default_rng(stall_seed)
+
     async def bench(ctx):
-        ctx.set(dut.o.ready, 1)
         k, cycle = 0, 0
         while len(tr.outputs) < len(step.outputs):
             assert cycle < stuck_after(p), f"stuck after {cycle} cycles"
+            o_ready = 1 if rng is None else int(rng.random() >= stall)
+            ctx.set(dut.o.ready, o_ready)
             if k < len(words):
                 ctx.set(dut.cmd.payload.as_value(), words[k])
             ctx.set(dut.cmd.valid, k < len(words))
             *_, valid, ready, ov, word, mode = await ctx.tick().sample(
                 dut.cmd.valid, dut.cmd.ready, dut.o.valid, dut.o.payload.as_value(), dut.xbar.mode)
             mode = mode.value if isinstance(mode, Mode) else int(mode)
-            k = _tick_record(tr, p, step, cycle, k, ov, word, valid, ready, mode)
+            k = _tick_record(tr, p, step, cycle, k, ov and o_ready, word, valid, ready, mode)
             cycle += 1
 
     async def analog(ctx):
