@@ -213,6 +213,14 @@ def from_params(pairs: list[str] | dict | None = None, *, preset: str = DEFAULT_
     return PeripheryParams(config.load(preset).with_overrides(overrides), out_width)
 
 
+def check_params(params) -> PeripheryParams:
+    """``params`` itself, or TypeError when it is not a :class:`PeripheryParams` (what every
+    periphery component's ``params=`` must be)."""
+    if not isinstance(params, PeripheryParams):
+        raise TypeError(f"params must be a golden.periphery.PeripheryParams, not {params!r}")
+    return params
+
+
 def _split(pair: str) -> tuple[str, str]:
     key, sep, value = pair.partition("=")
     if not sep or not key.strip():

@@ -8,7 +8,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.cycles import mvm_schedule
-from rtl.input_streamer import check_params, lines, token_layout
+from golden.periphery import check_params
+from rtl.input_streamer import lines, token_layout
 
 
 #: Token fields a step's records carry.

@@ -7,10 +7,10 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.periphery import PeripheryParams
+from golden.periphery import PeripheryParams, check_params
 from rtl.crs_compose import copy_levels_layout, levels_layout
 from rtl.crs_unit import CrsUnit
-from rtl.input_streamer import check_params, lines
+from rtl.input_streamer import lines
 from rtl.mvm_unit import MvmUnit
 from rtl.opa_driver import OpaDriver, pieces_layout
 from rtl.shift_add import output_layout

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.periphery import PeripheryParams
+from golden.periphery import PeripheryParams, check_params
 
 
 def levels_layout(p: PeripheryParams, lanes: int) -> data.ArrayLayout:
@@ -69,8 +69,7 @@ class CrsCompose(wiring.Component):
 
     def __init__(self, *, params: PeripheryParams, lanes: int | None = None,
                  stages: int | None = None):
-        if not isinstance(params, PeripheryParams):
-            raise TypeError(f"params must be a golden.periphery.PeripheryParams, not {params!r}")
+        check_params(params)
         lanes = params.adcs_per_array if lanes is None else lanes
         stages = params.pipeline_cycles if stages is None else stages
         if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes <= 0:

@@ -7,7 +7,7 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import ConfigError
-from golden.periphery import PeripheryParams
+from golden.periphery import PeripheryParams, check_params
 from rtl.crs_compose import CrsCompose, copy_levels_layout, levels_layout
 
 
@@ -81,8 +81,7 @@ class CrsUnit(wiring.Component):
     """
 
     def __init__(self, *, params: PeripheryParams):
-        if not isinstance(params, PeripheryParams):
-            raise TypeError(f"params must be a golden.periphery.PeripheryParams, not {params!r}")
+        check_params(params)
         if params.adc_bits < params.update_level_bits:
             raise ConfigError(f"converters.adc_bits = {params.adc_bits} is too narrow for CRS: the "
                               f"update slices hold {params.update_level_bits}-bit levels "

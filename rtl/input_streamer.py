@@ -6,7 +6,7 @@ from amaranth.hdl import C, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.periphery import PeripheryParams
+from golden.periphery import PeripheryParams, check_params
 
 
 def lines(p: PeripheryParams) -> int:
@@ -44,12 +44,6 @@ def tree_sum(values):
         terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
                  for k in range(0, len(terms), 2)]
     return terms[0]
-
-
-def check_params(params) -> PeripheryParams:
-    if not isinstance(params, PeripheryParams):
-        raise TypeError(f"params must be a golden.periphery.PeripheryParams, not {params!r}")
-    return params
 
 
 class InputStreamer(wiring.Component):

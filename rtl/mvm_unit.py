@@ -7,8 +7,9 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.periphery import check_params
 from rtl.adc_sequencer import AdcSequencer, xbar_signature
-from rtl.input_streamer import InputStreamer, check_params, vector_layout
+from rtl.input_streamer import InputStreamer, vector_layout
 from rtl.shift_add import ShiftAdd, check_pipeline, output_layout
 
 

@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.opa import PHASES
-from golden.periphery import PeripheryParams
+from golden.periphery import PeripheryParams, check_params
 
 
 def opa_input_layout(p: PeripheryParams) -> data.StructLayout:
@@ -68,8 +68,7 @@ class OpaDriver(wiring.Component):
     """
 
     def __init__(self, *, params: PeripheryParams):
-        if not isinstance(params, PeripheryParams):
-            raise TypeError(f"params must be a golden.periphery.PeripheryParams, not {params!r}")
+        check_params(params)
         self._params = params
         super().__init__({
             "i": In(stream.Signature(opa_input_layout(params))),

@@ -8,8 +8,9 @@ from amaranth.lib.wiring import In, Out
 
 from golden import encoding
 from golden.config import ConfigError
+from golden.periphery import check_params
 from rtl.adc_sequencer import record_layout, record_signature
-from rtl.input_streamer import check_params, lines
+from rtl.input_streamer import lines
 
 
 def output_layout(p) -> data.ArrayLayout:

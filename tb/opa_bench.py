@@ -18,12 +18,8 @@ from golden import cycles
 from golden.opa import PHASES, UpdateArrays, opa_drive
 from golden.periphery import PeripheryParams
 from tb.runner import bench_params
-from tb.update_array import UpdateArrayModel
+from tb.update_array import UpdateArrayModel, random_signed as rand
 from tb.words import pack
-
-
-def rand(rng, bits, shape):
-    return rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), shape)
 
 
 async def setup(dut):

@@ -9,15 +9,11 @@ from golden.opa import PHASES, UpdateArrays, opa_drive
 from golden.periphery import from_params
 from rtl.opa_driver import OpaDriver
 from tb.runner import run_bench
-from tb.update_array import UpdateArrayModel
+from tb.update_array import UpdateArrayModel, random_signed as rand
 from tb.words import pack
 
 SMALL = ["rows=5", "cols=4", "input_bits=5", "error_bits=6", "weight_bits=4", "weight_frac_bits=0",
          "update_slices=6", "opa_phase_ns=3"]
-
-
-def rand(rng, bits, shape):
-    return rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), shape)
 
 
 def extremes(bits, n):
