@@ -1,7 +1,7 @@
 """A programmed crossbar block: stored conductances with device non-idealities and wear.
 
 :class:`ProgrammedArray` holds one logical weight matrix over its physical slice arrays. It
-adds to the ideal model of :mod:`golden.crossbar` what a real device does, each effect off by
+adds to the ideal model of :mod:`crosstrain.golden.crossbar` what a real device does, each effect off by
 default and drawn from one seeded generator (``nonideal.seed``) so runs are reproducible:
 
 - ``d2d_sigma``: a fixed per-cell lognormal factor on the conductance range (drawn once);
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden import encoding
-from golden.config import HardwareConfig
-from golden.crossbar import sliced_mvm
-from golden.events import Events
+from crosstrain.golden import encoding
+from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.crossbar import sliced_mvm
+from crosstrain.golden.events import Events
 
 
 class ProgrammedArray:

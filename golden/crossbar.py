@@ -3,8 +3,8 @@
 One MVM of signed integer inputs ``x`` (N x R) through a signed integer weight matrix ``w``
 (R x C) proceeds as the hardware does:
 
-1. ``w`` is sliced over physical arrays (:func:`golden.encoding.slice_weights`); ``x`` is
-   applied in ``input_steps`` DAC steps (:func:`golden.encoding.input_steps`). Logical
+1. ``w`` is sliced over physical arrays (:func:`crosstrain.golden.encoding.slice_weights`); ``x`` is
+   applied in ``input_steps`` DAC steps (:func:`crosstrain.golden.encoding.input_steps`). Logical
    matrices taller than the array (R > rows) use several arrays whose results add digitally.
 2. Each step, each array's columns sum ``DAC level x cell level`` over the driven rows
    (:func:`column_sums`), optionally with device non-idealities.
@@ -26,9 +26,9 @@ import math
 
 import numpy as np
 
-from golden import encoding
-from golden.config import HardwareConfig
-from golden.events import Events
+from crosstrain.golden import encoding
+from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.events import Events
 
 _F32_EXACT = 1 << 24
 _F64_EXACT = 1 << 53

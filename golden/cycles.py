@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from golden.config import HardwareConfig
+from crosstrain.golden.config import HardwareConfig
 
 
 def ns_to_cycles(cfg: HardwareConfig, ns: float) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden.config import HardwareConfig
+from crosstrain.golden.config import HardwareConfig
 
 
 def check_range(name: str, values: np.ndarray, bits: int) -> np.ndarray:
@@ -36,6 +36,13 @@ def check_range(name: str, values: np.ndarray, bits: int) -> np.ndarray:
         bad = v.min() if v.min() < lo else v.max()
         raise ValueError(f"{name} value {int(bad)} does not fit in {bits} signed bits [{lo}, {hi}]")
     return v
+
+
+def to_fixed(x, bits: int, frac_bits: int) -> np.ndarray:
+    """Real values as signed ``bits``-bit fixed-point codes with ``frac_bits`` fraction bits
+    (rounded to nearest, saturated). A negative ``frac_bits`` drops integer bits."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 2.0 ** frac_bits), lo, hi).astype(np.int64)
 
 
 def weight_offset(cfg: HardwareConfig) -> int:

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden import encoding
-from golden.config import HardwareConfig
-from golden.events import Events
+from crosstrain.golden import encoding
+from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.events import Events
 
 PHASES = ((1, 1), (1, -1), (-1, 1), (-1, -1))   # (row sign, column sign), in drive order
 

@@ -1,9 +1,9 @@
 """The one parameter object of the crossbar periphery RTL, its benches and its Verilog export.
 
-:class:`PeripheryParams` wraps a :class:`~golden.config.HardwareConfig` (so the golden model,
+:class:`PeripheryParams` wraps a :class:`~crosstrain.golden.config.HardwareConfig` (so the golden model,
 the cycle model and the RTL read the very same numbers) and adds the widths the digital
 periphery needs. ``crosstrain verilog BLOCK --param KEY=VALUE`` and the cocotb benches build it
-with :func:`from_params`; every impossible value raises :class:`~golden.config.ConfigError`
+with :func:`from_params`; every impossible value raises :class:`~crosstrain.golden.config.ConfigError`
 with one line naming the parameter.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from golden import config
-from golden.config import ConfigError, HardwareConfig
-from golden.cycles import mvm_schedule, opa_phase_cycles, write_row_cycles
+from crosstrain.golden import config
+from crosstrain.golden.config import ConfigError, HardwareConfig
+from crosstrain.golden.cycles import mvm_schedule, opa_phase_cycles, write_row_cycles
 
 DEFAULT_PRESET = "panther"
 
@@ -42,7 +42,7 @@ class PeripheryParams:
     ----------
     cfg : HardwareConfig
         The accelerator configuration (lossless ADC mode is not required: the RTL clips exactly
-        as :func:`golden.crossbar.adc` does).
+        as :func:`crosstrain.golden.crossbar.adc` does).
     out_width : int
         Width of a signed output element; 0 (default) means :attr:`min_out_width`.
     """
@@ -217,7 +217,7 @@ def check_params(params) -> PeripheryParams:
     """``params`` itself, or TypeError when it is not a :class:`PeripheryParams` (what every
     periphery component's ``params=`` must be)."""
     if not isinstance(params, PeripheryParams):
-        raise TypeError(f"params must be a golden.periphery.PeripheryParams, not {params!r}")
+        raise TypeError(f"params must be a crosstrain.golden.periphery.PeripheryParams, not {params!r}")
     return params
 
 

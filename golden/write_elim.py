@@ -1,4 +1,4 @@
-"""Insignificant-write elimination: policies, the comparator's reference, wear and write cost.
+"""Insignificant-write elimination: policies, the comparator's reference and the wear they leave.
 
 Where training writes into ReRAM (the PipeLayer-style training that the IEEE TC 2023 scheme
 starts from; reference sheet sections 1 and 5):
@@ -10,7 +10,7 @@ starts from; reference sheet sections 1 and 5):
   streamed through the DACs);
 - ``updates``: the updated weights are written back into the weight arrays.
 
-Every matrix is stored like a weight matrix (:func:`golden.encoding.slice_weights`): positions
+Every matrix is stored like a weight matrix (:func:`crosstrain.golden.encoding.slice_weights`): positions
 (or weight rows) in array rows, channels in array columns, each signed fixed-point code across
 the slice arrays' cells, tiled over ``crossbar.rows x crossbar.cols`` arrays. One *level* is one
 unit of a cell's level range; for the LSB slice it is one LSB of the code, for slice ``a`` it is
@@ -36,7 +36,7 @@ codes make ``|d| > tau`` the same as ``|d| > floor(tau)``, which is the comparat
 Row and tile granularity write every cell of a group that holds a significant element; cell
 granularity writes exactly the significant cells.
 
-:func:`compare_beats` is the reference of the RTL comparator (:mod:`rtl.write_elim`): the
+:func:`compare_beats` is the reference of the RTL comparator (:mod:`crosstrain.rtl.write_elim`): the
 elements arrive as beats (one array row of one tile), groups end at a beat marked ``last`` (the
 end of a tile) or, at row granularity, every ``row_group`` beats.
 """
@@ -48,12 +48,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from golden import cost, encoding
-from golden.array import ProgrammedArray
-from golden.config import ConfigError, HardwareConfig
-from golden.cycles import write_row_cycles
-from golden.events import Events
-from golden.mapper import Counts
+from crosstrain.golden import encoding
+from crosstrain.golden.array import ProgrammedArray
+from crosstrain.golden.config import ConfigError, HardwareConfig
+from crosstrain.golden.events import Events
 
 PHASES = ("activations", "errors", "updates")
 OPERAND_PHASES = ("activations", "errors")
@@ -167,7 +165,7 @@ def scheme(policies) -> dict[str, WritePolicy]:
     return out
 
 
-# ---- the comparator (reference of rtl.write_elim) ----------------------------------------------
+# ---- the comparator (reference of crosstrain.rtl.write_elim) ----------------------------------------------
 
 @dataclass(frozen=True)
 class ComparatorParams:
@@ -400,7 +398,7 @@ class WriteTally:
 class WriteStore:
     """The arrays that receive one matrix's writes (one phase of one layer) under one policy.
 
-    Wraps a :class:`golden.array.ProgrammedArray`: its per-cell ``write_counts`` give the wear
+    Wraps a :class:`crosstrain.golden.array.ProgrammedArray`: its per-cell ``write_counts`` give the wear
     and its events the cells and rows programmed. Counting starts when training starts, with the
     arrays holding zeros. ``policy=None`` programs every cell (the baseline).
     """
@@ -501,18 +499,3 @@ class Ledger:
             tally=tally, max_per_step=max((float(r.max()) for r in rates), default=0.0),
             mean_per_step=sum(float(r.sum()) for r in rates) / cells if cells else 0.0,
             cells=cells)
-
-
-# ---- cost -----------------------------------------------------------------------------------
-
-def write_energy_pj(events: Events, cfg: HardwareConfig) -> float:
-    """Programming energy of the cell writes in ``events`` (``device.write_energy_pj`` each, as
-    the roll-up prices them)."""
-    return cost.counts_energy_pj(Counts(cell_writes=events.cell_writes), cfg,
-                                 cost.CostSettings())["cell_write"]
-
-
-def write_time_ns(events: Events, cfg: HardwareConfig) -> float:
-    """Programming time of the row writes in ``events``, one after another (each
-    :func:`golden.cycles.write_row_cycles`; the cells of a row are programmed in parallel)."""
-    return events.rows_written * write_row_cycles(cfg) / cfg.tile.clock_ghz

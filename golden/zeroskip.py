@@ -2,7 +2,7 @@
 
 Zero skipping (any layer)
     An input vector is applied to the crossbar rows in ``input_steps`` DAC steps
-    (:func:`golden.encoding.input_steps`). A step whose DAC levels are all zero adds nothing to any
+    (:func:`crosstrain.golden.encoding.input_steps`). A step whose DAC levels are all zero adds nothing to any
     column (its ADC codes are 0), so it need not be issued; a vector that is all zero (ReLU) issues
     no step at all, and a zero value leaves its row idle in every step. Skipping is exact: the
     result equals the full MVM bit for bit, ADC clipping included. :func:`plan_steps` says, per
@@ -28,7 +28,7 @@ Costs (:func:`layer_costs`)
       group stay in lockstep: a step is spent when any tile issues it (a tile with nothing to add
       idles, and only issuing tiles count array steps and conversions).
 
-    Cycles come from :func:`golden.cycles.mvm_schedule`: ``n`` MVMs back to back take
+    Cycles come from :func:`crosstrain.golden.cycles.mvm_schedule`: ``n`` MVMs back to back take
     ``schedule.total(n)``; a zero-skipped stream of ``T`` steps takes :func:`stream_cycles`, the
     same schedule with the skipped steps left out (steps keep starting every ``step_interval``).
 
@@ -47,11 +47,11 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from golden import crossbar, encoding
-from golden.config import HardwareConfig
-from golden.cycles import mvm_schedule
-from golden.deconv import ConvTranspose, phase_inputs, phase_matrix, phase_view, read_sequence
-from golden.events import Events
+from crosstrain.golden import crossbar, encoding
+from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.cycles import mvm_schedule
+from crosstrain.golden.deconv import ConvTranspose, phase_inputs, phase_matrix, phase_view, read_sequence
+from crosstrain.golden.events import Events
 
 MAPPINGS = ("naive", "decomposed", "zero_skip")
 TOKEN_FIELDS = ("vector", "step", "first", "last", "empty")
@@ -146,7 +146,7 @@ def mvm_skipping(w: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *,
                  events: Events | None = None, counts: SkipCounts | None = None) -> np.ndarray:
     """``x @ w`` through the ideal crossbar, issuing only the steps :func:`plan_steps` keeps.
 
-    Same arguments and result as :func:`golden.crossbar.mvm` (``transposed=False``, ideal array);
+    Same arguments and result as :func:`crosstrain.golden.crossbar.mvm` (``transposed=False``, ideal array);
     events count only issued steps, and ``counts`` accumulates what was skipped.
     """
     levels, sign, shift = encoding.slice_weights(w, cfg)
@@ -185,10 +185,10 @@ def crossbar_deconv(spec: ConvTranspose, x: np.ndarray, w: np.ndarray, cfg: Hard
                     counts: SkipCounts | None = None) -> np.ndarray:
     """The transposed conv of integer codes as the decomposed mapping computes it on crossbars.
 
-    Each phase group stores its sub-kernel (:func:`golden.deconv.phase_matrix`) and runs one MVM
-    per window that reads a pixel (:func:`golden.deconv.phase_inputs`), with zero skipping
-    (:func:`mvm_skipping`) or without (:func:`golden.crossbar.mvm`). Windows that read nothing
-    leave their output at zero. Equals :func:`golden.deconv.polyphase` when no ADC code clips.
+    Each phase group stores its sub-kernel (:func:`crosstrain.golden.deconv.phase_matrix`) and runs one MVM
+    per window that reads a pixel (:func:`crosstrain.golden.deconv.phase_inputs`), with zero skipping
+    (:func:`mvm_skipping`) or without (:func:`crosstrain.golden.crossbar.mvm`). Windows that read nothing
+    leave their output at zero. Equals :func:`crosstrain.golden.deconv.polyphase` when no ADC code clips.
     """
     x, w = spec.check_input(x), spec.check_weight(w)
     out = np.zeros((len(x), spec.out_channels, spec.out_height, spec.out_width), dtype=np.int64)
@@ -207,9 +207,9 @@ def crossbar_deconv(spec: ConvTranspose, x: np.ndarray, w: np.ndarray, cfg: Hard
 def stream_cycles(cfg: HardwareConfig, steps: int) -> int:
     """Cycles to issue ``steps`` crossbar steps back to back through one MVM unit.
 
-    The :func:`golden.cycles.mvm_schedule` with skipped steps left out: ``steps = n *
+    The :func:`crosstrain.golden.cycles.mvm_schedule` with skipped steps left out: ``steps = n *
     input_steps`` gives ``schedule.total(n)``. ``steps`` counts step slots: in the RTL
-    (:class:`rtl.mvm_unit.MvmUnit` with ``skip_zero``) every token of :meth:`StepPlan.tokens`
+    (:class:`crosstrain.rtl.mvm_unit.MvmUnit` with ``skip_zero``) every token of :meth:`StepPlan.tokens`
     takes one, so an all-zero vector's ``empty`` token costs one slot (it drives, samples and
     converts nothing but keeps its zero output in order); pass ``len(tokens)``.
     """

@@ -7,10 +7,9 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.cycles import mvm_schedule
-from golden.periphery import check_params
-from rtl.input_streamer import lines, token_layout
-
+from crosstrain.golden.cycles import mvm_schedule
+from crosstrain.golden.periphery import check_params
+from crosstrain.rtl.input_streamer import lines, token_layout
 
 #: Token fields a step's records carry.
 BOOKKEEPING = ("step", "sign", "first", "last", "empty", "level_sum", "transposed")
@@ -65,7 +64,7 @@ class AdcSequencer(wiring.Component):
 
     A token's step starts the first cycle it is valid: the lines are driven for
     ``read_cycles`` cycles (``sample`` in the last of them), and the token is taken at the end
-    of the step's ``step_interval`` (:func:`golden.cycles.mvm_schedule`), so the next step is
+    of the step's ``step_interval`` (:func:`crosstrain.golden.cycles.mvm_schedule`), so the next step is
     driven while this one converts (sample-and-hold). The ``adcs_per_array`` ADCs of every array
     convert the held lines in ``conv_cycles`` consecutive cycles starting the cycle after the
     sample. Every ADC is busy every cycle when ``conv_cycles == step_interval`` and tokens keep
@@ -78,7 +77,7 @@ class AdcSequencer(wiring.Component):
 
     Parameters
     ----------
-    params : golden.periphery.PeripheryParams
+    params : crosstrain.golden.periphery.PeripheryParams
 
     Members
     -------

@@ -7,13 +7,13 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.periphery import PeripheryParams, check_params
-from rtl.crs_compose import copy_levels_layout, levels_layout
-from rtl.crs_unit import CrsUnit
-from rtl.input_streamer import lines
-from rtl.mvm_unit import MvmUnit
-from rtl.opa_driver import OpaDriver, pieces_layout
-from rtl.shift_add import output_layout
+from crosstrain.golden.periphery import PeripheryParams, check_params
+from crosstrain.rtl.crs_compose import copy_levels_layout, levels_layout
+from crosstrain.rtl.crs_unit import CrsUnit
+from crosstrain.rtl.input_streamer import lines
+from crosstrain.rtl.mvm_unit import MvmUnit
+from crosstrain.rtl.opa_driver import OpaDriver, pieces_layout
+from crosstrain.rtl.shift_add import output_layout
 
 
 class Op(enum.Enum, shape=2):
@@ -79,15 +79,15 @@ MAX_IN_FLIGHT = 3
 
 
 class CrossbarUnit(wiring.Component):
-    """One crossbar block's periphery: :class:`~rtl.mvm_unit.MvmUnit`,
-    :class:`~rtl.opa_driver.OpaDriver` and :class:`~rtl.crs_unit.CrsUnit` behind one command
+    """One crossbar block's periphery: :class:`~crosstrain.rtl.mvm_unit.MvmUnit`,
+    :class:`~crosstrain.rtl.opa_driver.OpaDriver` and :class:`~crosstrain.rtl.crs_unit.CrsUnit` behind one command
     stream and one crossbar port, so the same RTL serves forward, backward and update.
 
     Commands dispatch with no overhead cycle: the top only routes and gates. Policy: MVM and
     MVM_T commands pass straight to the MVM unit (back to back at its full, ADC-bound rate, the
     modes mixed freely) while no OPA or CRS runs; an OPA or CRS command waits until every MVM
     accepted so far has left ``o`` and no other OPA or CRS runs, except that an OPA follows an
-    OPA with no gap (the driver's own back-to-back rule). So, exactly as :mod:`golden.cycles`:
+    OPA with no gap (the driver's own back-to-back rule). So, exactly as :mod:`crosstrain.golden.cycles`:
 
     - MVM / MVM_T accepted at edge ``e`` (``o`` ready) leaves ``o`` at edge ``e +
       mvm_schedule(cfg, transposed).latency``; back to back, one every ``interval`` cycles;
@@ -97,7 +97,7 @@ class CrossbarUnit(wiring.Component):
 
     Parameters
     ----------
-    params : golden.periphery.PeripheryParams
+    params : crosstrain.golden.periphery.PeripheryParams
         As :class:`MvmUnit` (``pipeline_cycles >= 2``) and :class:`CrsUnit` (``adc_bits >=
         update_level_bits``) require.
 
@@ -110,14 +110,14 @@ class CrossbarUnit(wiring.Component):
     xbar : Out(crossbar_port_signature(params))
         ``mode`` (:class:`Mode`) says which arrays the cycle's strobes address. ``drive``
         (``dac_bits`` per line) with ``sample``, ``convert`` and ``line`` are the MVM port of
-        :func:`rtl.adc_sequencer.xbar_signature` (mode ``MVM`` / ``MVM_T`` is the mode of the
+        :func:`crosstrain.rtl.adc_sequencer.xbar_signature` (mode ``MVM`` / ``MVM_T`` is the mode of the
         drive; a conversion reads the last sample, whatever its mode). In CRS, ``rows`` is the
         one-hot row read (mode ``CRS_READ``, ``sample`` in its last cycle) and ``convert`` /
         ``line`` convert column ``a * lines_per_adc + line`` of the held row on ADC ``a`` of every
         update slice. ``codes`` answers every conversion one cycle after its request
         (registered), array (or update slice) ``k``'s ADC ``a`` at bits ``[(k * adcs_per_array +
         a) * adc_bits, ...)``. In OPA, ``pulse``, ``start``, ``last``, ``potentiate``, ``rows``
-        and ``pieces`` are :func:`rtl.opa_driver.update_port_signature`. ``write`` (mode
+        and ``pieces`` are :func:`crosstrain.rtl.opa_driver.update_port_signature`. ``write`` (mode
         ``CRS_WRITE``) is a row write of ``write_row_cycles`` to row ``rows`` (one-hot) of every
         update slice (``digits``, ``[slice][column]``) and of the forward and backward copies
         (``levels``, ``[array][column]``), data held still while ``write`` is high.

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.periphery import PeripheryParams, check_params
+from crosstrain.golden.periphery import PeripheryParams, check_params
 
 
 def levels_layout(p: PeripheryParams, lanes: int) -> data.ArrayLayout:
@@ -17,7 +17,7 @@ def levels_layout(p: PeripheryParams, lanes: int) -> data.ArrayLayout:
 
 def copy_levels_layout(p: PeripheryParams, lanes: int) -> data.ArrayLayout:
     """Forward / backward copy levels, indexed ``[array][lane]`` in
-    :func:`golden.encoding.slice_weights` order (offset: ``weight_slices`` arrays; differential:
+    :func:`crosstrain.golden.encoding.slice_weights` order (offset: ``weight_slices`` arrays; differential:
     the positive set, then the negative set)."""
     return data.ArrayLayout(data.ArrayLayout(unsigned(p.bits_per_cell), lanes), p.arrays)
 
@@ -38,18 +38,18 @@ def result_layout(p: PeripheryParams, lanes: int) -> data.StructLayout:
 
 class CrsCompose(wiring.Component):
     """Composes update-slice levels into the wide weight, rounds it to ``weight_bits`` and
-    re-slices it, for ``lanes`` columns at once; exactly :meth:`golden.opa.UpdateArrays.crs`.
+    re-slices it, for ``lanes`` columns at once; exactly :meth:`crosstrain.golden.opa.UpdateArrays.crs`.
 
     Per column, with ``W = update_slices * bits_per_cell`` and ``bias[m] = (2**slice_bits[m] -
     2**bits_per_cell) // 2``: ``wide = sum_m (level[m] - bias[m]) << (bits_per_cell * m) -
     2**(W-1)``, clipped to signed ``W`` bits; ``weight = (wide + 2**(drop-1)) >> drop`` with
     ``drop = W - weight_bits`` (round half up), clipped to signed ``weight_bits``; clean digits
     ``digit[m] = bits_per_cell-bit digit m of (wide + 2**(W-1)) + bias[m]``; copy levels
-    :func:`golden.encoding.slice_weights` of ``weight`` (offset or differential).
+    :func:`crosstrain.golden.encoding.slice_weights` of ``weight`` (offset or differential).
 
     Parameters
     ----------
-    params : golden.periphery.PeripheryParams
+    params : crosstrain.golden.periphery.PeripheryParams
     lanes : int
         Columns composed per cycle; default ``adcs_per_array`` (the CRS unit uses one per ADC).
     stages : int

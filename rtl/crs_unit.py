@@ -6,9 +6,9 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.config import ConfigError
-from golden.periphery import PeripheryParams, check_params
-from rtl.crs_compose import CrsCompose, copy_levels_layout, levels_layout
+from crosstrain.golden.config import ConfigError
+from crosstrain.golden.periphery import PeripheryParams, check_params
+from crosstrain.rtl.crs_compose import CrsCompose, copy_levels_layout, levels_layout
 
 
 def codes_layout(p: PeripheryParams) -> data.ArrayLayout:
@@ -40,7 +40,7 @@ class State(enum.Enum, shape=2):
 
 class CrsUnit(wiring.Component):
     """Resolves the carries of one ``rows x cols`` block, with the schedule of
-    :func:`golden.cycles.crs_cycles` and the arithmetic of :meth:`golden.opa.UpdateArrays.crs`.
+    :func:`crosstrain.golden.cycles.crs_cycles` and the arithmetic of :meth:`crosstrain.golden.opa.UpdateArrays.crs`.
 
     Slot 0 drives row 0 (``read_cycles``) and converts it (``conv_cycles``). Slot ``r`` in
     1 .. rows-1 drives row ``r`` for ``read_cycles`` within ``max(read_cycles,
@@ -49,14 +49,14 @@ class CrsUnit(wiring.Component):
     ``r`` from the sample-and-holds while writing row ``r-1``. The last slot waits
     ``pipeline_cycles`` and writes the last row. The update slices are thus never read and
     written at once. Each conversion's codes arrive registered in the next cycle (as on the MVM
-    port, :func:`rtl.adc_sequencer.xbar_signature`) and go through one :class:`CrsCompose` lane
+    port, :func:`crosstrain.rtl.adc_sequencer.xbar_signature`) and go through one :class:`CrsCompose` lane
     per ADC (``pipeline_cycles - 1`` stages: the ADC register is the first of the
     ``pipeline_cycles``) into one of two row buffers (ping-pong: one fills while the other is
     written).
 
     Parameters
     ----------
-    params : golden.periphery.PeripheryParams
+    params : crosstrain.golden.periphery.PeripheryParams
         ``adc_bits`` must hold an update-slice level (``update_level_bits``);
         ``pipeline_cycles`` at least 1 (the ADC's output register).
 
@@ -66,7 +66,7 @@ class CrsUnit(wiring.Component):
         Starts a CRS when sampled high while idle.
     busy : Out(1)
         High from the first row-drive cycle (the cycle after ``start``) through the last write
-        cycle: ``golden.cycles.crs_cycles`` cycles.
+        cycle: ``crosstrain.golden.cycles.crs_cycles`` cycles.
     crs : Out(crs_port_signature(params))
         ``drive`` with the one-hot ``rows``: a row read of every update slice (DAC level 1),
         ``sample`` in its last cycle (the sample-and-holds take the columns at the end of it).
@@ -75,7 +75,7 @@ class CrsUnit(wiring.Component):
         (``[slice][adc]``, codes past the last column ignored) must be presented in the next
         cycle (registered) and are taken at the end of it. ``write`` with the one-hot ``write_rows``: one row write of ``write_row_cycles``
         cycles, all arrays at once; ``digits`` (``[slice][column]``) are the clean levels for the
-        update slices, ``levels`` (``[array][column]``, :func:`golden.encoding.slice_weights`
+        update slices, ``levels`` (``[array][column]``, :func:`crosstrain.golden.encoding.slice_weights`
         order) go to the forward copy and to the backward copy (same weights, read transposed).
         Data hold still while ``write`` is high. All outputs are decoded from registers.
     """

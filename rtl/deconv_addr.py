@@ -6,7 +6,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.deconv import ConvTranspose
+from crosstrain.golden.deconv import ConvTranspose
 
 
 def _bits(n: int):
@@ -15,7 +15,7 @@ def _bits(n: int):
 
 
 def read_layout(spec: ConvTranspose) -> data.StructLayout:
-    """Payload of one read; fields as :data:`golden.deconv.READ_FIELDS`."""
+    """Payload of one read; fields as :data:`crosstrain.golden.deconv.READ_FIELDS`."""
     return data.StructLayout({
         "phase": _bits(len(spec.phases)),
         "slot": _bits(max(ph.slots for ph in spec.phases)),
@@ -31,11 +31,11 @@ class DeconvAddressGenerator(wiring.Component):
     For every output phase (one crossbar group holding one sub-kernel) and every output pixel of
     that phase, it streams the addresses of the original input pixels under the sub-kernel's taps,
     skipping taps that fall outside the input. No inserted zero is ever addressed. The sequence is
-    exactly :func:`golden.deconv.read_sequence` of the same ``spec``.
+    exactly :func:`crosstrain.golden.deconv.read_sequence` of the same ``spec``.
 
     Parameters
     ----------
-    spec : golden.deconv.ConvTranspose
+    spec : crosstrain.golden.deconv.ConvTranspose
         Kernel, stride, padding, output padding and input feature-map size (channels do not
         change the addresses: one address fetches a pixel's ``in_channels`` vector).
 
@@ -57,7 +57,7 @@ class DeconvAddressGenerator(wiring.Component):
 
     def __init__(self, *, spec: ConvTranspose):
         if not isinstance(spec, ConvTranspose):
-            raise TypeError(f"spec must be a golden.deconv.ConvTranspose, not {spec!r}")
+            raise TypeError(f"spec must be a crosstrain.golden.deconv.ConvTranspose, not {spec!r}")
         self._spec = spec
         super().__init__({
             "start": In(1),

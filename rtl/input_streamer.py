@@ -6,7 +6,7 @@ from amaranth.hdl import C, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.periphery import PeripheryParams, check_params
+from crosstrain.golden.periphery import PeripheryParams, check_params
 
 
 def lines(p: PeripheryParams) -> int:
@@ -47,17 +47,17 @@ def tree_sum(values):
 
 
 class InputStreamer(wiring.Component):
-    """Splits each input vector into its crossbar steps (:func:`golden.encoding.input_steps`).
+    """Splits each input vector into its crossbar steps (:func:`crosstrain.golden.encoding.input_steps`).
 
     Step ``k < input_steps - 1`` drives DAC level ``(x >> k*dac_bits) & (2**dac_bits - 1)`` of
     the low ``input_bits - 1`` bits of every value (two's-complement pattern), LSB chunk first;
     the last step (``sign``) drives the sign bit. With ``skip_zero`` only steps that drive some
     line with a non-zero level are issued, and an all-zero vector issues one ``empty`` token
-    (step 0, no drive): exactly :meth:`golden.zeroskip.StepPlan.tokens`.
+    (step 0, no drive): exactly :meth:`crosstrain.golden.zeroskip.StepPlan.tokens`.
 
     Parameters
     ----------
-    params : golden.periphery.PeripheryParams
+    params : crosstrain.golden.periphery.PeripheryParams
     skip_zero : bool
         Issue only the steps that carry information.
 

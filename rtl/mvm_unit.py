@@ -7,35 +7,35 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.periphery import check_params
-from rtl.adc_sequencer import AdcSequencer, xbar_signature
-from rtl.input_streamer import InputStreamer, vector_layout
-from rtl.shift_add import ShiftAdd, check_pipeline, output_layout
+from crosstrain.golden.periphery import check_params
+from crosstrain.rtl.adc_sequencer import AdcSequencer, xbar_signature
+from crosstrain.rtl.input_streamer import InputStreamer, vector_layout
+from crosstrain.rtl.shift_add import ShiftAdd, check_pipeline, output_layout
 
 
 class MvmUnit(wiring.Component):
     """Bit-sliced MVM (``x @ W``) or transposed MVM (``x @ W.T``) of the arrays behind ``xbar``.
 
-    Each input vector is split into DAC steps (:class:`~rtl.input_streamer.InputStreamer`),
+    Each input vector is split into DAC steps (:class:`~crosstrain.rtl.input_streamer.InputStreamer`),
     each step driven and sampled on the crossbar and its lines converted by the shared ADCs
-    (:class:`~rtl.adc_sequencer.AdcSequencer`), and the codes shifted and added
-    (:class:`~rtl.shift_add.ShiftAdd`). The result equals :func:`golden.crossbar.sliced_mvm`
+    (:class:`~crosstrain.rtl.adc_sequencer.AdcSequencer`), and the codes shifted and added
+    (:class:`~crosstrain.rtl.shift_add.ShiftAdd`). The result equals :func:`crosstrain.golden.crossbar.sliced_mvm`
     bit for bit, ADC clipping included.
 
-    Timing (:func:`golden.cycles.mvm_schedule` of the vector's mode, exactly): with the output
+    Timing (:func:`crosstrain.golden.cycles.mvm_schedule` of the vector's mode, exactly): with the output
     always ready, a vector accepted at clock edge ``e`` is taken from ``o`` at edge ``e +
     latency`` (``o.valid`` rises one cycle earlier); vectors offered back to back are accepted
     every ``interval = input_steps * step_interval`` cycles, and every ADC converts every cycle
     when ``conv_cycles == step_interval`` (panther: utilization 1.0). This holds whenever
     ``step_interval > pipeline_cycles``. With ``skip_zero``, each vector costs one step slot per
-    token of :meth:`golden.zeroskip.StepPlan.tokens` (an all-zero vector's ``empty`` token
-    included), so a stream of ``T`` tokens takes :func:`golden.zeroskip.stream_cycles` ``(cfg,
+    token of :meth:`crosstrain.golden.zeroskip.StepPlan.tokens` (an all-zero vector's ``empty`` token
+    included), so a stream of ``T`` tokens takes :func:`crosstrain.golden.zeroskip.stream_cycles` ``(cfg,
     T)`` cycles from the first acceptance to the last output. A stalled output holds the
     final conversion of the next vector (and the sample after it) until it is taken.
 
     Parameters
     ----------
-    params : golden.periphery.PeripheryParams
+    params : crosstrain.golden.periphery.PeripheryParams
         ``pipeline_cycles`` must be at least 2.
     skip_zero : bool
         Issue only the steps that drive some line (zero skipping).
@@ -48,7 +48,7 @@ class MvmUnit(wiring.Component):
         Output vectors (signed ``out_width`` per line), in input order.
     xbar : Out(xbar_signature(params))
         The crossbar port toward the analog arrays (see
-        :func:`rtl.adc_sequencer.xbar_signature`).
+        :func:`crosstrain.rtl.adc_sequencer.xbar_signature`).
     """
 
     def __init__(self, *, params, skip_zero: bool = False):

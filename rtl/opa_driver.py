@@ -6,8 +6,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.opa import PHASES
-from golden.periphery import PeripheryParams, check_params
+from crosstrain.golden.opa import PHASES
+from crosstrain.golden.periphery import PeripheryParams, check_params
 
 
 def opa_input_layout(p: PeripheryParams) -> data.StructLayout:
@@ -39,10 +39,10 @@ def update_port_signature(p: PeripheryParams) -> wiring.Signature:
 
 class OpaDriver(wiring.Component):
     """Drives one outer-product update ``x (x) d`` into the update slices, exactly as
-    :func:`golden.opa.opa_drive`.
+    :func:`crosstrain.golden.opa.opa_drive`.
 
     For each of the ``input_bits`` row-bit steps ``j`` (LSB first) and each polarity phase of
-    :data:`golden.opa.PHASES` (row sign, column sign), in that order, the driver holds for
+    :data:`crosstrain.golden.opa.PHASES` (row sign, column sign), in that order, the driver holds for
     ``opa_phase_cycles`` cycles: the rows whose input has that sign and bit ``j`` of ``|x|`` set,
     and on the columns whose error has that sign the ``bits_per_cell``-bit pieces of
     ``(|d| << j) >> opa_shift``, piece ``m`` to update slice ``m``; other columns get width 0.
@@ -51,7 +51,7 @@ class OpaDriver(wiring.Component):
 
     Parameters
     ----------
-    params : golden.periphery.PeripheryParams
+    params : crosstrain.golden.periphery.PeripheryParams
 
     Members
     -------
@@ -60,7 +60,7 @@ class OpaDriver(wiring.Component):
         (so back-to-back OPAs leave no gap).
     upd : Out(update_port_signature(params))
         ``pulse`` is high in every driven cycle: from the cycle after ``i`` is accepted, for
-        ``golden.cycles.opa_cycles`` cycles (``input_bits`` x 4 phases x ``opa_phase_cycles``).
+        ``crosstrain.golden.cycles.opa_cycles`` cycles (``input_bits`` x 4 phases x ``opa_phase_cycles``).
         ``start`` marks the first cycle of each phase, ``last`` every cycle of the OPA's last
         phase. ``rows`` (one bit per row), ``pieces`` (:func:`pieces_layout`) and
         ``potentiate`` hold still through a phase and are 0 while ``pulse`` is low. All outputs

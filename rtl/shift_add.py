@@ -6,11 +6,11 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden import encoding
-from golden.config import ConfigError
-from golden.periphery import check_params
-from rtl.adc_sequencer import record_layout, record_signature
-from rtl.input_streamer import lines
+from crosstrain.golden import encoding
+from crosstrain.golden.config import ConfigError
+from crosstrain.golden.periphery import check_params
+from crosstrain.rtl.adc_sequencer import record_layout, record_signature
+from crosstrain.rtl.input_streamer import lines
 
 
 def output_layout(p) -> data.ArrayLayout:
@@ -29,30 +29,30 @@ class ShiftAdd(wiring.Component):
     """Accumulates the ADC codes of every step and slice array into the output vector.
 
     For each conversion record, each ADC lane ``a`` forms ``z = sum_k sign_k * code_k <<
-    shift_k`` over the slice arrays (:func:`golden.encoding.slice_weights`: the negative set
+    shift_k`` over the slice arrays (:func:`crosstrain.golden.encoding.slice_weights`: the negative set
     subtracts in differential encoding); in offset encoding it subtracts the step's share of the
     bias, ``2**(weight_bits-1) * level_sum``, so that the bias removed over a vector is
     ``2**(weight_bits-1) * sum(x)``; it weights ``z`` by the step coefficient
-    (:func:`golden.encoding.step_coefficients`: ``<< step*dac_bits``, negated ``<<
+    (:func:`crosstrain.golden.encoding.step_coefficients`: ``<< step*dac_bits``, negated ``<<
     input_bits-1`` for the sign step) and adds it to the line's accumulator (replaces it on a
     ``first`` step). Accumulators are rings of ``lines_per_adc`` entries per lane that rotate
     once per conversion, so the lines come back in order every step. Arithmetic is modulo
     ``2**out_width``, exact because every output fits (:attr:`PeripheryParams.min_out_width`).
-    An ``empty`` record counts its codes as 0. Equals :func:`golden.crossbar.sliced_mvm`.
+    An ``empty`` record counts its codes as 0. Equals :func:`crosstrain.golden.crossbar.sliced_mvm`.
 
     Parameters
     ----------
-    params : golden.periphery.PeripheryParams
+    params : crosstrain.golden.periphery.PeripheryParams
         ``pipeline_cycles`` >= 2: records pass ``pipeline_cycles - 2`` register stages first.
 
     Members
     -------
-    i : In(rtl.adc_sequencer.record_signature(params))
+    i : In(crosstrain.rtl.adc_sequencer.record_signature(params))
         One record per conversion, in line order within each step (no back-pressure).
     o : Out(stream.Signature(output_layout(params)))
         The output vector, valid ``pipeline_cycles - 1`` cycles after the record with ``last``
         and ``end``, held until taken. The producer must not deliver the next vector's final
-        record before the output is taken (:class:`rtl.adc_sequencer.AdcSequencer` does not).
+        record before the output is taken (:class:`crosstrain.rtl.adc_sequencer.AdcSequencer` does not).
     """
 
     def __init__(self, *, params):

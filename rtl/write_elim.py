@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.write_elim import ComparatorParams
+from crosstrain.golden.write_elim import ComparatorParams
 
 
 class Compare(enum.Enum, shape=1):
@@ -63,11 +63,11 @@ class WriteEliminator(wiring.Component):
     write enable at cell granularity; at row granularity (``row_group`` beats, counted from the
     start of a tile) or tile granularity (up to a beat with ``last``) the whole group is written
     when any of its elements is significant, else skipped. Exactly
-    :func:`golden.write_elim.compare_beats`.
+    :func:`crosstrain.golden.write_elim.compare_beats`.
 
     Parameters
     ----------
-    params : golden.write_elim.ComparatorParams
+    params : crosstrain.golden.write_elim.ComparatorParams
         ``lanes`` elements of ``width`` bits per beat, ``count_width``-bit counters,
         ``group_bits``-bit row-group register.
 
@@ -93,7 +93,7 @@ class WriteEliminator(wiring.Component):
 
     def __init__(self, *, params: ComparatorParams):
         if not isinstance(params, ComparatorParams):
-            raise TypeError(f"params must be a golden.write_elim.ComparatorParams, not {params!r}")
+            raise TypeError(f"params must be a crosstrain.golden.write_elim.ComparatorParams, not {params!r}")
         self._params = params
         super().__init__({
             "settings": In(stream.Signature(settings_layout(params))),

@@ -3,8 +3,8 @@
 Each subcommand lives in its own module under ``scripts/commands/`` and defines ``NAME``,
 ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; they are discovered here, so
 adding a report never edits this file. Expected failures (bad configuration, impossible
-parameter, missing tool) raise :class:`scripts.errors.UserError` or
-:class:`golden.config.ConfigError` and are printed as one line, never as a traceback.
+parameter, missing tool) raise :class:`crosstrain.errors.UserError` or
+:class:`crosstrain.golden.config.ConfigError` and are printed as one line, never as a traceback.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import importlib
 import pkgutil
 import sys
 
-from golden.config import ConfigError
-from scripts import commands
-from scripts.errors import UserError
+from crosstrain import commands
+from crosstrain.errors import UserError
+from crosstrain.golden.config import ConfigError
 
 
 def _subcommands():
-    mods = [importlib.import_module(f"scripts.commands.{m.name}")
+    mods = [importlib.import_module(f"crosstrain.commands.{m.name}")
             for m in pkgutil.iter_modules(commands.__path__)]
     return sorted((m for m in mods if hasattr(m, "NAME")), key=lambda m: getattr(m, "ORDER", 50))
 

@@ -1,6 +1,6 @@
 """The report folder of ``crosstrain estimate``: JSON, CSV, Markdown and plots.
 
-Everything is written from the estimate's JSON object (:meth:`golden.estimate.Estimate.as_dict`),
+Everything is written from the estimate's JSON object (:meth:`crosstrain.rollup.estimate.Estimate.as_dict`),
 so the files cannot disagree with ``--json``. Columns and keys are documented in
 docs/estimate.md. Plots use matplotlib's Agg backend (no display needed).
 """
@@ -11,9 +11,9 @@ import csv
 import json
 from pathlib import Path
 
-from golden.estimate import COMPONENTS, PHASE_ORDER
-from scripts.errors import UserError
-from scripts.output import fmt
+from crosstrain.errors import UserError
+from crosstrain.output import fmt
+from crosstrain.rollup.estimate import COMPONENTS, PHASE_ORDER
 
 SYSTEM_COLUMNS = ("name", "kind", "hardware", "latency_s", "energy_j", "area_mm2", "speedup_vs_gpu",
                   "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio", "lifetime_iterations",

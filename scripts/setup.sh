@@ -17,4 +17,4 @@ if ! .venv/bin/python -m pip install -q -e ".[dev]" > .venv/pip.log 2>&1; then
     echo "setup: pip install failed (output above)" >&2
     exit 1
 fi
-.venv/bin/python -m scripts.tools
+.venv/bin/python -m crosstrain.tools

@@ -1,6 +1,6 @@
 """Finding the external tools (Icarus Verilog, Verilator, Yosys) with one-line errors.
 
-``python -m scripts.tools`` prints what was found; the setup script calls it last.
+``python -m crosstrain.tools`` prints what was found; the setup script calls it last.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts.errors import UserError
+from crosstrain.errors import UserError
 
 SETUP = "run `bash scripts/setup.sh` from the CrossTrain checkout"
 SIMULATORS = ("icarus", "verilator")

@@ -1,13 +1,13 @@
 """The analog crossbar and its ADCs behind the MVM unit's ``xbar`` port, as a Python model.
 
 :class:`AnalogCrossbar` is the pure-Python core: it holds the slice levels of a signed weight
-matrix (:func:`golden.encoding.slice_weights`), and on each ``sample`` computes every array's
-column sums (row sums when transposed) with :func:`golden.crossbar.column_sums` and their codes
-with :func:`golden.crossbar.adc`, packed once per sample so that each conversion is answered
+matrix (:func:`crosstrain.golden.encoding.slice_weights`), and on each ``sample`` computes every array's
+column sums (row sums when transposed) with :func:`crosstrain.golden.crossbar.column_sums` and their codes
+with :func:`crosstrain.golden.crossbar.adc`, packed once per sample so that each conversion is answered
 with one integer. :func:`amaranth_process` and :func:`cocotb_process` attach it to the port in
-amaranth.sim and cocotb (protocol: :func:`rtl.adc_sequencer.xbar_signature`).
+amaranth.sim and cocotb (protocol: :func:`crosstrain.rtl.adc_sequencer.xbar_signature`).
 
-:func:`tb.words.pack` / :func:`tb.words.unpack` move whole vectors between numpy and port
+:func:`crosstrain.tb.words.pack` / :func:`crosstrain.tb.words.unpack` move whole vectors between numpy and port
 integers.
 """
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden import crossbar, encoding
-from golden.periphery import PeripheryParams
-from tb.words import pack, unpack
+from crosstrain.golden import crossbar, encoding
+from crosstrain.golden.periphery import PeripheryParams
+from crosstrain.tb.words import pack, unpack
 
 
 class AnalogCrossbar:

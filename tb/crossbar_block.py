@@ -1,6 +1,6 @@
-"""Python model of one crossbar block behind :class:`rtl.crossbar_unit.CrossbarUnit`'s unified
-port: the update slices and the forward / backward copies (:class:`tb.update_array.UpdateArrayModel`)
-with the analog MVM of :class:`tb.analog.AnalogCrossbar` reading the copies.
+"""Python model of one crossbar block behind :class:`crosstrain.rtl.crossbar_unit.CrossbarUnit`'s unified
+port: the update slices and the forward / backward copies (:class:`crosstrain.tb.update_array.UpdateArrayModel`)
+with the analog MVM of :class:`crosstrain.tb.analog.AnalogCrossbar` reading the copies.
 
 Per cycle, :meth:`CrossbarBlock.cycle` takes the port's strobes (small ints) and reads the wide
 words only on the events that need them (a sample's drive, a phase start's pieces, a write's
@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Value
 
-from rtl.crossbar_unit import Mode
-from tb.analog import AnalogCrossbar
-from tb.update_array import UpdateArrayModel
+from crosstrain.rtl.crossbar_unit import Mode
+from crosstrain.tb.analog import AnalogCrossbar
+from crosstrain.tb.update_array import UpdateArrayModel
 
 #: Port members :meth:`CrossbarBlock.cycle` reads every cycle; the rest only on events.
 STROBES = ("mode", "sample", "convert", "line", "start", "last", "potentiate", "write")
@@ -28,9 +28,9 @@ class CrossbarBlock:
 
     Attributes
     ----------
-    arrays : tb.update_array.UpdateArrayModel
+    arrays : crosstrain.tb.update_array.UpdateArrayModel
         Update slices (``arrays.update``), forward and backward copy levels, OPA drives, writes.
-    analog : tb.analog.AnalogCrossbar
+    analog : crosstrain.tb.analog.AnalogCrossbar
         The MVM path; each sample reads the forward copy (``MVM``) or the backward copy
         (``MVM_T``) as the arrays hold them at that moment.
     """

@@ -1,13 +1,13 @@
-"""A training step through :class:`rtl.crossbar_unit.CrossbarUnit` with the block model of
-:mod:`tb.crossbar_block` on its port, in amaranth.sim (:func:`simulate`) and cocotb (the tests
+"""A training step through :class:`crosstrain.rtl.crossbar_unit.CrossbarUnit` with the block model of
+:mod:`crosstrain.tb.crossbar_block` on its port, in amaranth.sim (:func:`simulate`) and cocotb (the tests
 at the bottom, on Icarus and Verilator).
 
 The step (:func:`training_step`): ``fwd`` forward MVMs back to back, one transposed MVM, ``opas``
 OPAs back to back, one CRS, one forward MVM on the resolved weights, offered as one command
 stream (each command as soon as the previous is taken, ``o`` always ready). :func:`check_step`
-compares every output with :func:`golden.crossbar.sliced_mvm` (on the initial weights, then on
-:meth:`golden.opa.UpdateArrays.crs`'s), the update slices and both copies with the golden
-update, and every operation's cycles with :mod:`golden.cycles`: MVM latency and back-to-back
+compares every output with :func:`crosstrain.golden.crossbar.sliced_mvm` (on the initial weights, then on
+:meth:`crosstrain.golden.opa.UpdateArrays.crs`'s), the update slices and both copies with the golden
+update, and every operation's cycles with :mod:`crosstrain.golden.cycles`: MVM latency and back-to-back
 interval, ``opa_cycles`` per OPA, ``crs_cycles``, and no dispatch overhead (a command waiting
 for the unit to go idle is taken in the first idle cycle). The bench parameters are
 ``{"periphery": PeripheryParams.as_dict(), "seed": int, "fwd": int, "opas": int}``.
@@ -23,15 +23,15 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from golden import cycles
-from golden.encoding import slice_weights
-from golden.opa import UpdateArrays
-from golden.periphery import PeripheryParams
-from rtl.crossbar_unit import Mode, Op, command_layout
-from tb.crossbar_block import CrossbarBlock, amaranth_process, cocotb_process
-from tb.mvm_bench import golden_outputs, output_values, random_inputs, random_weights
-from tb.runner import bench_params
-from tb.words import pack
+from crosstrain.golden import cycles
+from crosstrain.golden.encoding import slice_weights
+from crosstrain.golden.opa import UpdateArrays
+from crosstrain.golden.periphery import PeripheryParams
+from crosstrain.rtl.crossbar_unit import Mode, Op, command_layout
+from crosstrain.tb.crossbar_block import CrossbarBlock, amaranth_process, cocotb_process
+from crosstrain.tb.mvm_bench import golden_outputs, output_values, random_inputs, random_weights
+from crosstrain.tb.runner import bench_params
+from crosstrain.tb.words import pack
 
 
 @dataclass
@@ -167,7 +167,7 @@ def simulate(p: PeripheryParams, step: Step, *, stall_seed: int | None = None,
     ``stall`` each cycle when ``stall_seed`` is given, else always high."""
     from amaranth.sim import Simulator
 
-    from rtl.crossbar_unit import CrossbarUnit
+    from crosstrain.rtl.crossbar_unit import CrossbarUnit
 
     dut = CrossbarUnit(params=p)
     model = CrossbarBlock(p, step.w0)

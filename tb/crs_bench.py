@@ -1,4 +1,4 @@
-"""cocotb bench of rtl.crs_unit.CrsUnit with tb.update_array's model on its CRS port.
+"""cocotb bench of crosstrain.rtl.crs_unit.CrsUnit with crosstrain.tb.update_array's model on its CRS port.
 
 The bench gets ``{"periphery": PeripheryParams.as_dict(), "seed": int, "opas": int}``: the
 model's update slices first take ``opas`` random OPAs (golden), then the DUT resolves the
@@ -18,10 +18,11 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
-from golden import cycles
-from golden.periphery import PeripheryParams
-from tb.runner import bench_params
-from tb.update_array import CrsPortResponder, UpdateArrayModel, check_crs, random_signed as rand
+from crosstrain.golden import cycles
+from crosstrain.golden.periphery import PeripheryParams
+from crosstrain.tb.runner import bench_params
+from crosstrain.tb.update_array import CrsPortResponder, UpdateArrayModel, check_crs
+from crosstrain.tb.update_array import random_signed as rand
 
 
 async def reset(dut):

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl.deconv_addr.DeconvAddressGenerator against golden.deconv.read_sequence.
+"""cocotb bench of crosstrain.rtl.deconv_addr.DeconvAddressGenerator against crosstrain.golden.deconv.read_sequence.
 
 The exported top has ports ``start``, ``busy``, ``o__valid``, ``o__ready``, ``o__payload``; the
 payload is read as one vector and split with the same layout the RTL uses.
@@ -10,9 +10,9 @@ from amaranth.hdl import Shape
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from golden.deconv import READ_FIELDS, ConvTranspose, read_sequence
-from rtl.deconv_addr import read_layout
-from tb.runner import bench_params
+from crosstrain.golden.deconv import READ_FIELDS, ConvTranspose, read_sequence
+from crosstrain.rtl.deconv_addr import read_layout
+from crosstrain.tb.runner import bench_params
 
 
 async def setup(dut):

@@ -1,49 +1,44 @@
 """A transposed convolution through the pixel-wise mapping on the MVM unit, zero skipping included.
 
 End to end (:func:`simulate_layer`, amaranth.sim; :func:`deconv_layer`, cocotb): the address
-generator (:class:`rtl.deconv_addr.DeconvAddressGenerator`) streams the layer's reads; each
+generator (:class:`crosstrain.rtl.deconv_addr.DeconvAddressGenerator`) streams the layer's reads; each
 window's reads (``slot``, input pixel ``addr``) place the pixel's ``in_channels`` values at rows
 ``slot*in_channels ..`` of that window's MVM input vector (:func:`window_vectors`); each phase
-group's vectors run through :class:`rtl.mvm_unit.MvmUnit` with the analog array holding the
-phase's sub-kernel (:func:`golden.deconv.phase_matrix`, zero-padded to the array), and each
+group's vectors run through :class:`crosstrain.rtl.mvm_unit.MvmUnit` with the analog array holding the
+phase's sub-kernel (:func:`crosstrain.golden.deconv.phase_matrix`, zero-padded to the array), and each
 output lands at the window's output pixel ``out``. The result must equal
-:func:`golden.deconv.scatter` and :func:`golden.zeroskip.crossbar_deconv`.
+:func:`crosstrain.golden.deconv.scatter` and :func:`crosstrain.golden.zeroskip.crossbar_deconv`.
 
 Cycles of a full layer (:func:`measure_layer`, amaranth.sim): a phase group holds its sub-kernel
 in ``ceil(rows / crossbar.rows)`` row tiles that run in lockstep, so the group spends a step
-whenever any tile issues it (:func:`golden.zeroskip.layer_costs`). The unit's timing depends
+whenever any tile issues it (:func:`crosstrain.golden.zeroskip.layer_costs`). The unit's timing depends
 only on its token stream, so each group's stream is run through one MvmUnit as vectors that
 issue exactly the group's steps (:func:`step_vectors`), and the cycles from the first acceptance
 to the last output are measured; the layer takes as long as its busiest group.
 
-The cocotb top (:class:`DeconvMvmTop`) holds both blocks: ports ``start``, ``busy``, ``reads__*``
-(the address generator) and ``i__*``, ``o__*``, ``xbar__*`` (the unit, as in tb.mvm_bench).
+The cocotb top (:class:`crosstrain.rtl.deconv_mvm.DeconvMvmTop`) holds both blocks: ports ``start``, ``busy``, ``reads__*``
+(the address generator) and ``i__*``, ``o__*``, ``xbar__*`` (the unit, as in crosstrain.tb.mvm_bench).
 """
 
 from __future__ import annotations
 
 import cocotb
 import numpy as np
-from amaranth.hdl import Module, Shape
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Shape
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from golden import encoding
-from golden.deconv import READ_FIELDS, ConvTranspose, phase_inputs, phase_matrix, scatter
-from golden.deconv_nets import to_fixed
-from golden.periphery import PeripheryParams
-from golden.zeroskip import crossbar_deconv, plan_steps, plan_tiles
-from rtl.adc_sequencer import xbar_signature
-from rtl.deconv_addr import DeconvAddressGenerator, read_layout
-from rtl.input_streamer import vector_layout
-from rtl.mvm_unit import MvmUnit
-from rtl.shift_add import output_layout
-from tb.analog import AnalogCrossbar, cocotb_process
-from tb.words import unpack
-from tb.mvm_bench import check_run, random_weights, reset, run_vectors, simulate
-from tb.runner import bench_params
+from crosstrain.golden import encoding
+from crosstrain.golden.deconv import READ_FIELDS, ConvTranspose, phase_inputs, phase_matrix, scatter
+from crosstrain.golden.encoding import to_fixed
+from crosstrain.golden.periphery import PeripheryParams
+from crosstrain.golden.zeroskip import crossbar_deconv, plan_steps, plan_tiles
+from crosstrain.rtl.deconv_addr import DeconvAddressGenerator, read_layout
+from crosstrain.rtl.deconv_mvm import DeconvMvmTop
+from crosstrain.tb.analog import AnalogCrossbar, cocotb_process
+from crosstrain.tb.mvm_bench import check_run, random_weights, reset, run_vectors, simulate
+from crosstrain.tb.runner import bench_params
+from crosstrain.tb.words import unpack
 
 
 # ---- workload ----------------------------------------------------------------------------------
@@ -71,7 +66,7 @@ def group_matrix(spec: ConvTranspose, p: PeripheryParams, w, phase) -> np.ndarra
 def window_vectors(spec: ConvTranspose, p: PeripheryParams, x, reads):
     """Per phase group, the MVM input vectors the reads assemble and their output pixels.
 
-    ``reads`` is an address-generator sequence (columns :data:`golden.deconv.READ_FIELDS`);
+    ``reads`` is an address-generator sequence (columns :data:`crosstrain.golden.deconv.READ_FIELDS`);
     ``x`` one image (in_channels, height, width). Returns ``{phase: (vectors, outs)}`` with
     vectors (windows x rows): rows ``slot*in_channels + c`` = channel ``c`` of the pixel the
     window reads in that slot, 0 where it reads none.
@@ -133,7 +128,7 @@ def generate_reads(spec: ConvTranspose) -> np.ndarray:
 def simulate_layer(spec: ConvTranspose, p: PeripheryParams, x, w, *, skip_zero: bool):
     """The layer (every image) through the address generator and one MvmUnit per phase group.
 
-    Returns (output codes like :func:`golden.deconv.scatter`, {phase: [tb.mvm_bench.Run per
+    Returns (output codes like :func:`crosstrain.golden.deconv.scatter`, {phase: [crosstrain.tb.mvm_bench.Run per
     image]}); each run is checked against the golden MVM and cycle model (``check_run``).
     """
     reads = generate_reads(spec)
@@ -202,32 +197,6 @@ def measure_layer(spec: ConvTranspose, p: PeripheryParams, x, *, skip_zero: bool
 
 
 # ---- cocotb ------------------------------------------------------------------------------------
-class DeconvMvmTop(wiring.Component):
-    """Bench top: the address generator (``start``, ``busy``, ``reads``) next to the MVM unit
-    (``i``, ``o``, ``xbar``); the bench carries reads to vectors."""
-
-    def __init__(self, *, spec: ConvTranspose, params: PeripheryParams, skip_zero: bool):
-        self._addr = DeconvAddressGenerator(spec=spec)
-        self._mvm = MvmUnit(params=params, skip_zero=skip_zero)
-        super().__init__({
-            "start": In(1), "busy": Out(1),
-            "reads": Out(stream.Signature(read_layout(spec))),
-            "i": In(stream.Signature(vector_layout(params))),
-            "o": Out(stream.Signature(output_layout(params))),
-            "xbar": Out(xbar_signature(params)),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.addr, m.submodules.mvm = addr, mvm = self._addr, self._mvm
-        m.d.comb += [addr.start.eq(self.start), self.busy.eq(addr.busy)]
-        wiring.connect(m, addr.o, wiring.flipped(self.reads))
-        wiring.connect(m, wiring.flipped(self.i), mvm.i)
-        wiring.connect(m, mvm.o, wiring.flipped(self.o))
-        wiring.connect(m, mvm.xbar, wiring.flipped(self.xbar))
-        return m
-
-
 def bench_top(d: dict) -> DeconvMvmTop:
     """The top for bench parameters ``d`` (``spec``, ``params``, ``skip_zero``, ``seed``)."""
     return DeconvMvmTop(spec=ConvTranspose(**d["spec"]), params=PeripheryParams.from_dict(d["params"]),

@@ -1,14 +1,14 @@
-"""Drivers and cocotb bench of rtl.mvm_unit.MvmUnit with the analog crossbar of tb.analog.
+"""Drivers and cocotb bench of crosstrain.rtl.mvm_unit.MvmUnit with the analog crossbar of crosstrain.tb.analog.
 
 :func:`simulate` runs vectors through the unit in amaranth.sim and :func:`run_vectors` does the
 same in cocotb (Icarus or Verilator); both return a :class:`Run` (outputs and the clock edge of
 every input and output transfer, conversions counted) that :func:`check_run` compares with
-:func:`golden.crossbar.sliced_mvm` (values, ADC clipping included) and with
-:func:`golden.cycles.mvm_schedule` (latency and interval, exactly). The benches of
+:func:`crosstrain.golden.crossbar.sliced_mvm` (values, ADC clipping included) and with
+:func:`crosstrain.golden.cycles.mvm_schedule` (latency and interval, exactly). The benches of
 ``crosstrain bench mvm`` / ``bench sim`` reuse them.
 
 The exported top has ports ``i__*``, ``o__*``, ``xbar__*``, ``clk``, ``rst``; every payload is
-packed or unpacked as one integer per transfer (:func:`tb.words.pack` / :func:`tb.words.unpack`).
+packed or unpacked as one integer per transfer (:func:`crosstrain.tb.words.pack` / :func:`crosstrain.tb.words.unpack`).
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from golden import crossbar, encoding
-from golden.cycles import mvm_schedule
-from golden.events import Events
-from golden.periphery import PeripheryParams
-from golden.zeroskip import plan_steps, stream_cycles
-from tb.analog import AnalogCrossbar, amaranth_process, cocotb_process
-from tb.words import pack, unpack
-from tb.runner import bench_params, run_bench
+from crosstrain.golden import crossbar, encoding
+from crosstrain.golden.cycles import mvm_schedule
+from crosstrain.golden.events import Events
+from crosstrain.golden.periphery import PeripheryParams
+from crosstrain.golden.zeroskip import plan_steps, stream_cycles
+from crosstrain.tb.analog import AnalogCrossbar, amaranth_process, cocotb_process
+from crosstrain.tb.runner import bench_params, run_bench
+from crosstrain.tb.words import pack, unpack
 
 #: Environment variable that turns on the cocotb ``workload`` test (JSON: vectors, out path).
 WORKLOAD_ENV = "CROSSTRAIN_MVM_WORKLOAD"
@@ -159,13 +159,13 @@ def output_values(p: PeripheryParams, word: int, transposed: bool) -> np.ndarray
 def simulate(p: PeripheryParams, w, xs, transposed=None, *, skip_zero: bool = False,
              stall_seed: int | None = None, stall: float = 0.3, reset_at: int | None = None,
              vcd: str | None = None) -> Run:
-    """Run ``xs`` through an :class:`~rtl.mvm_unit.MvmUnit` in amaranth.sim, inputs offered back
+    """Run ``xs`` through an :class:`~crosstrain.rtl.mvm_unit.MvmUnit` in amaranth.sim, inputs offered back
     to back; ``o.ready`` is random (``stall`` probability low) when ``stall_seed`` is given,
     else always high; ``reset_at`` pulses reset for two cycles at that cycle."""
     from amaranth.hdl import ClockDomain, Module
     from amaranth.sim import Simulator
 
-    from rtl.mvm_unit import MvmUnit
+    from crosstrain.rtl.mvm_unit import MvmUnit
 
     t0 = time.perf_counter()
     transposed = [False] * len(xs) if transposed is None else list(transposed)
@@ -250,13 +250,13 @@ def run_workload(p: PeripheryParams, simulator: str, *, vectors: int, seed: int 
         return run, outputs_exact(p, w, xs, [False] * vectors, run)
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}: use one of {', '.join(SIMULATORS)}")
-    from rtl.mvm_unit import MvmUnit
+    from crosstrain.rtl.mvm_unit import MvmUnit
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "workload.json"
         t0 = time.perf_counter()
         run_bench(MvmUnit(params=p), design="mvm_unit", params={"params": p.as_dict(), "seed": seed},
-                  simulator=simulator, test_module="tb.mvm_bench", testcase="workload_run",
+                  simulator=simulator, test_module="crosstrain.tb.mvm_bench", testcase="workload_run",
                   extra_env={WORKLOAD_ENV: json.dumps({"vectors": vectors, "out": str(out)})})
         total = time.perf_counter() - t0
         if not out.exists():

@@ -1,4 +1,4 @@
-"""cocotb bench of rtl.opa_driver.OpaDriver with tb.update_array's model on its update port.
+"""cocotb bench of crosstrain.rtl.opa_driver.OpaDriver with crosstrain.tb.update_array's model on its update port.
 
 The bench gets ``{"periphery": PeripheryParams.as_dict(), "seed": int}``. Ports of the exported
 top: ``i__valid``, ``i__ready``, ``i__payload`` (``x`` then ``d``, two's complement, packed),
@@ -14,12 +14,13 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
-from golden import cycles
-from golden.opa import PHASES, UpdateArrays, opa_drive
-from golden.periphery import PeripheryParams
-from tb.runner import bench_params
-from tb.update_array import UpdateArrayModel, random_signed as rand
-from tb.words import pack
+from crosstrain.golden import cycles
+from crosstrain.golden.opa import PHASES, UpdateArrays, opa_drive
+from crosstrain.golden.periphery import PeripheryParams
+from crosstrain.tb.runner import bench_params
+from crosstrain.tb.update_array import UpdateArrayModel
+from crosstrain.tb.update_array import random_signed as rand
+from crosstrain.tb.words import pack
 
 
 async def setup(dut):

@@ -1,6 +1,6 @@
 """Export an Amaranth component to Verilog and run a cocotb bench on it in Icarus or Verilator.
 
-One build directory per (design, parameters, simulator) under ``build/cocotb/``: the Verilog is
+One build directory per (design, parameters, simulator) under :func:`build_root`: the Verilog is
 rewritten only when its text changes, so Verilator's make-based build is reused across runs.
 The bench receives the parameters it was built with in the environment variable
 ``CROSSTRAIN_PARAMS`` (JSON), and rebuilds the same parameter object from it.
@@ -14,18 +14,17 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from amaranth.back import verilog
+from crosstrain.rtl.export import verilog_text
+from crosstrain.tools import require_simulator
 
-from scripts.tools import require_simulator
-
-ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build" / "cocotb"
 PARAMS_ENV = "CROSSTRAIN_PARAMS"
+BUILD_ENV = "CROSSTRAIN_BUILD_DIR"
 
 
-def verilog_text(component, name: str) -> str:
-    """Deterministic Verilog for ``component`` (no source paths, stable across runs)."""
-    return verilog.convert(component, name=name, emit_src=False)
+def build_root() -> Path:
+    """Where bench builds are cached: ``$CROSSTRAIN_BUILD_DIR``, else ``build/cocotb`` in the
+    working directory (never inside the installed package)."""
+    return Path(os.environ.get(BUILD_ENV) or Path.cwd() / "build" / "cocotb").resolve()
 
 
 def params_key(params: dict) -> str:
@@ -35,7 +34,7 @@ def params_key(params: dict) -> str:
 def build_dir(design: str, params: dict, simulator: str, *, waves: bool = False) -> Path:
     """``build/cocotb/DESIGN-KEY/SIMULATOR[-waves]``: a wave-dumping build is never mixed with a
     plain one (Verilator compiles tracing in, Icarus adds a dump module)."""
-    return BUILD / f"{design}-{params_key(params)}" / (f"{simulator}-waves" if waves else simulator)
+    return build_root() / f"{design}-{params_key(params)}" / (f"{simulator}-waves" if waves else simulator)
 
 
 def wave_file(design: str, params: dict, simulator: str) -> Path:
@@ -88,7 +87,7 @@ def run_bench(component, *, design: str, params: dict, simulator: str, test_modu
     with _verilator_make_flags(simulator):
         runner.build(sources=[src], hdl_toplevel=design, build_dir=bdir, timescale=("1ns", "1ps"),
                      build_args=build_args, waves=waves, log_file=bdir / "build.log")
-    env = {PARAMS_ENV: json.dumps(params, default=str), "PYTHONPATH": str(ROOT)}
+    env = {PARAMS_ENV: json.dumps(params, default=str)}
     env.update(extra_env or {})
     results = runner.test(hdl_toplevel=design, test_module=test_module, testcase=testcase,
                           build_dir=bdir, test_dir=bdir, extra_env=env, waves=waves,

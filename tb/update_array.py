@@ -1,14 +1,14 @@
 """Python model of one block's arrays behind the OPA and CRS ports: the update slices (as
-:class:`golden.opa.UpdateArrays`), the forward and backward copies, their sample-and-holds and ADCs.
+:class:`crosstrain.golden.opa.UpdateArrays`), the forward and backward copies, their sample-and-holds and ADCs.
 
-Port words are packed ints, unpacked once per event with :mod:`tb.words` (never bit by bit):
+Port words are packed ints, unpacked once per event with :mod:`crosstrain.tb.words` (never bit by bit):
 
-- OPA (:class:`rtl.opa_driver.OpaDriver`): at each phase start, ``rows`` (bit ``r`` = row ``r``)
+- OPA (:class:`crosstrain.rtl.opa_driver.OpaDriver`): at each phase start, ``rows`` (bit ``r`` = row ``r``)
   and ``pieces`` (``bits_per_cell`` bits at ``(slice * cols + col)``) with ``potentiate``; the
   phases of one OPA are collected and applied at its ``last`` phase with
-  :meth:`golden.opa.UpdateArrays.apply_phases`, the golden update itself.
-- CRS (:class:`rtl.crs_unit.CrsUnit`): ``sample`` of a one-hot row drive holds that row of every
-  update slice (ADC codes through :func:`golden.crossbar.adc`), ``codes`` answers a conversion
+  :meth:`crosstrain.golden.opa.UpdateArrays.apply_phases`, the golden update itself.
+- CRS (:class:`crosstrain.rtl.crs_unit.CrsUnit`): ``sample`` of a one-hot row drive holds that row of every
+  update slice (ADC codes through :func:`crosstrain.golden.crossbar.adc`), ``codes`` answers a conversion
   index with the codes of every slice's ADCs; a row write stores clean digits into the update
   slices and levels into the forward and backward copies, and is recorded.
 """
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden import cycles
-from golden.crossbar import adc
-from golden.encoding import slice_weights
-from golden.opa import UpdateArrays
-from golden.periphery import PeripheryParams
-from tb.words import pack, unpack
+from crosstrain.golden import cycles
+from crosstrain.golden.crossbar import adc
+from crosstrain.golden.encoding import slice_weights
+from crosstrain.golden.opa import UpdateArrays
+from crosstrain.golden.periphery import PeripheryParams
+from crosstrain.tb.words import pack, unpack
 
 
 def one_hot_row(word: int, rows: int) -> int:
@@ -37,10 +37,10 @@ class UpdateArrayModel:
 
     Attributes
     ----------
-    update : golden.opa.UpdateArrays
+    update : crosstrain.golden.opa.UpdateArrays
         The update slices; ``update.cells`` is what the OPA pulses and CRS writes leave.
     forward, backward : ndarray (arrays, rows, cols)
-        Levels of the forward and backward copies (:func:`golden.encoding.slice_weights` order).
+        Levels of the forward and backward copies (:func:`crosstrain.golden.encoding.slice_weights` order).
     drives : list of (rows, pieces, signs)
         Every applied OPA as driven: bool (P, R), int (P, M, C), +1/-1 (P,).
     writes : list of (row, digits, levels)

@@ -1,8 +1,8 @@
-"""cocotb bench of rtl.write_elim.WriteEliminator against golden.write_elim, and its stimulus.
+"""cocotb bench of crosstrain.rtl.write_elim.WriteEliminator against crosstrain.golden.write_elim, and its stimulus.
 
 Stimulus comes in segments: one settings write, then beats whose last one ends a tile (so no
 group spans a settings change). ``random_segments`` draws everything at random;
-``policy_segments`` lays a matrix write out exactly as :func:`golden.write_elim.decide` does
+``policy_segments`` lays a matrix write out exactly as :func:`crosstrain.golden.write_elim.decide` does
 (value compare on the codes, or delta compare on every slice array's cell levels with its own
 threshold), so the RTL is checked against the golden policy itself. ``relu_matrix`` and
 ``update_matrices`` make realistic data: ReLU-sparse activations with dead rows and tiles, and
@@ -22,11 +22,18 @@ from amaranth.hdl import Shape
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from golden import config, encoding
-from golden.write_elim import (COMPARES, GRANULARITIES, ComparatorParams, WritePolicy,
-                               compare_beats, decide, to_beats)
-from rtl.write_elim import Compare, Granularity, beat_layout, result_layout, settings_layout
-from tb.runner import bench_params
+from crosstrain.golden import config, encoding
+from crosstrain.golden.write_elim import (
+    COMPARES,
+    GRANULARITIES,
+    ComparatorParams,
+    WritePolicy,
+    compare_beats,
+    decide,
+    to_beats,
+)
+from crosstrain.rtl.write_elim import Compare, Granularity, beat_layout, result_layout, settings_layout
+from crosstrain.tb.runner import bench_params
 
 
 @dataclass
@@ -69,7 +76,7 @@ def comparator_cfg(p: ComparatorParams, rows: int) -> config.HardwareConfig:
 
 
 def policy_segments(p: ComparatorParams, cfg, policy: WritePolicy, new, stored):
-    """The beats :func:`golden.write_elim.decide` compares for this write, as segments, and
+    """The beats :func:`crosstrain.golden.write_elim.decide` compares for this write, as segments, and
     the golden decision. ``stored`` is the matrix of codes the arrays hold."""
     stored_levels, _, _ = encoding.slice_weights(stored, cfg)
     d = decide(policy, new, stored_levels, cfg)

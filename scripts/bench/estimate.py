@@ -1,6 +1,6 @@
 """``crosstrain bench estimate``: time of one training-iteration estimate per built-in network.
 
-For every built-in network: the best of ``--repeat`` runs of :func:`golden.estimate.estimate` on
+For every built-in network: the best of ``--repeat`` runs of :func:`crosstrain.rollup.estimate.estimate` on
 every system (``ALL_SYSTEMS``). Linearity: the default systems' estimate of chains of 16, 64
 and 256 identical convolutions; ``linearity`` = (t256 - t64) / (t64 - t16) / 4 is 1 when each
 added layer costs the same (``us_per_added_layer``), whatever the fixed cost per estimate.
@@ -15,12 +15,12 @@ import io
 import tempfile
 import time
 
-from golden.estimate import ALL_SYSTEMS, EstimateSettings, estimate
-from golden.networks import BUILTIN, NetBuilder
-from scripts.bench.golden import best_time
-from scripts.commands import estimate as command
-from scripts.errors import UserError
-from scripts.output import add_json_flag, emit, table
+from crosstrain.bench.golden import best_time
+from crosstrain.commands import estimate as command
+from crosstrain.errors import UserError
+from crosstrain.output import add_json_flag, emit, table
+from crosstrain.rollup.estimate import ALL_SYSTEMS, EstimateSettings, estimate
+from crosstrain.rollup.networks import BUILTIN, NetBuilder
 
 NAME = "estimate"
 HELP = "time of a training-iteration estimate per built-in network"

@@ -7,7 +7,7 @@ same run:
 - ``ratio_vs_stacked_gemm``: the full bit-sliced MVM (every input step x weight slice partial
   product, ADC, shift-and-add) against ONE float32 GEMM that performs the same multiply-adds
   (all step x slice partial products stacked: (N*steps x rows) @ (rows x cols*slices)). Goal <= 2.
-- ``ratio_lossless_vs_matmul``: :func:`golden.crossbar.mvm` with the ADC widened to the lossless
+- ``ratio_lossless_vs_matmul``: :func:`crosstrain.golden.crossbar.mvm` with the ADC widened to the lossless
   width (``lossless_adc_bits``, 9 here: no column sum can clip, whatever the data) takes its fast
   path (range checks, then one exact matmul); timed against one plain float64 matmul of the
   unsliced shape on already-converted operands. Goal <= 2.
@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 
-from golden import config, crossbar, encoding
-from scripts.errors import UserError
-from scripts.output import add_json_flag, emit, table
+from crosstrain.errors import UserError
+from crosstrain.golden import config, crossbar, encoding
+from crosstrain.output import add_json_flag, emit, table
 
 NAME = "golden"
 HELP = "golden bit-sliced MVM vs the GEMM of the same multiply-adds"

@@ -1,24 +1,24 @@
 """``crosstrain bench mvm``: back-to-back MVMs through the RTL MVM unit, against the cycle model.
 
 Workload: ``--vectors`` random signed input vectors, offered back to back, through one
-:class:`rtl.mvm_unit.MvmUnit` whose crossbar port is answered by the analog model of
-:mod:`tb.analog` holding random signed weights (panther preset by default: 128 x 128, 16-bit
+:class:`crosstrain.rtl.mvm_unit.MvmUnit` whose crossbar port is answered by the analog model of
+:mod:`crosstrain.tb.analog` holding random signed weights (panther preset by default: 128 x 128, 16-bit
 weights and inputs, 8 slices, 1-bit DAC, 8-bit ADC, one ADC per array), simulated in
 amaranth.sim (``--simulator`` picks Icarus or Verilator instead).
 
 Reported: ADC utilization = achieved / ideal conversions per cycle from the first conversion
 to the last (ideal: every ADC of every array converting every cycle; goal >= 0.95), the
 utilization the cycle model predicts for the steady state
-(:func:`golden.cycles.mvm_schedule`), the latency of one MVM (input accepted to output taken)
+(:func:`crosstrain.golden.cycles.mvm_schedule`), the latency of one MVM (input accepted to output taken)
 and the interval between back-to-back MVMs, measured against the model's, and whether every
-output equals :func:`golden.crossbar.sliced_mvm` bit for bit.
+output equals :func:`crosstrain.golden.crossbar.sliced_mvm` bit for bit.
 """
 
-from golden.cycles import mvm_schedule
-from golden.periphery import from_params
-from scripts.errors import UserError
-from scripts.output import add_json_flag, emit, table
-from scripts.tools import require_simulator
+from crosstrain.errors import UserError
+from crosstrain.golden.cycles import mvm_schedule
+from crosstrain.golden.periphery import from_params
+from crosstrain.output import add_json_flag, emit, table
+from crosstrain.tools import require_simulator
 
 NAME = "mvm"
 HELP = "RTL MVM unit: ADC utilization, latency and interval against the golden cycle model"
@@ -40,8 +40,8 @@ def add_arguments(parser):
 
 def measure(p, simulator: str, vectors: int, seed: int) -> dict:
     """Run the workload; the figures of one run as a dict."""
-    from rtl.shift_add import check_pipeline
-    from tb.mvm_bench import run_workload
+    from crosstrain.rtl.shift_add import check_pipeline
+    from crosstrain.tb.mvm_bench import run_workload
 
     if vectors <= 0:
         raise UserError(f"--vectors ({vectors}) must be positive")

@@ -1,7 +1,7 @@
 """``crosstrain bench sim``: the same MVM workload on amaranth.sim, Icarus Verilog and Verilator.
 
 Workload: that of ``crosstrain bench mvm`` (``--vectors`` back-to-back MVMs through the RTL MVM
-unit at the panther size, the analog crossbar answered by :mod:`tb.analog` with one packed
+unit at the panther size, the analog crossbar answered by :mod:`crosstrain.tb.analog` with one packed
 integer per conversion). For each simulator: wall time of the simulated cycles, simulated
 cycles per second, and the time before the first cycle shown separately (amaranth.sim:
 elaboration; Icarus / Verilator: Verilog export, build (cached per parameter set under
@@ -9,11 +9,11 @@ elaboration; Icarus / Verilator: Verilog export, build (cached per parameter set
 the same run. Every simulator must give bit-exact outputs and the same cycle counts.
 """
 
-from golden.periphery import from_params
-from scripts.bench.mvm import add_param_arguments, measure
-from scripts.errors import UserError
-from scripts.output import emit, table
-from scripts.tools import require_simulator
+from crosstrain.bench.mvm import add_param_arguments, measure
+from crosstrain.errors import UserError
+from crosstrain.golden.periphery import from_params
+from crosstrain.output import emit, table
+from crosstrain.tools import require_simulator
 
 NAME = "sim"
 HELP = "amaranth.sim vs Icarus vs Verilator on the 128x128 MVM workload (wall time, cycles/s)"

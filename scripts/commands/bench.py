@@ -3,7 +3,7 @@
 import importlib
 import pkgutil
 
-from scripts import bench
+from crosstrain import bench
 
 NAME = "bench"
 HELP = "benchmarks (each prints ratios against a baseline measured in the same run)"
@@ -11,7 +11,7 @@ ORDER = 40
 
 
 def _benchmarks():
-    mods = [importlib.import_module(f"scripts.bench.{m.name}") for m in pkgutil.iter_modules(bench.__path__)]
+    mods = [importlib.import_module(f"crosstrain.bench.{m.name}") for m in pkgutil.iter_modules(bench.__path__)]
     return sorted((m for m in mods if hasattr(m, "NAME")), key=lambda m: m.NAME)
 
 

@@ -1,7 +1,7 @@
 """``crosstrain config show PRESET|FILE.toml``: the resolved configuration."""
 
-from golden import config
-from scripts.output import add_json_flag, emit, fmt
+from crosstrain.golden import config
+from crosstrain.output import add_json_flag, emit, fmt
 
 NAME = "config"
 HELP = "show the resolved values of a preset or a user TOML file"

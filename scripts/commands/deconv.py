@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden import config
-from golden.deconv import ConvTranspose, DeconvError
-from golden.deconv_nets import NETWORKS, layer_inputs, to_fixed
-from golden.zeroskip import MAPPINGS, layer_costs
-from scripts.errors import UserError
-from scripts.output import add_json_flag, emit, table
+from crosstrain.errors import UserError
+from crosstrain.golden import config
+from crosstrain.golden.deconv import ConvTranspose, DeconvError
+from crosstrain.golden.encoding import to_fixed
+from crosstrain.golden.zeroskip import MAPPINGS, layer_costs
+from crosstrain.output import add_json_flag, emit, table
+from crosstrain.rollup.deconv_nets import NETWORKS, layer_inputs
 
 NAME = "deconv"
 HELP = "rows, cycles and utilization of transposed convs: naive vs decomposed vs zero skipping"
@@ -40,7 +41,7 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and activations")
     parser.add_argument("--rtl", action="append", default=[], metavar="LAYER",
                         help="also measure LAYER's decomposed and zero-skipping crossbar cycles by "
-                             "running each phase group's token stream through rtl.mvm_unit.MvmUnit "
+                             "running each phase group's token stream through crosstrain.rtl.mvm_unit.MvmUnit "
                              "in amaranth.sim (repeatable; slow: about 2,500 cycles/s, e.g. 2 min "
                              "for dcgan ct2); LAYER is a layer name (ct2, upscore2, or 'layer' "
                              "with --layer)")
@@ -94,8 +95,8 @@ def workloads(args, cfg):
 def rtl_cycles(spec, cfg, x) -> dict:
     """Measured cycles of the decomposed and zero-skipping mappings: the busiest phase group's
     token stream through the MvmUnit RTL (amaranth.sim)."""
-    from golden.periphery import PeripheryParams
-    from tb.deconv_mvm_bench import measure_layer
+    from crosstrain.golden.periphery import PeripheryParams
+    from crosstrain.tb.deconv_mvm_bench import measure_layer
 
     try:
         p = PeripheryParams(cfg=cfg)
@@ -154,7 +155,7 @@ def run(args):
             ["layer", "shape", "mapping", "arrays", "MVMs", "rows activated", "cycles",
              "rtl cycles", "utilization", "occupancy", "speedup", "skipped values/steps"], rows,
             title=f"{net} on {cfg.name} (batch {args.batch}, seed {args.seed}); cycles from "
-                  "golden.cycles.mvm_schedule, rtl cycles measured on rtl.mvm_unit (--rtl)"))
+                  "crosstrain.golden.cycles.mvm_schedule, rtl cycles measured on crosstrain.rtl.mvm_unit (--rtl)"))
     text = "\n\n".join(blocks)
     totals = {}
     for r in layers:
@@ -169,7 +170,7 @@ def run(args):
              "of one layer run concurrently.")
     if args.rtl:
         notes += ("\nrtl cycles: each phase group's token stream (its row tiles in lockstep) run "
-                  "through rtl.mvm_unit.MvmUnit in amaranth.sim, from the first vector accepted to "
+                  "through crosstrain.rtl.mvm_unit.MvmUnit in amaranth.sim, from the first vector accepted to "
                   "the last output taken; the layer takes its busiest group's.")
     emit(args, {"config": cfg.name, "batch": args.batch, "seed": args.seed, "layers": layers,
                 "total_cycles": totals},

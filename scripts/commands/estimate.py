@@ -13,15 +13,20 @@ import sys
 import time
 import tomllib
 
-from golden import network_files
-from golden.estimate import (ALL_SYSTEMS, DEFAULT_NETWORK, DEFAULT_SYSTEMS, EstimateSettings,
-                             estimate)
-from golden.gpu import GPUS, GpuSettings
-from golden.mapper import WRITE_ELIM_DEFAULT, ZERO_SKIP_DEFAULT, SettingError
-from golden.networks import BUILTIN, NetworkError
-from golden.reg3d import ACCURACY_DROP_DEFAULT
-from scripts.errors import UserError
-from scripts.output import add_json_flag, emit, table
+from crosstrain.errors import UserError
+from crosstrain.output import add_json_flag, emit, table
+from crosstrain.rollup import network_files
+from crosstrain.rollup.estimate import (
+    ALL_SYSTEMS,
+    DEFAULT_NETWORK,
+    DEFAULT_SYSTEMS,
+    EstimateSettings,
+    estimate,
+)
+from crosstrain.rollup.gpu import GPUS, GpuSettings
+from crosstrain.rollup.mapper import WRITE_ELIM_DEFAULT, ZERO_SKIP_DEFAULT, SettingError
+from crosstrain.rollup.networks import BUILTIN, NetworkError
+from crosstrain.rollup.reg3d import ACCURACY_DROP_DEFAULT
 
 NAME = "estimate"
 HELP = "training cost of a network on ReRAM accelerators, 3D-ReG and a GPU (the main job)"
@@ -151,7 +156,7 @@ def run(args):
         if sys.argv[1:2] == ["estimate"] else None
     files = []
     if not args.no_report:
-        from scripts.estimate_report import write_report
+        from crosstrain.estimate_report import write_report
         files = write_report(data, args.out, plots=not args.no_plots)
         data["report_dir"] = args.out
     data["elapsed_s"] = time.perf_counter() - started

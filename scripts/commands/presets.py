@@ -1,7 +1,7 @@
 """``crosstrain presets``: list the built-in hardware presets."""
 
-from golden import config
-from scripts.output import add_json_flag, emit, table
+from crosstrain.golden import config
+from crosstrain.output import add_json_flag, emit, table
 
 NAME = "presets"
 HELP = "list the built-in hardware presets"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from scripts.blocks import BLOCKS, block
-from scripts.errors import UserError
-from scripts.output import add_json_flag, emit, table
+from crosstrain.errors import UserError
+from crosstrain.output import add_json_flag, emit, table
+from crosstrain.rtl.blocks import BLOCKS, block
 
 NAME = "verilog"
 HELP = "write the Verilog of one RTL block (crosstrain verilog --list names them)"
@@ -15,7 +15,7 @@ DESCRIPTION = (
     "Exports one RTL block as deterministic Verilog (no source paths; the same parameters give the "
     "same text). The top module is named after the block; ports are path__field, clock clk, "
     "synchronous active-high reset rst. Periphery blocks take a preset or TOML file (--preset) "
-    "and --param overrides of golden.periphery.PeripheryParams; other blocks take --param for the "
+    "and --param overrides of crosstrain.golden.periphery.PeripheryParams; other blocks take --param for the "
     "fields of their own parameter object (see --list). Impossible parameters are one error line "
     "naming the parameter.")
 ORDER = 60
@@ -43,7 +43,7 @@ def run(args):
         raise UserError("name a BLOCK to export, or --list to see them")
     if args.json:
         raise UserError("--json applies to --list only: the export is Verilog")
-    from tb.runner import verilog_text
+    from crosstrain.rtl.export import verilog_text
     text = verilog_text(block(args.block).build(args.param, args.preset), args.block)
     if args.output == "-":
         sys.stdout.write(text)

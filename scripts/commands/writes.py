@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 from dataclasses import fields
 
-from golden import config, network_files
-from golden.networks import BUILTIN, NetworkError
-from golden.training import TrainingSettings
-from golden.write_elim import PHASES, POLICIES, SCHEMES, WritePolicy
-from golden.write_study import carry_over, default_candidates, run_study
-from scripts.errors import UserError
-from scripts.output import add_json_flag, emit, table
+from crosstrain.errors import UserError
+from crosstrain.experiments.training import TrainingSettings
+from crosstrain.experiments.write_study import carry_over, default_candidates, run_study
+from crosstrain.golden import config
+from crosstrain.golden.write_elim import PHASES, POLICIES, SCHEMES, WritePolicy
+from crosstrain.output import add_json_flag, emit, table
+from crosstrain.rollup import network_files
+from crosstrain.rollup.networks import BUILTIN, NetworkError
 
 NAME = "writes"
 HELP = "write traffic of training and what write-elimination policies save"

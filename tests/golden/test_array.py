@@ -1,7 +1,7 @@
 import numpy as np
 
-from golden import config
-from golden.array import ProgrammedArray
+from crosstrain.golden import config
+from crosstrain.golden.array import ProgrammedArray
 
 
 def rand(rng, shape):

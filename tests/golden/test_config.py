@@ -1,7 +1,7 @@
 import pytest
 
-from golden import config
-from golden.config import ConfigError
+from crosstrain.golden import config
+from crosstrain.golden.config import ConfigError
 
 
 @pytest.mark.parametrize("name", ["isaac", "puma", "panther", "pipelayer"])

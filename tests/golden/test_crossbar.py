@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from golden import config, crossbar, encoding
-from golden.events import Events
+from crosstrain.golden import config, crossbar, encoding
+from crosstrain.golden.events import Events
 
 
 def make_cfg(bpc=2, slices=4, input_bits=8, dac=1, enc="offset", rows=16, cols=16, adc_bits=None,
@@ -23,7 +24,7 @@ def make_cfg(bpc=2, slices=4, input_bits=8, dac=1, enc="offset", rows=16, cols=1
 
 
 def reference_mvm(w, x, cfg):
-    """Plain per-step, per-slice integer evaluation, independent of golden.encoding."""
+    """Plain per-step, per-slice integer evaluation, independent of crosstrain.golden.encoding."""
     b, wb, n, d = (cfg.device.bits_per_cell, cfg.precision.weight_bits, cfg.precision.input_bits,
                    cfg.converters.dac_bits)
     top = (1 << cfg.converters.adc_bits) - 1

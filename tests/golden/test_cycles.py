@@ -1,6 +1,6 @@
 import pytest
 
-from golden import config, cycles
+from crosstrain.golden import config, cycles
 
 
 def test_isaac_mvm_schedule_by_hand():

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from golden import deconv
-from golden.deconv import ConvTranspose, DeconvError
-from golden.deconv_nets import NETWORKS
+from crosstrain.golden import deconv
+from crosstrain.golden.deconv import ConvTranspose, DeconvError
+from crosstrain.rollup.deconv_nets import NETWORKS
 
 
 def oracle(x, w, g, s, p, op):

@@ -1,7 +1,8 @@
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from golden import config, encoding
+from crosstrain.golden import config, encoding
 
 
 def cfg_for(bits_per_cell, weight_slices, input_bits, dac_bits, encoding_name):
@@ -63,3 +64,8 @@ def test_conductance_mapping_spans_goff_to_gon():
     g = encoding.levels_to_conductance(np.array([0, cfg.cell_max]), cfg)
     assert g[0] == cfg.device.g_off_us and g[1] == cfg.device.g_on_us
     np.testing.assert_allclose(encoding.conductance_to_levels(g, cfg), [0, cfg.cell_max])
+
+
+def test_to_fixed_rounds_and_saturates():
+    assert encoding.to_fixed([0.5, -9.0, 100.0], 8, 2).tolist() == [2, -36, 127]
+    assert encoding.to_fixed([300.0, -300.0], 8, -1).tolist() == [127, -128]

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from golden import config
-from golden.opa import PHASES, UpdateArrays, opa_drive
+from crosstrain.golden import config
+from crosstrain.golden.opa import PHASES, UpdateArrays, opa_drive
 
 
 def small_cfg(slice_bits=(10,), bpc=2, n=6, m=None):

@@ -1,13 +1,13 @@
-"""golden.periphery.PeripheryParams: --param names, JSON round trip, the output width, errors."""
+"""crosstrain.golden.periphery.PeripheryParams: --param names, JSON round trip, the output width, errors."""
 
 import json
 
 import numpy as np
 import pytest
 
-from golden import config, crossbar, encoding
-from golden.config import ConfigError
-from golden.periphery import SHORT_NAMES, PeripheryParams, from_params
+from crosstrain.golden import config, crossbar, encoding
+from crosstrain.golden.config import ConfigError
+from crosstrain.golden.periphery import SHORT_NAMES, PeripheryParams, from_params
 
 # a valid value, different from panther's, for every short name
 OTHER = dict(rows=64, cols=32, encoding="differential", read_latency_ns=50.0, bits_per_cell=4,
@@ -71,7 +71,7 @@ def output_range(p: PeripheryParams) -> tuple[int, int]:
 
 
 def extreme_outputs(p: PeripheryParams) -> np.ndarray:
-    """golden.crossbar.sliced_mvm (every step converted, ADC clipping) of extreme weights and inputs."""
+    """crosstrain.golden.crossbar.sliced_mvm (every step converted, ADC clipping) of extreme weights and inputs."""
     cfg = p.cfg
     wmax, xmax = (1 << (p.weight_bits - 1)) - 1, (1 << (p.input_bits - 1)) - 1
     checker = np.indices((p.rows, p.cols)).sum(axis=0) % 2

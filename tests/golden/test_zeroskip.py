@@ -2,15 +2,23 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from golden import config, crossbar, deconv
-from golden.cycles import mvm_schedule
-from golden.deconv import ConvTranspose
-from golden.deconv_nets import NETWORKS, layer_inputs
-from golden.events import Events
-from golden.zeroskip import (SkipCounts, crossbar_deconv, layer_costs, mvm_skipping, plan_steps,
-                             stream_cycles, useful_macs)
+from crosstrain.golden import config, crossbar, deconv
+from crosstrain.golden.cycles import mvm_schedule
+from crosstrain.golden.deconv import ConvTranspose
+from crosstrain.golden.events import Events
+from crosstrain.golden.zeroskip import (
+    SkipCounts,
+    crossbar_deconv,
+    layer_costs,
+    mvm_skipping,
+    plan_steps,
+    stream_cycles,
+    useful_macs,
+)
+from crosstrain.rollup.deconv_nets import NETWORKS, layer_inputs
 
 
 def small_cfg(input_bits=8, dac=1, enc="offset", rows=16, adc_bits=None):

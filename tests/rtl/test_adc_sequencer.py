@@ -1,12 +1,12 @@
-"""The ADC sequencer's schedule against golden.cycles.mvm_schedule (amaranth.sim)."""
+"""The ADC sequencer's schedule against crosstrain.golden.cycles.mvm_schedule (amaranth.sim)."""
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.cycles import mvm_schedule
-from golden.periphery import from_params
-from rtl.adc_sequencer import AdcSequencer
+from crosstrain.golden.cycles import mvm_schedule
+from crosstrain.golden.periphery import from_params
+from crosstrain.rtl.adc_sequencer import AdcSequencer
 
 SMALL = ["rows=8", "cols=8", "input_bits=6", "weight_bits=8", "weight_frac_bits=4", "adc_bits=4"]
 

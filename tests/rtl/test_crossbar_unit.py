@@ -1,6 +1,6 @@
 """The crossbar unit (MVM + OPA + CRS behind one command stream and one port) with the block
-model on its port: a training step against golden.crossbar / golden.opa, each operation's cycles
-against golden.cycles (amaranth.sim at small sizes; cocotb on Icarus and Verilator at panther
+model on its port: a training step against crosstrain.golden.crossbar / crosstrain.golden.opa, each operation's cycles
+against crosstrain.golden.cycles (amaranth.sim at small sizes; cocotb on Icarus and Verilator at panther
 size)."""
 
 import gc
@@ -8,12 +8,12 @@ import gc
 import numpy as np
 import pytest
 
-from golden import cycles
-from golden.config import ConfigError
-from golden.periphery import from_params
-from rtl.crossbar_unit import CrossbarUnit
-from tb.crossbar_unit_bench import check_step, simulate, training_step
-from tb.runner import run_bench
+from crosstrain.golden import cycles
+from crosstrain.golden.config import ConfigError
+from crosstrain.golden.periphery import from_params
+from crosstrain.rtl.crossbar_unit import CrossbarUnit
+from crosstrain.tb.crossbar_unit_bench import check_step, simulate, training_step
+from crosstrain.tb.runner import run_bench
 
 SMALL = ["rows=6", "cols=8", "adcs_per_array=2", "weight_bits=8", "weight_frac_bits=0",
          "input_bits=6", "error_bits=6", "update_slices=6", "update_slice_bits=5",
@@ -64,5 +64,5 @@ def test_cocotb_bench(simulator, encoding):
     p = from_params([f"encoding={encoding}", "rows=32", "cols=32"])
     tests, failed = run_bench(CrossbarUnit(params=p), design="crossbar_unit",
                               params={"periphery": p.as_dict(), "seed": 3, "fwd": 2, "opas": 2},
-                              simulator=simulator, test_module="tb.crossbar_unit_bench")
+                              simulator=simulator, test_module="crosstrain.tb.crossbar_unit_bench")
     assert (tests, failed) == (1, 0)

@@ -1,15 +1,15 @@
-"""The CRS datapath against golden.opa.UpdateArrays.crs and golden.encoding.slice_weights."""
+"""The CRS datapath against crosstrain.golden.opa.UpdateArrays.crs and golden.encoding.slice_weights."""
 
 import numpy as np
 import pytest
 from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
-from golden.encoding import slice_weights
-from golden.opa import UpdateArrays
-from golden.periphery import from_params
-from rtl.crs_compose import CrsCompose
-from tb.words import pack, unpack
+from crosstrain.golden.encoding import slice_weights
+from crosstrain.golden.opa import UpdateArrays
+from crosstrain.golden.periphery import from_params
+from crosstrain.rtl.crs_compose import CrsCompose
+from crosstrain.tb.words import pack, unpack
 
 SMALL = ["rows=4", "cols=4", "weight_bits=8", "weight_frac_bits=0", "input_bits=6", "error_bits=6",
          "update_slices=6"]

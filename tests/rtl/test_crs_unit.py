@@ -1,5 +1,5 @@
-"""The CRS unit against golden.opa (weights, clean digits) and golden.cycles.crs_cycles
-(amaranth.sim with the tb.update_array model on its port; cocotb benches in both simulators)."""
+"""The CRS unit against crosstrain.golden.opa (weights, clean digits) and crosstrain.golden.cycles.crs_cycles
+(amaranth.sim with the crosstrain.tb.update_array model on its port; cocotb benches in both simulators)."""
 
 import copy
 import gc
@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.config import ConfigError
-from golden.periphery import from_params
-from rtl.crs_unit import CrsUnit
-from tb.runner import run_bench
-from tb.update_array import CrsPortResponder, UpdateArrayModel, check_crs, random_signed as rand
+from crosstrain.golden.config import ConfigError
+from crosstrain.golden.periphery import from_params
+from crosstrain.rtl.crs_unit import CrsUnit
+from crosstrain.tb.runner import run_bench
+from crosstrain.tb.update_array import CrsPortResponder, UpdateArrayModel, check_crs
+from crosstrain.tb.update_array import random_signed as rand
 
 SMALL = ["rows=4", "cols=6", "adcs_per_array=2", "weight_bits=8", "weight_frac_bits=0",
          "input_bits=6", "error_bits=6", "update_slices=6", "read_latency_ns=3",
@@ -113,5 +114,5 @@ def test_cocotb_bench(simulator, encoding):
     p = from_params([f"encoding={encoding}"] + (["rows=32"] if simulator == "icarus" else []))
     tests, failed = run_bench(CrsUnit(params=p), design="crs_unit",
                               params={"periphery": p.as_dict(), "seed": 2, "opas": 3},
-                              simulator=simulator, test_module="tb.crs_bench")
+                              simulator=simulator, test_module="crosstrain.tb.crs_bench")
     assert (tests, failed) == (2, 0)

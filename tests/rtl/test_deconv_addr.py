@@ -1,4 +1,4 @@
-"""The transposed-conv address generator against golden.deconv.read_sequence (amaranth.sim, cocotb)."""
+"""The transposed-conv address generator against crosstrain.golden.deconv.read_sequence (amaranth.sim, cocotb)."""
 
 import gc
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.deconv import READ_FIELDS, ConvTranspose, DeconvError, read_sequence
-from rtl.deconv_addr import DeconvAddressGenerator
-from tb.runner import run_bench
+from crosstrain.golden.deconv import READ_FIELDS, ConvTranspose, DeconvError, read_sequence
+from crosstrain.rtl.deconv_addr import DeconvAddressGenerator
+from crosstrain.tb.runner import run_bench
 
 # corner cases: uneven sub-kernels, cropping padding, empty windows (output_padding > padding),
 # stride 1, a kernel of one tap, the FCN 8x layer, a non-square map
@@ -106,7 +106,7 @@ def test_a_full_dcgan_layer():
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_rejects_a_spec_of_the_wrong_type():
-    with pytest.raises(TypeError, match="spec must be a golden.deconv.ConvTranspose, not {'kernel'"):
+    with pytest.raises(TypeError, match="spec must be a crosstrain.golden.deconv.ConvTranspose, not {'kernel'"):
         DeconvAddressGenerator(spec={"kernel": 4})
     gc.collect()            # the half-built component warns when collected: do it under the filter
 
@@ -120,5 +120,5 @@ COCOTB_SPEC = ConvTranspose(in_channels=8, out_channels=4, kernel=5, stride=3, p
 def test_cocotb_bench(simulator):
     tests, failed = run_bench(DeconvAddressGenerator(spec=COCOTB_SPEC), design="deconv_addr",
                               params=COCOTB_SPEC.as_params(), simulator=simulator,
-                              test_module="tb.deconv_addr_bench")
+                              test_module="crosstrain.tb.deconv_addr_bench")
     assert (tests, failed) == (3, 0)

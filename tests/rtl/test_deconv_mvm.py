@@ -1,18 +1,26 @@
 """A transposed conv through the address generator and the MVM unit, with and without zero
-skipping, against golden.deconv / golden.zeroskip (amaranth.sim; cocotb on Icarus and Verilator);
-crossbar cycles of a full DCGAN layer against golden.zeroskip.layer_costs."""
+skipping, against crosstrain.golden.deconv / crosstrain.golden.zeroskip (amaranth.sim; cocotb on Icarus and Verilator);
+crossbar cycles of a full DCGAN layer against crosstrain.golden.zeroskip.layer_costs."""
 
 import numpy as np
 import pytest
 
-from golden.cycles import mvm_schedule
-from golden.deconv import ConvTranspose, read_sequence
-from golden.events import Events
-from golden.periphery import from_params
-from golden.zeroskip import crossbar_deconv, layer_costs, plan_steps, stream_cycles
-from tb.deconv_mvm_bench import (bench_top, generate_reads, golden_layer, group_steps,
-                                 measure_layer, random_layer, simulate_layer, step_vectors)
-from tb.runner import run_bench
+from crosstrain.golden.cycles import mvm_schedule
+from crosstrain.golden.deconv import ConvTranspose, read_sequence
+from crosstrain.golden.events import Events
+from crosstrain.golden.periphery import from_params
+from crosstrain.golden.zeroskip import crossbar_deconv, layer_costs, plan_steps, stream_cycles
+from crosstrain.tb.deconv_mvm_bench import (
+    bench_top,
+    generate_reads,
+    golden_layer,
+    group_steps,
+    measure_layer,
+    random_layer,
+    simulate_layer,
+    step_vectors,
+)
+from crosstrain.tb.runner import run_bench
 
 # 16 x 8 arrays, 8-bit inputs (8 steps), 6-bit ADC: at most 12 rows x level 3 = 36 per column,
 # so no code clips and the crossbar result is the exact transposed conv
@@ -97,5 +105,5 @@ def test_cocotb_bench(simulator, skip_zero):
     d = {"spec": LAYERS[0].as_params(), "params": from_params(SMALL).as_dict(),
          "skip_zero": skip_zero, "seed": 2}
     tests, failed = run_bench(bench_top(d), design="deconv_mvm", params=d, simulator=simulator,
-                              test_module="tb.deconv_mvm_bench")
+                              test_module="crosstrain.tb.deconv_mvm_bench")
     assert (tests, failed) == (2, 0)

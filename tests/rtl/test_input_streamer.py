@@ -1,4 +1,4 @@
-"""The input streamer against golden.encoding.input_steps and golden.zeroskip tokens (amaranth.sim)."""
+"""The input streamer against crosstrain.golden.encoding.input_steps and crosstrain.golden.zeroskip tokens (amaranth.sim)."""
 
 import gc
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden import encoding
-from golden.periphery import from_params
-from golden.zeroskip import plan_steps
-from rtl.input_streamer import InputStreamer
-from tb.mvm_bench import random_inputs, vector_words
+from crosstrain.golden import encoding
+from crosstrain.golden.periphery import from_params
+from crosstrain.golden.zeroskip import plan_steps
+from crosstrain.rtl.input_streamer import InputStreamer
+from crosstrain.tb.mvm_bench import random_inputs, vector_words
 
 SMALL = ["rows=8", "cols=8", "input_bits=6", "weight_bits=8", "weight_frac_bits=4", "adc_bits=4"]
 
@@ -137,7 +137,7 @@ def test_back_to_back_tokens_have_no_gap():
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_bad_parameters():
-    with pytest.raises(TypeError, match="params must be a golden.periphery.PeripheryParams"):
+    with pytest.raises(TypeError, match="params must be a crosstrain.golden.periphery.PeripheryParams"):
         InputStreamer(params={"rows": 8})
     with pytest.raises(TypeError, match="skip_zero must be a bool, not 'yes'"):
         InputStreamer(params=from_params(SMALL), skip_zero="yes")

@@ -13,9 +13,9 @@ import subprocess
 
 import pytest
 
-from scripts.blocks import BLOCKS, PERIPHERY
-from scripts.tools import require_simulator, yosys_command
-from tb.runner import verilog_text
+from crosstrain.rtl.blocks import BLOCKS, PERIPHERY
+from crosstrain.rtl.export import verilog_text
+from crosstrain.tools import require_simulator, yosys_command
 
 # Verilator -Wall warnings that Amaranth's Verilog backend produces by construction, never a
 # design bug of ours; nothing else is waived:

@@ -1,5 +1,5 @@
-"""The MVM unit with the analog crossbar model: values against golden.crossbar.sliced_mvm, cycles
-against golden.cycles.mvm_schedule and golden.zeroskip.stream_cycles (amaranth.sim at small
+"""The MVM unit with the analog crossbar model: values against crosstrain.golden.crossbar.sliced_mvm, cycles
+against crosstrain.golden.cycles.mvm_schedule and crosstrain.golden.zeroskip.stream_cycles (amaranth.sim at small
 sizes; cocotb on Icarus and Verilator at the panther size, 128 x 128, both encodings)."""
 
 import gc
@@ -7,13 +7,19 @@ import gc
 import numpy as np
 import pytest
 
-from golden.config import ConfigError
-from golden.periphery import from_params
-from golden.zeroskip import plan_steps
-from rtl.mvm_unit import MvmUnit
-from tb.mvm_bench import (check_run, clipping_case, random_inputs, random_weights, simulate,
-                          tokens_per_vector)
-from tb.runner import run_bench
+from crosstrain.golden.config import ConfigError
+from crosstrain.golden.periphery import from_params
+from crosstrain.golden.zeroskip import plan_steps
+from crosstrain.rtl.mvm_unit import MvmUnit
+from crosstrain.tb.mvm_bench import (
+    check_run,
+    clipping_case,
+    random_inputs,
+    random_weights,
+    simulate,
+    tokens_per_vector,
+)
+from crosstrain.tb.runner import run_bench
 
 SMALL = ["rows=8", "cols=8", "input_bits=6", "weight_bits=8", "weight_frac_bits=4", "adc_bits=4",
          "read_latency_ns=3"]
@@ -98,7 +104,7 @@ def test_zero_skipping_stream(seed):
 def test_bad_parameters_are_one_line_before_elaboration():
     with pytest.raises(ConfigError, match="tile.pipeline_cycles = 0 is too short"):
         MvmUnit(params=from_params(["pipeline_cycles=0"]))
-    with pytest.raises(TypeError, match="params must be a golden.periphery.PeripheryParams"):
+    with pytest.raises(TypeError, match="params must be a crosstrain.golden.periphery.PeripheryParams"):
         MvmUnit(params=None)
     with pytest.raises(TypeError, match="skip_zero must be a bool"):
         MvmUnit(params=from_params([]), skip_zero=1)
@@ -113,5 +119,5 @@ def test_cocotb_bench_at_panther_size(simulator, encoding):
     assert (p.rows, p.cols, p.weight_bits, p.weight_slices, p.adc_bits) == (128, 128, 16, 8, 8)
     tests, failed = run_bench(MvmUnit(params=p), design="mvm_unit",
                               params={"params": p.as_dict(), "seed": 1}, simulator=simulator,
-                              test_module="tb.mvm_bench")
+                              test_module="crosstrain.tb.mvm_bench")
     assert (tests, failed) == (4, 0)

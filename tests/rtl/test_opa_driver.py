@@ -1,16 +1,17 @@
-"""The OPA driver against golden.opa (drive, cell updates) and golden.cycles (amaranth.sim, cocotb)."""
+"""The OPA driver against crosstrain.golden.opa (drive, cell updates) and crosstrain.golden.cycles (amaranth.sim, cocotb)."""
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden import cycles
-from golden.opa import PHASES, UpdateArrays, opa_drive
-from golden.periphery import from_params
-from rtl.opa_driver import OpaDriver
-from tb.runner import run_bench
-from tb.update_array import UpdateArrayModel, random_signed as rand
-from tb.words import pack
+from crosstrain.golden import cycles
+from crosstrain.golden.opa import PHASES, UpdateArrays, opa_drive
+from crosstrain.golden.periphery import from_params
+from crosstrain.rtl.opa_driver import OpaDriver
+from crosstrain.tb.runner import run_bench
+from crosstrain.tb.update_array import UpdateArrayModel
+from crosstrain.tb.update_array import random_signed as rand
+from crosstrain.tb.words import pack
 
 SMALL = ["rows=5", "cols=4", "input_bits=5", "error_bits=6", "weight_bits=4", "weight_frac_bits=0",
          "update_slices=6", "opa_phase_ns=3"]
@@ -143,5 +144,5 @@ def test_cocotb_bench(simulator):
     p = from_params([])                                            # panther, full size
     tests, failed = run_bench(OpaDriver(params=p), design="opa_driver",
                               params={"periphery": p.as_dict(), "seed": 1}, simulator=simulator,
-                              test_module="tb.opa_bench")
+                              test_module="crosstrain.tb.opa_bench")
     assert (tests, failed) == (3, 0)

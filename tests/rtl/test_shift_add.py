@@ -1,4 +1,4 @@
-"""The shift-and-add against golden.crossbar.sliced_mvm, fed the golden ADC codes (amaranth.sim)."""
+"""The shift-and-add against crosstrain.golden.crossbar.sliced_mvm, fed the golden ADC codes (amaranth.sim)."""
 
 import gc
 
@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden import crossbar, encoding
-from golden.config import ConfigError
-from golden.events import Events
-from golden.periphery import from_params
-from rtl.shift_add import ShiftAdd
-from tb.words import unpack
-from tb.mvm_bench import random_inputs, random_weights
+from crosstrain.golden import crossbar, encoding
+from crosstrain.golden.config import ConfigError
+from crosstrain.golden.events import Events
+from crosstrain.golden.periphery import from_params
+from crosstrain.rtl.shift_add import ShiftAdd
+from crosstrain.tb.mvm_bench import random_inputs, random_weights
+from crosstrain.tb.words import unpack
 
 SMALL = ["rows=8", "cols=8", "input_bits=6", "weight_bits=8", "weight_frac_bits=4", "adc_bits=4"]
 

@@ -1,4 +1,4 @@
-"""The write-elimination comparator against golden.write_elim (amaranth.sim, cocotb)."""
+"""The write-elimination comparator against crosstrain.golden.write_elim (amaranth.sim, cocotb)."""
 
 import gc
 from dataclasses import asdict
@@ -7,11 +7,20 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.write_elim import ComparatorParams, WritePolicy, from_beats
-from rtl.write_elim import WriteEliminator
-from tb.runner import run_bench
-from tb.write_elim_bench import (Packer, Segment, comparator_cfg, expected, policy_segments,
-                                 random_segments, relu_matrix, rtl_write_enables, update_matrices)
+from crosstrain.golden.write_elim import ComparatorParams, WritePolicy, from_beats
+from crosstrain.rtl.write_elim import WriteEliminator
+from crosstrain.tb.runner import run_bench
+from crosstrain.tb.write_elim_bench import (
+    Packer,
+    Segment,
+    comparator_cfg,
+    expected,
+    policy_segments,
+    random_segments,
+    relu_matrix,
+    rtl_write_enables,
+    update_matrices,
+)
 
 
 def simulate(p: ComparatorParams, segments, seed, *, gaps=0.2, stall=0.3, clear_after=False):
@@ -157,7 +166,7 @@ def test_bad_params(kw, needle):
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_params_must_be_the_shared_object():
-    with pytest.raises(TypeError, match="params must be a golden.write_elim.ComparatorParams"):
+    with pytest.raises(TypeError, match="params must be a crosstrain.golden.write_elim.ComparatorParams"):
         WriteEliminator(params={"lanes": 4})
     gc.collect()            # the half-built component warns when collected: do it under the filter
 
@@ -170,5 +179,5 @@ COCOTB_PARAMS = ComparatorParams(lanes=128, width=16, count_width=18, group_bits
 def test_cocotb_bench(simulator):
     tests, failed = run_bench(WriteEliminator(params=COCOTB_PARAMS), design="write_elim",
                               params=asdict(COCOTB_PARAMS) | {"seed": 1}, simulator=simulator,
-                              test_module="tb.write_elim_bench")
+                              test_module="crosstrain.tb.write_elim_bench")
     assert (tests, failed) == (3, 0)

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from golden.cycles import mvm_schedule
-from golden.periphery import from_params
-from scripts.cli import main
+from crosstrain.cli import main
+from crosstrain.golden.cycles import mvm_schedule
+from crosstrain.golden.periphery import from_params
 
 
 def run_json(capsys, *args):
@@ -58,7 +58,7 @@ def test_bad_input_is_one_line(capsys, args, needle):
 
 
 def test_missing_simulator_is_one_line(capsys, monkeypatch):
-    monkeypatch.setattr("scripts.tools.verilator_bin_dir", lambda: None)
+    monkeypatch.setattr("crosstrain.tools.verilator_bin_dir", lambda: None)
     assert main(["bench", "sim", "--vectors", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Verilator" in err[0] and "not installed" in err[0]

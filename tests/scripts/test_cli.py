@@ -8,7 +8,7 @@ import pytest
 
 
 def crosstrain(*args):
-    return subprocess.run([sys.executable, "-m", "scripts.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "crosstrain.cli", *args], capture_output=True, text=True)
 
 
 def test_help_lists_the_jobs():

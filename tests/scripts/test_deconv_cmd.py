@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from golden.cycles import mvm_schedule
-from golden import config
-from scripts.cli import main
+from crosstrain.cli import main
+from crosstrain.golden import config
+from crosstrain.golden.cycles import mvm_schedule
 
 
 def run_json(capsys, *args):

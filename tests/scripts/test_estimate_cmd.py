@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from scripts.estimate_report import LAYER_COLUMNS, SYSTEM_COLUMNS
+from crosstrain.estimate_report import LAYER_COLUMNS, SYSTEM_COLUMNS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "estimate.md"
 
 
 def crosstrain(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "scripts.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "crosstrain.cli", *args], capture_output=True, text=True,
                           cwd=cwd or Path(__file__).resolve().parents[2])
 
 

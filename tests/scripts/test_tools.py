@@ -1,7 +1,7 @@
 import pytest
 
-from scripts import tools
-from scripts.errors import UserError
+from crosstrain import tools
+from crosstrain.errors import UserError
 
 
 def test_missing_icarus_names_tool_and_setup(monkeypatch):

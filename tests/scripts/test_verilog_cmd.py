@@ -13,11 +13,11 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
-from golden.periphery import PeripheryParams, from_params
-from golden.write_elim import ComparatorParams
-from rtl.write_elim import beat_layout
-from scripts.blocks import BLOCKS, PERIPHERY, Block
-from scripts.cli import main
+from crosstrain.cli import main
+from crosstrain.golden.periphery import PeripheryParams, from_params
+from crosstrain.golden.write_elim import ComparatorParams
+from crosstrain.rtl.blocks import BLOCKS, PERIPHERY, Block
+from crosstrain.rtl.write_elim import beat_layout
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,7 +94,7 @@ def test_bad_input_is_one_line_naming_it(capsys, tmp_path, monkeypatch, args, ne
 
 def test_constructor_errors_become_one_line(capsys, monkeypatch):
     """A component rejecting its parameters (ValueError / TypeError) is a one-line error."""
-    from rtl import write_elim
+    from crosstrain.rtl import write_elim
 
     def reject(*, params):
         raise ValueError(f"lanes = {params.lanes} does not fit")
@@ -104,7 +104,7 @@ def test_constructor_errors_become_one_line(capsys, monkeypatch):
 
 
 def crosstrain(*args, hash_seed="0"):
-    return subprocess.run([sys.executable, "-m", "scripts.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "crosstrain.cli", *args], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": hash_seed})
 
 

@@ -1,10 +1,10 @@
-"""tb.runner: wave dumps come from a build of their own and land where wave_file says."""
+"""crosstrain.tb.runner: wave dumps come from a build of their own and land where wave_file says."""
 
 import pytest
 
-from golden.deconv import ConvTranspose
-from rtl.deconv_addr import DeconvAddressGenerator
-from tb.runner import build_dir, run_bench, wave_file
+from crosstrain.golden.deconv import ConvTranspose
+from crosstrain.rtl.deconv_addr import DeconvAddressGenerator
+from crosstrain.tb.runner import build_dir, run_bench, wave_file
 
 SPEC = ConvTranspose(in_channels=1, out_channels=1, kernel=4, stride=2, padding=1, height=3, width=3)
 
@@ -29,7 +29,7 @@ def test_bench_with_waves_writes_the_wave_file(simulator, via_env, header, monke
     if via_env:
         monkeypatch.setenv("CROSSTRAIN_WAVES", "1")
     tests, failed = run_bench(DeconvAddressGenerator(spec=SPEC), design="deconv_addr", params=params,
-                              simulator=simulator, test_module="tb.deconv_addr_bench",
+                              simulator=simulator, test_module="crosstrain.tb.deconv_addr_bench",
                               waves=not via_env)
     assert (tests, failed) == (3, 0)
     assert f"waves: {path}" in capsys.readouterr().out

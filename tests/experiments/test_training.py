@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from golden import config, training, write_elim as we
-from golden.config import ConfigError
+from crosstrain.experiments import training
+from crosstrain.golden import config
+from crosstrain.golden import write_elim as we
+from crosstrain.golden.config import ConfigError
 
 SHORT = training.TrainingSettings(epochs=1)
 
@@ -45,8 +47,7 @@ def test_maxpool_routes_gradients_to_the_winner():
     assert back[0, :, :, 0].tolist() == [[0, 7], [0, 0]]
 
 
-def test_quantize_saturates_and_rounds():
-    assert training.quantize([0.5, -9.0, 100.0], 2, 8).tolist() == [2, -36, 127]
+def test_rescale_rounds_and_saturates():
     assert training.rescale([1000, -1000, 6], 2, 8).tolist() == [127, -128, 2]
 
 

@@ -5,10 +5,10 @@ matrix (K*K*Cin rows x Cout columns, one MVM per output pixel); a fully connecte
 MVM per sample; a transposed convolution is either the naive zero-inserted convolution
 (every output pixel drives all K*K*Cin rows, most of them zeros) or, with
 ``tconv="decomposed"``, the s^2 sub-kernel (polyphase, pixel-wise) decomposition over the
-original input (RED / ZARA; reference sheet section 4) exactly as :mod:`golden.deconv` defines
+original input (RED / ZARA; reference sheet section 4) exactly as :mod:`crosstrain.golden.deconv` defines
 it: one crossbar group per output phase holding the sub-kernel ``w[:, :, a::s, b::s]``, one MVM
 per window that reads at least one input pixel, border rows without a pixel idle
-(:func:`golden.deconv.read_sequence`). A 1x1 input (DCGAN's first generator layer) is mapped as
+(:func:`crosstrain.golden.deconv.read_sequence`). A 1x1 input (DCGAN's first generator layer) is mapped as
 the dense Cin x Cout*Ho*Wo layer it is.
 
 A GEMM of R x C is tiled over ``ceil(R/rows) x ceil(C/cols)`` logical blocks, each held by
@@ -27,7 +27,7 @@ method (:class:`Technique`):
   and are written into the copies once per iteration.
 
 Counts per phase are for one training iteration (a mini-batch). MVM events come from
-:func:`golden.crossbar.count_mvm_events` and cycles from :mod:`golden.cycles`, so the roll-up
+:func:`crosstrain.golden.crossbar.count_mvm_events` and cycles from :mod:`crosstrain.golden.cycles`, so the roll-up
 and the golden model cannot disagree; an error stream of ``error_bits`` or an activation matrix
 stored as weights uses a configuration view with those widths. Layer replication (PipeLayer's
 granularity) gives each layer ``g`` copies that split its MVM vectors; ``"balanced"``
@@ -51,12 +51,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from golden import cycles, zeroskip
-from golden.config import HardwareConfig
-from golden.crossbar import count_mvm_events
-from golden.deconv import read_sequence
-from golden.events import Events
-from golden.networks import Layer, Network, conv_transpose, useful_taps
+from crosstrain.golden import cycles, zeroskip
+from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.crossbar import count_mvm_events
+from crosstrain.golden.deconv import read_sequence
+from crosstrain.golden.events import Events
+from crosstrain.rollup.networks import Layer, Network, conv_transpose, useful_taps
 
 PHASES = ("forward", "backward", "gradient", "update", "crs", "writes")
 UPDATES = ("opa", "serial", "external")
@@ -64,11 +64,11 @@ ZERO_SKIP_PHASES = ("forward", "backward", "gradient")
 WRITE_ELIM_PHASES = ("writes", "gradient", "update", "crs")
 
 # Fraction of input steps (bit-planes) that carry only zeros and are skipped, per phase:
-# `crosstrain deconv` (issue 4, golden.zeroskip) measures 12.6-13.3 % on the DCGAN generator's
+# `crosstrain deconv` (issue 4, crosstrain.golden.zeroskip) measures 12.6-13.3 % on the DCGAN generator's
 # BatchNorm + ReLU activations (synthetic, seeded); [assumption] the same for errors and for the
 # OPA's row-bit steps, and for other networks. Replace with per-network measured counts.
 ZERO_SKIP_DEFAULT = {"forward": 0.13, "backward": 0.13, "gradient": 0.13}
-# Fraction of writes eliminated per phase, measured by `crosstrain writes` (golden.write_study:
+# Fraction of writes eliminated per phase, measured by `crosstrain writes` (crosstrain.experiments.write_study:
 # fixed-point CNN trained on scikit-learn's digits, pipelayer preset, seed 0) with the loss-free
 # policies: activation writes skipped where the stored cell level is unchanged
 # ("unchanged-cell": 0.53), weight-update writes where the new level equals the old
@@ -153,7 +153,7 @@ class Technique:
 
 @dataclass
 class Counts:
-    """Events of one phase (golden.events.Events names) plus what the cost model also needs.
+    """Events of one phase (crosstrain.golden.events.Events names) plus what the cost model also needs.
 
     ``row_reads`` are serial reads of one array row (CRS, serial updates); they are not in
     ``array_steps`` / ``adc_conversions`` (their conversions are priced inside the row read).
@@ -222,7 +222,7 @@ def gemms(layer: Layer, *, tconv: str = "naive") -> tuple[Gemm, ...]:
         return (Gemm(rows, L.out_ch, n, n * rows * L.out_ch, useful, "zero-inserted"),)
     if L.in_h == L.in_w == 1:           # every output reads the single input once: a dense layer
         return (Gemm(L.in_ch, L.out_ch * L.out_h * L.out_w, 1, useful, useful, "1x1 input as dense"),)
-    # golden.deconv's pixel-wise mapping: one group per output phase, only real pixels read
+    # crosstrain.golden.deconv's pixel-wise mapping: one group per output phase, only real pixels read
     reads = np.bincount(read_sequence(spec)[:, 0], minlength=len(spec.phases))
     out = []
     for ph in spec.phases:
@@ -332,7 +332,7 @@ def view(cfg: HardwareConfig, **changes) -> HardwareConfig:
 
 
 def mvm_cycles(sched: cycles.MvmSchedule, n: float, skip: float = 0.0) -> float:
-    """Cycles of ``n`` back-to-back MVMs (golden.cycles) with a fraction ``skip`` of every
+    """Cycles of ``n`` back-to-back MVMs (crosstrain.golden.cycles) with a fraction ``skip`` of every
     MVM's input steps skipped (zero bit-planes)."""
     n = math.ceil(n)
     if n <= 0:

@@ -4,10 +4,12 @@ import math
 
 import pytest
 
-from golden import config, write_elim as we, write_study as ws
-from golden.events import Events
-from golden.networks import NetBuilder, builtin
-from golden.training import TrainingSettings
+from crosstrain.experiments import write_study as ws
+from crosstrain.experiments.training import TrainingSettings
+from crosstrain.golden import config
+from crosstrain.golden import write_elim as we
+from crosstrain.golden.events import Events
+from crosstrain.rollup.networks import NetBuilder, builtin
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +105,11 @@ def test_carry_over_weights_measured_fractions_by_volume():
     total = sum(v[0] for v in vol.values())
     assert math.isclose(out["eliminated_fraction"], 1 - written / total)
     assert out["lifetime_gain"] == 2.0 and out["accuracy"] == 0.9
+
+
+def test_write_energy_and_time_come_from_the_preset():
+    cfg = config.load("pipelayer")
+    ev = Events(cell_writes=10, rows_written=3)
+    assert ws.write_energy_pj(ev, cfg) == 10 * cfg.device.write_energy_pj
+    # rows are programmed in whole periphery cycles (50.88 ns -> 51 cycles of 1 ns)
+    assert ws.write_time_ns(ev, cfg) == 3 * 51

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from golden.deconv import ConvTranspose, DeconvError
+from crosstrain.golden.deconv import ConvTranspose, DeconvError
 
 KINDS = ("conv", "tconv", "fc", "pool", "add")
 WEIGHT_KINDS = ("conv", "tconv", "fc")
@@ -145,14 +145,14 @@ def useful_taps(n_in: int, k: int, s: int, p: int, n_out: int) -> np.ndarray:
 
     Output ``o`` reads input ``o*s - p + t`` with tap ``t``; taps landing on padding are not
     useful. Returns an int array of length ``n_out``. (Transposed convolutions:
-    :func:`golden.zeroskip.useful_macs`.)
+    :func:`crosstrain.golden.zeroskip.useful_macs`.)
     """
     i = np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :]
     return ((i >= 0) & (i < n_in)).sum(axis=1)
 
 
 def conv_transpose(layer: "Layer") -> ConvTranspose:
-    """The :class:`golden.deconv.ConvTranspose` of a ``tconv`` layer (one sample)."""
+    """The :class:`crosstrain.golden.deconv.ConvTranspose` of a ``tconv`` layer (one sample)."""
     return ConvTranspose(in_channels=layer.in_ch, out_channels=layer.out_ch, kernel=layer.kernel,
                          stride=layer.stride, padding=layer.padding,
                          output_padding=layer.output_padding, height=layer.in_h, width=layer.in_w)

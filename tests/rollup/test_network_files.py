@@ -2,8 +2,8 @@
 
 import pytest
 
-from golden.network_files import load, parse_csv, parse_toml
-from golden.networks import NetworkError, builtin
+from crosstrain.rollup.network_files import load, parse_csv, parse_toml
+from crosstrain.rollup.networks import NetworkError, builtin
 
 # NeuroSim V2.1's VGG-8 NetWork.csv rows as listed in the reference sheet (section 8):
 # IFM rows, IFM cols, IFM channels, kernel rows, kernel cols, OFM channels, pool, stride

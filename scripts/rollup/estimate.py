@@ -20,15 +20,28 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 
-from golden import config
-from golden.config import HardwareConfig
-from golden.cost import CostSettings, SystemCost, digital_cost, reram_cost
-from golden.gpu import GpuSettings, gpu
-from golden.mapper import (CRS_PERIOD_DEFAULT, WRITE_ELIM_DEFAULT, ZERO_SKIP_DEFAULT, SettingError,
-                           Technique, map_network)
-from golden.networks import Network
-from golden.reg3d import (ACCURACY_DROP_DEFAULT, LINK_NAMES, MAPPINGS, Reg3dSettings, gain_loss_ratio,
-                          gpu_only, reg3d_cost)
+from crosstrain.golden import config
+from crosstrain.golden.config import HardwareConfig
+from crosstrain.rollup.cost import CostSettings, SystemCost, digital_cost, reram_cost
+from crosstrain.rollup.gpu import GpuSettings, gpu
+from crosstrain.rollup.mapper import (
+    CRS_PERIOD_DEFAULT,
+    WRITE_ELIM_DEFAULT,
+    ZERO_SKIP_DEFAULT,
+    SettingError,
+    Technique,
+    map_network,
+)
+from crosstrain.rollup.networks import Network
+from crosstrain.rollup.reg3d import (
+    ACCURACY_DROP_DEFAULT,
+    LINK_NAMES,
+    MAPPINGS,
+    Reg3dSettings,
+    gain_loss_ratio,
+    gpu_only,
+    reg3d_cost,
+)
 
 SCHEMA = "crosstrain.estimate/1"
 DEFAULT_SYSTEMS = ("gpu", "pipelayer", "panther", "panther+zs+we", "3d-reg-tsv-conservative",
@@ -94,8 +107,8 @@ class EstimateSettings:
     zero_skip: tuple[tuple[str, float], ...] = _pairs(ZERO_SKIP_DEFAULT)
     write_elim: tuple[tuple[str, float], ...] = _pairs(WRITE_ELIM_DEFAULT)
     accuracy_drop: tuple[tuple[str, float], ...] = _pairs(ACCURACY_DROP_DEFAULT)
-    acc_bits: int = 32                  # see golden.mapper.Technique
-    opa_writes_per_cell: float = 1.0    # see golden.mapper.Technique
+    acc_bits: int = 32                  # see crosstrain.rollup.mapper.Technique
+    opa_writes_per_cell: float = 1.0    # see crosstrain.rollup.mapper.Technique
 
     def hardware(self, which: str) -> HardwareConfig:
         """The ``preset`` or ``baseline`` configuration with the overrides applied."""

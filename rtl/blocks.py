@@ -4,14 +4,14 @@ Each entry of :data:`BLOCKS` names a component class (imported only when the blo
 the console command starts fast), the constructor keyword that takes its parameter object, and
 how that object is made from ``--preset`` / ``--param KEY=VALUE``:
 
-- :data:`PERIPHERY`: :class:`golden.periphery.PeripheryParams` via
-  :func:`golden.periphery.from_params` (short names, ``section.field`` paths, ``out_width``);
-- :class:`Fields`: a dataclass of the block's own (``golden.write_elim.ComparatorParams``,
-  ``golden.deconv.ConvTranspose``), one ``--param`` per field.
+- :data:`PERIPHERY`: :class:`crosstrain.golden.periphery.PeripheryParams` via
+  :func:`crosstrain.golden.periphery.from_params` (short names, ``section.field`` paths, ``out_width``);
+- :class:`Fields`: a dataclass of the block's own (``crosstrain.golden.write_elim.ComparatorParams``,
+  ``crosstrain.golden.deconv.ConvTranspose``), one ``--param`` per field.
 
 A new periphery block is one line in :data:`BLOCKS`, e.g.
-``"shift_add": Block("rtl.shift_add:ShiftAdd", "accumulates ADC codes ...", PERIPHERY)``.
-Every failure is a :class:`~scripts.errors.UserError` (or ``ConfigError``) of one line that
+``"shift_add": Block("crosstrain.rtl.shift_add:ShiftAdd", "accumulates ADC codes ...", PERIPHERY)``.
+Every failure is a :class:`~crosstrain.golden.config.ConfigError` of one line that
 names the parameter.
 """
 
@@ -21,14 +21,14 @@ import dataclasses
 import importlib
 from dataclasses import dataclass
 
-from golden import periphery
-from golden.deconv import ConvTranspose
-from golden.write_elim import ComparatorParams
-from scripts.errors import UserError
+from crosstrain.golden import periphery
+from crosstrain.golden.config import ConfigError
+from crosstrain.golden.deconv import ConvTranspose
+from crosstrain.golden.write_elim import ComparatorParams
 
 
 class PeripheryKind:
-    """Parameters of the crossbar periphery: one :class:`~golden.periphery.PeripheryParams`."""
+    """Parameters of the crossbar periphery: one :class:`~crosstrain.golden.periphery.PeripheryParams`."""
 
     def parse(self, pairs: list[str], preset: str | None):
         return periphery.from_params(pairs, preset=preset or periphery.DEFAULT_PRESET)
@@ -52,21 +52,21 @@ class Fields:
 
     def parse(self, pairs: list[str], preset: str | None):
         if preset is not None:
-            raise UserError(f"--preset does not apply: this block takes {self.cls.__name__} "
+            raise ConfigError(f"--preset does not apply: this block takes {self.cls.__name__} "
                             f"({', '.join(self.names)})")
         values = dict(self.defaults)
         for pair in pairs:
             key, sep, text = pair.partition("=")
             key = key.strip()
             if not sep or not key:
-                raise UserError(f"parameter {pair!r} is not KEY=VALUE (for example {self.names[0]}=4)")
+                raise ConfigError(f"parameter {pair!r} is not KEY=VALUE (for example {self.names[0]}=4)")
             if key not in self.names:
-                raise UserError(f"unknown parameter {key!r}: use one of {', '.join(self.names)}")
+                raise ConfigError(f"unknown parameter {key!r}: use one of {', '.join(self.names)}")
             values[key] = periphery.parse_value(text, key)
         try:
             return self.cls(**values)
         except (ValueError, TypeError) as e:
-            raise UserError(str(e)) from None
+            raise ConfigError(str(e)) from None
 
     def describe(self) -> str:
         shown = [f"{n}={dict(self.defaults)[n]}" if n in dict(self.defaults) else n for n in self.names]
@@ -90,58 +90,58 @@ class Block:
         return self.params.parse(list(pairs or []), preset)
 
     def build(self, pairs: list[str] | None = None, preset: str | None = None):
-        """The component; a constructor's ValueError/TypeError becomes a one-line UserError."""
+        """The component; a constructor's ValueError/TypeError becomes a one-line ConfigError."""
         p = self.parameters(pairs, preset)
         module, cls = self.component.split(":")
         try:
             return getattr(importlib.import_module(module), cls)(**{self.keyword: p})
         except (ValueError, TypeError) as e:
-            raise UserError(f"{cls}: {e}") from None
+            raise ConfigError(f"{cls}: {e}") from None
 
 
 #: Exportable blocks by name; the name is also the Verilog top module's name.
 BLOCKS: dict[str, Block] = {
     "deconv_addr": Block(
-        "rtl.deconv_addr:DeconvAddressGenerator",
+        "crosstrain.rtl.deconv_addr:DeconvAddressGenerator",
         "transposed-conv address generator: input pixels of each sub-kernel window, phase by phase",
         Fields(ConvTranspose,
                (("in_channels", 64), ("out_channels", 3), ("kernel", 4), ("stride", 2),
                 ("padding", 1), ("height", 32), ("width", 32))),
         keyword="spec"),
     "write_elim": Block(
-        "rtl.write_elim:WriteEliminator",
+        "crosstrain.rtl.write_elim:WriteEliminator",
         "write-elimination comparator: significant elements, group write flags, counters",
         Fields(ComparatorParams)),
     "input_streamer": Block(
-        "rtl.input_streamer:InputStreamer",
+        "crosstrain.rtl.input_streamer:InputStreamer",
         "input vectors to DAC step tokens (bit-serial, sign step last; zero skipping off)",
         PERIPHERY),
     "adc_sequencer": Block(
-        "rtl.adc_sequencer:AdcSequencer",
+        "crosstrain.rtl.adc_sequencer:AdcSequencer",
         "drives and samples each step, converts the held lines through the shared ADCs",
         PERIPHERY),
     "shift_add": Block(
-        "rtl.shift_add:ShiftAdd",
+        "crosstrain.rtl.shift_add:ShiftAdd",
         "accumulates ADC codes over steps and slices, sign step, offset / differential correction",
         PERIPHERY),
     "mvm_unit": Block(
-        "rtl.mvm_unit:MvmUnit",
+        "crosstrain.rtl.mvm_unit:MvmUnit",
         "bit-sliced MVM / transposed MVM: streamer + ADC sequencer + shift-and-add, one crossbar port",
         PERIPHERY),
     "opa_driver": Block(
-        "rtl.opa_driver:OpaDriver",
+        "crosstrain.rtl.opa_driver:OpaDriver",
         "PANTHER outer-product update: row bits and 2-bit column pulse widths, four polarity phases",
         PERIPHERY),
     "crs_compose": Block(
-        "rtl.crs_compose:CrsCompose",
+        "crosstrain.rtl.crs_compose:CrsCompose",
         "carry resolution datapath: update-slice levels -> rounded weight, clean digits, copy levels",
         PERIPHERY),
     "crs_unit": Block(
-        "rtl.crs_unit:CrsUnit",
+        "crosstrain.rtl.crs_unit:CrsUnit",
         "carry resolution of one block: row reads, compose, row writes of update slices and copies",
         PERIPHERY),
     "crossbar_unit": Block(
-        "rtl.crossbar_unit:CrossbarUnit",
+        "crosstrain.rtl.crossbar_unit:CrossbarUnit",
         "tile top: MVM / transposed MVM / OPA / CRS commands on one stream, one crossbar port",
         PERIPHERY),
 }
@@ -149,6 +149,6 @@ BLOCKS: dict[str, Block] = {
 
 def block(name: str) -> Block:
     if name not in BLOCKS:
-        raise UserError(f"unknown block {name!r}: use one of {', '.join(sorted(BLOCKS))} "
+        raise ConfigError(f"unknown block {name!r}: use one of {', '.join(sorted(BLOCKS))} "
                         "(crosstrain verilog --list)")
     return BLOCKS[name]

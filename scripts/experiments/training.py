@@ -7,15 +7,15 @@ layer is one crossbar matrix (im2col GEMM, ``k*k*Cin x Cout``).
 Arithmetic is the accelerator's: weights, activations and errors are signed fixed-point codes of
 ``precision.weight_bits`` / ``input_bits`` / ``error_bits`` with ``weight_frac_bits`` /
 ``activation_frac_bits`` / ``error_frac_bits`` fraction bits; every product is the golden bit-sliced
-MVM's (:func:`golden.crossbar.mvm`: its one-matmul path where it has proved that no ADC
+MVM's (:func:`crosstrain.golden.crossbar.mvm`: its one-matmul path where it has proved that no ADC
 conversion can clip, else every step and slice simulated, clipping as the hardware would);
 results are rounded back to the code's format with saturation. Forward: ``z = X W``; error
 back-propagation: the transposed MVM ``delta W^T``; weight gradient: ``X^T delta`` with the error
 stored in arrays and the activations streamed. The softmax, max-pool routing and the learning-
 rate scaling are digital periphery (float, then rounded to codes).
 
-Every matrix the training writes into arrays (see :mod:`golden.write_elim`: activations,
-errors, weight updates) goes through a :class:`golden.write_elim.Ledger`. The first ledger acts:
+Every matrix the training writes into arrays (see :mod:`crosstrain.golden.write_elim`: activations,
+errors, weight updates) goes through a :class:`crosstrain.golden.write_elim.Ledger`. The first ledger acts:
 what it returns is what the MVMs use, so a lossy policy changes the training. The others only
 observe the same values; they must be loss-free (then they would return the same values).
 """
@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from golden import crossbar
-from golden.config import ConfigError, HardwareConfig
-from golden.events import Events
+from crosstrain.golden import crossbar
+from crosstrain.golden.config import ConfigError, HardwareConfig
+from crosstrain.golden.encoding import to_fixed
+from crosstrain.golden.events import Events
 
 # (name, kind, input channels / features, output channels / features); 8x8 input, 3x3 kernels
 LAYERS = (("conv1", "conv", 1, 8), ("conv2", "conv", 8, 16), ("fc", "dense", 64, 10))
@@ -112,16 +113,9 @@ def load_digits_split(settings: TrainingSettings):
     return x[train], y[train], x[test], y[test]
 
 
-def quantize(x: np.ndarray, frac_bits: int, bits: int) -> np.ndarray:
-    """Real values to saturated signed fixed-point codes (round to nearest)."""
-    top = (1 << (bits - 1)) - 1
-    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 2.0 ** frac_bits), -top - 1, top
-                   ).astype(np.int64)
-
-
 def rescale(codes: np.ndarray, shift: int, bits: int) -> np.ndarray:
     """Drop ``shift`` fraction bits of integer products, rounding to nearest, with saturation."""
-    return quantize(np.asarray(codes, dtype=np.float64), -shift, bits)
+    return to_fixed(codes, bits, -shift)
 
 
 def im2col(a: np.ndarray) -> np.ndarray:
@@ -167,7 +161,7 @@ def init_weights(cfg: HardwareConfig, rng: np.random.Generator) -> dict:
     for name, kind, cin, cout in LAYERS:
         fan_in = KERNEL * KERNEL * cin if kind == "conv" else cin
         w = rng.normal(0.0, math.sqrt(2.0 / fan_in), (fan_in, cout))
-        out[name] = quantize(w, p.weight_frac_bits, p.weight_bits)
+        out[name] = to_fixed(w, p.weight_bits, p.weight_frac_bits)
     return out
 
 
@@ -195,7 +189,7 @@ class _Step:
         """Logits codes and, per layer, what the backward pass needs: the layer input as the
         buffer arrays hold it (written here when ``training``), its pre-activation and the
         pooling winners."""
-        a = quantize(images, self.s.activation_frac_bits, self.a_bits)
+        a = to_fixed(images, self.a_bits, self.s.activation_frac_bits)
         saved = {}
         for name, kind, _, _ in LAYERS:
             x = im2col(a) if kind == "conv" else a.reshape(len(a), -1)
@@ -217,7 +211,7 @@ class _Step:
         p = np.exp(z - z.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
         p[np.arange(len(labels)), labels] -= 1.0
-        delta = quantize(p, s.error_frac_bits, self.e_bits)
+        delta = to_fixed(p, self.e_bits, s.error_frac_bits)
         grads = {}
         for name, kind, _, _ in reversed(LAYERS):
             seen_a = saved[name][0]

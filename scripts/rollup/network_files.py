@@ -1,6 +1,6 @@
 """Networks from files: a layer-table CSV (ours or NeuroSim's NetWork.csv) and a TOML layer list.
 
-Every mistake is reported as one :class:`~golden.networks.NetworkError` line that starts with
+Every mistake is reported as one :class:`~crosstrain.rollup.networks.NetworkError` line that starts with
 ``FILE:LINE:COLUMN:`` (1-based) and names the value and what is allowed. The formats are
 documented in docs/estimate.md; in short:
 
@@ -38,7 +38,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from golden.networks import KINDS, NetBuilder, Network, NetworkError, builtin
+from crosstrain.rollup.networks import KINDS, NetBuilder, Network, NetworkError, builtin
 
 CSV_COLUMNS = ("name", "type", "in_ch", "in_h", "in_w", "out_ch", "kernel", "stride", "padding",
                "output_padding", "from")

@@ -13,7 +13,7 @@ Energy = events x per-event energy (all from the preset) + leakage x time:
 - leakage: ``tile.leakage_mw`` per tile + ``converters.adc_leakage_mw`` per ADC, over the
   iteration latency (reported as ``static`` energy, outside the phases).
 
-Latency is the critical path of :meth:`golden.mapper.NetworkMap.timeline`; a phase's
+Latency is the critical path of :meth:`crosstrain.rollup.mapper.NetworkMap.timeline`; a phase's
 ``latency_s`` is its busy time (all layers, whole batch, no overlap), so phase latencies do not
 add up to the iteration latency when phases overlap or layers pipeline. Energies do add up.
 
@@ -28,9 +28,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from golden import cycles
-from golden.config import HardwareConfig
-from golden.mapper import PHASES, Counts, NetworkMap, SettingError
+from crosstrain.golden import cycles
+from crosstrain.golden.config import HardwareConfig
+from crosstrain.rollup.mapper import PHASES, Counts, NetworkMap, SettingError
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 

@@ -2,9 +2,17 @@
 
 import pytest
 
-from golden.gpu import GpuSettings, Kernel, core_power_w, gpu, gpu_cost, kernel_time_energy, kernels
-from golden.mapper import SettingError
-from golden.networks import NetBuilder
+from crosstrain.rollup.gpu import (
+    GpuSettings,
+    Kernel,
+    core_power_w,
+    gpu,
+    gpu_cost,
+    kernel_time_energy,
+    kernels,
+)
+from crosstrain.rollup.mapper import SettingError
+from crosstrain.rollup.networks import NetBuilder
 
 
 def fc_net():

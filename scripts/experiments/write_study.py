@@ -1,6 +1,6 @@
 """Measure write elimination on real training: what each policy saves, costs and wears.
 
-One training run of the digits CNN (:mod:`golden.training`) with the baseline ledger acting
+One training run of the digits CNN (:mod:`crosstrain.experiments.training`) with the baseline ledger acting
 (every cell written) is observed by one ledger per loss-free policy: they see the very same
 values, so their counts need no run of their own and their accuracy is the baseline's. Each
 candidate that contains a lossy policy trains on its own, with its ledger acting.
@@ -14,8 +14,8 @@ counts are the baseline's. Totals, by phase and overall:
   wears out with its most-written cell), and the same for the mean cell (what perfect wear
   levelling would give);
 - a training-step estimate that puts the writes in proportion: MVM energy from the golden MVM's
-  events priced as the roll-up prices them (:func:`golden.cost.counts_energy_pj`), MVM time
-  from :func:`golden.cycles.mvm_schedule`
+  events priced as the roll-up prices them (:func:`crosstrain.rollup.cost.counts_energy_pj`), MVM time
+  from :func:`crosstrain.golden.cycles.mvm_schedule`
   (one layer after another, the blocks of a layer in parallel, skipped tiles' MVMs saving energy
   only), plus the row writes one after another.
 """
@@ -25,18 +25,30 @@ from __future__ import annotations
 import math
 from dataclasses import asdict
 
-from golden import cost
-from golden.config import HardwareConfig
-from golden.cycles import mvm_schedule
-from golden.events import Events
-from golden.mapper import Counts
-from golden.networks import Network
-from golden.training import LAYERS, TrainingSettings, train
-from golden.write_elim import (PHASES, POLICIES, REASONS, SCHEMES, Ledger, PhaseSummary,
-                               write_energy_pj, write_time_ns)
+from crosstrain.experiments.training import LAYERS, TrainingSettings, train
+from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.cycles import mvm_schedule, write_row_cycles
+from crosstrain.golden.events import Events
+from crosstrain.golden.write_elim import PHASES, POLICIES, REASONS, SCHEMES, Ledger, PhaseSummary
+from crosstrain.rollup import cost
+from crosstrain.rollup.mapper import Counts
+from crosstrain.rollup.networks import Network
 
 ENDURANCES = (1e6, 1e9, 1e11)   # cycles: multi-level HfOx, conservative, analog weak pulses (ref. 2)
 PAPER = {"energy": 4.97, "speed": 1.38, "lifetime": 4.55}   # IEEE TC 72(11) 2023 abstract
+
+
+def write_energy_pj(events: Events, cfg: HardwareConfig) -> float:
+    """Programming energy of the cell writes in ``events`` (``device.write_energy_pj`` each, as
+    the roll-up prices them)."""
+    return cost.counts_energy_pj(Counts(cell_writes=events.cell_writes), cfg,
+                                 cost.CostSettings())["cell_write"]
+
+
+def write_time_ns(events: Events, cfg: HardwareConfig) -> float:
+    """Programming time of the row writes in ``events``, one after another (each
+    :func:`crosstrain.golden.cycles.write_row_cycles`; the cells of a row are programmed in parallel)."""
+    return events.rows_written * write_row_cycles(cfg) / cfg.tile.clock_ghz
 
 
 def default_candidates() -> dict:

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from golden.config import HardwareConfig
-from golden.deconv import ConvTranspose, DeconvError, polyphase
+from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.deconv import ConvTranspose, DeconvError, polyphase
+from crosstrain.golden.encoding import to_fixed
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,6 @@ def network(name: str) -> tuple[Layer, ...]:
     if name not in NETWORKS:
         raise DeconvError(f"unknown network {name!r}: choose one of {', '.join(NETWORKS)}")
     return NETWORKS[name]
-
-
-def to_fixed(x: np.ndarray, bits: int, frac_bits: int) -> np.ndarray:
-    """Signed ``bits``-bit fixed-point codes with ``frac_bits`` fraction bits (round, saturate)."""
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * (1 << frac_bits)), lo, hi).astype(np.int64)
 
 
 def layer_inputs(name: str, cfg: HardwareConfig, *, batch: int = 1, seed: int = 0,

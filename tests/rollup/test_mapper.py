@@ -4,12 +4,20 @@ conservation, the transposed-convolution decomposition and monotonicity."""
 import numpy as np
 import pytest
 
-from golden import config, crossbar, cycles, zeroskip
-from golden.events import Events
-from golden.mapper import (Counts, SettingError, Technique, gemms, map_layer, map_network, mvm_cycles,
-                           replication_factors)
-from golden.networks import Layer, NetBuilder, builtin, conv_transpose
-from golden.opa import UpdateArrays
+from crosstrain.golden import config, crossbar, cycles, zeroskip
+from crosstrain.golden.events import Events
+from crosstrain.golden.opa import UpdateArrays
+from crosstrain.rollup.mapper import (
+    Counts,
+    SettingError,
+    Technique,
+    gemms,
+    map_layer,
+    map_network,
+    mvm_cycles,
+    replication_factors,
+)
+from crosstrain.rollup.networks import Layer, NetBuilder, builtin, conv_transpose
 
 PANTHER = config.load("panther")
 PLAIN = Technique(replication=1, pipeline=False, crs_period=1)
@@ -136,7 +144,7 @@ def test_tconv_decomposition_rows_and_utilization():
 @pytest.mark.parametrize("geometry", [(8, 4, 2, 1, 0, 4), (3, 5, 3, 2, 1, 6), (4, 3, 1, 1, 0, 5), (4, 4, 2, 0, 1, 5)])
 def test_decomposition_is_golden_deconvs(geometry):
     """Arrays, MVMs, events and cycles of the decomposed and naive mappings (batch 1, no
-    replication) equal golden.zeroskip.layer_costs, issue 4's cost of the same mapping."""
+    replication) equal crosstrain.golden.zeroskip.layer_costs, issue 4's cost of the same mapping."""
     cin, k, s, p, op, hw = geometry
     l = Layer("t", "tconv", in_ch=cin, out_ch=6, in_h=hw, in_w=hw, kernel=k, stride=s, padding=p,
               output_padding=op)
@@ -233,8 +241,8 @@ def test_bad_techniques_name_the_setting(kwargs, needle):
 def test_forward_and_backward_cycles_are_what_the_rtl_takes(seed=3):
     """The roll-up's MVM cycles of a layer's mini-batch equal the MVM unit's, measured in
     amaranth.sim on the same configuration (a 16x16 array keeps the simulation short)."""
-    from golden.periphery import from_params
-    from tb.mvm_bench import random_inputs, random_weights, simulate
+    from crosstrain.golden.periphery import from_params
+    from crosstrain.tb.mvm_bench import random_inputs, random_weights, simulate
 
     p = from_params(["rows=16", "cols=16", "read_latency_ns=20"])
     b = NetBuilder("two-fc", (16, 1, 1))

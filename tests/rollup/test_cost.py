@@ -2,12 +2,19 @@
 
 import pytest
 
-from golden import config
-from golden.cost import (DIGITAL_AREA_RATIO, DIGITAL_ENERGY_RATIO, SECONDS_PER_YEAR, CostSettings, area,
-                         digital_cost, reram_cost)
-from golden.estimate import ALL_SYSTEMS, EstimateSettings, estimate
-from golden.mapper import SettingError, Technique, map_network
-from golden.networks import NetBuilder, builtin
+from crosstrain.golden import config
+from crosstrain.rollup.cost import (
+    DIGITAL_AREA_RATIO,
+    DIGITAL_ENERGY_RATIO,
+    SECONDS_PER_YEAR,
+    CostSettings,
+    area,
+    digital_cost,
+    reram_cost,
+)
+from crosstrain.rollup.estimate import ALL_SYSTEMS, EstimateSettings, estimate
+from crosstrain.rollup.mapper import SettingError, Technique, map_network
+from crosstrain.rollup.networks import NetBuilder, builtin
 
 PLAIN = Technique(replication=1, pipeline=False, crs_period=1)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from golden.networks import BUILTIN, Layer, NetBuilder, NetworkError, builtin, useful_taps
+from crosstrain.rollup.networks import BUILTIN, Layer, NetBuilder, NetworkError, builtin, useful_taps
 
 
 def test_resnet18_imagenet_matches_torchvision_counts():

@@ -29,14 +29,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from golden import cycles
-from golden.config import HardwareConfig
-from golden.cost import (CostSettings, PhaseCost, SystemCost, component_totals, lifetime_years,
-                         reram_cost)
-from golden.gpu import (GpuSettings, GpuSpec, MemoryPath, charge, gpu_cost, kernel_time_energy, kernels,
-                        native_memory)
-from golden.mapper import SettingError, Technique, map_network
-from golden.networks import Network
+from crosstrain.golden import cycles
+from crosstrain.golden.config import HardwareConfig
+from crosstrain.rollup.cost import (
+    CostSettings,
+    PhaseCost,
+    SystemCost,
+    component_totals,
+    lifetime_years,
+    reram_cost,
+)
+from crosstrain.rollup.gpu import (
+    GpuSettings,
+    GpuSpec,
+    MemoryPath,
+    charge,
+    gpu_cost,
+    kernel_time_energy,
+    kernels,
+    native_memory,
+)
+from crosstrain.rollup.mapper import SettingError, Technique, map_network
+from crosstrain.rollup.networks import Network
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,18 @@ import re
 
 import pytest
 
-from golden.estimate import (ALL_SYSTEMS, COMPONENTS, DEFAULT_SYSTEMS, PHASE_ORDER, SCHEMA, EstimateSettings,
-                             estimate, parse_system)
-from golden.mapper import SettingError
-from golden.networks import NetBuilder, builtin
+from crosstrain.rollup.estimate import (
+    ALL_SYSTEMS,
+    COMPONENTS,
+    DEFAULT_SYSTEMS,
+    PHASE_ORDER,
+    SCHEMA,
+    EstimateSettings,
+    estimate,
+    parse_system,
+)
+from crosstrain.rollup.mapper import SettingError
+from crosstrain.rollup.networks import NetBuilder, builtin
 
 SYSTEM_KEYS = {"name", "kind", "description", "hardware", "latency_s", "energy_j", "area_mm2",
                "speedup_vs_gpu", "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio",

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from golden.cost import LayerCost, PhaseCost, SystemCost, component_totals
-from golden.mapper import SettingError
-from golden.networks import Network
+from crosstrain.rollup.cost import LayerCost, PhaseCost, SystemCost, component_totals
+from crosstrain.rollup.mapper import SettingError
+from crosstrain.rollup.networks import Network
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def charge(phase: PhaseCost, layer_phase: dict, k: Kernel, t: float, comp: dict[
 
 def gpu_cost(net: Network, spec: GpuSpec, *, batch: int, settings: GpuSettings = GpuSettings(),
              memory: MemoryPath | None = None, name: str | None = None, description: str | None = None):
-    """A :class:`golden.cost.SystemCost` of one training iteration on the GPU alone."""
+    """A :class:`crosstrain.rollup.cost.SystemCost` of one training iteration on the GPU alone."""
     phases = {p: PhaseCost() for p in ("forward", "backward", "gradient", "update")}
     layers = {l.name: LayerCost(l.name, l.kind, {p: {"latency_s": 0.0, "energy_j": 0.0} for p in phases})
               for l in net.layers}

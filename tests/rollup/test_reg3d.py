@@ -2,11 +2,11 @@
 
 import pytest
 
-from golden import config
-from golden.gpu import gpu, gpu_cost
-from golden.mapper import SettingError
-from golden.networks import NetBuilder, builtin
-from golden.reg3d import Reg3dSettings, gain_loss_ratio, gpu_only, memory_path, reg3d_cost
+from crosstrain.golden import config
+from crosstrain.rollup.gpu import gpu, gpu_cost
+from crosstrain.rollup.mapper import SettingError
+from crosstrain.rollup.networks import NetBuilder, builtin
+from crosstrain.rollup.reg3d import Reg3dSettings, gain_loss_ratio, gpu_only, memory_path, reg3d_cost
 
 PANTHER = config.load("panther")
 SPEC = gpu("rtx2080ti")
