@@ -164,7 +164,8 @@ def reg3d_cost(net: Network, cfg: HardwareConfig, spec: GpuSpec, *, mapping: str
     pim = reram_cost(nm, name="pim", description="", settings=cost_settings)
     sec = lambda c: cycles.cycles_to_seconds(cfg, c)                 # noqa: E731
 
-    gpu_phases = {"backward", "gradient", "update"} if mapping == "conservative" else {"gradient", "update"}
+    # a tuple, not a set: gpu_busy is summed in this order, so the float sum is the same in every run
+    gpu_phases = ("backward", "gradient", "update") if mapping == "conservative" else ("gradient", "update")
     phases = {p: PhaseCost(ph.latency_s, ph.energy_j, dict(ph.events), dict(ph.components))
               for p, ph in pim.phases.items()}
     phases["transfer"] = PhaseCost()
