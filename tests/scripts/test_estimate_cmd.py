@@ -37,6 +37,41 @@ def test_default_run_writes_the_report(tmp_path):
     assert float(rows[2]["energy_j"]) == pytest.approx(data["systems"][2]["energy_j"])
     assert "| panther |" in (out / "report.md").read_text()
 
+    # a second run never writes through a link left in the folder, and keeps no file of the first
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (out / "systems.csv").unlink()
+    (out / "systems.csv").symlink_to("../victim.txt")
+    r = crosstrain("estimate", "--out", str(out), "--no-plots", "--batch", "8")
+    assert r.returncode == 0, r.stderr
+    assert victim.read_text() == "precious\n" and sorted(os.listdir(tmp_path)) == ["rep", "victim.txt"]
+    assert {p.name for p in out.iterdir()} == {"report.md", "report.json", "systems.csv", "layers.csv"}
+    assert not (out / "systems.csv").is_symlink()
+    assert json.loads((out / "report.json").read_text())["batch_size"] == 8
+
+
+@pytest.mark.parametrize("out, needle", [
+    ("/proc/self", "is a symbolic link"),
+    ("/proc/self/rep", "cannot write /proc/self/rep"),
+    ("LINK", "is a symbolic link"),
+    ("FILE", "is a file, not a folder"),
+    ("FILE/rep", "is a file, not a folder"),
+    ("MINE", "'notes.txt', which is not part of a report"),
+])
+def test_unwritable_report_folder_is_one_line(tmp_path, out, needle):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")
+    (tmp_path / "link").symlink_to("mine")
+    out = out.replace("LINK", str(tmp_path / "link")).replace("FILE", str(tmp_path / "file")) \
+        .replace("MINE", str(tmp_path / "mine"))
+    r = crosstrain("estimate", "--out", out, "--no-plots")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert needle in r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["file", "link", "mine"]
+    assert os.listdir(tmp_path / "mine") == ["notes.txt"]
+
 
 def test_json_on_stdout(tmp_path):
     net = tmp_path / "toy.toml"
