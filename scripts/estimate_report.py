@@ -64,7 +64,7 @@ def write_report(data: dict, out: str | Path, *, plots: bool = True) -> list[str
         _csv(folder, "layers.csv", LAYER_COLUMNS, layer_rows(data))
         figures = _plots(data, folder) if plots else []
         folder.write_text("report.md", markdown(data, figures))
-    return ["report.md", "report.json", "systems.csv", "layers.csv"] + figures
+    return list(REPORT_FILES[:4]) + figures
 
 
 def _csv(folder: Staging, name: str, header, rows) -> None:

@@ -51,25 +51,18 @@ def test_default_run_writes_the_report(tmp_path):
 
 
 @pytest.mark.parametrize("out, needle", [
-    ("/proc/self", "is a symbolic link"),
+    ("/proc/self", "/proc/self is a symbolic link"),
     ("/proc/self/rep", "cannot write /proc/self/rep"),
-    ("LINK", "is a symbolic link"),
-    ("FILE", "is a file, not a folder"),
-    ("FILE/rep", "is a file, not a folder"),
     ("MINE", "'notes.txt', which is not part of a report"),
 ])
 def test_unwritable_report_folder_is_one_line(tmp_path, out, needle):
-    (tmp_path / "file").write_text("x")
+    """As a user sees it (the other refusals: tests/scripts/test_report_folder.py)."""
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("x")
-    (tmp_path / "link").symlink_to("mine")
-    out = out.replace("LINK", str(tmp_path / "link")).replace("FILE", str(tmp_path / "file")) \
-        .replace("MINE", str(tmp_path / "mine"))
-    r = crosstrain("estimate", "--out", out, "--no-plots")
+    r = crosstrain("estimate", "--out", out.replace("MINE", str(tmp_path / "mine")), "--no-plots")
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert needle in r.stderr
-    assert sorted(os.listdir(tmp_path)) == ["file", "link", "mine"]
     assert os.listdir(tmp_path / "mine") == ["notes.txt"]
 
 
