@@ -42,17 +42,26 @@ def test_table_and_larger_network():
     (("--policy", "phases=errors,granularity=column"), "write policy granularity = 'column'"),
     (("--policy", "phases=updates,compare=value"), "write policy compare = 'value'"),
     (("--policy", "phases=errors,threshold=-2"), "write policy threshold = -2.0"),
-    (("--policy", "phases=errors,threshold=abc"), "threshold = 'abc' is not a number"),
+    (("--policy", "phases=errors,threshold=abc"), "policy threshold = 'abc': a number"),
+    (("--policy", "phases=errors,threshold=nan"), "policy threshold = 'nan': not a finite number"),
+    (("--policy", "phases=errors,granularity=row,row_group=\u0663"), "policy row_group '\u0663': an integer"),
+    (("--policy", "x" * 10_000), "unknown policy '" + "x" * 57 + "...'"),
     (("--policy", "phases=errors,colour=red"), "policy item 'colour=red'"),
     (("--network", "resnet"), "unknown network 'resnet'"),
     (("--network", "missing.csv"), "cannot read network file missing.csv"),
     (("--duty", "2"), "--duty 2.0"),
-    (("--epochs", "0"), "epochs = 0"),
+    (("--epochs", "0"), "argument --epochs: '0' is out of range: an integer from 1 to 1,000"),
+    (("--seed", "-1"), "argument --seed: '-1' is out of range: an integer from 0 to 4,294,967,295"),
+    (("--seed", "1" * 5000), "argument --seed: '" + "1" * 57 + "...' is out of range"),
+    (("--duty", "nan"), "argument --duty: value = 'nan': not a finite number"),
+    (("--set", "device.write_energy_pj=-1"), "device.write_energy_pj = -1.0"),
+    (("--config", "nosuch"), "unknown preset or file 'nosuch'"),
 ])
 def test_bad_input_is_one_line(args, needle):
     r = crosstrain("writes", *args)
     assert r.returncode == 2
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert len(r.stderr) < 1100
 
 
 @pytest.mark.slow
