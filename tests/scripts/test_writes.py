@@ -1,5 +1,6 @@
 """``crosstrain writes`` as a user runs it (a subprocess, real exit codes)."""
 
+import io
 import json
 import subprocess
 import sys
@@ -75,3 +76,24 @@ def test_docs_show_what_the_default_report_prints():
     table = summary.split("\n\n")[0]
     assert table in docs, "docs/writes.md's summary table is not what `crosstrain writes` prints"
     assert r.stdout.splitlines()[1] in docs
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_goes_to_a_terminal_stderr_only(monkeypatch, capsys):
+    """Training shows a progress bar on stderr when it is a terminal; stdout holds only the JSON."""
+    from crosstrain.cli import main
+
+    args = ["writes", "--epochs", "1", "--policy", "zero-row", "--json"]
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert main(args) == 0
+    json.loads(capsys.readouterr().out)
+    steps = (1797 - round(1797 * 0.2)) // 16          # digits: 1,797 images, 20 % test, batches of 16
+    assert "training, every write kept" in term.getvalue() and f"/{steps} [" in term.getvalue()
+    monkeypatch.undo()
+    assert main(args) == 0                             # stderr not a terminal: no bar
+    assert capsys.readouterr().err == ""
