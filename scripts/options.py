@@ -98,24 +98,25 @@ def number(text: str, what: str) -> float:
     return float(v)
 
 
-def int_type(lo: int, hi: int):
-    """An argparse ``type`` for an integer flag in ``[lo, hi]`` (argparse names the flag)."""
-    def parse(text):
+def argument(parse):
+    """An argparse ``type`` from ``parse(text)``, whose UserError becomes argparse's one-line
+    usage error (argparse names the flag)."""
+    def typed(text):
         try:
-            return integer(text, "", lo, hi)
+            return parse(text)
         except UserError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
-    return parse
+    return typed
+
+
+def int_type(lo: int, hi: int):
+    """An argparse ``type`` for an integer flag in ``[lo, hi]``."""
+    return argument(lambda text: integer(text, "", lo, hi))
 
 
 def float_type():
-    """An argparse ``type`` for a finite number (argparse names the flag)."""
-    def parse(text):
-        try:
-            return number(text, "value")
-        except UserError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-    return parse
+    """An argparse ``type`` for a finite number."""
+    return argument(lambda text: number(text, "value"))
 
 
 def add_seed(parser, default: int = 0, help: str = "seed of the random data"):

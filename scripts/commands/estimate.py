@@ -8,7 +8,6 @@ CSV, Markdown, plots; see docs/estimate.md for the schema and every setting).
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 import time
@@ -87,13 +86,14 @@ def _show(d: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in d.items())
 
 
+@options.argument
 def _replication(text: str):
     if text.strip() == "balanced":
         return "balanced"
     try:
         return options.integer(text, "", 1, MAX_COUNT)
     except UserError as e:
-        raise argparse.ArgumentTypeError(f"{e} or 'balanced'") from None
+        raise UserError(f"{e} or 'balanced'") from None
 
 
 def _pairs(text: str, option: str, defaults: dict, *, known=None, hi=None) -> tuple:
