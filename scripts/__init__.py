@@ -12,7 +12,22 @@ One import package whose parts depend on each other in one direction only (docs/
 - :mod:`crosstrain.rollup`: networks, mapper, cost, GPU, 3D-ReG, the estimate.
 - :mod:`crosstrain.experiments`: training runs and the write-elimination study.
 - :mod:`crosstrain.cli`, :mod:`crosstrain.commands`, :mod:`crosstrain.bench`: the ``crosstrain``
-  console command.
+  console command, whose values follow one grammar (:mod:`crosstrain.options`).
 
-Importing :mod:`crosstrain` itself loads none of them.
+The public API (docs/api.md): :func:`crosstrain.estimate` and :func:`crosstrain.load_config`
+(from :mod:`crosstrain.api`). Importing :mod:`crosstrain` itself loads none of the layers: the
+API is imported on first use.
 """
+
+__all__ = ["estimate", "load_config"]
+
+
+def __getattr__(name):
+    if name in __all__:
+        from crosstrain import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'crosstrain' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -1,4 +1,8 @@
-"""Readable tables and ``--json`` output shared by every report and benchmark."""
+"""Readable tables, ``--json`` output and progress of long work, shared by every command.
+
+Results go to stdout (a table, or with ``--json`` one JSON object); progress goes to stderr and
+only when stderr is a terminal, so stdout stays clean and logs stay free of bar redraws.
+"""
 
 from __future__ import annotations
 
@@ -90,3 +94,12 @@ def _plain(v):
     if hasattr(v, "tolist"):
         return v.tolist()
     raise TypeError(f"not JSON serializable: {type(v).__name__}")
+
+
+def track(iterable, *, desc: str, total: int | None = None):
+    """``iterable``, with a progress bar on stderr while it runs (tqdm; none when stderr is not a
+    terminal). Pass it as ``progress=`` to long work in the lower layers."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, leave=False, disable=None,
+                dynamic_ncols=True)

@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from crosstrain.errors import UserError
-from crosstrain.golden import config, crossbar, encoding
+from crosstrain import options
+from crosstrain.golden import crossbar, encoding
 from crosstrain.output import add_json_flag, emit, table
 
 NAME = "golden"
@@ -28,10 +28,13 @@ HELP = "golden bit-sliced MVM vs the GEMM of the same multiply-adds"
 
 
 def add_arguments(parser):
-    parser.add_argument("--vectors", type=int, default=1024, help="input vectors (default 1024)")
-    parser.add_argument("--preset", default="panther", help="hardware preset or TOML file")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per timing; best is kept")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vectors", type=options.int_type(1, 1 << 16), default=1024,
+                        help="input vectors (1 .. 65,536; default 1024)")
+    options.add_preset(parser, "panther", "hardware configuration (default panther)")
+    options.add_set(parser, ("hardware",), example="converters.dac_bits=2")
+    parser.add_argument("--repeat", type=options.int_type(1, 1000), default=5,
+                        help="runs per timing; best is kept (default 5)")
+    options.add_seed(parser)
     add_json_flag(parser)
 
 
@@ -45,9 +48,7 @@ def best_time(fn, repeat):
 
 
 def run(args):
-    if args.vectors <= 0 or args.repeat <= 0:
-        raise UserError(f"--vectors ({args.vectors}) and --repeat ({args.repeat}) must be positive")
-    cfg = config.load(args.preset)
+    cfg = options.configuration(args)
     rows, cols = cfg.crossbar.rows, cfg.crossbar.cols
     rng = np.random.default_rng(args.seed)
     wb, ib = cfg.precision.weight_bits, cfg.precision.input_bits

@@ -16,6 +16,7 @@ zero_skip`) and/or ``+we`` (write elimination, fractions :attr:`EstimateSettings
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
@@ -66,17 +67,21 @@ def _names(obj) -> str:
 
 
 def _typed(key: str, current, value):
-    """``value`` (a string from the command line, or a number) as the type of ``current``."""
+    """``value`` checked against the type of ``current`` (ints are accepted for floats)."""
     if current is _MISSING:
         raise SettingError(f"unknown setting {key!r}: link fields are bandwidth_gbs, latency_ns, pj_per_bit")
-    try:
-        if isinstance(current, str):
-            return str(value)
-        if isinstance(current, int) and not isinstance(current, bool):
-            return int(value)
+    if isinstance(current, str):
+        if isinstance(value, str):
+            return value
+        raise SettingError(f"{key} = {value!r}: expected a string like {current!r}")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(current, int) and not isinstance(current, bool):
+        if number and isinstance(value, int):
+            return value
+        raise SettingError(f"{key} = {value!r}: expected an integer like {current!r}")
+    if number and math.isfinite(value):
         return float(value)
-    except (TypeError, ValueError):
-        raise SettingError(f"{key} = {value!r}: expected a number like {current!r}") from None
+    raise SettingError(f"{key} = {value!r}: expected a finite number like {current!r}")
 
 
 @lru_cache(maxsize=64)

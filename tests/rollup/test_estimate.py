@@ -76,9 +76,9 @@ def test_every_system_on_every_builtin():
 
 def test_every_assumption_can_be_changed_by_name():
     s = EstimateSettings()
-    s = s.with_setting("cost.duty", "0.5").with_setting("gpu.kernel_overhead_s", "0")
-    s = s.with_setting("reg3d.gpu_idle_fraction", 0).with_setting("link.tsv.pj_per_bit", "0.2")
-    s = s.with_setting("mapper.acc_bits", "24")
+    s = s.with_setting("cost.duty", 0.5).with_setting("gpu.kernel_overhead_s", 0)
+    s = s.with_setting("reg3d.gpu_idle_fraction", 0).with_setting("link.tsv.pj_per_bit", 0.2)
+    s = s.with_setting("mapper.acc_bits", 24)
     assert (s.cost.duty, s.gpu_settings.kernel_overhead_s, s.reg3d.gpu_idle_fraction) == (0.5, 0.0, 0.0)
     assert s.reg3d.link("tsv").pj_per_bit == 0.2 and s.technique("serial", set()).acc_bits == 24
     d = s.as_dict()
@@ -86,7 +86,11 @@ def test_every_assumption_can_be_changed_by_name():
     for key, value, needle in (("cost.colour", 1, "unknown setting 'cost.colour'"),
                                ("link.wifi.pj_per_bit", 1, "unknown link 'wifi'"),
                                ("link.tsv.speed", 1, "link fields are"),
-                               ("cost.duty", "lots", "expected a number"),
+                               ("cost.duty", "lots", "expected a finite number"),
+                               ("cost.duty", "0.5", "expected a finite number"),
+                               ("cost.duty", float("inf"), "expected a finite number"),
+                               ("mapper.acc_bits", 2.5, "expected an integer"),
+                               ("mapper.acc_bits", True, "expected an integer"),
                                ("reg3d.gpu_idle_fraction", 2, "a fraction in [0, 1]")):
         with pytest.raises(SettingError, match=re.escape(needle)):
             s.with_setting(key, value)

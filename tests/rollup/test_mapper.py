@@ -241,10 +241,10 @@ def test_bad_techniques_name_the_setting(kwargs, needle):
 def test_forward_and_backward_cycles_are_what_the_rtl_takes(seed=3):
     """The roll-up's MVM cycles of a layer's mini-batch equal the MVM unit's, measured in
     amaranth.sim on the same configuration (a 16x16 array keeps the simulation short)."""
-    from crosstrain.golden.periphery import from_params
+    from crosstrain.golden.periphery import periphery_params
     from crosstrain.tb.mvm_bench import random_inputs, random_weights, simulate
 
-    p = from_params(["rows=16", "cols=16", "read_latency_ns=20"])
+    p = periphery_params({"crossbar.rows": 16, "crossbar.cols": 16, "crossbar.read_latency_ns": 20})
     b = NetBuilder("two-fc", (16, 1, 1))
     b.fc(16, name="fc1")
     b.fc(16, name="fc2")              # fed by fc1, so its error is propagated backward

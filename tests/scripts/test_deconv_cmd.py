@@ -66,10 +66,44 @@ def test_custom_layer(capsys):
      "output_size (11, 8) does not match the input"),
     ("in_channels=4,out_channels=4,kernel=4,stride=2,output_padding=2", "output_padding = 2 must be"),
     ("in_channels=4,out_channels=4,kernel=4,strides=2", "'strides=2' is not KEY=VALUE"),
-    ("in_channels=4,out_channels=4,kernel=four", "kernel = 'four' is not an integer"),
+    ("in_channels=4,out_channels=4,kernel=four", "--layer: kernel = 'four': an integer"),
+    ("in_channels=4,out_channels=4,kernel=\u0664", "--layer: kernel = '\u0664': an integer"),
+    ("in_channels=4,out_channels=4,kernel=" + "4" * 5000, "--layer: kernel = '" + "4" * 57 + "...' is out of range"),
+    ("", "--layer '': give KEY=VALUE,..."),
+    (" ", "--layer '': give KEY=VALUE,..."),
+    (",", "--layer: '' is not KEY=VALUE"),
+    ("in_channels=4,out_channels=4,kernel=4,height=100000,width=100000",
+     "the custom layer's input holds 40,000,000,000 values"),
 ])
 def test_bad_layers_get_one_line_errors(capsys, layer, message):
     assert main(["deconv", "--layer", layer]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+LAYER = "in_channels=8,out_channels=4,kernel=3,stride=2,padding=1,height=5,width=6,output_size=10x12"
+
+
+def test_set_convt_is_the_layer_and_config_is_preset(capsys):
+    """--set convt.* names the custom layer as --layer does; --config is --preset."""
+    old = run_json(capsys, "--layer", LAYER, "--config", "isaac")
+    sets = [a for item in LAYER.split(",") for a in ("--set", "convt." + item.replace("10x12", "[10, 12]"))]
+    new = run_json(capsys, *sets, "--preset", "isaac")
+    assert new == old and new["config"] == "isaac" and new["layers"][0]["output_padding"] == 1
+    assert run_json(capsys, *sets, "--set", "crossbar.rows=64") != new
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--set", "convt.in_channels=4"), "convt.out_channels is missing"),
+    (("--set", "convt.kernal=4"), "unknown field convt.kernal: fields are in_channels"),
+    (("--set", "convt.in_channels=4", "--set", "convt.out_channels=4", "--set", "convt.kernel=4",
+      "--set", "convt.output_size=[1, 2, 3]"), "convt.output_size = '(1, 2, 3)' must be [H, W]"),
+    (("--set", "cost.duty=1"), "--set 'cost.duty': not a name this command takes"),
+    (("--batch", "0"), "argument --batch: '0' is out of range: an integer from 1 to 1,024"),
+    (("--seed", "-1"), "argument --seed: '-1' is out of range"),
+])
+def test_bad_values_get_one_line_errors(capsys, args, message):
+    assert main(["deconv", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
 
