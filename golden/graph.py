@@ -136,10 +136,11 @@ class Partition:
 
 def partition(adj, cfg: HardwareConfig, engines: GraphEngines = GraphEngines()) -> Partition:
     """Cut a square scipy.sparse adjacency matrix into ``crossbar.rows x crossbar.cols`` blocks."""
-    a = sp.coo_array(adj)
+    a = sp.csr_array(adj)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError(f"an adjacency matrix must be square, got shape {a.shape}")
-    a.sum_duplicates()
+    a.sum_duplicates()                                # cheap when already canonical
+    a = a.tocoo()
     n, R, C, W = a.shape[0], cfg.crossbar.rows, cfg.crossbar.cols, engines.slots(cfg)
     src, dst = a.row.astype(np.int64), a.col.astype(np.int64)
     bi, bj = src // R, dst // C
@@ -398,7 +399,8 @@ def _addmin(part: Partition, w_codes: np.ndarray, source: int, cfg: HardwareConf
                     run.saturated += _addmin_slots(part, b0, b1, e0, e1, slot_block[s0:s1],
                                                    slot_row[s0:s1], w_codes, dist, new, view, events,
                                                    no_edge, inf)
-        blocks, slots = np.unique(slot_block, return_counts=True)
+        starts = np.flatnonzero(np.concatenate([[True], slot_block[1:] != slot_block[:-1]])[:len(slot_block)])
+        blocks, slots = slot_block[starts], np.diff(np.append(starts, len(slot_block)))
         block_edges = int((part.block_edges[blocks + 1] - part.block_edges[blocks]).sum())
         run.passes.append(Pass(blocks, slots, len(on), block_edges, events))
         active = np.zeros(len(dist), bool)

@@ -13,9 +13,9 @@ A workload is named by one string (:func:`load`):
 R-MAT (Chakrabarti et al., SDM 2004) with the Graph500 parameters a = 0.57, b = c = 0.19,
 d = 0.05: each edge picks one quadrant per bit of its endpoints; vertex labels are then permuted
 at random, as the Graph500 generator does, so that the numbering carries no locality. Self loops
-and repeated edges are dropped and more edges drawn until the requested count of distinct edges
-is reached; vertex counts that are not powers of two keep the edges whose permuted endpoints fall
-below the count. Edge weights (used by SSSP and SpMV) are integers drawn uniformly from
+and repeated edges are dropped and more edges drawn until there are at least as many distinct
+edges as requested; a seeded random choice drops the surplus. Vertex counts that are not
+powers of two keep the edges whose permuted endpoints fall below the count. Edge weights (used by SSSP and SpMV) are integers drawn uniformly from
 1 .. :data:`RMAT_MAX_WEIGHT` [assumption: Graph500's SSSP draws real weights in [0, 1); the
 crossbar's add-then-min needs integers].
 """
@@ -81,25 +81,23 @@ def rmat(vertices: int, edges: int, *, seed: int = 0) -> sp.csr_array:
     scale = max(1, (vertices - 1).bit_length())
     rng = np.random.default_rng(seed)
     perm = rng.permutation(1 << scale)
-    a, b, c, d = RMAT_ABCD
+    cum = np.cumsum(RMAT_ABCD)[:3].astype(np.float32)  # quadrant 0..3 = (row bit, column bit)
     keys = np.zeros(0, np.int64)
     draw = edges
     while len(keys) < edges:
         draw = int(draw * 1.5) + 16
         u = np.zeros(draw, np.int64)
         v = np.zeros(draw, np.int64)
-        for bit in range(scale):                       # quadrant of every edge at this bit
-            down = rng.random(draw) > a + b
-            right = rng.random(draw) > np.where(down, c / (c + d), a / (a + b))
-            u |= down.astype(np.int64) << bit
-            v |= right.astype(np.int64) << bit
+        for bit in range(scale):                       # one quadrant per edge at each bit
+            r = rng.random(draw, dtype=np.float32)
+            q = (r > cum[0]).astype(np.int64) + (r > cum[1]) + (r > cum[2])
+            u |= (q >> 1) << bit
+            v |= (q & 1) << bit
         u, v = perm[u], perm[v]
         ok = (u < vertices) & (v < vertices) & (u != v)
-        new = u[ok] * vertices + v[ok]
-        keys = np.concatenate([keys, new])
-        _, first = np.unique(keys, return_index=True)
-        keys = keys[np.sort(first)]                    # distinct, in the order drawn
-    keys = keys[:edges]
+        keys = np.sort(np.concatenate([keys, u[ok] * vertices + v[ok]]))
+        keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]      # distinct
+    keys = np.delete(keys, rng.choice(len(keys), len(keys) - edges, replace=False))
     w = rng.integers(1, RMAT_MAX_WEIGHT + 1, edges).astype(np.float64)
     return sp.csr_array((w, (keys // vertices, keys % vertices)), shape=(vertices, vertices))
 
