@@ -201,8 +201,9 @@ def geomean(values) -> float:
     return math.exp(sum(math.log(x) for x in v) / len(v)) if v else 0.0
 
 
-def comparison_command(datasets=PAPER_DATASETS) -> str:
-    return "crosstrain graph --algorithm all " + " ".join(f"--graph rmat:{d}" for d in datasets)
+def comparison_command(datasets=PAPER_DATASETS, algorithms=ALGORITHMS) -> str:
+    algs = "all" if tuple(algorithms) == ALGORITHMS else ",".join(algorithms)
+    return f"crosstrain graph --algorithm {algs} " + " ".join(f"--graph rmat:{d}" for d in datasets)
 
 
 def summary(results: list[dict]) -> dict:
@@ -226,7 +227,7 @@ def comparison_rows(cfg: HardwareConfig, settings: GraphSettings = GraphSettings
     results = [study(graphs.load(f"rmat:{d}", seed=seed), a, cfg, settings)
                for d in datasets for a in algorithms]
     s = summary(results)
-    cmd = comparison_command(datasets)
+    cmd = comparison_command(datasets, algorithms)
     c, g = s["cpu"], s["gpu"]
     return [
         {"name": "GraphR vs CPU speedup (geometric mean)", "paper": "16.01x (2.40-132.67x)",
