@@ -426,5 +426,6 @@ def _addmin_slots(part, b0, b1, e0, e1, slot_block, slot_row, w_codes, dist, new
     cand = crossbar.block_mvm(w, x, view, events=events, fast=False)
     target = part.block_col[slot_block, None] * C + np.arange(C)
     edge = (cand - d_u[:, None] < no_edge) & (target < part.n)
-    np.minimum.at(new, target[edge], np.minimum(cand[edge], inf).astype(np.int64))
+    # the min unit holds unsigned distances: a clipped conversion's wrong sum is clamped into range
+    np.minimum.at(new, target[edge], np.clip(cand[edge], 0, inf).astype(np.int64))
     return int(np.count_nonzero(edge & (cand >= inf)))

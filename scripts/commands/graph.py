@@ -11,7 +11,7 @@ import time
 
 from crosstrain.commands.estimate import _overrides
 from crosstrain.errors import UserError
-from crosstrain.golden import config
+from crosstrain.golden import config, graph
 from crosstrain.golden.config import ConfigError
 from crosstrain.output import add_json_flag, emit, table
 from crosstrain.rollup import graph_study, graphs
@@ -81,10 +81,14 @@ def run(args):
         results, sweeps = [], []
         for spec in args.graph or ["rmat:16,16"]:
             g = graphs.load(spec, seed=args.seed)
+            t0 = time.perf_counter()
+            part = graph.partition(g.adj, cfg, settings.engines)
+            t_part = time.perf_counter() - t0
             for alg in algs:
                 if args.source is not None and not 0 <= args.source < g.vertices:
                     raise UserError(f"--source {args.source}: {g.name} has vertices 0 .. {g.vertices - 1}")
-                results.append(graph_study.study(g, alg, cfg, settings))
+                results.append(graph_study.study(g, alg, cfg, settings, part))
+                results[-1]["elapsed_s"]["partition"] = t_part          # shared by the graph's runs
                 if args.sweep:
                     sweeps.append({"graph": g.name, "algorithm": alg,
                                    "rows": graph_study.sweep(g, alg, cfg, settings)})

@@ -208,3 +208,12 @@ def test_shared_exponent_codes():
 def test_bad_input_is_named(call, message):
     with pytest.raises((ValueError, ConfigError), match=message):
         call()
+
+
+def test_narrow_adc_add_min_stays_in_range():
+    """Clipped conversions give wrong sums; the min unit keeps distances in the unsigned range."""
+    cfg = CFG.with_overrides({"precision.weight_bits": 8, "precision.input_bits": 8, "converters.adc_bits": 3})
+    a = random_graph(120, 0.04, 6)
+    run = graph.sssp(graph.partition(a, cfg, SMALL), 0, cfg)
+    assert run.values.min() >= -1 and run.values.max() < 127
+    assert sum(p.events.adc_clipped for p in run.passes) > 0
