@@ -152,17 +152,21 @@ def partition(adj, cfg: HardwareConfig, engines: GraphEngines = GraphEngines()) 
     block_key = ((bj // W) * n_bi + bi) * n_bj + bj
     order = np.argsort(block_key * (R * C) + cell, kind="stable")
     src, dst, cell, block_key = src[order], dst[order], cell[order], block_key[order]
-    new = np.empty(len(src), bool)
-    new[:1] = True
-    np.not_equal(block_key[1:], block_key[:-1], out=new[1:])
-    starts = np.flatnonzero(new)
-    edge_block = np.cumsum(new) - 1
+    starts = _starts(block_key)
+    edge_block = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(src))))
     block_row, block_col = bi[order][starts], bj[order][starts]
     stripe_blocks = np.searchsorted(block_col // W, np.arange(n_stripes + 1))
     return Partition(n=n, rows=R, cols=C, slots=W, packing=engines.packing, src=src, dst=dst,
                      value=np.asarray(a.data)[order], edge_block=edge_block, cell=cell,
                      block_row=block_row, block_col=block_col,
                      block_edges=np.append(starts, len(src)), stripe_blocks=stripe_blocks)
+
+
+def _starts(keys: np.ndarray) -> np.ndarray:
+    """Positions where a new value begins in a sorted array."""
+    flags = np.ones(len(keys), bool)
+    np.not_equal(keys[1:], keys[:-1], out=flags[1:])
+    return np.flatnonzero(flags)
 
 
 def rounds(part: Partition, blocks: np.ndarray | None = None) -> np.ndarray:
@@ -384,8 +388,8 @@ def _addmin(part: Partition, w_codes: np.ndarray, source: int, cfg: HardwareConf
         new[:part.n] = dist[:part.n]
         on = np.flatnonzero(active[part.src])
         key = part.edge_block[on] * R + edge_row[on]               # nondecreasing: one per slot
-        first = np.concatenate([[True], key[1:] != key[:-1]]) if len(on) else np.zeros(0, bool)
-        slot_block, slot_row = part.edge_block[on][first], edge_row[on][first]
+        first = on[_starts(key)]
+        slot_block, slot_row = part.edge_block[first], edge_row[first]
         events = crossbar.count_mvm_events(view, (R + 1, C), len(slot_block))
         if lossless:      # each column returns w + dist(u) exactly; cells without an edge are skipped
             cand = w_codes[on] + dist[part.src[on]]
@@ -399,7 +403,7 @@ def _addmin(part: Partition, w_codes: np.ndarray, source: int, cfg: HardwareConf
                     run.saturated += _addmin_slots(part, b0, b1, e0, e1, slot_block[s0:s1],
                                                    slot_row[s0:s1], w_codes, dist, new, view, events,
                                                    no_edge, inf)
-        starts = np.flatnonzero(np.concatenate([[True], slot_block[1:] != slot_block[:-1]])[:len(slot_block)])
+        starts = _starts(slot_block)
         blocks, slots = slot_block[starts], np.diff(np.append(starts, len(slot_block)))
         block_edges = int((part.block_edges[blocks + 1] - part.block_edges[blocks]).sum())
         run.passes.append(Pass(blocks, slots, len(on), block_edges, events))
