@@ -192,7 +192,7 @@ def graphr_cost(part: graph.Partition, run: graph.GraphRun, algorithm: str, cfg:
     adcs = engines.ges * -(-engines.crossbars_per_ge // engines.crossbars_per_adc)
     energy["leakage"] = (cfg.tile.leakage_mw * engines.ges + cfg.converters.adc_leakage_mw * adcs) * 1e-3 * t
     return PlatformCost("graphr", f"GraphR: {engines.ges} GEs x {engines.crossbars_per_ge} crossbars of "
-                        f"{part.rows}x{part.cols}, {engines.packing} rounds", t, sum(energy.values()), energy,
+                        f"{part.rows}x{part.cols}, {part.packing} rounds", t, sum(energy.values()), energy,
                         {"rounds": n_rounds, "time_slots": n_slots, "engine_s": ge_s,
                          "memory_bits": mem_bits + write_bits, "round_cycles_write": write_cycles,
                          "mvm_latency_cycles": sched.latency, "mvm_interval_cycles": sched.interval})
