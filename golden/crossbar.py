@@ -181,6 +181,53 @@ def _exact_matmul(a: np.ndarray, b: np.ndarray, bound: float) -> np.ndarray:
     return a @ b
 
 
+def block_mvm(w: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *, events: Events | None = None,
+              fast: bool = True, chunk: int = 8192) -> np.ndarray:
+    """Many small MVMs at once: ``y[b] = x[b] @ w[b]`` for B blocks of one array each.
+
+    ``w`` holds B signed integer matrices (B x R x C) with R <= rows and C <= cols of the array,
+    ``x`` one signed integer input vector per block (B x R). Each block is what :func:`mvm`
+    computes for it (same slices, steps, ADC and shift-and-add, same events), batched over the
+    blocks so that no Python loop runs per block. When no conversion can clip whatever the data
+    (``cfg.adc_never_clips``) and ``fast``, the result is the exact products summed (one batched
+    contraction); otherwise every step and slice of ``chunk`` blocks at a time is simulated.
+    Returns int64 when exact (``adc_lsb`` = 1), else float64.
+    """
+    events = events if events is not None else Events()
+    w64 = encoding.check_range("weight", w, cfg.precision.weight_bits)
+    x64 = encoding.check_range("input", x, cfg.precision.input_bits)
+    if w64.ndim != 3 or x64.shape != w64.shape[:2]:
+        raise ValueError(f"blocks {w64.shape} and inputs {x64.shape} do not match: expected B x R x C "
+                         "and B x R")
+    n_blk, n_in, n_out = w64.shape
+    if n_in > cfg.crossbar.rows or n_out > cfg.crossbar.cols:
+        raise ValueError(f"a {n_in} x {n_out} block does not fit one {cfg.crossbar.rows} x "
+                         f"{cfg.crossbar.cols} array")
+    events += count_mvm_events(cfg, (n_in, n_out), n_blk)
+    if fast and cfg.adc_never_clips:
+        bound = 2.0 ** (cfg.precision.input_bits + cfg.precision.weight_bits - 2) * n_in
+        dt = np.float64 if bound < _F64_EXACT else np.int64
+        return np.einsum("br,brc->bc", x64.astype(dt), w64.astype(dt)).astype(np.int64)
+    parts = [_sliced_blocks(w64[b:b + chunk], x64[b:b + chunk], cfg, events)
+             for b in range(0, n_blk, chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, n_out), np.int64)
+
+
+def _sliced_blocks(w: np.ndarray, x: np.ndarray, cfg: HardwareConfig, events: Events) -> np.ndarray:
+    """Every step and slice of a batch of blocks (see :func:`block_mvm`); only clipping is counted
+    here, the other events by the caller."""
+    levels, sign, shift = encoding.slice_weights(w, cfg)          # (A, B, R, C)
+    steps, coef = encoding.input_steps(x, cfg)                    # (S, B, R)
+    p = np.einsum("sbr,abrc->sabc", steps.astype(np.float32), levels.astype(np.float32))
+    _adc_inplace(p, cfg, events, integer=True)
+    z = np.einsum("sabc,a->sbc", p.astype(np.int64), (sign << shift).astype(np.int64))
+    acc = np.einsum("sbc,s->bc", z, coef)
+    bias = encoding.weight_offset(cfg) * x.sum(axis=1, keepdims=True)
+    if cfg.converters.adc_lsb == 1.0:
+        return acc - bias
+    return acc.astype(np.float64) * cfg.converters.adc_lsb - bias
+
+
 def count_mvm_events(cfg: HardwareConfig, shape, n_vec: int, *, transposed=False) -> Events:
     """Events of ``n_vec`` MVMs through an R x C logical matrix (same as :func:`sliced_mvm`)."""
     n_rows, n_cols = shape

@@ -6,10 +6,11 @@ One import package whose parts depend on each other in one direction only (docs/
 
 - :mod:`crosstrain.golden`: numpy references of what the crossbars and their converters compute
   (configuration and presets, encoding, crossbar, OPA/CRS, cycles, deconvolution, zero skipping,
-  the write-elimination comparator); imports nothing else of CrossTrain.
+  the write-elimination comparator, graph processing); imports nothing else of CrossTrain.
 - :mod:`crosstrain.rtl`: the Amaranth periphery, its Verilog export and block registry.
 - :mod:`crosstrain.tb`: cocotb / amaranth.sim benches of the RTL against golden.
-- :mod:`crosstrain.rollup`: networks, mapper, cost, GPU, 3D-ReG, the estimate.
+- :mod:`crosstrain.rollup`: networks, mapper, cost, GPU, 3D-ReG, the estimate; graph workloads and
+  their cost.
 - :mod:`crosstrain.experiments`: training runs and the write-elimination study.
 - :mod:`crosstrain.cli`, :mod:`crosstrain.commands`, :mod:`crosstrain.bench`: the ``crosstrain``
   console command, whose values follow one grammar (:mod:`crosstrain.options`).

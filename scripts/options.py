@@ -9,7 +9,8 @@
     ``periphery.out_width`` (:class:`~crosstrain.golden.periphery.PeripheryParams`),
     ``convt.FIELD`` (a transposed convolution, :class:`~crosstrain.golden.deconv.ConvTranspose`),
     ``comparator.FIELD`` (:class:`~crosstrain.golden.write_elim.ComparatorParams`) and the
-    estimate's settings ``cost.*``, ``gpu.*``, ``reg3d.*``, ``link.NAME.*``, ``mapper.*``.
+    estimate's settings ``cost.*``, ``gpu.*``, ``reg3d.*``, ``link.NAME.*``, ``mapper.*``, and
+    the graph run's ``graph.*``, ``memory.*``, ``cpu.*``, ``gpu.*``.
     VALUE is a TOML literal: ``64``, ``0.5``, ``true``, ``"offset"``, ``[6, 6, 5]``; a bare word
     (``offset``) is a string.
 
@@ -49,6 +50,8 @@ GROUPS = {
     "comparator": (("comparator",), "comparator.FIELD (lanes, width, count_width, group_bits)"),
     "estimate": (("cost", "gpu", "reg3d", "link", "mapper"),
                  "the estimate's cost.*, gpu.*, reg3d.*, link.NAME.*, mapper.*"),
+    "graph": (("graph", "memory", "cpu", "gpu"),
+              "the graph run's graph.*, memory.*, cpu.*, gpu.* (docs/graph.md)"),
 }
 
 #: ``--param`` short names (the old spelling) and the configuration field each one sets.

@@ -66,7 +66,7 @@ def _names(obj) -> str:
     return ", ".join(f.name for f in fields(obj) if f.name != "links")
 
 
-def _typed(key: str, current, value):
+def typed_setting(key: str, current, value):
     """``value`` checked against the type of ``current`` (ints are accepted for floats)."""
     if current is _MISSING:
         raise SettingError(f"unknown setting {key!r}: link fields are bandwidth_gbs, latency_ns, pj_per_bit")
@@ -138,14 +138,14 @@ class EstimateSettings:
         if group == "link":
             lname, _, fname = name.partition(".")
             lk = self.reg3d.link(lname)
-            new = replace(lk, **{fname: _typed(key, getattr(lk, fname, _MISSING), value)})
+            new = replace(lk, **{fname: typed_setting(key, getattr(lk, fname, _MISSING), value)})
             links = tuple(new if l.name == lname else l for l in self.reg3d.links)
             return replace(self, reg3d=replace(self.reg3d, links=links))
         if group == "mapper" and name in ("acc_bits", "opa_writes_per_cell"):
-            return replace(self, **{name: _typed(key, getattr(self, name), value)})
+            return replace(self, **{name: typed_setting(key, getattr(self, name), value)})
         if group in targets and name in {f.name for f in fields(targets[group])} and name != "links":
             obj = targets[group]
-            new = replace(obj, **{name: _typed(key, getattr(obj, name), value)})
+            new = replace(obj, **{name: typed_setting(key, getattr(obj, name), value)})
             return replace(self, **{"gpu_settings" if group == "gpu" else group: new})
         raise SettingError(f"unknown setting {key!r}: use cost.FIELD ({_names(self.cost)}), gpu.FIELD "
                            f"({_names(self.gpu_settings)}), reg3d.FIELD ({_names(self.reg3d)}), "

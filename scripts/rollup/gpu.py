@@ -33,7 +33,9 @@ from crosstrain.rollup.networks import Network
 
 @dataclass(frozen=True)
 class GpuSpec:
-    """Vendor specification sheet figures (reference sheet section 9 unless noted)."""
+    """Vendor specification sheet figures (reference sheet section 9 unless noted; the Tesla
+    K40c's peak, power and die from NVIDIA's K40 board specification and Kepler GK110B
+    whitepaper, its bandwidth from the reference sheet section 7)."""
 
     name: str
     fp32_tflops: float
@@ -46,6 +48,7 @@ class GpuSpec:
 
 
 GPUS = {g.name: g for g in (
+    GpuSpec("k40c", 4.29, 0.0, 288.0, 235.0, 561.0, "GDDR5", "GraphR"),     # 288 GB/s: ref. s.7
     GpuSpec("gtx1080", 8.9, 0.0, 320.0, 180.0, 314.0, "GDDR5X", "PipeLayer"),
     GpuSpec("rtx2080ti", 13.4, 108.0, 616.0, 250.0, 754.0, "GDDR6", "PANTHER"),   # tensor [check]
     GpuSpec("v100", 15.7, 125.0, 900.0, 300.0, 815.0, "HBM2", "many ReRAM papers"),
@@ -54,7 +57,7 @@ GPUS = {g.name: g for g in (
 
 # [assumption] DRAM access energy per bit, interface included (reference sheet section 9:
 # off-chip DDR-class 10-20 pJ/bit, HBM 3-4 pJ/bit); GDDR taken as DDR-class.
-MEMORY_PJ_PER_BIT = {"GDDR5X": 15.0, "GDDR6": 15.0, "HBM2": 3.5, "HBM3": 3.5}
+MEMORY_PJ_PER_BIT = {"GDDR5": 15.0, "GDDR5X": 15.0, "GDDR6": 15.0, "HBM2": 3.5, "HBM3": 3.5}
 
 
 @dataclass(frozen=True)

@@ -159,3 +159,29 @@ def test_real_size_panther_block_is_exact():
     w, x = rand(rng, 16, (128, 128)), rand(rng, 16, (8, 128))
     y = crossbar.sliced_mvm(*encoding.slice_weights(w, cfg), x, cfg)
     np.testing.assert_array_equal(y, reference_mvm(w, x, cfg))
+
+
+@pytest.mark.parametrize("adc_bits, enc, seed", [(4, "offset", 0), (5, "differential", 1), (8, "offset", 2)])
+def test_block_mvm_is_each_blocks_mvm(adc_bits, enc, seed):
+    """Many small blocks at once give what the per-block sliced MVM gives, events included."""
+    cfg = config.load("graphr").with_overrides({"converters.adc_bits": adc_bits, "crossbar.encoding": enc})
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-2**15, 2**15, (37, 8, 6))
+    x = rng.integers(-2**15, 2**15, (37, 8))
+    got_ev, want_ev = Events(), Events()
+    got = crossbar.block_mvm(w, x, cfg, events=got_ev, chunk=10)
+    want = np.stack([crossbar.mvm(w[b], x[b], cfg, events=want_ev, fast=False) for b in range(37)])
+    np.testing.assert_array_equal(got, want, err_msg=f"seed={seed}")
+    assert got_ev == want_ev
+    if cfg.adc_never_clips:
+        np.testing.assert_array_equal(got, np.einsum("br,brc->bc", x, w))
+    else:
+        assert got_ev.adc_clipped > 0
+
+
+def test_block_mvm_rejects_blocks_larger_than_an_array():
+    cfg = config.load("graphr")
+    with pytest.raises(ValueError, match="does not fit one 8 x 8 array"):
+        crossbar.block_mvm(np.zeros((2, 9, 8), int), np.zeros((2, 9), int), cfg)
+    with pytest.raises(ValueError, match="do not match"):
+        crossbar.block_mvm(np.zeros((2, 8, 8), int), np.zeros((3, 8), int), cfg)

@@ -51,3 +51,14 @@ def test_transposed_uses_rows():
     c = config.load("panther").with_overrides({"crossbar.rows": 64, "converters.adcs_per_array": 2})
     assert cycles.mvm_schedule(c, transposed=True).conv_cycles == 32
     assert cycles.mvm_schedule(c).conv_cycles == 64
+
+
+def test_adc_shared_by_arrays_lengthens_conversions():
+    # GraphR's example: one ADC for 8 crossbars x 8 bitlines at 1 GS/s is a 64 ns step
+    cfg = config.load("graphr")
+    s = cycles.mvm_schedule(cfg, arrays_per_adc=8)
+    assert (s.read_cycles, s.conv_cycles, s.step_interval) == (30, 64, 64)     # 29.31 ns read
+    assert s.latency == 30 + 15 * 64 + 64 + 2 and s.interval == 16 * 64
+    assert cycles.mvm_schedule(cfg).conv_cycles == 8
+    with pytest.raises(ValueError, match="arrays_per_adc"):
+        cycles.mvm_schedule(cfg, arrays_per_adc=0)
