@@ -14,7 +14,9 @@ OTHER = dict(rows=64, cols=32, encoding="differential", read_latency_ns=50.0, bi
              write_latency_ns=20.0, dac_bits=2, adc_bits=9, adcs_per_array=4, adc_mode="lossless",
              weight_bits=20, weight_frac_bits=4, input_bits=8, error_bits=8, update_slices=20,
              update_slice_bits=5, opa_shift=2, clock_ghz=2.0, opa_phase_ns=10.0, pipeline_cycles=3)
-NEEDS = {"adc_mode": ["adc_bits=9"]}   # a lossless ADC must resolve 128 rows x 3
+# a lossless ADC must resolve 128 rows x 3; 16 update slices of 4-bit cells would compose a
+# 66-bit update weight (an int64 holds 62)
+NEEDS = {"adc_mode": ["adc_bits=9"], "bits_per_cell": ["update_slices=8"]}
 
 CONFIGS = [
     ("panther", []), ("pipelayer", []),
@@ -22,7 +24,7 @@ CONFIGS = [
     ("panther", ["dac_bits=2", "adc_bits=6"]),
     ("panther", ["rows=16", "cols=48", "adcs_per_array=4", "adc_bits=5"]),
     ("panther", ["bits_per_cell=4", "weight_bits=8", "weight_frac_bits=4", "input_bits=8",
-                 "encoding=differential"]),
+                 "encoding=differential", "update_slices=8"]),
     ("isaac", ["dac_bits=3", "input_bits=9"]),
 ]
 
