@@ -27,7 +27,7 @@ SHOWN_CHARS = 60
 def shown(value, limit: int = SHOWN_CHARS) -> str:
     """``repr(value)`` cut to about ``limit`` characters with an ellipsis, for one-line messages."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4 * limit:
-        return f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+        return f"<an integer of about {round(value.bit_length() * 0.30103)} digits>"
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 1] + "…"
 

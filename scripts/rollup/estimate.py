@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from crosstrain.golden import config
 from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.userinput import shown
 from crosstrain.rollup.cost import CostSettings, SystemCost, digital_cost, reram_cost
 from crosstrain.rollup.gpu import GpuSettings, gpu
 from crosstrain.rollup.mapper import (
@@ -30,6 +31,7 @@ from crosstrain.rollup.mapper import (
     ZERO_SKIP_DEFAULT,
     SettingError,
     Technique,
+    check_setting,
     map_network,
 )
 from crosstrain.rollup.networks import Network
@@ -58,7 +60,9 @@ COMPONENTS = ("mvm", "array", "adc", "dac", "shift_add", "opa", "serial_read", "
 BATCH_DEFAULT = 64          # [assumption] PANTHER's precision study uses mini-batches of 64
 
 
-_MISSING = object()
+LINK_FIELDS = ("bandwidth_gbs", "latency_ns", "pj_per_bit")
+MAX_BATCH = 1 << 20         # samples per mini-batch (ImageNet holds 1.28 million training images)
+MAX_ACCURACY_DROP = 100.0   # percentage points
 
 
 def _names(obj) -> str:
@@ -66,17 +70,18 @@ def _names(obj) -> str:
 
 
 def _typed(key: str, current, value):
-    """``value`` (a string from the command line, or a number) as the type of ``current``."""
-    if current is _MISSING:
-        raise SettingError(f"unknown setting {key!r}: link fields are bandwidth_gbs, latency_ns, pj_per_bit")
+    """``value`` (a string from the command line, or a number) as the type of ``current``; the
+    setting's own checks then bound it."""
+    if isinstance(current, str):
+        return str(value)
     try:
-        if isinstance(current, str):
-            return str(value)
+        if isinstance(value, str) and not value.isascii():
+            raise ValueError("digits of another script")
         if isinstance(current, int) and not isinstance(current, bool):
             return int(value)
         return float(value)
-    except (TypeError, ValueError):
-        raise SettingError(f"{key} = {value!r}: expected a number like {current!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise SettingError(f"{key} = {shown(value)}: expected a number like {current!r}") from None
 
 
 @lru_cache(maxsize=64)
@@ -110,6 +115,13 @@ class EstimateSettings:
     acc_bits: int = 32                  # see crosstrain.rollup.mapper.Technique
     opa_writes_per_cell: float = 1.0    # see crosstrain.rollup.mapper.Technique
 
+    def __post_init__(self):
+        check_setting("batch", self.batch, 1, MAX_BATCH, integer=True)
+        for name, drop in self.accuracy_drop:
+            check_setting(f"accuracy drop of {shown(name)}", drop, 0, MAX_ACCURACY_DROP,
+                          what="percentage points")
+        self.technique("opa", {"zs", "we"})           # checks every mapping switch now
+
     def hardware(self, which: str) -> HardwareConfig:
         """The ``preset`` or ``baseline`` configuration with the overrides applied."""
         source = self.preset if which == "preset" else self.baseline_preset
@@ -133,7 +145,9 @@ class EstimateSettings:
         if group == "link":
             lname, _, fname = name.partition(".")
             lk = self.reg3d.link(lname)
-            new = replace(lk, **{fname: _typed(key, getattr(lk, fname, _MISSING), value)})
+            if fname not in LINK_FIELDS:
+                raise SettingError(f"unknown setting {shown(key)}: link fields are {', '.join(LINK_FIELDS)}")
+            new = replace(lk, **{fname: _typed(key, getattr(lk, fname), value)})
             links = tuple(new if l.name == lname else l for l in self.reg3d.links)
             return replace(self, reg3d=replace(self.reg3d, links=links))
         if group == "mapper" and name in ("acc_bits", "opa_writes_per_cell"):
@@ -142,7 +156,7 @@ class EstimateSettings:
             obj = targets[group]
             new = replace(obj, **{name: _typed(key, getattr(obj, name), value)})
             return replace(self, **{"gpu_settings" if group == "gpu" else group: new})
-        raise SettingError(f"unknown setting {key!r}: use cost.FIELD ({_names(self.cost)}), gpu.FIELD "
+        raise SettingError(f"unknown setting {shown(key)}: use cost.FIELD ({_names(self.cost)}), gpu.FIELD "
                            f"({_names(self.gpu_settings)}), reg3d.FIELD ({_names(self.reg3d)}), "
                            "link.NAME.FIELD (bandwidth_gbs, latency_ns, pj_per_bit), "
                            "mapper.acc_bits or mapper.opa_writes_per_cell")
@@ -190,7 +204,7 @@ def parse_system(name: str) -> tuple[str, set[str]]:
     if ok and suffixes and not (base in ("pipelayer", "panther") or base.startswith("3d-reg")):
         ok = False
     if not ok:
-        raise SettingError(f"unknown system {name!r}: use {', '.join(ALL_SYSTEMS)} (ReRAM and 3D-ReG "
+        raise SettingError(f"unknown system {shown(name)}: use {', '.join(ALL_SYSTEMS)} (ReRAM and 3D-ReG "
                            "systems may add +zs and/or +we)")
     return base, set(suffixes)
 

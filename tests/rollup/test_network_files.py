@@ -110,7 +110,7 @@ HEADER = "name,type,in_ch,in_h,in_w,out_ch,kernel\n"
      'output_padding = 2\n', "n.toml", "n.toml:7:18:", "must be below stride"),
     ('input = [3, 8, 8]\n[[layer]]\ntype = "conv"\nout_ch = 4\nfrom = "x"\n', "n.toml", "n.toml:5:8:",
      "unknown source layer 'x'"),
-    ('input = [3, 8]\n[[layer]]\ntype = "fc"\nout_ch = 4\n', "n.toml", "n.toml:1:9:", "three positive"),
+    ('input = [3, 8]\n[[layer]]\ntype = "fc"\nout_ch = 4\n', "n.toml", "n.toml:1:9:", "three integers"),
     ('[[layer]]\ntype = "fc"\nout_ch = 4\n', "n.toml", "n.toml:1:1:", "missing input"),
     ('input = [3, 8, 8]\nlayers = 3\n', "n.toml", "n.toml:2:1:", "unknown key 'layers'"),
     ('input = [3, 8, 8]\n[[layer]]\nout_ch = 4\n', "n.toml", "n.toml:2:1:", "has no type"),
