@@ -198,8 +198,8 @@ _SECTION_CLASSES = {"device": Device, "crossbar": Crossbar, "converters": Conver
 # (integers within int64, floats far from overflow). Each is a factor of 100 or more beyond the
 # published designs (reference sheet /work/shared/reference/README.md sections 1-3).
 _TIME_NS = (1e-3, 1e9)          # 1 ps .. 1 s for one read, write pulse or OPA phase
-_ENERGY_PJ = (0.0, 1e9)         # up to 1 mJ per event (published events are pJ .. nJ)
-_POWER_MW = (0.0, 1e6)          # up to 1 kW of leakage per part (a whole GPU board: 250-700 W)
+_ENERGY_PJ = (1e-9, 1e9)        # about Landauer's kT ln 2 (2.9e-9 pJ at 300 K) .. 1 mJ per event
+_POWER_MW = (1e-9, 1e6)         # 1 pW .. 1 kW of leakage per part (a whole GPU board: 250-700 W)
 _AREA_UM2 = (0.0, 1e8)          # up to 100 mm^2 per converter
 RANGES = {
     "device.bits_per_cell": (1, 8),
@@ -251,6 +251,8 @@ RANGES = {
     "nonideal.ltp_nonlinearity": (0.0, 20.0),        # NeuroSim's devices: 1.46-1.75 (ref. s.2)
     "nonideal.ltd_nonlinearity": (0.0, 20.0),
 }
+# Energies and leakage powers may also be 0: not modelled, or lumped into another figure.
+ZERO_MEANS_NONE = frozenset(p for p, r in RANGES.items() if r in (_ENERGY_PJ, _POWER_MW))
 NAME_MAX_CHARS = 1024
 # Exact MVM and OPA results are int64: a product of signed operands summed over the lines of an
 # array, and the update slices composed into one wide weight, must stay below 2^62.
@@ -266,7 +268,7 @@ def _fail(path, value, allowed, *related):
 def _between(path: str) -> str:
     lo, hi = RANGES[path]
     f = (lambda v: f"{v:,}") if isinstance(lo, int) else (lambda v: f"{v:g}")
-    return f"from {f(lo)} to {f(hi)}"
+    return ("0 (none) or " if path in ZERO_MEANS_NONE else "") + f"from {f(lo)} to {f(hi)}"
 
 
 def _coerce(path: str, value, default):
@@ -337,7 +339,7 @@ def validate(cfg: HardwareConfig) -> None:
                 if isinstance(item, bool) or not isinstance(item, kind):
                     _fail(path, v, f"expected {'an integer' if kind is int else 'a number'} "
                                    f"{_between(path)}")
-                if not lo <= item <= hi:          # also false for NaN
+                if not (lo <= item <= hi or item == 0 and path in ZERO_MEANS_NONE):   # NaN fails
                     _fail(path, v, _between(path))
     if d.g_off_us >= d.g_on_us:
         _fail("device.g_off_us", d.g_off_us, f"must be below device.g_on_us ({d.g_on_us})",

@@ -16,6 +16,7 @@ zero_skip`) and/or ``+we`` (write elimination, fractions :attr:`EstimateSettings
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
@@ -257,10 +258,39 @@ def estimate(net: Network, settings: EstimateSettings = EstimateSettings(),
     base_s = out[0]
     ratios = {}
     for s in out:
+        _check_finite(s)
         speedup, gain = base_s.latency_s / s.latency_s, base_s.energy_j / s.energy_j
         ratios[s.name] = {"speedup_vs_gpu": speedup, "energy_gain_vs_gpu": gain,
                           "gain_loss_ratio": gain_loss_ratio(speedup, gain, s.accuracy_drop_pct)}
+        if not all(math.isfinite(v) for v in ratios[s.name].values()):
+            raise SettingError(f"{s.name}: {s.latency_s:g} s and {s.energy_j:g} J per iteration against "
+                               f"the GPU's {base_s.latency_s:g} s and {base_s.energy_j:g} J: the ratios "
+                               "overflow; check the energy and time settings")
     return Estimate(net, settings, out, ratios)
+
+
+def _check_finite(s: SystemCost) -> None:
+    """Every system takes some time and energy, and every number it reports is finite."""
+    if not (s.latency_s > 0 and s.energy_j > 0):
+        raise SettingError(f"{s.name}: {s.latency_s:g} s and {s.energy_j:g} J per iteration: every "
+                           "energy of the configuration is 0 (or too small to add up); give the "
+                           "figures that are modelled")
+    bad = _nonfinite(s.as_dict())
+    if bad:
+        raise SettingError(f"{s.name}: {bad} is not finite: the network and settings give costs "
+                           "beyond floating point; use smaller sizes or rates")
+
+
+def _nonfinite(value, path: str = "") -> str | None:
+    """The dotted path of the first non-finite float in nested dicts and lists, else None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        found = _nonfinite(v, f"{path}.{k}" if path else str(k))
+        if found:
+            return found
+    return None
 
 
 def _suffix_text(suf: set[str]) -> str:

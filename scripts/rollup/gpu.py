@@ -69,8 +69,8 @@ class GpuSettings:
     def __post_init__(self):
         if self.precision not in ("fp32", "tensor"):
             raise SettingError(f"gpu.precision = {shown(self.precision)}: use fp32 or tensor")
-        for k in ("compute_efficiency", "bandwidth_efficiency"):
-            check_setting(f"gpu.{k}", getattr(self, k), 0, 1, open_low=True, what="a fraction")
+        for k in ("compute_efficiency", "bandwidth_efficiency"):     # below 0.1 % a GPU is idle
+            check_setting(f"gpu.{k}", getattr(self, k), 1e-3, 1, what="a fraction")
         check_setting("gpu.kernel_overhead_s", self.kernel_overhead_s, 0, 1)   # launches take us
         if self.bytes_per_value not in (1, 2, 4, 8) or isinstance(self.bytes_per_value, bool):
             raise SettingError(f"gpu.bytes_per_value = {shown(self.bytes_per_value)}: 1, 2, 4 or 8")

@@ -89,16 +89,12 @@ class SettingError(ValueError):
     """An impossible estimate setting; one line naming the setting, the value and what is allowed."""
 
 
-def check_setting(name: str, value, lo, hi, *, integer: bool = False, open_low: bool = False,
-                  what: str = "") -> None:
+def check_setting(name: str, value, lo, hi, *, integer: bool = False, what: str = "") -> None:
     """Raise :class:`SettingError` unless ``value`` is a number (an int when ``integer``) from
-    ``lo`` to ``hi`` (above ``lo`` when ``open_low``); NaN and infinities never pass."""
+    ``lo`` to ``hi``; NaN and infinities never pass."""
     kind = int if integer else (int, float)
-    ok = isinstance(value, kind) and not isinstance(value, bool) and (
-        (lo < value if open_low else lo <= value) and value <= hi)
-    if not ok:
-        span = (f"from {lo:,} to {hi:,}" if integer else
-                f"in {'(' if open_low else '['}{lo:g}, {hi:g}]")
+    if not (isinstance(value, kind) and not isinstance(value, bool) and lo <= value <= hi):
+        span = f"from {lo:,} to {hi:,}" if integer else f"in [{lo:g}, {hi:g}]"
         raise SettingError(f"{name} = {shown(value)} is not allowed: "
                            f"{what or ('an integer' if integer else 'a number')} {span}")
 

@@ -101,7 +101,8 @@ def _integer(text: str, label: str, where: str, lo: int = 0) -> int:
     digits = text.lstrip("+-").lstrip("0")
     value = int(text) if len(digits) <= len(str(MAX_SIZE)) else None
     if value is None or not lo <= value <= MAX_SIZE:
-        raise NetworkError(f"{where}: {label} = {shown(text)} is not allowed: from {lo} to {MAX_SIZE:,}")
+        raise NetworkError(f"{where}: {label} = {shown(text) if value is None else value} is not "
+                           f"allowed: from {lo} to {MAX_SIZE:,}")
     return value
 
 

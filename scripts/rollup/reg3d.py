@@ -94,14 +94,14 @@ class Reg3dSettings:
     gpu_idle_fraction: float = 0.1         # [assumption] board power an idle GPU draws while it waits
 
     def __post_init__(self):
-        # Energies per bit up to 1 nJ (DRAM: 3-20 pJ/bit, reference sheet s.9); link bandwidths up
-        # to 10 PB/s (the MIV assumption is 0.1 PB/s); link latencies up to 1 s.
+        # Energies per bit up to 1 nJ (DRAM: 3-20 pJ/bit, reference sheet s.9); link bandwidths
+        # from 1 MB/s to 10 PB/s (the MIV assumption is 0.1 PB/s); link latencies up to 1 s.
         for k in ("dram_core_pj_per_bit", "reram_read_pj_per_bit"):
             check_setting(f"reg3d.{k}", getattr(self, k), 0, 1e3)
         check_setting("reg3d.gpu_idle_fraction", self.gpu_idle_fraction, 0, 1, what="a fraction")
         for lk in self.links:
             if lk.bandwidth_gbs is not None:
-                check_setting(f"link.{lk.name}.bandwidth_gbs", lk.bandwidth_gbs, 0, 1e7, open_low=True)
+                check_setting(f"link.{lk.name}.bandwidth_gbs", lk.bandwidth_gbs, 1e-3, 1e7)
             check_setting(f"link.{lk.name}.latency_ns", lk.latency_ns, 0, 1e9)
             check_setting(f"link.{lk.name}.pj_per_bit", lk.pj_per_bit, 0, 1e3)
 
