@@ -453,9 +453,6 @@ def _load(source, chain: tuple[Path, ...]) -> HardwareConfig:
     if real in chain:
         raise ConfigError(f"{label}: the base chain loops back to a file it started from ("
                           + " -> ".join(p.name for p in chain + (real,)) + ")")
-    if len(chain) >= MAX_BASE_DEPTH:
-        raise ConfigError(f"{label}: more than {MAX_BASE_DEPTH} files chained by base = ...; "
-                          "start from a preset or a shorter chain")
     text = read_text(path, ConfigError, "configuration file")
     data = load_toml(text, label, ConfigError)
     at = TomlLocator(text)
@@ -466,6 +463,9 @@ def _load(source, chain: tuple[Path, ...]) -> HardwareConfig:
             raise ConfigError(f"{label}:{at.key('base')}: base = {shown(b)} is not allowed: "
                               "a preset name or a path to a .toml file")
         if b not in presets():
+            if len(chain) + 1 >= MAX_BASE_DEPTH:
+                raise ConfigError(f"{label}:{at.key('base')}: more than {MAX_BASE_DEPTH} files chained "
+                                  "by base = ...; start from a preset or a shorter chain")
             b = str(path.parent / b)
         base_cfg = _load(b, chain + (real,))
     data.setdefault("name", path.stem if base_cfg is None else f"{base_cfg.name}+{path.stem}")

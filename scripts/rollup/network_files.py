@@ -94,12 +94,11 @@ _INTEGER = re.compile(r"[-+]?[0-9]+")      # ASCII digits only: int() also reads
 
 
 def _integer(text: str, label: str, where: str, lo: int = 0) -> int:
-    """A CSV cell as an integer from ``lo`` to :data:`MAX_SIZE`; longer digit strings are
-    rejected before conversion (no layer dimension comes near them)."""
+    """A CSV cell as an integer from ``lo`` to :data:`MAX_SIZE`; digit strings longer than an
+    int64 are rejected before conversion (no layer dimension comes near them)."""
     if not _INTEGER.fullmatch(text):
         raise NetworkError(f"{where}: {label} = {shown(text)} is not an integer")
-    digits = text.lstrip("+-").lstrip("0")
-    value = int(text) if len(digits) <= len(str(MAX_SIZE)) else None
+    value = int(text) if len(text.lstrip("+-").lstrip("0")) <= 18 else None
     if value is None or not lo <= value <= MAX_SIZE:
         raise NetworkError(f"{where}: {label} = {shown(text) if value is None else value} is not "
                            f"allowed: from {lo} to {MAX_SIZE:,}")
