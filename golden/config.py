@@ -445,34 +445,40 @@ def _resolve(source) -> tuple[Path, str]:
 
 
 def _load(source, chain: tuple[Path, ...]) -> HardwareConfig:
+    """``source`` built on its base; ``chain`` holds the real paths of the files that led here."""
     path, label = _resolve(source)
-    try:
-        real = path.resolve()
-    except (OSError, RuntimeError, ValueError) as e:
-        raise ConfigError(f"cannot read {label}: {e}") from None
-    if real in chain:
-        raise ConfigError(f"{label}: the base chain loops back to a file it started from ("
-                          + " -> ".join(p.name for p in chain + (real,)) + ")")
     text = read_text(path, ConfigError, "configuration file")
     data = load_toml(text, label, ConfigError)
     at = TomlLocator(text)
     base_cfg = None
     if "base" in data:
-        b = data["base"]
+        b, where = data["base"], f"{label}:{at.key('base')}"
         if not isinstance(b, str):
-            raise ConfigError(f"{label}:{at.key('base')}: base = {shown(b)} is not allowed: "
-                              "a preset name or a path to a .toml file")
+            raise ConfigError(f"{where}: base = {shown(b)} is not allowed: a preset name or a path "
+                              "to a .toml file")
+        here = chain + (_real(path, label),)
         if b not in presets():
-            if len(chain) + 1 >= MAX_BASE_DEPTH:
-                raise ConfigError(f"{label}:{at.key('base')}: more than {MAX_BASE_DEPTH} files chained "
-                                  "by base = ...; start from a preset or a shorter chain")
             b = str(path.parent / b)
-        base_cfg = _load(b, chain + (real,))
+            if _real(Path(b), where) in here:
+                raise ConfigError(f"{where}: base = {shown(data['base'])} loops back to a file of the "
+                                  "chain (" + " -> ".join(p.name for p in here) + ")")
+            if len(here) >= MAX_BASE_DEPTH:
+                raise ConfigError(f"{where}: more than {MAX_BASE_DEPTH} files chained by base = ...; "
+                                  "start from a preset or a shorter chain")
+        base_cfg = _load(b, here)
     data.setdefault("name", path.stem if base_cfg is None else f"{base_cfg.name}+{path.stem}")
     try:
         return _build(data, base=base_cfg)
     except ConfigError as e:
         raise ConfigError(f"{label}:{_locate(e.fields, at)}: {e}") from None
+
+
+def _real(path: Path, where: str) -> Path:
+    """``path`` with links and ``..`` resolved, so a loop is found however it is spelled."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError) as e:
+        raise ConfigError(f"{where}: cannot resolve {shown_path(path)}: {e}") from None
 
 
 def _locate(paths: tuple[str, ...], at: TomlLocator) -> str:

@@ -192,13 +192,21 @@ def _render(head: str, picked) -> str:
     return head + "".join(f"[{s}]\n" + "\n".join(lines) + "\n" for s, lines in sections.items())
 
 
-def gen_config(r: random.Random) -> tuple[str, dict[str, bytes], list[str]]:
-    """(mutation, files, extra argv) of a malformed configuration file ``c.toml``."""
+def gen_config(r: random.Random) -> tuple[str, dict[str, bytes]]:
+    """(family, files) of a malformed configuration file ``c.toml``."""
     head, picked = _config_text(r)
     kind = r.choice(["value", "value", "value", "value", "type", "structure", "bytes", "base",
-                     "base", "name"])
+                     "base", "name", "boundary"])
     files = {}
-    if kind in ("value", "type"):
+    if kind == "boundary":              # valid extremes: the output must stay finite
+        from crosstrain.golden.config import RANGES
+
+        picked = []
+        for path in r.sample(sorted(RANGES), r.randint(1, 5)):
+            value = r.choice(RANGES[path])
+            picked.append((*path.split("."), f"[{value}]" if path.endswith("slice_bits") else repr(value)))
+        text, mutation = _render(head, picked), kind
+    elif kind in ("value", "type"):
         section, name, _ = r.choice(CONFIG_FIELDS)
         value = toml_value(r) if kind == "value" else r.choice(TOML_ONLY)
         picked = [p for p in picked if p[:2] != (section, name)] + [(section, name, value)]
@@ -237,7 +245,7 @@ def gen_config(r: random.Random) -> tuple[str, dict[str, bytes], list[str]]:
             ("random", lambda: bytes(r.randrange(256) for _ in range(r.randint(1, 300)))),
             ("big", lambda: data + b"#" * (17 << 20)),
         ])
-        return "config:bytes-" + mutation, {"c.toml": make()}, []
+        return "config:bytes-" + mutation, {"c.toml": make()}
     elif kind == "base":
         mutation, base = r.choice([
             ("missing", '"nosuch.toml"'), ("not-toml", '"nosuch"'), ("int", "3"), ("list", '["panther"]'),
@@ -264,12 +272,15 @@ def gen_config(r: random.Random) -> tuple[str, dict[str, bytes], list[str]]:
             ("int", 'name = 3\nbase = "panther"\n'),
         ])
     files["c.toml"] = text.encode()
-    return f"config:{mutation}", files, []
+    return f"config:{mutation}", files
 
 
 def case_config(r: random.Random, seed: int) -> Case:
-    family, files, _ = gen_config(r)
-    if r.random() < 0.5:
+    family, files = gen_config(r)
+    if family == "config:boundary":
+        argv = ["estimate", "--preset", "c.toml", "--network",
+                r.choice(["mlp-512", "vgg8-cifar10", "dcgan-generator"]), "--systems", "all", "--no-report"]
+    elif r.random() < 0.5:
         argv = ["config", "show", "c.toml"]
     else:
         argv = ["estimate", "--preset", "c.toml", "--network", "mlp-512", "--systems",
