@@ -65,11 +65,14 @@ KNOWN = {
     "deconv:value-large": (f"{MEM}: deconv materializes inputs in proportion to the layer", False),
     "deconv:size-*": (f"{MEM}: deconv materializes inputs in proportion to the layer", False),
     "verilog:convt-large": (f"{MEM}: an impossible ConvTranspose reaches the export", False),
+    "verilog:convt-long": (f"{MEM}: ConvTranspose echoes a 400-digit value whole", True),
     "verilog:convt-digits-5000": (f"{MEM}: an impossible ConvTranspose reaches the export", False),
     "verilog:*-nonascii": (f"{CLI}: a non-ASCII digit is read as a number (and the export runs)",
                            False),
-    "verilog:periphery-large": (f"{MEM}: rows / cols / pipeline_cycles beyond the RTL's bounds hang "
-                                "the export", False),
+    "verilog:periphery-*-large": (f"{MEM}: rows / cols / pipeline_cycles / out_width beyond the "
+                                  "RTL's bounds hang the export", False),
+    "verilog:periphery-out_width-long": (f"{MEM}: an unbounded out_width reaches Amaranth, whose "
+                                         "error spans several lines", True),
 }
 
 
@@ -99,7 +102,7 @@ def value_class(v: str) -> str:
     t = v.strip().lstrip("+-")
     if t.isdigit() and t.isascii() and len(t) > 4300:
         return "digits-5000"
-    if v.startswith("{") or v.startswith("[["):
+    if v.startswith("{") or v.startswith("[") and "[" in v[1:]:
         return "table" if v.startswith("{") else "nested-list"
     if len(v) > 100:
         return "long"
@@ -520,7 +523,7 @@ def case_verilog(r: random.Random, seed: int) -> Case:
         value = r.choice(["0", "-1", "x", "nan", "inf", "1e308", HUGE, HUGER, "٣", "1,,2", "2,x",
                           "'", "", "1e-320", "100000", "4096"])
         argv = ["verilog", block, "--param", f"{key}={value}"]
-        kind += "-" + value_class(value)
+        kind += f"-{key}-{value_class(value)}"
     elif kind == "comparator":
         value = r.choice(['0', '-1', 'x', HUGE, HUGER, 'nan', '1.5'])
         argv = ["verilog", "write_elim", "--param",

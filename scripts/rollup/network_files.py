@@ -45,6 +45,7 @@ CSV_COLUMNS = ("name", "type", "in_ch", "in_h", "in_w", "out_ch", "kernel", "str
 _INT_KEYS = ("in_ch", "in_h", "in_w", "out_ch", "kernel", "stride", "padding", "output_padding")
 TOML_LAYER_KEYS = ("name", "type", "out_ch", "kernel", "stride", "padding", "output_padding", "from")
 TOML_TOP_KEYS = ("name", "dataset", "description", "input", "layer")
+_INTEGER = re.compile(r"[-+]?[0-9]+")      # ASCII digits only: int() also reads other scripts'
 
 
 def load(source: str | Path) -> Network:
@@ -88,9 +89,6 @@ def parse_csv(text: str, path: str = "<csv>") -> Network:
     if all(_INTEGER.fullmatch(f) for f in first):
         return _parse_neurosim(rows, path)
     return _parse_table(rows, path)
-
-
-_INTEGER = re.compile(r"[-+]?[0-9]+")      # ASCII digits only: int() also reads other scripts'
 
 
 def _integer(text: str, label: str, where: str, lo: int = 0) -> int:
