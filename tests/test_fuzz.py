@@ -40,7 +40,7 @@ import pytest
 CASES = int(os.environ.get("CROSSTRAIN_FUZZ_CASES", "1200"))
 START = int(os.environ.get("CROSSTRAIN_FUZZ_START", "0"))
 SECONDS = 30                  # per case, in-process (the slowest valid cases take ~2 s alone)
-EXTRA_BYTES = 1536 << 20      # address space a case may add in-process
+EXTRA_BYTES = 1536 << 20      # data memory a case may add in-process (RLIMIT_DATA)
 SUBPROCESS_EVERY = 100        # every 100th seed also runs in a subprocess ...
 SUBPROCESS_BYTES = 3 << 30    # ... under this RLIMIT_DATA ...
 SUBPROCESS_SECONDS = 180      # ... and this timeout
