@@ -24,6 +24,13 @@ DESCRIPTION = (
     "crossbar cycles are also measured on the MVM unit RTL (amaranth.sim).")
 ORDER = 40
 
+#: The zero-skipping columns come from simulating each layer on generated activations, so the
+#: command holds a layer's input (and, for a network, its output) and plans every crossbar row
+#: it drives (batch x windows x sub-kernel rows, over the phase groups): time and memory grow
+#: with these. Larger layers are refused in one line (2**26 rows take about 20 s).
+MAX_VALUES = 1 << 24
+MAX_ROWS = 1 << 26
+
 LAYER_KEYS = ("in_channels", "out_channels", "kernel", "stride", "padding", "output_padding",
               "height", "width", "output_size")
 
@@ -75,18 +82,35 @@ def parse_layer(text: str) -> ConvTranspose:
     return ConvTranspose(**kwargs)
 
 
+def check_size(spec: ConvTranspose, batch: int, cfg, *, output: bool) -> None:
+    """One-line UserError when simulating ``batch`` images of ``spec`` exceeds the limits
+    (:data:`MAX_VALUES` values held, :data:`MAX_ROWS` rows planned); counted in closed form."""
+    held = batch * spec.in_channels * spec.height * spec.width
+    if output:
+        held = max(held, batch * spec.out_channels * spec.out_height * spec.out_width)
+    rows = layer_costs(spec, cfg, batch=batch)["decomposed"].rows_allocated
+    for what, n, limit in (("values", held, MAX_VALUES), ("crossbar rows", rows, MAX_ROWS)):
+        if n > limit:
+            raise UserError(f"{spec.describe()} with --batch {batch}: zero skipping is simulated, "
+                            f"and this layer needs {n:,} {what} (at most {limit:,}); use a smaller "
+                            "layer or batch")
+
+
 def workloads(args, cfg):
     """[(network, layer name, spec, input codes)] for the requested networks or layer."""
     if args.batch < 1:
         raise UserError(f"--batch = {args.batch}: must be a positive integer")
     if args.layer:
         spec = parse_layer(args.layer)
+        check_size(spec, args.batch, cfg, output=False)
         rng = np.random.default_rng(args.seed)
         x = np.maximum(rng.standard_normal((args.batch, spec.in_channels, spec.height, spec.width)), 0)
         return [("custom", "layer", spec, to_fixed(x, cfg.precision.input_bits,
                                                     cfg.precision.weight_frac_bits))]
     out = []
     for net in [args.network] if args.network else sorted(NETWORKS):
+        for layer in NETWORKS[net]:
+            check_size(layer.spec, args.batch, cfg, output=True)
         inputs = layer_inputs(net, cfg, batch=args.batch, seed=args.seed)
         out += [(net, layer.name, layer.spec, x) for layer, x in zip(NETWORKS[net], inputs)]
     return out
