@@ -138,10 +138,26 @@ def test_explicit_out_width_is_kept_when_wide_enough():
     (["nope=1"], "unknown parameter 'nope': use one of adc_bits"),
     (["crossbar.nope=1"], "unknown field crossbar.nope"),
     (["adc_bits"], "parameter 'adc_bits' is not KEY=VALUE"),
+    (["rows=100000"], "crossbar.rows = 100000 is not allowed in RTL: 1 to 4096"),
+    (["cols=4097"], "crossbar.cols = 4097 is not allowed in RTL: 1 to 4096"),
+    (["pipeline_cycles=1000000000"], "tile.pipeline_cycles = 1000000000 is not allowed in RTL: 0 to 64"),
+    (["update_slices=65"], "precision.update_slices = 65 is not allowed in RTL: 1 to 64"),
+    (["out_width=129"], "out_width = 129 is not allowed: 0 (the width the outputs need) up to 128"),
 ])
 def test_each_bad_parameter_is_one_line_naming_it(pairs, needle):
     with pytest.raises(ConfigError) as e:
         from_params(pairs)
     msg = str(e.value)
     assert needle in msg and "\n" not in msg
+
+
+def test_rtl_limits_themselves_are_allowed():
+    p = from_params(["rows=4096", "cols=4096", "pipeline_cycles=64", "update_slices=64",
+                     "out_width=128"])
+    assert (p.rows, p.cols, p.pipeline_cycles, p.update_slices, p.out_width) == (4096, 4096, 64, 64, 128)
+    # the widest output the configuration allows still fits the widest out_width
+    widest = from_params(["rows=4096", "cols=4096", "bits_per_cell=1", "weight_bits=32",
+                          "input_bits=32", "error_bits=32", "adc_bits=24", "dac_bits=1",
+                          "encoding=differential", "update_slices=64"])
+    assert widest.min_out_width <= 128
 
