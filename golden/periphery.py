@@ -20,6 +20,24 @@ from crosstrain.golden.cycles import mvm_schedule, opa_phase_cycles, write_row_c
 DEFAULT_PRESET = "panther"
 
 
+#: The range of each configuration field the periphery RTL is built for (the configuration
+#: itself allows more). Beyond it no design is meant, and its export would not finish, so
+#: :class:`PeripheryParams` refuses it.
+RTL_LIMITS = {
+    # every vector port is rows or cols lines wide: 32x the 128-line arrays of every preset, and
+    # fabricated ReRAM crossbars stay at or below 1024 lines (IR drop, sneak paths) [assumption]
+    "crossbar.rows": (1, 4096),
+    "crossbar.cols": (1, 4096),
+    # register stages after the last code (the shift-and-add needs 2): each stage holds a whole
+    # conversion record, and 64 is far beyond any adder depth of the periphery (12 levels for
+    # 4096 lines)
+    "tile.pipeline_cycles": (0, 64),
+}
+#: Widest signed output element: the configuration keeps exact MVM sums within int64, so
+#: :attr:`PeripheryParams.min_out_width` stays far below this.
+MAX_OUT_WIDTH = 128
+
+
 @dataclass(frozen=True)
 class PeripheryParams:
     """Sizes, widths and cycle counts of one crossbar's digital periphery.
@@ -38,12 +56,18 @@ class PeripheryParams:
     out_width: int = 0
 
     def __post_init__(self):
+        for path, (low, high) in RTL_LIMITS.items():
+            section, name = path.split(".")
+            value = getattr(getattr(self.cfg, section), name)
+            if not low <= value <= high:
+                raise ConfigError(f"{path} = {value!r} is not allowed in RTL: {low} to {high}")
+        if (isinstance(self.out_width, bool) or not isinstance(self.out_width, int)
+                or not 0 <= self.out_width <= MAX_OUT_WIDTH):
+            raise ConfigError(f"out_width = {self.out_width!r} is not allowed: 0 (the width the "
+                              f"outputs need) up to {MAX_OUT_WIDTH}")
         if self.cfg.converters.adc_lsb != 1.0:
             raise ConfigError(f"converters.adc_lsb = {self.cfg.converters.adc_lsb!r} is not allowed "
                               "in RTL: the periphery adds integer codes, use 1.0")
-        if isinstance(self.out_width, bool) or not isinstance(self.out_width, int) or self.out_width < 0:
-            raise ConfigError(f"out_width = {self.out_width!r} is not allowed: a positive integer "
-                              "(0: the narrowest that holds every output)")
         need = self.min_out_width
         if self.out_width == 0:
             object.__setattr__(self, "out_width", need)

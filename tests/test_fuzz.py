@@ -20,7 +20,6 @@ most :data:`MAX_LINE` characters; never a traceback, another exit code, a hang o
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import gc
 import io
 import json
@@ -45,28 +44,6 @@ SUBPROCESS_EVERY = 100        # every 100th seed also runs in a subprocess ...
 SUBPROCESS_BYTES = 3 << 30    # ... under this RLIMIT_DATA ...
 SUBPROCESS_SECONDS = 180      # ... and this timeout
 MAX_LINE = 1000               # characters of the one error line
-
-# Families (fnmatch patterns) that fail only because of work other helpers do at the same time:
-# pattern -> (reason, run). The lead removes an entry once that helper's branch is merged.
-# run=False: the cases blow up or run for minutes today, so they are not run at all.
-MEM = "mem helper (/work/wt-mem)"
-KNOWN = {
-    "deconv:value-large": (f"{MEM}: deconv materializes inputs in proportion to the layer", False),
-    "deconv:size-*": (f"{MEM}: deconv materializes inputs in proportion to the layer", False),
-    "verilog:convt-large": (f"{MEM}: an impossible ConvTranspose reaches the export", False),
-    "verilog:convt-long": (f"{MEM}: ConvTranspose echoes a 400-digit value whole", True),
-    "verilog:convt-digits-5000": (f"{MEM}: an impossible ConvTranspose reaches the export", False),
-    "verilog:periphery-*-large": (f"{MEM}: rows / cols / pipeline_cycles / out_width beyond the "
-                                  "RTL's bounds hang the export", False),
-    "verilog:periphery-out_width-long": (f"{MEM}: an unbounded out_width reaches Amaranth, whose "
-                                         "error spans several lines", True),
-}
-
-
-def known(family: str):
-    """(reason, run) of the first KNOWN pattern matching ``family``, else None."""
-    return next((v for k, v in KNOWN.items() if fnmatch.fnmatchcase(family, k)), None)
-
 
 # ---- value pools ---------------------------------------------------------------------------------
 
@@ -154,7 +131,7 @@ PRESETS = ["panther", "pipelayer", "isaac", "puma"]
 @dataclass
 class Case:
     seed: int
-    family: str                               # surface:mutation, the key of KNOWN
+    family: str                               # surface:mutation
     argv: list[str]
     files: dict[str, bytes] = field(default_factory=dict)
 
@@ -646,10 +623,7 @@ def verdict(case: Case, rc, out: str, err: str) -> str | None:
 def _params(seeds):
     out = []
     for seed in seeds:
-        case = generate(seed)
-        hit = known(case.family)
-        marks = [pytest.mark.xfail(reason=hit[0], run=hit[1], strict=False)] if hit else []
-        out.append(pytest.param(seed, marks=marks, id=f"{seed}-{case.family}"))
+        out.append(pytest.param(seed, id=f"{seed}-{generate(seed).family}"))
     return out
 
 

@@ -29,7 +29,12 @@ ORDER = 40
 
 LAYER_KEYS = tuple(f.name for f in fields(ConvTranspose)) + ("output_size",)
 MAX_BATCH = 1024
-MAX_INPUT = 1 << 24             # values of one custom layer's synthetic input (batch x C x H x W)
+#: The zero-skipping columns come from simulating each layer on generated activations, so the
+#: command holds a layer's input (and, for a network, its output) and plans every crossbar row
+#: it drives (batch x windows x sub-kernel rows, over the phase groups): time and memory grow
+#: with these. Larger layers are refused in one line (2**26 rows take about 20 s).
+MAX_VALUES = 1 << 24
+MAX_ROWS = 1 << 26
 
 
 def add_arguments(parser):
@@ -99,20 +104,33 @@ def layer_spec(values: dict) -> ConvTranspose | None:
         raise UserError(f"convt: {e}") from None
 
 
+def check_size(spec: ConvTranspose, batch: int, cfg, *, output: bool) -> None:
+    """One-line UserError when simulating ``batch`` images of ``spec`` exceeds the limits
+    (:data:`MAX_VALUES` values held, :data:`MAX_ROWS` rows planned); counted in closed form."""
+    held = batch * spec.in_channels * spec.height * spec.width
+    if output:
+        held = max(held, batch * spec.out_channels * spec.out_height * spec.out_width)
+    rows = layer_costs(spec, cfg, batch=batch)["decomposed"].rows_allocated
+    for what, n, limit in (("values", held, MAX_VALUES), ("crossbar rows", rows, MAX_ROWS)):
+        if n > limit:
+            raise UserError(f"{spec.describe()} with --batch {batch}: zero skipping is simulated, "
+                            f"and this layer needs {n:,} {what} (at most {limit:,}); use a smaller "
+                            "layer or batch")
+
+
 def workloads(args, cfg):
     """[(network, layer name, spec, input codes)] for the requested networks or layer."""
     spec = layer_spec(args.values)
     if spec is not None:
-        size = args.batch * spec.in_channels * spec.height * spec.width
-        if size > MAX_INPUT:
-            raise UserError(f"the custom layer's input holds {size:,} values (batch x in_channels x "
-                            f"height x width), at most {MAX_INPUT:,}: make it smaller")
+        check_size(spec, args.batch, cfg, output=False)
         rng = np.random.default_rng(args.seed)
         x = np.maximum(rng.standard_normal((args.batch, spec.in_channels, spec.height, spec.width)), 0)
         return [("custom", "layer", spec, to_fixed(x, cfg.precision.input_bits,
                                                     cfg.precision.weight_frac_bits))]
     out = []
     for net in [args.network] if args.network else sorted(NETWORKS):
+        for layer in NETWORKS[net]:
+            check_size(layer.spec, args.batch, cfg, output=True)
         inputs = layer_inputs(net, cfg, batch=args.batch, seed=args.seed)
         out += [(net, layer.name, layer.spec, x) for layer, x in zip(NETWORKS[net], inputs)]
     return out

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crosstrain.golden.deconv import ConvTranspose, DeconvError
+from crosstrain.golden.deconv import ConvTranspose, DeconvError, tap_hits
 from crosstrain.golden.userinput import shown
 
 KINDS = ("conv", "tconv", "fc", "pool", "add")
@@ -156,15 +156,14 @@ def _out_size(layer: Layer, n: int) -> int:
     return n
 
 
-def useful_taps(n_in: int, k: int, s: int, p: int, n_out: int) -> np.ndarray:
-    """Per convolution output along one dimension, the kernel taps that read a real input.
+def useful_taps(n_in: int, k: int, s: int, p: int, n_out: int) -> int:
+    """Kernel taps that read a real input, summed over the convolution outputs along one
+    dimension (closed form: :func:`crosstrain.golden.deconv.tap_hits`).
 
     Output ``o`` reads input ``o*s - p + t`` with tap ``t``; taps landing on padding are not
-    useful. Returns an int array of length ``n_out``. (Transposed convolutions:
-    :func:`crosstrain.golden.zeroskip.useful_macs`.)
+    useful. (Transposed convolutions: :func:`crosstrain.golden.zeroskip.useful_macs`.)
     """
-    i = np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :]
-    return ((i >= 0) & (i < n_in)).sum(axis=1)
+    return tap_hits(n_out, k, s, p, p + n_in)
 
 
 def conv_transpose(layer: "Layer") -> ConvTranspose:

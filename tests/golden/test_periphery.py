@@ -125,14 +125,31 @@ def test_explicit_out_width_is_kept_when_wide_enough():
     ({"converters.adc_lsb": 0.5}, 0, "converters.adc_lsb = 0.5 is not allowed in RTL"),
     ({}, 10, "out_width = 10 is too narrow: the output path needs 40 bits for adc_bits=8"),
     ({"converters.adc_bits": 12}, 40, "out_width = 40 is too narrow"),
-    ({}, -1, "out_width = -1 is not allowed: a positive integer"),
+    ({}, -1, "out_width = -1 is not allowed: 0 (the width the outputs need) up to 128"),
     ({}, "wide", "out_width = 'wide' is not allowed"),
     ({}, True, "out_width = True is not allowed"),
     ({"precision.update_slice_bits": ("a", "b")}, 0, "precision.update_slice_bits = ('a', 'b')"),
     ({"crossbar.nope": 1}, 0, "unknown field crossbar.nope"),
+    ({"crossbar.rows": 8192}, 0, "crossbar.rows = 8192 is not allowed in RTL: 1 to 4096"),
+    ({"crossbar.cols": 4097}, 0, "crossbar.cols = 4097 is not allowed in RTL: 1 to 4096"),
+    ({"tile.pipeline_cycles": 65}, 0, "tile.pipeline_cycles = 65 is not allowed in RTL: 0 to 64"),
+    ({}, 129, "out_width = 129 is not allowed: 0 (the width the outputs need) up to 128"),
 ])
 def test_each_bad_parameter_is_one_line_naming_it(overrides, out_width, needle):
     with pytest.raises(ConfigError) as e:
         periphery_params(overrides, out_width=out_width)
     msg = str(e.value)
     assert needle in msg and "\n" not in msg
+
+
+def test_rtl_limits_themselves_are_allowed():
+    p = periphery_params({"crossbar.rows": 4096, "crossbar.cols": 4096, "tile.pipeline_cycles": 64},
+                         out_width=128)
+    assert (p.rows, p.cols, p.pipeline_cycles, p.out_width) == (4096, 4096, 64, 128)
+    # a wide configuration within the configuration's int64 bounds still fits the widest out_width
+    wide = periphery_params({"crossbar.rows": 4096, "crossbar.cols": 4096, "device.bits_per_cell": 1,
+                             "precision.weight_bits": 24, "precision.input_bits": 26,
+                             "precision.error_bits": 26, "converters.adc_bits": 24,
+                             "converters.dac_bits": 1, "crossbar.encoding": "differential",
+                             "precision.update_slices": 24, "precision.opa_shift": 28})
+    assert wide.min_out_width <= 128

@@ -2,6 +2,9 @@
 
 import json
 import re
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,7 +76,7 @@ def test_custom_layer(capsys):
     (" ", "--layer '': give KEY=VALUE,..."),
     (",", "--layer: '' is not KEY=VALUE"),
     ("in_channels=4,out_channels=4,kernel=4,height=100000,width=100000",
-     "the custom layer's input holds 40,000,000,000 values"),
+     "this layer needs 40,000,000,000 values (at most 16,777,216)"),
 ])
 def test_bad_layers_get_one_line_errors(capsys, layer, message):
     assert main(["deconv", "--layer", layer]) == 2
@@ -106,6 +109,31 @@ def test_bad_values_get_one_line_errors(capsys, args, message):
     assert main(["deconv", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+HUGE = [   # (arguments..., the size named, derived here)
+    # the input: 100000 x 100000 pixels of one channel
+    ("--layer", "in_channels=1,out_channels=1,kernel=4,stride=2,height=100000,width=100000",
+     "needs 10,000,000,000 values (at most 16,777,216)"),
+    # 10**9 x 10**9 outputs, each one MVM of a one-tap group of 2 rows (the channels)
+    ("--layer", "in_channels=2,out_channels=2,kernel=1000000000,stride=1000000000",
+     "needs 2,000,000,000,000,000,000 crossbar rows (at most 67,108,864)"),
+]
+
+
+@pytest.mark.parametrize("args", HUGE)
+def test_layers_too_large_to_simulate_are_one_line_within_bounded_memory(args):
+    """The limits are checked in closed form before anything is generated: the command fails in
+    one line inside 512 MB of address space (generating the 10**10-value input would need 80 GB)."""
+    *argv, message = args
+    limit = 512 << 20
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    run = subprocess.run([sys.executable, "-m", "crosstrain.cli", "deconv", *argv],
+                         capture_output=True, text=True, preexec_fn=cap, timeout=300)
+    assert run.returncode == 2 and message in run.stderr, run.stderr
+    assert run.stderr.count("\n") == 1 and "zero skipping is simulated" in run.stderr
 
 
 def test_layers_not_asked_for_stay_unmeasured(capsys):

@@ -94,6 +94,11 @@ def test_params_change_the_verilog(capsys):
     (("deconv_addr", "--set", "convt.stride=0"), "stride"),
     (("deconv_addr", "--param", "kernel=1"), "kernel = 1 is smaller than stride = 2"),
     (("deconv_addr", "--param", "output_padding=2"), "output_padding = 2"),
+    (("deconv_addr", "--param", "kernel=1000000000", "--param", "stride=1000000000"),
+     "stride = 1000000000 is not allowed in RTL: 1 to 64"),
+    (("mvm_unit", "--param", "rows=8192"), "crossbar.rows = 8192 is not allowed in RTL: 1 to 4096"),
+    (("mvm_unit", "--param", "pipeline_cycles=1000000000"), "tile.pipeline_cycles = 1000000000"),
+    (("mvm_unit", "--param", "cols=4096"), "mvm_unit: port o.payload is "),
     (("write_elim", "-o", "no/such/dir/x.v"), "cannot write no/such/dir/x.v"),
 ])
 def test_bad_input_is_one_line_naming_it(capsys, tmp_path, monkeypatch, args, needle):
