@@ -74,7 +74,7 @@ class EstimateResult:
 def estimate(network: str | Network = DEFAULT_NETWORK, systems=DEFAULT_SYSTEMS, *,
              preset: str = "panther", baseline_preset: str = "pipelayer", batch: int = 64,
              set: dict | None = None) -> EstimateResult:
-    """Estimate one training iteration of ``network`` (a built-in name, a .csv / .toml network
+    """Estimate one training iteration of ``network`` (a built-in name, a .csv / .toml / .onnx network
     file or a :class:`~crosstrain.rollup.networks.Network`) on ``systems`` (names as for
     ``--systems``: a list, a comma-separated string, or ``"all"``), with the crossbars of
     ``preset`` and ``baseline_preset`` (PipeLayer-like), mini-batch ``batch`` and ``set``: any

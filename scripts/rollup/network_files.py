@@ -38,6 +38,7 @@ import re
 import tomllib
 from pathlib import Path
 
+from crosstrain.rollup import onnx_import
 from crosstrain.rollup.networks import KINDS, NetBuilder, Network, NetworkError, builtin
 
 CSV_COLUMNS = ("name", "type", "in_ch", "in_h", "in_w", "out_ch", "kernel", "stride", "padding",
@@ -48,9 +49,11 @@ TOML_TOP_KEYS = ("name", "dataset", "description", "input", "layer")
 
 
 def load(source: str | Path) -> Network:
-    """A built-in network by name, or a ``.csv`` / ``.toml`` network file."""
+    """A built-in network by name, or a ``.csv`` / ``.toml`` / ``.onnx`` network file."""
     s = str(source)
     path = Path(s)
+    if path.suffix.lower() == ".onnx":
+        return onnx_import.load(path)
     if path.suffix.lower() not in (".csv", ".toml"):
         return builtin(s)
     try:
