@@ -90,7 +90,17 @@ def _dims(value_info) -> list | None:
     return [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
 
 
-def _per_sample(dims) -> tuple[int, int, int] | None:
+def single(values, what: str, *, must=None, rule: str = ""):
+    """The one value of ``values`` (one per dimension, or a scalar), else a :class:`NetworkError`
+    naming ``what``; ``must`` is the only value the layer table holds, if any."""
+    vals = list(values) if isinstance(values, (list, tuple)) else [values]
+    if len(set(vals)) != 1 or (must is not None and vals[0] != must):
+        rule = rule or (f"{what} {must}" if must is not None else f"one {what} for every dimension")
+        raise NetworkError(f"{what} = {vals}: only {rule} is modelled")
+    return vals[0]
+
+
+def per_sample(dims) -> tuple[int, int, int] | None:
     """(C, H, W) of an ``[N, C, H, W]`` or ``[N, F]`` shape with known sizes, else None."""
     if dims is None or len(dims) not in (2, 4) or any(d is None for d in dims[1:]):
         return None
@@ -116,7 +126,7 @@ class _Walk:
             raise NetworkError(f"{self.path}: the model has {len(inputs)} data inputs ("
                                + ", ".join(vi.name for vi in inputs) + "); one network input is modelled")
         dims = _dims(inputs[0])
-        shape = _per_sample(dims)
+        shape = per_sample(dims)
         if shape is None:
             raise NetworkError(f"{self.path}: input {inputs[0].name!r} has shape {_show(dims)}; "
                                "expected [N, C, H, W] or [N, features] with known sizes")
@@ -166,7 +176,7 @@ class _Walk:
         return node.name if node.name and node.name not in self.builder.outputs else None
 
     def _layer(self, node, layer):
-        got = _per_sample(self.shapes.get(node.output[0]))
+        got = per_sample(self.shapes.get(node.output[0]))
         if got is not None and got != layer.out_shape:
             raise NetworkError(f"ONNX infers output shape {list(got)}, the {layer.kind} layer "
                                f"gives {list(layer.out_shape)}")
@@ -178,7 +188,9 @@ class _Walk:
         out = self.shapes.get(node.output[0])
         if out is None and node.op_type == "Flatten" and _attrs(node).get("axis", 1) == 1:
             out = [None, c * h * w]
-        if out is None or len(out) != 2 or out[1] != c * h * w:
+        # [N, features] (a fully connected layer checks the count), or [N, C, H, W] unchanged
+        if out is None or (len(out) != 2 or out[1] not in (None, c * h * w)) and \
+                per_sample(out) != (c, h, w):
             raise NetworkError(f"reshaping [N, {c}, {h}, {w}] to {_show(out)}: only flattening "
                                f"to [N, {c * h * w}] is modelled")
         self.where[node.output[0]] = src
@@ -212,7 +224,11 @@ class _Walk:
             if len(weight) != 2 or rank != 2:
                 raise NetworkError(f"a rank-{rank} input times a {_show(weight)} weight: only "
                                    "[N, features] x [features, out] is modelled")
-            out = weight[0] if a.get("transB", 0) else weight[1]
+            features, out = weight[::-1] if a.get("transB", 0) else weight
+            c, h, w = self.builder.outputs[src]
+            if features != c * h * w:
+                raise NetworkError(f"weight shape {_show(weight)} does not take the {c * h * w} "
+                                   "input features")
             self._layer(node, self.builder.fc(out, name=name, src=src))
             return
         c, h, w = self.builder.outputs[src]
@@ -238,28 +254,20 @@ class _Walk:
 
     def _window(self, a, kernel, size) -> tuple[int, int, int]:
         """(kernel, stride, padding) of a square 2-D window with one stride and one padding."""
-        kernel = list(kernel)
         if len(kernel) != 2:
-            raise NetworkError(f"kernel_shape = {kernel}: only 2-D windows are modelled")
-        if kernel[0] != kernel[1]:
-            raise NetworkError(f"kernel {kernel[0]} x {kernel[1]}: only square kernels are modelled")
-        if set(a.get("dilations", [1])) != {1}:
-            raise NetworkError(f"dilations = {a['dilations']}: only dilation 1 is modelled")
-        strides = set(a.get("strides", [1]))
-        if len(strides) != 1:
-            raise NetworkError(f"strides = {a['strides']}: only one stride for both dimensions is modelled")
-        k, s = kernel[0], strides.pop()
+            raise NetworkError(f"kernel_shape = {list(kernel)}: only 2-D windows are modelled")
+        k = single(kernel, "kernel", rule="square kernels")
+        single(a.get("dilations", 1), "dilations", must=1)
+        s = single(a.get("strides", 1), "strides")
         auto = a.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else auto
-        if auto == "VALID":
-            pads = {0}
-        elif auto in ("SAME_UPPER", "SAME_LOWER"):
-            pads = {max((-(-n // s) - 1) * s + k - n, 0) / 2 for n in size}
-        else:
-            pads = set(a.get("pads", [0]))
-        if len(pads) != 1 or pads != {int(next(iter(pads)))}:
-            raise NetworkError(f"padding {a.get('pads', auto)}: only one padding on every side is modelled")
-        return k, s, int(pads.pop())
+        if auto in ("SAME_UPPER", "SAME_LOWER"):          # total padding (out - 1) * s + k - n
+            pads = [max((-(-n // s) - 1) * s + k - n, 0) / 2 for n in size]
+            if any(p != int(p) for p in pads):
+                raise NetworkError(f"auto_pad = {auto} pads {size} unevenly: only one padding on "
+                                   "every side is modelled")
+            return k, s, int(single(pads, "padding"))
+        return k, s, 0 if auto == "VALID" else single(a.get("pads", 0), "pads")
 
 
 def _show(dims) -> str:
