@@ -12,7 +12,8 @@ names and the wiring, :attr:`Layer.inputs`). A network a format cannot hold is o
 - ONNX: anything the layer table holds. Weights are graph inputs with their shapes (no values:
   the roll-up has none, and the file stays small), biases are left out; a ``pool`` over its whole
   input is written as ``AveragePool``, other pools as ``MaxPool`` (the table does not tell them
-  apart; both are data movement only).
+  apart; both are data movement only). The description is the model's ``doc_string``, the
+  dataset a ``dataset`` metadata entry.
 """
 
 from __future__ import annotations
@@ -142,7 +143,9 @@ def to_onnx(net: Network):
     model = helper.make_model(graph, producer_name="crosstrain",
                               opset_imports=[helper.make_opsetid("", ONNX_OPSET)])
     model.ir_version = ONNX_IR_VERSION
-    model.doc_string = f"{net.name}: {net.description}" if net.description else net.name
+    model.doc_string = net.description
+    if net.dataset:
+        helper.set_model_props(model, {"dataset": net.dataset})
     checker.check_model(model)
     return model
 

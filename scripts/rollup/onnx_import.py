@@ -23,7 +23,8 @@ writes them); the one remaining graph input is the network input, ``[N, C, H, W]
 ``[N, features]``. Every other operator, or an attribute the layer table cannot express
 (dilation, groups, a non-square kernel, ...), is one :class:`NetworkError` line
 ``FILE: node NAME (OP): ...``; so is a file that is not an ONNX model. Each layer's output
-shape is checked against ONNX's inferred shape.
+shape is checked against ONNX's inferred shape. The network is named after the file; its
+description is the model's ``doc_string`` and its dataset the ``dataset`` metadata entry, if any.
 """
 
 from __future__ import annotations
@@ -68,8 +69,10 @@ def from_model(model, path: str = "<onnx>") -> Network:
     except Exception as e:          # ValidationError, InferenceError: a malformed model
         raise NetworkError(f"{path}: not a valid ONNX model ({_first_line(e)})") from None
     producer = " ".join(filter(None, (model.producer_name, model.producer_version)))
+    meta = {p.key: p.value for p in model.metadata_props}
     return _Walk(model.graph, path).network(
-        Path(path).stem, "ONNX model" + (f" from {producer}" if producer else ""))
+        Path(path).stem, model.doc_string or "ONNX model" + (f" from {producer}" if producer else ""),
+        meta.get("dataset", ""))
 
 
 def _first_line(e: Exception) -> str:
@@ -120,7 +123,7 @@ class _Walk:
                                                             if vi.name in params}
         self.where: dict[str, str] = {}
 
-    def network(self, name, description) -> Network:
+    def network(self, name, description, dataset) -> Network:
         inputs = [vi for vi in self.graph.input if vi.name not in self.const]
         if len(inputs) != 1:
             raise NetworkError(f"{self.path}: the model has {len(inputs)} data inputs ("
@@ -130,7 +133,7 @@ class _Walk:
         if shape is None:
             raise NetworkError(f"{self.path}: input {inputs[0].name!r} has shape {_show(dims)}; "
                                "expected [N, C, H, W] or [N, features] with known sizes")
-        self.builder = NetBuilder(name, shape, description=description)
+        self.builder = NetBuilder(name, shape, dataset=dataset, description=description)
         self.where[inputs[0].name] = "input"
         for i, node in enumerate(self.graph.node):
             label = f"node {node.name or f'#{i}'!r} ({node.op_type})"
