@@ -155,7 +155,9 @@ class _Walk:
             return
         if node.domain not in ("", "ai.onnx") or op not in SUPPORTED:
             raise NetworkError(f"operator {op}{f' (domain {node.domain})' if node.domain else ''} "
-                               "is not supported; supported: " + ", ".join(SUPPORTED))
+                               "is not supported; supported: " + ", ".join(WEIGHT_OPS + POOL_OPS)
+                               + ", Add, Flatten, Reshape, Squeeze, BatchNormalization, activations "
+                               "(docs/networks.md)")
         data = [x for x in node.input if x and x not in self.const]
         if op == "Add" and len(data) == 2:
             a, b = (self._source(x) for x in data)
