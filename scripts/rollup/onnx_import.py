@@ -9,14 +9,15 @@ ONNX operator                                              roll-up layer
 =========================================================  ==========================================
 ``Conv`` (2-D, square kernel, one stride, one padding)     ``conv``
 ``ConvTranspose`` (same, with ``output_padding``)          ``tconv``
-``Gemm``, ``MatMul`` with a constant second operand        ``fc`` (a 4-D input is flattened)
+``Gemm``, ``MatMul`` with a constant second operand        ``fc`` (input ``[N, features]``)   
 ``MaxPool``, ``AveragePool``, ``Global{Max,Average}Pool``  ``pool``
 ``Add`` of two layer outputs                               ``add`` (residual)
 =========================================================  ==========================================
 
 No layer (no crossbar work; the output stays the input's layer): ``BatchNormalization``,
 activations (:data:`NO_WORK`), ``Dropout``, ``Identity``, an ``Add`` of a constant (a bias),
-``Flatten`` / ``Reshape`` / ``Squeeze`` to ``[N, features]``, and every node whose inputs are all
+``Sub`` / ``Mul`` / ``Div`` by a constant (input normalisation), ``Flatten`` / ``Reshape`` /
+``Squeeze`` to ``[N, features]``, and every node whose inputs are all
 constants (``Constant``, shape arithmetic after ``Shape``). Weights and biases may be
 initializers, ``Constant`` outputs or graph inputs (as :mod:`crosstrain.rollup.network_export`
 writes them); the one remaining graph input is the network input, ``[N, C, H, W]`` or
@@ -39,7 +40,8 @@ NO_WORK = ("BatchNormalization", "Relu", "LeakyRelu", "PRelu", "Sigmoid", "HardS
            "Elu", "Selu", "Celu", "Gelu", "HardSwish", "Softplus", "Softsign", "Softmax",
            "LogSoftmax", "Clip", "Dropout", "Identity")
 FLATTEN_OPS = ("Flatten", "Reshape", "Squeeze")
-SUPPORTED = WEIGHT_OPS + POOL_OPS + ("Add",) + NO_WORK + FLATTEN_OPS
+SCALE_OPS = ("Sub", "Mul", "Div")      # by a constant (input normalisation): no layer
+SUPPORTED = WEIGHT_OPS + POOL_OPS + ("Add",) + NO_WORK + FLATTEN_OPS + SCALE_OPS
 # Operand positions that hold weights or per-channel constants, not data.
 _PARAM_OPS = WEIGHT_OPS + ("BatchNormalization", "PRelu", "Clip")
 INSTALL = "pip install 'crosstrain[onnx]'"
@@ -162,7 +164,9 @@ class _Walk:
         if op == "Add" and len(data) == 2:
             a, b = (self._source(x) for x in data)
             self._layer(node, self.builder.add(b, src=a, name=self._name(node)))
-        elif op in ("Add",) + NO_WORK:                   # a bias, a normalisation, an activation
+        elif op in SCALE_OPS and len(data) == 2:
+            raise NetworkError(f"an element-wise {op} of two layer outputs is not modelled")
+        elif op in ("Add",) + NO_WORK + SCALE_OPS:     # a bias, a normalisation, an activation
             self.where[node.output[0]] = self._source(data[0])
         elif op in FLATTEN_OPS:
             self._flatten(node, data[0])

@@ -136,7 +136,7 @@ class _Walk:
     def _module(self, node, m, src):
         kind = type(m).__name__
         c, h, w = self.builder.outputs[src]
-        name = node.target
+        name = node.target if node.target not in self.builder.outputs else node.name   # reused module
         if kind == "Linear":
             if len(_shape(node.args[0])) != 2:
                 raise NetworkError(f"an input of shape {_shape(node.args[0])}: only [N, features] "

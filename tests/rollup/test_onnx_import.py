@@ -222,6 +222,23 @@ def test_shape_arithmetic_before_reshape_is_no_layer():
         ("conv", (2, 4, 4), (3, 4, 4)), ("fc", (48, 1, 1), (5, 1, 1))]
 
 
+def test_input_normalisation_is_no_layer():
+    """(x - mean) / std before the stem: the stem still reads the network input (no input error)."""
+    g = Graph((3, 8, 8))
+    g.node("Sub", [g.x, g.const([1, 3, 1, 1], "mean")])
+    g.node("Div", [g.x, g.const([1, 3, 1, 1], "std")])
+    g.conv(4, 3, 1, 1)
+    net = onnx_import.from_model(g.model())
+    assert [(l.kind, l.needs_input_error) for l in net.layers] == [("conv", False)]
+
+
+def test_product_of_two_layer_outputs():
+    g = Graph((2, 4, 4))
+    a = g.conv(2, 1)
+    g.node("Mul", ["x", a], name="gate")
+    assert "node 'gate' (Mul): an element-wise Mul of two layer outputs" in _error(g.model())
+
+
 def _error(model) -> str:
     with pytest.raises(NetworkError) as e:
         onnx_import.from_model(model, "m.onnx")
