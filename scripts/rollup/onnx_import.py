@@ -9,7 +9,7 @@ ONNX operator                                              roll-up layer
 =========================================================  ==========================================
 ``Conv`` (2-D, square kernel, one stride, one padding)     ``conv``
 ``ConvTranspose`` (same, with ``output_padding``)          ``tconv``
-``Gemm``, ``MatMul`` with a constant second operand        ``fc`` (input ``[N, features]``)   
+``Gemm``, ``MatMul`` with a constant second operand        ``fc`` (input ``[N, features]``)
 ``MaxPool``, ``AveragePool``, ``Global{Max,Average}Pool``  ``pool``
 ``Add`` of two layer outputs                               ``add`` (residual)
 =========================================================  ==========================================
