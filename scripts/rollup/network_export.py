@@ -47,8 +47,9 @@ def to_csv(net: Network) -> str:
         elif src == prev:
             src = ""
         shape = net.input_shape if i == 0 else ("", "", "")
-        w.writerow([l.name, l.kind, *shape, l.out_ch if l.has_weights else "", l.kernel, l.stride,
-                    l.padding, l.output_padding if l.kind == "tconv" else "", src])
+        window = ("", "", "") if l.kind == "add" else (l.kernel, l.stride, l.padding)
+        w.writerow([l.name, l.kind, *shape, l.out_ch if l.has_weights else "", *window,
+                    l.output_padding if l.kind == "tconv" else "", src])
         prev = l.name
     return f"# {net.name}: {net.description}\n" + buf.getvalue()
 
