@@ -2,6 +2,7 @@
 networks are written in PyTorch, checked against the built-in definitions; without PyTorch, one
 ImportError naming the extra."""
 
+import inspect
 import sys
 
 import pytest
@@ -116,6 +117,20 @@ def test_estimate_of_the_imported_vgg8_is_the_builtins(nn):
     want = crosstrain.estimate("vgg8-cifar10", "panther,pipelayer", batch=8).to_dict()["systems"]
     keys = ("latency_s", "energy_j", "area_mm2")
     assert [[s[k] for k in keys] for s in got] == [[s[k] for k in keys] for s in want]
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("make, name", [(_vgg8, "vgg8-cifar10"), (_resnet18_cifar, "resnet18-cifar10")])
+def test_pytorchs_own_onnx_export_reads_as_the_builtin(nn, tmp_path, make, name):
+    """A real exporter's output: torch.onnx.export (TorchScript exporter; eval mode folds the
+    batch norms; without parameters, so the weights are graph inputs) read by --network FILE.onnx."""
+    import torch
+    pytest.importorskip("onnx")
+    from crosstrain.rollup.network_files import load
+    f = tmp_path / "m.onnx"
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    torch.onnx.export(make(nn).eval(), torch.zeros(1, 3, 32, 32), str(f), export_params=False, **legacy)
+    assert geometry(load(f)) == geometry(builtin(name))
 
 
 @pytest.mark.parametrize("make, words", [
