@@ -45,6 +45,8 @@ from functools import cached_property
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from crosstrain.golden.userinput import shown
+
 
 class DeconvError(ValueError):
     """An impossible transposed-convolution shape; the message names the parameter and the fix."""
@@ -152,7 +154,7 @@ class ConvTranspose:
             gaps = sorted({(y + p) % s for y in range(min(size, s))} - set(range(k)))
             if gaps:
                 raise DeconvError(f"kernel = {k} is smaller than stride = {s}: output {axis} positions "
-                                  f"with (index + padding) mod stride in {gaps} meet no kernel tap "
+                                  f"with (index + padding) mod stride in {shown(gaps)} meet no kernel tap "
                                   f"(gaps); use kernel >= stride")
 
     @classmethod

@@ -27,7 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crosstrain.rollup.cost import LayerCost, PhaseCost, SystemCost, component_totals
-from crosstrain.rollup.mapper import SettingError
+from crosstrain.golden.userinput import shown
+from crosstrain.rollup.mapper import SettingError, check_setting
 from crosstrain.rollup.networks import Network
 
 
@@ -70,15 +71,12 @@ class GpuSettings:
 
     def __post_init__(self):
         if self.precision not in ("fp32", "tensor"):
-            raise SettingError(f"gpu precision = {self.precision!r}: use fp32 or tensor")
-        for k in ("compute_efficiency", "bandwidth_efficiency"):
-            v = getattr(self, k)
-            if not 0 < v <= 1:
-                raise SettingError(f"{k} = {v!r}: a fraction in (0, 1]")
-        if not self.kernel_overhead_s >= 0:
-            raise SettingError(f"kernel_overhead_s = {self.kernel_overhead_s!r}: zero or positive")
-        if self.bytes_per_value not in (1, 2, 4, 8):
-            raise SettingError(f"bytes_per_value = {self.bytes_per_value!r}: 1, 2, 4 or 8")
+            raise SettingError(f"gpu.precision = {shown(self.precision)}: use fp32 or tensor")
+        for k in ("compute_efficiency", "bandwidth_efficiency"):     # below 0.1 % a GPU is idle
+            check_setting(f"gpu.{k}", getattr(self, k), 1e-3, 1, what="a fraction")
+        check_setting("gpu.kernel_overhead_s", self.kernel_overhead_s, 0, 1)   # launches take us
+        if self.bytes_per_value not in (1, 2, 4, 8) or isinstance(self.bytes_per_value, bool):
+            raise SettingError(f"gpu.bytes_per_value = {shown(self.bytes_per_value)}: 1, 2, 4 or 8")
 
 
 @dataclass(frozen=True)

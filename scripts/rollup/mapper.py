@@ -56,6 +56,7 @@ from crosstrain.golden.config import HardwareConfig
 from crosstrain.golden.crossbar import count_mvm_events
 from crosstrain.golden.deconv import read_sequence
 from crosstrain.golden.events import Events
+from crosstrain.golden.userinput import shown
 from crosstrain.rollup.networks import Layer, Network, conv_transpose, useful_taps
 
 PHASES = ("forward", "backward", "gradient", "update", "crs", "writes")
@@ -76,10 +77,26 @@ ZERO_SKIP_DEFAULT = {"forward": 0.13, "backward": 0.13, "gradient": 0.13}
 # digits, and OPAs are not skipped.
 WRITE_ELIM_DEFAULT = {"writes": 0.53, "update": 0.71, "crs": 0.71}
 CRS_PERIOD_DEFAULT = 4     # CRS every 4 mini-batches (PANTHER precision study, reference sheet s.1)
+# Bounds of the mapping switches: far beyond any published design, and small enough that every
+# count stays an exact integer and every cost a finite float.
+MAX_REPLICATION = 1 << 16  # copies of one layer (PipeLayer replicates early layers up to ~64x)
+MAX_CRS_PERIOD = 1 << 20   # iterations between carry resolutions
+MAX_ACC_BITS = 64          # a digital accumulator wider than int64 is not built
+MAX_OPA_WRITES = 1e6       # writes counted per cell per OPA
 
 
 class SettingError(ValueError):
     """An impossible estimate setting; one line naming the setting, the value and what is allowed."""
+
+
+def check_setting(name: str, value, lo, hi, *, integer: bool = False, what: str = "") -> None:
+    """Raise :class:`SettingError` unless ``value`` is a number (an int when ``integer``) from
+    ``lo`` to ``hi``; NaN and infinities never pass."""
+    kind = int if integer else (int, float)
+    if not (isinstance(value, kind) and not isinstance(value, bool) and lo <= value <= hi):
+        span = f"from {lo:,} to {hi:,}" if integer else f"in [{lo:g}, {hi:g}]"
+        raise SettingError(f"{name} = {shown(value)} is not allowed: "
+                           f"{what or ('an integer' if integer else 'a number')} {span}")
 
 
 @dataclass(frozen=True)
@@ -116,7 +133,7 @@ class Technique:
 
     def __post_init__(self):
         if self.update not in UPDATES:
-            raise SettingError(f"update = {self.update!r}: use one of {', '.join(UPDATES)}")
+            raise SettingError(f"update = {shown(self.update)}: use one of {', '.join(UPDATES)}")
         if "forward" not in self.pim_phases or not set(self.pim_phases) <= set(ZERO_SKIP_PHASES):
             raise SettingError(f"pim_phases = {list(self.pim_phases)!r}: forward plus any of backward, "
                                "gradient")
@@ -126,23 +143,20 @@ class Technique:
         if self.update == "external" and "gradient" in self.pim_phases:
             raise SettingError("update = 'external' computes the weight gradient off the crossbars")
         if self.tconv not in ("naive", "decomposed"):
-            raise SettingError(f"tconv = {self.tconv!r}: use naive or decomposed")
+            raise SettingError(f"tconv = {shown(self.tconv)}: use naive or decomposed")
         for name, table, allowed in (("zero_skip", self.zero_skip, ZERO_SKIP_PHASES),
                                      ("write_elim", self.write_elim, WRITE_ELIM_PHASES)):
             for phase, frac in table:
                 if phase not in allowed:
-                    raise SettingError(f"{name} phase {phase!r}: use one of {', '.join(allowed)}")
-                if not 0 <= frac < 1:
-                    raise SettingError(f"{name} {phase} = {frac!r}: a fraction in [0, 1)")
-        r = self.replication
-        if r != "balanced" and (not isinstance(r, int) or isinstance(r, bool) or r < 1):
-            raise SettingError(f"replication = {r!r}: a positive integer or 'balanced'")
-        if not isinstance(self.crs_period, int) or self.crs_period < 1:
-            raise SettingError(f"crs_period = {self.crs_period!r}: a positive integer")
-        if not isinstance(self.acc_bits, int) or self.acc_bits < 1:
-            raise SettingError(f"acc_bits = {self.acc_bits!r}: a positive integer")
-        if not self.opa_writes_per_cell >= 0:
-            raise SettingError(f"opa_writes_per_cell = {self.opa_writes_per_cell!r}: zero or positive")
+                    raise SettingError(f"{name} phase {shown(phase)}: use one of {', '.join(allowed)}")
+                if not (isinstance(frac, (int, float)) and 0 <= frac < 1):
+                    raise SettingError(f"{name} {phase} = {shown(frac)}: a fraction in [0, 1)")
+        if self.replication != "balanced":
+            check_setting("replication", self.replication, 1, MAX_REPLICATION, integer=True,
+                          what="'balanced' or an integer")
+        check_setting("crs_period", self.crs_period, 1, MAX_CRS_PERIOD, integer=True)
+        check_setting("mapper.acc_bits", self.acc_bits, 1, MAX_ACC_BITS, integer=True)
+        check_setting("mapper.opa_writes_per_cell", self.opa_writes_per_cell, 0, MAX_OPA_WRITES)
 
     def skip(self, phase: str) -> float:
         return dict(self.zero_skip).get(phase, 0.0)

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crosstrain.rollup.networks import NetBuilder, Network, NetworkError
+from crosstrain.golden.userinput import shown, shown_path
+from crosstrain.rollup.networks import MAX_NAME_CHARS, NetBuilder, Network, NetworkError
 
 WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 POOL_OPS = ("MaxPool", "AveragePool", "GlobalMaxPool", "GlobalAveragePool")
@@ -49,16 +50,17 @@ INSTALL = "pip install 'crosstrain[onnx]'"
 
 def load(path: str | Path) -> Network:
     """The network of the ONNX model file ``path``."""
+    name = shown_path(path)
     try:
         import onnx
     except ImportError:
-        raise NetworkError(f"{path}: reading ONNX models needs the onnx package: {INSTALL}") from None
+        raise NetworkError(f"{name}: reading ONNX models needs the onnx package: {INSTALL}") from None
     try:
         model = onnx.load(str(path))
     except OSError as e:
-        raise NetworkError(f"cannot read network file {path}: {e.strerror}") from None
+        raise NetworkError(f"cannot read network file {name}: {e.strerror}") from None
     except Exception as e:          # protobuf's DecodeError and friends: not an ONNX file
-        raise NetworkError(f"{path}: not an ONNX model ({_first_line(e)})") from None
+        raise NetworkError(f"{name}: not an ONNX model ({_first_line(e)})") from None
     return from_model(model, str(path))
 
 
@@ -69,7 +71,7 @@ def from_model(model, path: str = "<onnx>") -> Network:
         checker.check_model(model)
         model = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except Exception as e:          # ValidationError, InferenceError: a malformed model
-        raise NetworkError(f"{path}: not a valid ONNX model ({_first_line(e)})") from None
+        raise NetworkError(f"{shown_path(path)}: not a valid ONNX model ({_first_line(e)})") from None
     producer = " ".join(filter(None, (model.producer_name, model.producer_version)))
     meta = {p.key: p.value for p in model.metadata_props}
     return _Walk(model.graph, path).network(
@@ -117,7 +119,7 @@ class _Walk:
     it (a layer name or ``"input"``); ``const`` holds the constant tensors."""
 
     def __init__(self, graph, path):
-        self.graph, self.path = graph, path
+        self.graph, self.path = graph, shown_path(path)
         self.shapes = {vi.name: _dims(vi) for vi in (*graph.input, *graph.value_info, *graph.output)}
         self.shapes |= {t.name: list(t.dims) for t in graph.initializer}
         params = {x for n in graph.node if n.op_type in _PARAM_OPS for x in n.input[1:]}
@@ -133,12 +135,12 @@ class _Walk:
         dims = _dims(inputs[0])
         shape = per_sample(dims)
         if shape is None:
-            raise NetworkError(f"{self.path}: input {inputs[0].name!r} has shape {_show(dims)}; "
+            raise NetworkError(f"{self.path}: input {shown(inputs[0].name)} has shape {_show(dims)}; "
                                "expected [N, C, H, W] or [N, features] with known sizes")
         self.builder = NetBuilder(name, shape, dataset=dataset, description=description)
         self.where[inputs[0].name] = "input"
         for i, node in enumerate(self.graph.node):
-            label = f"node {node.name or f'#{i}'!r} ({node.op_type})"
+            label = f"node {shown(node.name) if node.name else f'#{i}'} ({node.op_type})"
             try:
                 self._node(node)
             except NetworkError as e:
@@ -156,7 +158,8 @@ class _Walk:
             self.const.update(node.output)          # constants and shape arithmetic: no work
             return
         if node.domain not in ("", "ai.onnx") or op not in SUPPORTED:
-            raise NetworkError(f"operator {op}{f' (domain {node.domain})' if node.domain else ''} "
+            domain = f" (domain {node.domain})" if node.domain else ""
+            raise NetworkError(f"operator {op}{domain} "
                                "is not supported; supported: " + ", ".join(WEIGHT_OPS + POOL_OPS)
                                + ", Add, Flatten, Reshape, Squeeze, BatchNormalization, activations "
                                "(docs/networks.md)")
@@ -177,12 +180,14 @@ class _Walk:
 
     def _source(self, tensor) -> str:
         if tensor not in self.where:
-            raise NetworkError(f"input {tensor!r} is not the output of a modelled layer")
+            raise NetworkError(f"input {shown(tensor)} is not the output of a modelled layer")
         return self.where[tensor]
 
     def _name(self, node) -> str | None:
-        """The node's name as the layer name, unless empty or taken (then ``kindN``)."""
-        return node.name if node.name and node.name not in self.builder.outputs else None
+        """The node's name as the layer name, unless empty, taken or too long (then ``kindN``)."""
+        n = node.name
+        ok = n and n not in self.builder.outputs and len(n) <= MAX_NAME_CHARS and n.isprintable()
+        return n if ok else None
 
     def _layer(self, node, layer):
         got = per_sample(self.shapes.get(node.output[0]))
@@ -221,10 +226,11 @@ class _Walk:
         op, a = node.op_type, _attrs(node)
         src = self._source(data[0])
         if node.input[0] != data[0]:
-            raise NetworkError(f"the data operand must come first, not a constant {node.input[0]!r}")
+            raise NetworkError(f"the data operand must come first, not a constant {shown(node.input[0])}")
         weight = self.shapes.get(node.input[1]) if len(node.input) > 1 else None
         if weight is None or None in weight:
-            raise NetworkError(f"weight {node.input[1] if len(node.input) > 1 else ''!r} has no known shape")
+            raise NetworkError(f"weight {shown(node.input[1]) if len(node.input) > 1 else ''} has no "
+                               "known shape")
         name = self._name(node)
         if op in ("Gemm", "MatMul"):
             if a.get("transA", 0):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import operator
 
+from crosstrain.golden.userinput import shown
 from crosstrain.rollup.networks import NetBuilder, Network, NetworkError
 from crosstrain.rollup.onnx_import import per_sample, single
 
@@ -93,7 +94,7 @@ class _Walk:
                 self._node(node)
             except NetworkError as e:
                 who = node.target if node.op == "call_module" else node.name
-                raise NetworkError(f"{self.name}: node {who!r} ({self._what(node)}): {e}",
+                raise NetworkError(f"{self.name}: node {shown(who)} ({self._what(node)}): {e}",
                                    e.field) from None
         return self.builder.build()
 
@@ -107,7 +108,7 @@ class _Walk:
 
     def _source(self, arg) -> str:
         if arg not in self.where:
-            raise NetworkError(f"input {arg.name!r} is not the output of a modelled layer")
+            raise NetworkError(f"input {shown(arg.name)} is not the output of a modelled layer")
         return self.where[arg]
 
     def _node(self, node):

@@ -16,7 +16,8 @@ CONFIGS = [
     ("panther", {"crossbar.rows": 16, "crossbar.cols": 48, "converters.adcs_per_array": 4,
                  "converters.adc_bits": 5}),
     ("panther", {"device.bits_per_cell": 4, "precision.weight_bits": 8, "precision.weight_frac_bits": 4,
-                 "precision.input_bits": 8, "crossbar.encoding": "differential"}),
+                 "precision.input_bits": 8, "crossbar.encoding": "differential",
+                 "precision.update_slices": 8}),   # 16 slices of 4-bit cells: a 66-bit weight
     ("isaac", {"converters.dac_bits": 3, "precision.input_bits": 9}),
 ]
 

@@ -2,6 +2,7 @@
 
 import json
 import re
+from dataclasses import fields
 
 import pytest
 
@@ -94,3 +95,48 @@ def test_every_assumption_can_be_changed_by_name():
                                ("reg3d.gpu_idle_fraction", 2, "a fraction in [0, 1]")):
         with pytest.raises(SettingError, match=re.escape(needle)):
             s.with_setting(key, value)
+
+
+def _numeric_settings():
+    s = EstimateSettings()
+    groups = {"cost": s.cost, "gpu": s.gpu_settings, "reg3d": s.reg3d}
+    for group, obj in groups.items():
+        for f in fields(obj):
+            if isinstance(getattr(obj, f.name), (int, float)):
+                yield f"{group}.{f.name}"
+    for lk in s.reg3d.links:
+        yield from (f"link.{lk.name}.{k}" for k in ("bandwidth_gbs", "latency_ns", "pj_per_bit"))
+    yield from ("mapper.acc_bits", "mapper.opa_writes_per_cell")
+
+
+@pytest.mark.parametrize("key", list(_numeric_settings()))
+def test_every_numeric_setting_rejects_non_finite_and_absurd_values(key):
+    for value in ("inf", "-inf", "nan", "-1", "1e308", "9" * 400, "٣"):
+        with pytest.raises(SettingError) as e:
+            EstimateSettings().with_setting(key, value)
+        msg = str(e.value)
+        assert msg.startswith(key) and "\n" not in msg and len(msg) < 200, (value, msg)
+
+
+def test_other_estimate_settings_are_bounded():
+    for kwargs, needle in (({"batch": 10 ** 400}, "batch = <an integer of about 400 digits>"),
+                           ({"batch": 0}, "batch = 0"),
+                           ({"accuracy_drop": (("panther", float("nan")),)}, "accuracy drop of 'panther'"),
+                           ({"replication": 10 ** 9}, "replication = 1000000000"),
+                           ({"crs_period": -1}, "crs_period = -1")):
+        with pytest.raises(SettingError, match=re.escape(needle)):
+            EstimateSettings(**kwargs)
+    with pytest.raises(SettingError, match="link fields are"):
+        EstimateSettings().with_setting("link.tsv.name", "x")
+
+
+def test_a_system_without_energy_is_an_error_not_an_infinite_ratio():
+    zero = {k: 0 for k in ("tile.mvm_step_energy_pj", "tile.array_read_energy_pj",
+                           "converters.adc_energy_pj", "converters.dac_energy_pj",
+                           "tile.shift_add_energy_pj", "tile.opa_phase_energy_pj",
+                           "device.write_energy_pj", "tile.edram_access_pj")}
+    s = EstimateSettings(overrides=tuple(zero.items()))
+    with pytest.raises(SettingError, match=r"^digital: .* 0 J per iteration"):   # no serial reads
+        estimate(builtin("mlp-512"), s, ["digital"])
+    e = estimate(builtin("mlp-512"), s, ["panther"])               # CRS row reads still cost
+    assert json.loads(json.dumps(e.as_dict(), allow_nan=False))["systems"][1]["energy_j"] > 0

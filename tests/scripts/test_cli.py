@@ -36,7 +36,8 @@ def test_config_show_preset_and_file(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (("config", "show", "nosuch"), "unknown preset"),
-    (("config", "show", "BAD"), "line 2"),
+    (("config", "show", "BAD"), "bad.toml:2:9: TOML syntax error"),
+    (("config", "show", "LOSSLESS"), "lossless.toml:3:12: converters.adc_bits"),
     (("config", "show", "LOSSLESS"), "converters.adc_bits"),
     (("bench", "golden", "--vectors", "0"), "--vectors"),
 ])

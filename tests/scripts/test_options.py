@@ -145,7 +145,9 @@ def test_every_short_name_is_its_section_field():
                  write_latency_ns=20.0, dac_bits=2, adc_bits=9, adcs_per_array=4, adc_mode="lossless",
                  weight_bits=20, weight_frac_bits=4, input_bits=8, error_bits=8, update_slices=20,
                  update_slice_bits=5, opa_shift=2, clock_ghz=2.0, opa_phase_ns=10.0, pipeline_cycles=3)
-    needs = {"adc_mode": {"converters.adc_bits": 9}}   # a lossless ADC must resolve 128 rows x 3
+    # a lossless ADC must resolve 128 rows x 3; 16 update slices of 4-bit cells would compose a
+    # 66-bit update weight (an int64 holds 62)
+    needs = {"adc_mode": {"converters.adc_bits": 9}, "bits_per_cell": {"precision.update_slices": 8}}
     assert other.keys() | {"out_width"} == options.SHORT_NAMES.keys()
     panther = config.load("panther")
     for short, value in other.items():
