@@ -15,12 +15,12 @@ One import package whose parts depend on each other in one direction only (docs/
 - :mod:`crosstrain.cli`, :mod:`crosstrain.commands`, :mod:`crosstrain.bench`: the ``crosstrain``
   console command, whose values follow one grammar (:mod:`crosstrain.options`).
 
-The public API (docs/api.md): :func:`crosstrain.estimate` and :func:`crosstrain.load_config`
-(from :mod:`crosstrain.api`). Importing :mod:`crosstrain` itself loads none of the layers: the
-API is imported on first use.
+The public API (docs/api.md): :func:`crosstrain.estimate`, :func:`crosstrain.load_config` and
+:func:`crosstrain.import_torch` (from :mod:`crosstrain.api`). Importing :mod:`crosstrain` itself
+loads none of the layers: the API is imported on first use.
 """
 
-__all__ = ["estimate", "load_config"]
+__all__ = ["estimate", "import_torch", "load_config"]
 
 
 def __getattr__(name):

@@ -1,7 +1,8 @@
 """CrossTrain's public API for scripts and notebooks (docs/api.md).
 
-``crosstrain.estimate(...)`` is ``crosstrain estimate`` without the report folder, and
-``crosstrain.load_config(...)`` is ``crosstrain config show``; both take the names of the command
+``crosstrain.estimate(...)`` is ``crosstrain estimate`` without the report folder,
+``crosstrain.load_config(...)`` is ``crosstrain config show`` and ``crosstrain.import_torch(...)``
+turns a PyTorch module into a network ``estimate`` takes; the first two take the names of the command
 line's ``--set`` (:mod:`crosstrain.options`) as typed Python values, e.g.
 ``set={"converters.adcs_per_array": 4, "cost.duty": 0.5}``. Bad input raises a ``ValueError``
 subclass with a one-line message (:class:`~crosstrain.golden.config.ConfigError`,
@@ -74,8 +75,8 @@ class EstimateResult:
 def estimate(network: str | Network = DEFAULT_NETWORK, systems=DEFAULT_SYSTEMS, *,
              preset: str = "panther", baseline_preset: str = "pipelayer", batch: int = 64,
              set: dict | None = None) -> EstimateResult:
-    """Estimate one training iteration of ``network`` (a built-in name, a .csv / .toml network
-    file or a :class:`~crosstrain.rollup.networks.Network`) on ``systems`` (names as for
+    """Estimate one training iteration of ``network`` (a built-in name, a .csv / .toml / .onnx
+    network file or a :class:`~crosstrain.rollup.networks.Network`) on ``systems`` (names as for
     ``--systems``: a list, a comma-separated string, or ``"all"``), with the crossbars of
     ``preset`` and ``baseline_preset`` (PipeLayer-like), mini-batch ``batch`` and ``set``: any
     ``--set`` name with a typed value (configuration fields of both presets, ``cost.*``,
@@ -88,3 +89,12 @@ def estimate(network: str | Network = DEFAULT_NETWORK, systems=DEFAULT_SYSTEMS, 
     settings = options.estimate_settings(_dotted(set), batch=batch, preset=preset,
                                          baseline_preset=baseline_preset)
     return EstimateResult(_estimate(net, settings, list(systems)))
+
+
+def import_torch(module, example_input, *, name: str | None = None) -> Network:
+    """The network of a PyTorch module (``torch.fx``-traced, run once on ``example_input``, one
+    tensor ``[N, C, H, W]`` or ``[N, features]``), for ``estimate(network=...)``; ``name``
+    defaults to the module's class name. Needs PyTorch, the ``torch`` extra: without it the call
+    raises an ImportError naming ``pip install 'crosstrain[torch]'``."""
+    from crosstrain.rollup import torch_import
+    return torch_import.from_module(module, example_input, name)

@@ -44,7 +44,7 @@ MAX_COUNT = 1_000_000           # --replication, --crs-period
 
 def add_arguments(parser):
     parser.add_argument("--network", default=DEFAULT_NETWORK, metavar="NAME|FILE",
-                        help=f"built-in network ({', '.join(BUILTIN)}) or a .csv / .toml layer "
+                        help=f"built-in network ({', '.join(BUILTIN)}) or a .csv / .toml / .onnx "
                              f"file (default {DEFAULT_NETWORK})")
     parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS), metavar="LIST",
                         help="comma-separated systems, or 'all'; ReRAM and 3D-ReG names may add +zs "

@@ -33,7 +33,7 @@ def add_arguments(parser):
     parser.add_argument("--network", default=DIGITS, metavar="NAME|FILE",
                         help=f"{DIGITS} (default: trained and measured) or a network the "
                              f"measurements are carried over to: {', '.join(BUILTIN)}, or a "
-                             ".csv / .toml network file")
+                             ".csv / .toml / .onnx network file")
     options.add_preset(parser, "pipelayer", "hardware configuration (default pipelayer, the "
                        "write-based ReRAM baseline)", config_alias=True)
     options.add_set(parser, ("hardware",), example="device.write_energy_pj=2.0")

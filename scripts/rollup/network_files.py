@@ -38,6 +38,7 @@ import re
 from pathlib import Path
 
 from crosstrain.golden.userinput import TomlLocator, load_toml, read_text, shown
+from crosstrain.rollup import onnx_import
 from crosstrain.rollup.networks import KINDS, MAX_SIZE, NetBuilder, Network, NetworkError, builtin
 
 CSV_COLUMNS = ("name", "type", "in_ch", "in_h", "in_w", "out_ch", "kernel", "stride", "padding",
@@ -49,9 +50,11 @@ _INTEGER = re.compile(r"[-+]?[0-9]+")      # ASCII digits only: int() also reads
 
 
 def load(source: str | Path) -> Network:
-    """A built-in network by name, or a ``.csv`` / ``.toml`` network file."""
+    """A built-in network by name, or a ``.csv`` / ``.toml`` / ``.onnx`` network file."""
     s = str(source)
     path = Path(s)
+    if path.suffix.lower() == ".onnx":
+        return onnx_import.load(path)
     if path.suffix.lower() not in (".csv", ".toml"):
         return builtin(s)
     text = read_text(path, NetworkError, "network file")

@@ -19,7 +19,7 @@ checking every shape; :data:`BUILTIN` lists the built-in networks with their sou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -60,6 +60,9 @@ class Layer:
     padding: int = 0
     output_padding: int = 0
     needs_input_error: bool = True   # False when the input is the network input
+    # The outputs this layer reads, by layer name ("input" = the network input; an add reads two):
+    # the wiring, which a network file or an ONNX export writes back; no part of the cost.
+    inputs: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -216,21 +219,20 @@ class NetBuilder:
         self.last = "input"
 
     def _input(self, src, in_shape):
-        if src is not None:
-            if src not in self.outputs:
-                names = list(self.outputs)
-                raise NetworkError(f"unknown source layer {shown(src)}; earlier layers are: "
-                                   + ("…, " if len(names) > 10 else "") + ", ".join(names[-10:]), "from")
-            base, from_input = self.outputs[src], src == "input"
-        else:
-            base, from_input = self.outputs[self.last], self.last == "input"
+        if src is not None and src not in self.outputs:
+            names = list(self.outputs)
+            raise NetworkError(f"unknown source layer {shown(src)}; earlier layers are: "
+                               + ("…, " if len(names) > 10 else "") + ", ".join(names[-10:]), "from")
+        src = self.last if src is None else src
+        base = self.outputs[src]
         if in_shape is not None:
             base = tuple(b if g is None else g for g, b in zip(in_shape, base))
-        return base, from_input
+        return base, src
 
     def add_layer(self, kind, *, out_ch=None, kernel=1, stride=1, padding=0, output_padding=0,
-                  name=None, src=None, in_shape=None) -> Layer:
-        (c, h, w), from_input = self._input(src, in_shape)
+                  name=None, src=None, in_shape=None, other=None) -> Layer:
+        """One layer of ``kind``; ``other`` is the second input of an ``add`` (see :meth:`add`)."""
+        (c, h, w), src = self._input(src, in_shape)
         name = name or f"{kind}{len(self.layers) + 1}"
         if not (len(name) <= MAX_NAME_CHARS and name.isprintable()):
             raise NetworkError(f"layer name {shown(name)} is not allowed: at most {MAX_NAME_CHARS} "
@@ -245,7 +247,8 @@ class NetBuilder:
             raise NetworkError(f"layer {name}: a {kind} layer needs out_ch", "out_ch")
         layer = Layer(name=name, kind=kind, in_ch=c, out_ch=out_ch, in_h=h, in_w=w, kernel=kernel,
                       stride=stride, padding=padding, output_padding=output_padding,
-                      needs_input_error=not from_input)
+                      needs_input_error=src != "input",
+                      inputs=(src,) if other is None else (src, other))
         self.layers.append(layer)
         self.outputs[name] = layer.out_shape
         self.last = name
@@ -265,14 +268,16 @@ class NetBuilder:
         return self.add_layer("pool", kernel=kernel, stride=stride or kernel, padding=padding, **kw)
 
     def add(self, other, **kw):
-        """Residual add of the previous output and the output of layer ``other``."""
+        """Residual add of the previous output (or of layer ``src``) and the output of layer
+        ``other``."""
         if other not in self.outputs:
             raise NetworkError(f"unknown source layer {shown(other)} for add", "from")
-        mine = self.outputs[self.last]
-        if self.outputs[other] != mine:
-            raise NetworkError(f"add: shapes differ: {self.last} gives {list(mine)}, {other} gives "
+        first = kw.get("src") or self.last
+        mine = self.outputs.get(first)
+        if mine is not None and self.outputs[other] != mine:
+            raise NetworkError(f"add: shapes differ: {first} gives {list(mine)}, {other} gives "
                                f"{list(self.outputs[other])}", "from")
-        return self.add_layer("add", **kw)
+        return self.add_layer("add", other=other, **kw)
 
     def build(self) -> Network:
         if not self.layers:
@@ -392,5 +397,5 @@ def builtin(name: str) -> Network:
     """A built-in network by name (see :data:`BUILTIN`)."""
     if name not in BUILTIN:
         raise NetworkError(f"unknown network {shown(name)}: built-in networks are {', '.join(BUILTIN)}, "
-                           "or give a .csv or .toml file")
+                           "or give a .csv, .toml or .onnx file")
     return BUILTIN[name]()

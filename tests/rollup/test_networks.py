@@ -103,3 +103,19 @@ def test_fc_flattens_and_pool_keeps_channels():
 def test_unknown_builtin_names_the_choices():
     with pytest.raises(NetworkError, match="vgg8-cifar10"):
         builtin("vgg9")
+
+
+def test_layers_record_their_inputs():
+    """The wiring an export writes back: the previous output, ``src``, and an add's two inputs."""
+    b = NetBuilder("t", (4, 8, 8))
+    b.conv(4, 3, padding=1, name="a")
+    b.conv(4, 3, padding=1, name="b")
+    b.conv(4, 1, name="skip", src="a")
+    b.add("b", name="sum")
+    b.add("a", src="b", name="sum2")
+    assert {l.name: l.inputs for l in b.build().layers} == {
+        "a": ("input",), "b": ("a",), "skip": ("a",), "sum": ("skip", "b"), "sum2": ("b", "a")}
+    with pytest.raises(NetworkError, match=r"add: shapes differ: input gives \[4, 8, 8\], x gives"):
+        b.fc(2, name="x")
+        b.add("x", src="input")
+    assert Layer("l", "conv", 1, 1, inputs=("a",)) == Layer("l", "conv", 1, 1)   # not part of the cost
