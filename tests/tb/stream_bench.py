@@ -5,10 +5,15 @@ bottom, in Icarus and Verilator.
 :class:`RegisterSlice` is a one-entry stream register (``o`` valid the cycle after ``i`` is
 taken; ``i.ready = ~o.valid | o.ready``) that keeps the reset rule of docs/rtl.md: no handshake
 while ``rst`` is high. :class:`PlainFifo` wraps ``amaranth.lib.fifo.SyncFIFO``, which does not
-(its ``w_rdy`` is high in reset), for the test that the agents catch it.
+(its ``w_rdy`` is high in reset), and :class:`Unruly` breaks the stream rules, for the tests
+that the agents catch them.
 """
 
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -21,6 +26,10 @@ from crosstrain.tb.scoreboard import Scoreboard
 from crosstrain.tb.stream import StreamSink, StreamSource, random_pauses
 from crosstrain.tb.testbench import run_cocotb
 from crosstrain.tb.words import Codec
+
+
+#: Where the cocotb test ``random_gaps_and_stalls`` writes the cycle stamps it saw (JSON).
+STAMPS_ENV = "CROSSTRAIN_STREAM_STAMPS"
 
 
 def item_layout(width: int) -> data.StructLayout:
@@ -107,12 +116,35 @@ def check_pass_through(src, sink, *, latency: int | None, note: str) -> None:
     sb.check(sink.transfers)
 
 
+class Unruly(wiring.Component):
+    """A stream producer that breaks the rules on purpose: ``o.valid`` is high every other
+    cycle whatever ``o.ready`` says (``drop_valid``), or always high with a payload that counts
+    up every cycle (``move_payload``)."""
+
+    def __init__(self, *, drop_valid: bool):
+        self.drop_valid = drop_valid
+        super().__init__({"o": Out(stream.Signature(item_layout(8)))})
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(8)
+        m.d.sync += count.eq(count + 1)
+        m.d.comb += [self.o.valid.eq(count[0] if self.drop_valid else 1),
+                     self.o.payload.value.eq(0 if self.drop_valid else count)]
+        return m
+
+
+def stamps(src, sink, start=0) -> dict:
+    return {"in": [t.cycle - start for t in src.transfers], "out": [t.cycle - start for t in sink.transfers]}
+
+
 @cocotb.test()
 async def random_gaps_and_stalls(dut):
     d = bench_params()
     src, sink = await run_cocotb(dut, lambda tb: pass_through(
         tb, width=d["width"], n=60, seed=d["seed"], gaps=0.3, stalls=0.4))
     check_pass_through(src, sink, latency=None, note=f"seed {d['seed']}")
+    Path(os.environ[STAMPS_ENV]).write_text(json.dumps(stamps(src, sink)))
 
 
 @cocotb.test()
@@ -123,3 +155,22 @@ async def back_to_back_latency(dut):
     check_pass_through(src, sink, latency=1, note=f"seed {d['seed']}")
     assert [t.cycle for t in src.transfers] == list(range(src.transfers[0].cycle,
                                                           src.transfers[0].cycle + 20))
+
+
+@cocotb.test()
+async def reset_loses_only_what_the_slice_held(dut):
+    d = bench_params()
+    src, sink, start = await run_cocotb(dut, lambda tb: reset_mid_stream(
+        tb, width=d["width"], n=20, seed=d["seed"]))
+    check_reset(src, sink, start)
+
+
+def check_reset(src, sink, start: int) -> None:
+    """Nothing moves in the three reset cycles; the item the slice held when the reset came is
+    the only one lost; everything else arrives in order."""
+    assert not [t for t in src.transfers + sink.transfers if start <= t.cycle < start + 3]
+    before = [t.value for t in src.transfers if t.cycle < start]
+    after = [t.value for t in src.transfers if t.cycle >= start]
+    got = [t.value for t in sink.transfers]
+    lost = len(before) + len(after) - len(got)
+    assert lost == 1 and got == before[:-1] + after, f"{lost} items lost"
