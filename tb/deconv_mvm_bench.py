@@ -29,7 +29,7 @@ import cocotb
 import numpy as np
 
 from crosstrain.golden import encoding
-from crosstrain.golden.deconv import READ_FIELDS, ConvTranspose, phase_inputs, phase_matrix, scatter
+from crosstrain.golden.deconv import ConvTranspose, phase_inputs, phase_matrix, scatter
 from crosstrain.golden.encoding import to_fixed
 from crosstrain.golden.periphery import PeripheryParams
 from crosstrain.golden.zeroskip import crossbar_deconv, plan_steps, plan_tiles

@@ -118,13 +118,6 @@ class Testbench:
             self._ports[name] = self._resolve(name)
         return self._ports[name]
 
-    def has_port(self, name: str) -> bool:
-        try:
-            self.port(name)
-        except (AttributeError, KeyError):
-            return False
-        return True
-
     def set(self, name: str, value: int) -> None:
         """Drive input ``name`` from this cycle on (call it in the drive phase: from the body)."""
         self.port(name).set(int(value))
