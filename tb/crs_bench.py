@@ -42,7 +42,7 @@ async def run_crs(tb, port: CrsPortAgent, *, stop_after: int | None = None) -> d
     else:
         done = lambda: busy.high >= stop_after                  # noqa: E731
     await tb.until(done, timeout=2 * cycles.crs_cycles(port.model.p.cfg) + 10,
-                   what=f"CRS busy for {busy.high} cycles")
+                   what=lambda: f"CRS busy for {busy.high} cycles")
     tb.remove(busy)
     return {"busy": busy.high, "moved": port.moved}
 

@@ -39,7 +39,7 @@ async def run_opas(tb, port: UpdatePortAgent, xs, ds, *, pause=None,
         want = len(port.model.drives) + len(xs)
         await tb.until(lambda: len(port.model.drives) >= want and not port.pulsing,
                        timeout=(len(xs) + 2) * cycles.opa_cycles(p.cfg) * 3,
-                       what=f"{len(port.model.drives)} of {want} OPAs driven")
+                       what=lambda: f"{len(port.model.drives)} of {want} OPAs driven")
     tb.remove(src)
     return src
 

@@ -70,7 +70,7 @@ class _StreamAgent(Agent):
     async def wait(self, count: int, *, timeout: int | None = None) -> list[Transfer]:
         """Wait until ``count`` transfers have happened in all; returns :attr:`transfers`."""
         await self.tb.until(lambda: len(self.transfers) >= count, timeout=timeout,
-                            what=f"{len(self.transfers)} of {count} transfers on {self.prefix}")
+                            what=lambda: f"{len(self.transfers)} of {count} transfers on {self.prefix}")
         return self.transfers
 
 
@@ -168,8 +168,8 @@ class StreamSource(_StreamAgent):
     async def drain(self, *, timeout: int | None = None) -> list[Transfer]:
         """Wait until every queued payload was taken; returns :attr:`transfers`."""
         await self.tb.until(lambda: self.idle, timeout=timeout,
-                            what=f"{len(self.queue) + (self._offer is not None)} payloads not "
-                                 f"taken on {self.prefix}")
+                            what=lambda: f"{len(self.queue) + (self._offer is not None)} payloads "
+                                         f"not taken on {self.prefix}")
         return self.transfers
 
     def drive(self) -> None:

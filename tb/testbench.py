@@ -51,8 +51,9 @@ class Agent:
 
 
 class Wait:
-    """What a bench body awaits: resume once ``ready()`` holds in a drive phase; after
-    ``timeout`` cycles without it, the body gets an AssertionError naming ``what``."""
+    """What a bench body awaits: resume once ``ready()`` holds in a drive phase; at the
+    ``deadline`` cycle without it, the body gets an AssertionError naming ``what`` (a string, or
+    a callable giving one then)."""
 
     __slots__ = ("ready", "deadline", "what")
 
@@ -155,10 +156,10 @@ class Testbench:
         target = self.cycle + n
         return Wait(lambda: self.cycle >= target, None, "")
 
-    def until(self, ready, *, timeout: int | None = None, what: str = "the condition") -> Wait:
+    def until(self, ready, *, timeout: int | None = None, what="the condition") -> Wait:
         """Resume in the first drive phase where ``ready()`` holds (checked once per cycle, on
         the values of the last sample phase); AssertionError ``stuck: WHAT`` after ``timeout``
-        cycles."""
+        cycles (``what``: a string or a callable that says what was still missing)."""
         return Wait(ready, None if timeout is None else self.cycle + timeout, what)
 
     async def reset(self, cycles: int = 2) -> None:
@@ -185,7 +186,7 @@ class Testbench:
             except StopIteration as stop:
                 self.done, self._result = True, stop.value
                 return
-            except BaseException as e:          # noqa: BLE001 - handed to the simulator adapter
+            except Exception as e:              # handed to the simulator adapter, raised there
                 self.done, self._error = True, e
                 return
             error = None
@@ -204,7 +205,8 @@ class Testbench:
                 self._resume(None)
             elif wait.deadline is not None and self.cycle >= wait.deadline:
                 self._wait = None
-                self._resume(AssertionError(f"stuck: {wait.what} (cycle {self.cycle})"))
+                what = wait.what() if callable(wait.what) else wait.what
+                self._resume(AssertionError(f"stuck: {what} (cycle {self.cycle})"))
         for agent in self._drivers:
             agent.drive()
 

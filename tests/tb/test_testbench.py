@@ -69,3 +69,14 @@ def test_a_body_error_propagates_with_its_message():
 
     with pytest.raises(ValueError, match="from the body"):
         run_amaranth(RegisterSlice(), body)
+
+
+def test_a_stuck_message_says_what_was_missing_when_it_gave_up():
+    from crosstrain.tb.stream import StreamSink
+
+    async def body(tb):
+        sink = tb.add(StreamSink(tb, "o"))
+        await sink.wait(3, timeout=7)
+
+    with pytest.raises(AssertionError, match=r"stuck: 0 of 3 transfers on o \(cycle 7\)"):
+        run_amaranth(RegisterSlice(), body)
