@@ -22,6 +22,8 @@ from crosstrain.tb.update_array import UpdateArrayModel
 STROBES = ("mode", "sample", "convert", "line", "start", "last", "potentiate", "write")
 #: The wide members, read on events.
 WIDE = ("drive", "rows", "pieces", "digits", "levels")
+#: ``Mode`` by value (a dict lookup per cycle instead of an enum call).
+MODES = {m.value: m for m in Mode}
 
 
 class CrossbarBlock:
@@ -45,7 +47,7 @@ class CrossbarBlock:
     def cycle(self, s: dict, word) -> int | None:
         """One clock cycle: ``s`` maps :data:`STROBES` to ints, ``word(name)`` reads a wide
         member (``drive``, ``rows``, ``pieces``, ``digits``, ``levels``) as an int."""
-        mode = Mode(s["mode"])
+        mode = MODES[s["mode"]]
         answer = None
         if s["convert"]:                     # from the held sample, before a new one replaces it
             if mode in (Mode.CRS_READ, Mode.CRS_WRITE):

@@ -293,12 +293,24 @@ def run_amaranth(dut, body, *, vcd: str | None = None):
 
 # ---- cocotb -------------------------------------------------------------------------------------
 class _CocotbPort:
-    __slots__ = ("handle", "wide", "last")
+    """A cocotb handle read as an unsigned int. It reads the simulator's bit string through the
+    handle's GPI object when it has one: ``handle.value`` builds a ``Logic`` / ``LogicArray`` per
+    read, most of a bench's per-cycle Python in a profile. A value with X or Z bits is read
+    again through ``handle.value``, whose conversion then fails naming the value."""
+
+    __slots__ = ("handle", "raw", "wide", "last")
 
     def __init__(self, handle):
         self.handle, self.wide, self.last = handle, len(handle) > 1, None
+        gpi = getattr(handle, "_handle", None)
+        self.raw = getattr(gpi, "get_signal_val_binstr", None)
 
     def get(self) -> int:
+        if self.raw is not None:
+            try:
+                return int(self.raw(), 2)
+            except ValueError:
+                pass
         v = self.handle.value
         return v.to_unsigned() if self.wide else int(v)
 
