@@ -3,20 +3,21 @@ held lines through the shared ADCs."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, ResetSignal, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from crosstrain.golden.cycles import mvm_schedule
 from crosstrain.golden.periphery import check_params
 from crosstrain.rtl.input_streamer import lines, token_layout
+from crosstrain.rtl.ports import FlowSignature, codes_layout
 
 #: Token fields a step's records carry.
 BOOKKEEPING = ("step", "sign", "first", "last", "empty", "level_sum", "transposed")
 
 
-def xbar_signature(p) -> wiring.Signature:
-    """The crossbar port, as seen from the periphery (``Out`` toward the analog array).
+class MvmPortSignature(wiring.Signature):
+    """The MVM crossbar port, as seen from the periphery (``Out`` toward the analog array).
 
     - ``drive`` (``lines x dac_bits``): DAC level of line ``l`` at bits ``[l*dac_bits,
       (l+1)*dac_bits)``; rows are driven, or columns when ``transposed``.
@@ -26,37 +27,34 @@ def xbar_signature(p) -> wiring.Signature:
     - ``convert`` / ``line``: ADC ``a`` of every array converts held line
       ``a * lines_per_adc + line`` of the last sample (a conversion in the cycle of a
       ``sample`` still converts the previous one).
-    - ``codes`` (``In``, ``arrays x adcs_per_array x adc_bits``): the codes of the conversion
-      requested in cycle ``c``, presented by the array during cycle ``c + 1`` (registered);
-      array ``k``'s ADC ``a`` at bits ``[(k*adcs + a)*adc_bits, ...)``; lines past the last
-      real line convert to 0.
+    - ``codes`` (``In``, :func:`crosstrain.rtl.ports.codes_layout` of the ``arrays`` slice
+      arrays): the codes of the conversion requested in cycle ``c``, presented by the array
+      during cycle ``c + 1`` (registered); lines past the last real line convert to 0.
     """
-    lpa = max(p.lines_per_adc(), p.lines_per_adc(transposed=True))
-    return wiring.Signature({
-        "drive": Out(lines(p) * p.dac_bits),
-        "transposed": Out(1),
-        "sample": Out(1),
-        "convert": Out(1),
-        "line": Out(range(lpa)),
-        "codes": In(p.arrays * p.adcs_per_array * p.adc_bits),
-    })
+
+    def __init__(self, p):
+        lpa = max(p.lines_per_adc(), p.lines_per_adc(transposed=True))
+        super().__init__({
+            "drive": Out(lines(p) * p.dac_bits),
+            "transposed": Out(1),
+            "sample": Out(1),
+            "convert": Out(1),
+            "line": Out(range(lpa)),
+            "codes": In(codes_layout(p, p.arrays)),
+        })
 
 
 def record_layout(p) -> data.StructLayout:
     """One conversion's codes and bookkeeping: ``end`` marks the step's last conversion
-    (with ``last``, the vector's final one); the rest is the step token's."""
+    (with ``last``, the vector's final one); the rest is the step token's. Records flow
+    without back-pressure (``FlowSignature``: ADC results cannot wait)."""
     return data.StructLayout({
-        "codes": data.ArrayLayout(p.adc_bits, p.arrays * p.adcs_per_array),
+        "codes": codes_layout(p, p.arrays),
         "step": range(p.input_steps),
         "sign": 1, "first": 1, "last": 1, "empty": 1, "end": 1,
         "level_sum": token_layout(p)["level_sum"].shape,
         "transposed": 1,
     })
-
-
-def record_signature(p) -> wiring.Signature:
-    """Records flow without back-pressure (ADC results cannot wait): ``valid`` and ``payload``."""
-    return wiring.Signature({"valid": Out(1), "payload": Out(record_layout(p))})
 
 
 class AdcSequencer(wiring.Component):
@@ -83,9 +81,9 @@ class AdcSequencer(wiring.Component):
     -------
     i : In(stream.Signature(token_layout(params)))
         Step tokens; taken at the end of each step.
-    xbar : Out(xbar_signature(params))
-        The crossbar port (see :func:`xbar_signature`).
-    o : Out(record_signature(params))
+    xbar : Out(MvmPortSignature(params))
+        The crossbar port (see :class:`MvmPortSignature`).
+    o : Out(crosstrain.rtl.ports.FlowSignature(record_layout(params)))
         One record per conversion, valid in the cycle its codes arrive (one cycle after the
         request): the codes from ``xbar.codes`` and the step's bookkeeping. No back-pressure.
     emitted : In(1)
@@ -96,8 +94,8 @@ class AdcSequencer(wiring.Component):
         self._params = check_params(params)
         super().__init__({
             "i": In(stream.Signature(token_layout(params))),
-            "xbar": Out(xbar_signature(params)),
-            "o": Out(record_signature(params)),
+            "xbar": Out(MvmPortSignature(params)),
+            "o": Out(FlowSignature(record_layout(params))),
             "emitted": In(1),
         })
 
@@ -120,7 +118,7 @@ class AdcSequencer(wiring.Component):
         capture = at_sample & capture_ok
         hold = at_sample & ~capture_ok
         take = self.i.valid & (t == interval - 1) & ~hold
-        m.d.comb += [self.i.ready.eq(take),
+        m.d.comb += [self.i.ready.eq(take & ~ResetSignal()),
                      self.xbar.drive.eq(Mux(self.i.valid, tok.levels.as_value(), 0)),
                      self.xbar.transposed.eq(tok.transposed),
                      self.xbar.sample.eq(capture & ~tok.empty)]

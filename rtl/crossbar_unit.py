@@ -3,16 +3,16 @@ stream and one crossbar port."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, ResetSignal, Shape, Signal, signed
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from crosstrain.golden.periphery import PeripheryParams, check_params
-from crosstrain.rtl.crs_compose import copy_levels_layout, levels_layout
-from crosstrain.rtl.crs_unit import CrsUnit
+from crosstrain.rtl.adc_sequencer import MvmPortSignature
+from crosstrain.rtl.crs_unit import CrsPortSignature, CrsUnit
 from crosstrain.rtl.input_streamer import lines
 from crosstrain.rtl.mvm_unit import MvmUnit
-from crosstrain.rtl.opa_driver import OpaDriver, pieces_layout
+from crosstrain.rtl.opa_driver import OpaDriver, UpdatePortSignature
 from crosstrain.rtl.shift_add import output_layout
 
 
@@ -45,32 +45,35 @@ def command_layout(p: PeripheryParams) -> data.StructLayout:
     })
 
 
-def codes_arrays(p: PeripheryParams) -> int:
-    """Arrays whose ADC codes share the port's ``codes``: the slice arrays of an MVM or the
-    update slices of a CRS, whichever is more."""
-    return max(p.arrays, p.update_slices)
+def _merged(members: dict, name: str, member) -> None:
+    """Add ``member`` to ``members``; a member two parts share keeps one flow and takes the
+    wider shape (a range, a width or an array of more arrays)."""
+    old = members.get(name)
+    if old is None or Shape.cast(member.shape).width > Shape.cast(old.shape).width:
+        members[name] = member
+    assert old is None or old.flow == member.flow, name
 
 
-def crossbar_port_signature(p: PeripheryParams) -> wiring.Signature:
-    """The unified crossbar port of :class:`CrossbarUnit` (``Out`` toward the analog block)."""
-    lpa = max(p.lines_per_adc(), p.lines_per_adc(transposed=True))
-    return wiring.Signature({
-        "mode": Out(Mode),
-        "drive": Out(lines(p) * p.dac_bits),
-        "rows": Out(p.rows),
-        "sample": Out(1),
-        "convert": Out(1),
-        "line": Out(range(lpa)),
-        "codes": In(codes_arrays(p) * p.adcs_per_array * p.adc_bits),
-        "pulse": Out(1),
-        "start": Out(1),
-        "last": Out(1),
-        "potentiate": Out(1),
-        "pieces": Out(pieces_layout(p)),
-        "write": Out(1),
-        "digits": Out(levels_layout(p, p.cols)),
-        "levels": Out(copy_levels_layout(p, p.cols)),
-    })
+class CrossbarPortSignature(wiring.Signature):
+    """The unified crossbar port of :class:`CrossbarUnit` (``Out`` toward the analog block),
+    built from its parts' ports: ``mode`` (:class:`Mode`), then the members of
+    :class:`~crosstrain.rtl.adc_sequencer.MvmPortSignature`,
+    :class:`~crosstrain.rtl.opa_driver.UpdatePortSignature` and
+    :class:`~crosstrain.rtl.crs_unit.CrsPortSignature`. Members of the same name are one member
+    (``rows``, ``sample``, ``convert``, ``line``, ``codes``: the parts never use them in the same
+    cycle), as wide as the widest part's (``codes``: :func:`crosstrain.rtl.ports.codes_layout`
+    of ``max(arrays, update_slices)``). ``mode`` replaces the parts' own mode strobes (the MVM
+    port's ``transposed``, the CRS port's ``drive``)."""
+
+    def __init__(self, p: PeripheryParams):
+        members = {"mode": Out(Mode)}
+        parts = ((MvmPortSignature(p), {"transposed"}), (UpdatePortSignature(p), set()),
+                 (CrsPortSignature(p), {"drive"}))
+        for part, replaced in parts:
+            for name, member in part.members.items():
+                if name not in replaced:
+                    _merged(members, name, member)
+        super().__init__(members)
 
 
 #: Vectors an MvmUnit holds at most: one output waiting, the next vector's final conversion
@@ -104,20 +107,21 @@ class CrossbarUnit(wiring.Component):
     Members
     -------
     cmd : In(stream.Signature(command_layout(params)))
-        Commands, one operation each (:func:`command_layout`); taken when dispatched.
+        Commands, one operation each (:func:`command_layout`); taken when dispatched, never
+        while ``rst`` is high.
     o : Out(stream.Signature(output_layout(params)))
         MVM / MVM_T results in command order (signed ``out_width`` per line).
-    xbar : Out(crossbar_port_signature(params))
+    xbar : Out(CrossbarPortSignature(params))
         ``mode`` (:class:`Mode`) says which arrays the cycle's strobes address. ``drive``
         (``dac_bits`` per line) with ``sample``, ``convert`` and ``line`` are the MVM port of
-        :func:`crosstrain.rtl.adc_sequencer.xbar_signature` (mode ``MVM`` / ``MVM_T`` is the mode of the
+        :class:`crosstrain.rtl.adc_sequencer.MvmPortSignature` (mode ``MVM`` / ``MVM_T`` is the mode of the
         drive; a conversion reads the last sample, whatever its mode). In CRS, ``rows`` is the
         one-hot row read (mode ``CRS_READ``, ``sample`` in its last cycle) and ``convert`` /
         ``line`` convert column ``a * lines_per_adc + line`` of the held row on ADC ``a`` of every
         update slice. ``codes`` answers every conversion one cycle after its request
         (registered), array (or update slice) ``k``'s ADC ``a`` at bits ``[(k * adcs_per_array +
         a) * adc_bits, ...)``. In OPA, ``pulse``, ``start``, ``last``, ``potentiate``, ``rows``
-        and ``pieces`` are :func:`crosstrain.rtl.opa_driver.update_port_signature`. ``write`` (mode
+        and ``pieces`` are :class:`crosstrain.rtl.opa_driver.UpdatePortSignature`. ``write`` (mode
         ``CRS_WRITE``) is a row write of ``write_row_cycles`` to row ``rows`` (one-hot) of every
         update slice (``digits``, ``[slice][column]``) and of the forward and backward copies
         (``levels``, ``[array][column]``), data held still while ``write`` is high.
@@ -131,7 +135,7 @@ class CrossbarUnit(wiring.Component):
         super().__init__({
             "cmd": In(stream.Signature(command_layout(params))),
             "o": Out(stream.Signature(output_layout(params))),
-            "xbar": Out(crossbar_port_signature(params)),
+            "xbar": Out(CrossbarPortSignature(params)),
         })
 
     @property
@@ -165,7 +169,7 @@ class CrossbarUnit(wiring.Component):
             opa.i.valid.eq(go_opa),
             opa.i.payload.d.eq(cmd.payload.d),
             crs.start.eq(go_crs),
-            cmd.ready.eq((go_mvm & mvm.i.ready) | (go_opa & opa.i.ready) | go_crs),
+            cmd.ready.eq(((go_mvm & mvm.i.ready) | (go_opa & opa.i.ready) | go_crs) & ~ResetSignal()),
         ]
         m.d.comb += [opa.i.payload.x[r].eq(cmd.payload.x[r]) for r in range(p.rows)]
         wiring.connect(m, mvm.o, wiring.flipped(self.o))
@@ -182,12 +186,12 @@ class CrossbarUnit(wiring.Component):
         n_crs = p.update_slices * p.adcs_per_array * p.adc_bits
         m.d.comb += [
             port.drive.eq(mx.drive),
-            port.rows.eq(up.rows | cp.rows | cp.write_rows),
+            port.rows.eq(up.rows | cp.rows),
             port.sample.eq(mx.sample | cp.sample),
-            port.convert.eq(mx.convert | cp.conv),
-            port.line.eq(Mux(crs_busy, cp.conv_index, mx.line)),
-            mx.codes.eq(port.codes[:n_mvm]),
-            cp.codes.eq(port.codes[:n_crs]),
+            port.convert.eq(mx.convert | cp.convert),
+            port.line.eq(Mux(crs_busy, cp.line, mx.line)),
+            mx.codes.eq(port.codes.as_value()[:n_mvm]),
+            cp.codes.eq(port.codes.as_value()[:n_crs]),
             port.pulse.eq(up.pulse), port.start.eq(up.start), port.last.eq(up.last),
             port.potentiate.eq(up.potentiate), port.pieces.eq(up.pieces),
             port.write.eq(cp.write), port.digits.eq(cp.digits), port.levels.eq(cp.levels),

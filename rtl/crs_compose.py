@@ -7,6 +7,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from crosstrain.golden.periphery import PeripheryParams, check_params
+from crosstrain.rtl.ports import FlowSignature
 
 
 def levels_layout(p: PeripheryParams, lanes: int) -> data.ArrayLayout:
@@ -20,12 +21,6 @@ def copy_levels_layout(p: PeripheryParams, lanes: int) -> data.ArrayLayout:
     :func:`crosstrain.golden.encoding.slice_weights` order (offset: ``weight_slices`` arrays; differential:
     the positive set, then the negative set)."""
     return data.ArrayLayout(data.ArrayLayout(unsigned(p.bits_per_cell), lanes), p.arrays)
-
-
-def flow_signature(layout) -> wiring.Signature:
-    """A word every cycle it is valid, no back-pressure: ``valid`` and ``payload`` (a stream
-    without ``ready``, so that the component exports to Verilog as it is)."""
-    return wiring.Signature({"valid": Out(1), "payload": Out(layout)})
 
 
 def result_layout(p: PeripheryParams, lanes: int) -> data.StructLayout:
@@ -58,9 +53,9 @@ class CrsCompose(wiring.Component):
 
     Members
     -------
-    i : In(flow_signature(levels_layout(params, lanes)))
+    i : In(crosstrain.rtl.ports.FlowSignature(levels_layout(params, lanes)))
         Levels of ``lanes`` columns; one accepted every cycle.
-    o : Out(flow_signature(result_layout(params, lanes)))
+    o : Out(crosstrain.rtl.ports.FlowSignature(result_layout(params, lanes)))
         ``digits``, ``levels`` and ``weight`` of the columns, valid ``stages`` cycles after
         they entered (0: in the same cycle); one per cycle. The wide weight is registered after
         the first stage, the results after the remaining ones; a stage holds its value until the
@@ -78,8 +73,8 @@ class CrsCompose(wiring.Component):
             raise ValueError(f"stages must be a non-negative integer, not {stages!r}")
         self._params, self._lanes, self._stages = params, lanes, stages
         super().__init__({
-            "i": In(flow_signature(levels_layout(params, lanes))),
-            "o": Out(flow_signature(result_layout(params, lanes))),
+            "i": In(FlowSignature(levels_layout(params, lanes))),
+            "o": Out(FlowSignature(result_layout(params, lanes))),
         })
 
     @property

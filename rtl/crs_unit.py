@@ -3,33 +3,43 @@
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import data, enum, wiring
+from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from crosstrain.golden.config import ConfigError
 from crosstrain.golden.periphery import PeripheryParams, check_params
 from crosstrain.rtl.crs_compose import CrsCompose, copy_levels_layout, levels_layout
+from crosstrain.rtl.ports import codes_layout
 
 
-def codes_layout(p: PeripheryParams) -> data.ArrayLayout:
-    """One conversion cycle of every update slice's ADCs, indexed ``[slice][adc]``."""
-    return data.ArrayLayout(data.ArrayLayout(p.adc_bits, p.adcs_per_array), p.update_slices)
+class CrsPortSignature(wiring.Signature):
+    """The CRS unit's port to the arrays of one block (members seen from the unit; timing in
+    :class:`CrsUnit`). Members shared with the MVM port
+    (:class:`crosstrain.rtl.adc_sequencer.MvmPortSignature`) have its names and meaning.
 
+    - ``drive``: a row read of every update slice; ``rows`` (one-hot): the row read, or the row
+      written while ``write`` is high (a read and a write never overlap);
+    - ``sample``: the sample-and-holds take the driven row's columns at the end of the cycle;
+    - ``convert`` / ``line``: ADC ``a`` of every update slice converts held column
+      ``a * lines_per_adc + line``; ``codes`` (``In``,
+      :func:`crosstrain.rtl.ports.codes_layout` of the ``update_slices``) answer it one cycle
+      later;
+    - ``write``: a row write; ``digits`` (``[slice][column]``) to the update slices, ``levels``
+      (``[array][column]``) to the forward and the backward copy.
+    """
 
-def crs_port_signature(p: PeripheryParams) -> wiring.Signature:
-    """The CRS unit's port to the arrays of one block (members seen from the unit)."""
-    return wiring.Signature({
-        "drive": Out(1),
-        "rows": Out(p.rows),
-        "sample": Out(1),
-        "conv": Out(1),
-        "conv_index": Out(range(p.lines_per_adc())),
-        "codes": In(codes_layout(p)),
-        "write": Out(1),
-        "write_rows": Out(p.rows),
-        "digits": Out(levels_layout(p, p.cols)),
-        "levels": Out(copy_levels_layout(p, p.cols)),
-    })
+    def __init__(self, p: PeripheryParams):
+        super().__init__({
+            "drive": Out(1),
+            "rows": Out(p.rows),
+            "sample": Out(1),
+            "convert": Out(1),
+            "line": Out(range(p.lines_per_adc())),
+            "codes": In(codes_layout(p, p.update_slices)),
+            "write": Out(1),
+            "digits": Out(levels_layout(p, p.cols)),
+            "levels": Out(copy_levels_layout(p, p.cols)),
+        })
 
 
 class State(enum.Enum, shape=2):
@@ -49,7 +59,7 @@ class CrsUnit(wiring.Component):
     ``r`` from the sample-and-holds while writing row ``r-1``. The last slot waits
     ``pipeline_cycles`` and writes the last row. The update slices are thus never read and
     written at once. Each conversion's codes arrive registered in the next cycle (as on the MVM
-    port, :func:`crosstrain.rtl.adc_sequencer.xbar_signature`) and go through one :class:`CrsCompose` lane
+    port, :class:`crosstrain.rtl.adc_sequencer.MvmPortSignature`) and go through one :class:`CrsCompose` lane
     per ADC (``pipeline_cycles - 1`` stages: the ADC register is the first of the
     ``pipeline_cycles``) into one of two row buffers (ping-pong: one fills while the other is
     written).
@@ -63,18 +73,18 @@ class CrsUnit(wiring.Component):
     Members
     -------
     start : In(1)
-        Starts a CRS when sampled high while idle.
+        Starts a CRS when sampled high while idle (ignored while ``rst`` is high).
     busy : Out(1)
         High from the first row-drive cycle (the cycle after ``start``) through the last write
         cycle: ``crosstrain.golden.cycles.crs_cycles`` cycles.
-    crs : Out(crs_port_signature(params))
+    crs : Out(CrsPortSignature(params))
         ``drive`` with the one-hot ``rows``: a row read of every update slice (DAC level 1),
         ``sample`` in its last cycle (the sample-and-holds take the columns at the end of it).
-        ``conv`` with ``conv_index`` ``k``: every ADC ``a`` of every slice converts column
+        ``convert`` with ``line`` ``k``: every ADC ``a`` of every slice converts column
         ``a * lines_per_adc + k`` of the held row in this cycle; its ``codes``
         (``[slice][adc]``, codes past the last column ignored) must be presented in the next
-        cycle (registered) and are taken at the end of it. ``write`` with the one-hot ``write_rows``: one row write of ``write_row_cycles``
-        cycles, all arrays at once; ``digits`` (``[slice][column]``) are the clean levels for the
+        cycle (registered) and are taken at the end of it. ``write`` with the one-hot ``rows``:
+        one row write of ``write_row_cycles`` cycles, all arrays at once; ``digits`` (``[slice][column]``) are the clean levels for the
         update slices, ``levels`` (``[array][column]``, :func:`crosstrain.golden.encoding.slice_weights`
         order) go to the forward copy and to the backward copy (same weights, read transposed).
         Data hold still while ``write`` is high. All outputs are decoded from registers.
@@ -93,7 +103,7 @@ class CrsUnit(wiring.Component):
         super().__init__({
             "start": In(1),
             "busy": Out(1),
-            "crs": Out(crs_port_signature(params)),
+            "crs": Out(CrsPortSignature(params)),
         })
 
     @property
@@ -119,12 +129,12 @@ class CrsUnit(wiring.Component):
             self.busy.eq(state != State.IDLE),
             port.drive.eq(reading & ~last & (cnt < read)),
             port.sample.eq(port.drive & (cnt == read - 1)),
-            port.conv.eq(converting & ~last & (cnt < conv)),
-            port.conv_index.eq(Mux(port.conv, cnt, 0)),
+            port.convert.eq(converting & ~last & (cnt < conv)),
+            port.line.eq(Mux(port.convert, cnt, 0)),
             port.write.eq(converting & ~first & (cnt < write)),
         ]
-        m.d.comb += [port.rows.eq(Cat(*(port.drive & (slot == r) for r in range(rows)))),
-                     port.write_rows.eq(Cat(*(port.write & (slot == r + 1) for r in range(rows))))]
+        m.d.comb += port.rows.eq(Cat(*((port.drive & (slot == r)) | (port.write & (slot == r + 1))
+                                       for r in range(rows))))
 
         with m.Switch(state):
             with m.Case(State.IDLE):
@@ -148,7 +158,7 @@ class CrsUnit(wiring.Component):
         # input take one assignment (per-element assignments into one wide signal are
         # quadratic), and elements are single slices of signals (a slice of a slice, as nested
         # indexing of a layout gives, is copied whole by the export for every element).
-        m.d.sync += compose.i.valid.eq(port.conv)
+        m.d.sync += compose.i.valid.eq(port.convert)
         codes = Signal.like(port.codes)
         cw = p.adc_bits
         m.d.comb += [codes.eq(port.codes),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Const, Module, Mux, ResetSignal, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -47,13 +47,15 @@ class DeconvAddressGenerator(wiring.Component):
     Members
     -------
     start : In(1)
-        Pulse while idle to generate the whole layer once; ignored while ``busy``.
+        Pulse while idle to generate the whole layer once; ignored while ``busy`` and while
+        ``rst`` is high.
     busy : Out(1)
         High from the cycle after ``start`` until the cycle after the last read is accepted.
     o : Out(stream.Signature(read_layout(spec)))
         One read per transfer: ``phase`` (crossbar group), ``slot`` (sub-kernel tap; rows
         ``slot*in_channels ..``), ``addr`` (input pixel ``iy*width + ix``), ``out`` (output pixel
-        ``y*out_width + x``), ``last`` (last read of the window: the MVM can start).
+        ``y*out_width + x``), ``last`` (last read of the window: the MVM can start). Not valid
+        while ``rst`` is high.
 
     Timing: ``o.valid`` rises the cycle after ``start``; one read is accepted per cycle while
     ``o.ready`` is high, with no bubble between windows or phases, so a layer takes exactly
@@ -124,7 +126,7 @@ class DeconvAddressGenerator(wiring.Component):
         payload = self.o.payload
         m.d.comb += [
             self.busy.eq(busy),
-            self.o.valid.eq(busy),
+            self.o.valid.eq(busy & ~ResetSignal()),
             payload.phase.eq(ty["index"](py) * n_x_all + tx["index"](px)),
             payload.slot.eq(jy * tx["taps"](px) + jx),
             payload.addr.eq((qy - jy) * spec.width + (qx - jx)),

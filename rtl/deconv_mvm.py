@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from crosstrain.golden.deconv import ConvTranspose
 from crosstrain.golden.periphery import PeripheryParams
-from crosstrain.rtl.adc_sequencer import xbar_signature
+from crosstrain.rtl.adc_sequencer import MvmPortSignature
 from crosstrain.rtl.deconv_addr import DeconvAddressGenerator, read_layout
 from crosstrain.rtl.input_streamer import vector_layout
 from crosstrain.rtl.mvm_unit import MvmUnit
@@ -47,7 +47,7 @@ class DeconvMvmTop(wiring.Component):
             "reads": Out(stream.Signature(read_layout(spec))),
             "i": In(stream.Signature(vector_layout(params))),
             "o": Out(stream.Signature(output_layout(params))),
-            "xbar": Out(xbar_signature(params)),
+            "xbar": Out(MvmPortSignature(params)),
         })
 
     def elaborate(self, platform):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import C, Cat, Const, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -66,10 +66,12 @@ class InputStreamer(wiring.Component):
     i : In(stream.Signature(vector_layout(params)))
         Input vectors. Ready when no token is pending or the vector's last token is being
         taken, so a new vector's first token follows the previous last token with no gap.
+        Never ready while ``rst`` is high.
     o : Out(stream.Signature(token_layout(params)))
         Step tokens; the first token of a vector is valid the cycle after the vector is
         accepted, each next one the cycle after the previous is taken (one per cycle at most).
         Lines beyond the mode's driven count (rows, or columns when transposed) drive 0.
+        Not valid while ``rst`` is high.
     """
 
     def __init__(self, *, params: PeripheryParams, skip_zero: bool = False):
@@ -143,6 +145,7 @@ class InputStreamer(wiring.Component):
         levels = [self._chunks(src[k]).word_select(step, d) for k in range(n_lines)]
 
         load = accept | (advance & ~tok.last)
+        held = Signal()                                                 # a token is on `o`
         with m.If(load):
             m.d.sync += [rem.eq(rest),
                          tok.levels.eq(Cat(levels)),
@@ -154,8 +157,10 @@ class InputStreamer(wiring.Component):
                          tok.level_sum.eq(tree_sum(levels)),
                          tok.transposed.eq(Mux(accept, vin.transposed, mode))]
         with m.If(load):
-            m.d.sync += self.o.valid.eq(1)
+            m.d.sync += held.eq(1)
         with m.Elif(advance):
-            m.d.sync += self.o.valid.eq(0)
-        m.d.comb += self.i.ready.eq(~self.o.valid | (self.o.ready & tok.last))
+            m.d.sync += held.eq(0)
+        rst = ResetSignal()
+        m.d.comb += [self.o.valid.eq(held & ~rst),
+                     self.i.ready.eq((~held | (self.o.ready & tok.last)) & ~rst)]
         return m

@@ -8,7 +8,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from crosstrain.golden.periphery import check_params
-from crosstrain.rtl.adc_sequencer import AdcSequencer, xbar_signature
+from crosstrain.rtl.adc_sequencer import AdcSequencer, MvmPortSignature
 from crosstrain.rtl.input_streamer import InputStreamer, vector_layout
 from crosstrain.rtl.shift_add import ShiftAdd, check_pipeline, output_layout
 
@@ -46,9 +46,9 @@ class MvmUnit(wiring.Component):
         Input vectors ``x`` (signed ``input_bits`` per line) and ``transposed``.
     o : Out(stream.Signature(output_layout(params)))
         Output vectors (signed ``out_width`` per line), in input order.
-    xbar : Out(xbar_signature(params))
+    xbar : Out(MvmPortSignature(params))
         The crossbar port toward the analog arrays (see
-        :func:`crosstrain.rtl.adc_sequencer.xbar_signature`).
+        :class:`crosstrain.rtl.adc_sequencer.MvmPortSignature`).
     """
 
     def __init__(self, *, params, skip_zero: bool = False):
@@ -60,7 +60,7 @@ class MvmUnit(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(vector_layout(params))),
             "o": Out(stream.Signature(output_layout(params))),
-            "xbar": Out(xbar_signature(params)),
+            "xbar": Out(MvmPortSignature(params)),
         })
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -25,16 +25,25 @@ def pieces_layout(p: PeripheryParams) -> data.ArrayLayout:
     return data.ArrayLayout(data.ArrayLayout(unsigned(p.bits_per_cell), p.cols), p.update_slices)
 
 
-def update_port_signature(p: PeripheryParams) -> wiring.Signature:
-    """What the driver presents to the update-slice arrays (members seen from the driver)."""
-    return wiring.Signature({
-        "pulse": Out(1),
-        "start": Out(1),
-        "last": Out(1),
-        "potentiate": Out(1),
-        "rows": Out(p.rows),
-        "pieces": Out(pieces_layout(p)),
-    })
+class UpdatePortSignature(wiring.Signature):
+    """The OPA update port: what the driver presents to the update-slice arrays (members seen
+    from the driver; timing in :class:`OpaDriver`).
+
+    - ``pulse``: a driven cycle; ``start``: the first cycle of a phase; ``last``: every cycle of
+      the OPA's last phase; ``potentiate``: the phase's polarity;
+    - ``rows`` (one bit per row): the rows driven in the phase;
+    - ``pieces`` (:func:`pieces_layout`): the pulse width of every column of every update slice.
+    """
+
+    def __init__(self, p: PeripheryParams):
+        super().__init__({
+            "pulse": Out(1),
+            "start": Out(1),
+            "last": Out(1),
+            "potentiate": Out(1),
+            "rows": Out(p.rows),
+            "pieces": Out(pieces_layout(p)),
+        })
 
 
 class OpaDriver(wiring.Component):
@@ -57,8 +66,8 @@ class OpaDriver(wiring.Component):
     -------
     i : In(stream.Signature(opa_input_layout(params)))
         The vectors of one OPA. Accepted while idle, and in the last cycle of the last phase
-        (so back-to-back OPAs leave no gap).
-    upd : Out(update_port_signature(params))
+        (so back-to-back OPAs leave no gap); never while ``rst`` is high.
+    upd : Out(UpdatePortSignature(params))
         ``pulse`` is high in every driven cycle: from the cycle after ``i`` is accepted, for
         ``crosstrain.golden.cycles.opa_cycles`` cycles (``input_bits`` x 4 phases x ``opa_phase_cycles``).
         ``start`` marks the first cycle of each phase, ``last`` every cycle of the OPA's last
@@ -72,7 +81,7 @@ class OpaDriver(wiring.Component):
         self._params = params
         super().__init__({
             "i": In(stream.Signature(opa_input_layout(params))),
-            "upd": Out(update_port_signature(params)),
+            "upd": Out(UpdatePortSignature(params)),
         })
 
     @property
@@ -130,7 +139,7 @@ class OpaDriver(wiring.Component):
                     with m.If(step == n_steps - 1):
                         m.d.sync += busy.eq(0)
 
-        m.d.comb += self.i.ready.eq(~busy | (last_phase & phase_end))
+        m.d.comb += self.i.ready.eq((~busy | (last_phase & phase_end)) & ~ResetSignal())
         # export time linear in rows and cols (Amaranth 0.5): elements are sliced from signals,
         # not from fields of the payload (the export copies a field's whole slice for every
         # element), and the sign registers take one assignment each (per-bit assignments into

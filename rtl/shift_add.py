@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, signed
+from amaranth.hdl import C, Cat, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from crosstrain.golden import encoding
 from crosstrain.golden.config import ConfigError
 from crosstrain.golden.periphery import check_params
-from crosstrain.rtl.adc_sequencer import record_layout, record_signature
+from crosstrain.rtl.adc_sequencer import record_layout
 from crosstrain.rtl.input_streamer import lines
+from crosstrain.rtl.ports import FlowSignature
 
 
 def output_layout(p) -> data.ArrayLayout:
@@ -47,19 +48,20 @@ class ShiftAdd(wiring.Component):
 
     Members
     -------
-    i : In(crosstrain.rtl.adc_sequencer.record_signature(params))
+    i : In(crosstrain.rtl.ports.FlowSignature(record_layout(params)))
         One record per conversion, in line order within each step (no back-pressure).
     o : Out(stream.Signature(output_layout(params)))
         The output vector, valid ``pipeline_cycles - 1`` cycles after the record with ``last``
         and ``end``, held until taken. The producer must not deliver the next vector's final
         record before the output is taken (:class:`crosstrain.rtl.adc_sequencer.AdcSequencer` does not).
+        Low while ``rst`` is high.
     """
 
     def __init__(self, *, params):
         self._params = check_params(params)
         check_pipeline(params)
         super().__init__({
-            "i": In(record_signature(params)),
+            "i": In(FlowSignature(record_layout(params))),
             "o": Out(stream.Signature(output_layout(params))),
         })
 
@@ -89,7 +91,7 @@ class ShiftAdd(wiring.Component):
         rings_next = []
         for a in range(adcs):
             ring = [Signal(signed(w), name=f"acc{a}_{e}") for e in range(depth)]
-            z = sum(int(sign[k]) * (rec.codes[k * adcs + a] << int(shift[k]))
+            z = sum(int(sign[k]) * (rec.codes[k][a] << int(shift[k]))
                     for k in range(p.arrays))
             z = Mux(rec.empty, 0, z - bias)
             scaled = Signal(signed(w), name=f"scaled{a}")
@@ -115,13 +117,15 @@ class ShiftAdd(wiring.Component):
             return [rings_next[k // n][k % n] if k < n_out else zero for k in range(lines(p))]
 
         fwd, tr = gathered(n_fwd, p.cols), gathered(n_tr, p.rows)
+        full = Signal()                            # an output is held
+        m.d.comb += self.o.valid.eq(full & ~ResetSignal())
         with m.If(valid & rec.last & rec.end):
-            m.d.sync += self.o.valid.eq(1)
+            m.d.sync += full.eq(1)
             # one assignment: per-line assignments into the wide payload make Amaranth's export
             # quadratic in the lines
             m.d.sync += self.o.payload.eq(Cat(
                 (fwd[k] if fwd[k] is tr[k] else Mux(rec.transposed, tr[k], fwd[k]))[:w]
                 for k in range(lines(p))))
         with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+            m.d.sync += full.eq(0)
         return m

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Module, Mux, ResetSignal, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -75,12 +75,14 @@ class WriteEliminator(wiring.Component):
     -------
     settings : In(stream.Signature(settings_layout(params)))
         Register write: ``compare``, ``granularity``, ``threshold``, ``row_group`` (0 acts as 1).
-        Always ready; a transfer takes effect from the next beat. Reset: value compare, tile
+        Always ready except while ``rst`` is high; a transfer takes effect from the next beat. Reset: value compare, tile
         granularity, threshold 0, row group 1. Change them between tiles.
     i : In(stream.Signature(beat_layout(params)))
-        Beats; one accepted per cycle while ``o`` is empty or being read.
+        Beats; one accepted per cycle while ``o`` is empty or being read (never while ``rst``
+        is high).
     o : Out(stream.Signature(result_layout(params)))
-        One result per beat, valid the cycle after the beat is accepted: ``mask`` (significant
+        One result per beat, valid the cycle after the beat is accepted (low while ``rst`` is
+        high): ``mask`` (significant
         live elements), ``group_end`` (the beat closes its group; every beat at cell
         granularity), ``group_write`` (some element of the group so far is significant: at a
         ``group_end``, whether the group is written; at cell granularity, whether the row is).
@@ -116,7 +118,8 @@ class WriteEliminator(wiring.Component):
         regs = Signal(settings_layout(p), init={"compare": Compare.VALUE,
                                                 "granularity": Granularity.TILE,
                                                 "threshold": 0, "row_group": 1})
-        m.d.comb += self.settings.ready.eq(1)
+        rst = ResetSignal()
+        m.d.comb += self.settings.ready.eq(~rst)
         with m.If(self.settings.valid):
             m.d.sync += regs.eq(self.settings.payload)
 
@@ -141,16 +144,17 @@ class WriteEliminator(wiring.Component):
         group_live = self._saturate(acc_live + n_live)
 
         accept = self.i.valid & self.i.ready
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        full = Signal()                            # a result is held
+        m.d.comb += [self.i.ready.eq((~full | self.o.ready) & ~rst), self.o.valid.eq(full & ~rst)]
         with m.If(accept):
-            m.d.sync += [self.o.valid.eq(1), self.o.payload.mask.eq(sig),
+            m.d.sync += [full.eq(1), self.o.payload.mask.eq(sig),
                          self.o.payload.group_end.eq(end), self.o.payload.group_write.eq(running)]
             with m.If(end):
                 m.d.sync += [acc.eq(0), pos.eq(0), acc_live.eq(0)]
             with m.Else():
                 m.d.sync += [acc.eq(running), pos.eq(pos + 1), acc_live.eq(group_live)]
         with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+            m.d.sync += full.eq(0)
 
         add_issued = Mux(cell, n_sig, Mux(end & running, group_live, 0))
         add_elim = Mux(cell, n_skip, Mux(end & ~running, group_live, 0))

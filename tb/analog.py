@@ -4,8 +4,9 @@
 matrix (:func:`crosstrain.golden.encoding.slice_weights`), and on each ``sample`` computes every array's
 column sums (row sums when transposed) with :func:`crosstrain.golden.crossbar.column_sums` and their codes
 with :func:`crosstrain.golden.crossbar.adc`, packed once per sample so that each conversion is answered
-with one integer. :func:`amaranth_process` and :func:`cocotb_process` attach it to the port in
-amaranth.sim and cocotb (protocol: :func:`crosstrain.rtl.adc_sequencer.xbar_signature`).
+with one integer. :class:`CrossbarAgent` attaches it to the port in a bench of
+:mod:`crosstrain.tb.testbench`, in amaranth.sim and cocotb alike (protocol:
+:class:`crosstrain.rtl.adc_sequencer.MvmPortSignature`).
 
 :func:`crosstrain.tb.words.pack` / :func:`crosstrain.tb.words.unpack` move whole vectors between numpy and port
 integers.
@@ -17,6 +18,7 @@ import numpy as np
 
 from crosstrain.golden import crossbar, encoding
 from crosstrain.golden.periphery import PeripheryParams
+from crosstrain.tb.testbench import Agent
 from crosstrain.tb.words import pack, unpack
 
 
@@ -66,33 +68,40 @@ class AnalogCrossbar:
         return self._words[line]
 
 
-async def amaranth_process(ctx, port, model: AnalogCrossbar):
-    """amaranth.sim adapter (run it as a background testbench): answers ``port`` forever."""
-    while True:
-        *_, sample, transposed, drive, convert, line = await ctx.tick().sample(
-            port.sample, port.transposed, port.drive, port.convert, port.line)
-        if convert:                 # from the held sample, before this cycle's sample replaces it
-            ctx.set(port.codes, model.convert(line))
-        if sample:
-            model.sample(drive, bool(transposed))
+class CrossbarAgent(Agent):
+    """``model`` on the MVM crossbar port ``PREFIX__*`` of a bench
+    (:class:`crosstrain.rtl.adc_sequencer.MvmPortSignature`): a conversion requested in a cycle
+    is answered with its codes in the next one (the ADC's output register); a ``sample`` is
+    taken after that cycle's conversion (which still converts the previous sample).
+    ``conversions``, ``first`` and ``last`` count and stamp the converting cycles since
+    :meth:`count_from_now`."""
 
+    def __init__(self, tb, model: AnalogCrossbar, prefix: str = "xbar"):
+        self.tb, self.model = tb, model
+        self.convert, self.line = tb.port(f"{prefix}__convert"), tb.port(f"{prefix}__line")
+        self.sample_, self.transposed = tb.port(f"{prefix}__sample"), tb.port(f"{prefix}__transposed")
+        self.drive_, self.codes = tb.port(f"{prefix}__drive"), tb.port(f"{prefix}__codes")
+        self.answer = None
+        self.codes.set(0)
+        self.count_from_now()
 
-async def cocotb_process(dut, model: AnalogCrossbar, prefix: str = "xbar"):
-    """cocotb adapter (start it with ``cocotb.start_soon``): reads the requests of each cycle
-    after ``ReadOnly`` and writes the answer right after the next rising edge."""
-    from cocotb.triggers import ReadOnly, RisingEdge
+    def count_from_now(self) -> None:
+        self.conversions, self.first, self.last = 0, -1, -1
 
-    sample, transposed = getattr(dut, f"{prefix}__sample"), getattr(dut, f"{prefix}__transposed")
-    drive, convert = getattr(dut, f"{prefix}__drive"), getattr(dut, f"{prefix}__convert")
-    line, codes = getattr(dut, f"{prefix}__line"), getattr(dut, f"{prefix}__codes")
-    answer = None
-    while True:
-        await RisingEdge(dut.clk)
-        if answer is not None:
-            codes.value = answer
-            answer = None
-        await ReadOnly()
-        if int(convert.value):      # from the held sample, before this cycle's sample replaces it
-            answer = model.convert(int(line.value))
-        if int(sample.value):
-            model.sample(drive.value.to_unsigned(), bool(int(transposed.value)))
+    def drive(self) -> None:
+        if self.answer is not None:
+            self.codes.set(self.answer)
+            self.answer = None
+
+    def sample(self) -> None:
+        if self.convert.get():
+            self.answer = self.model.convert(self.line.get())
+            self.conversions += 1
+            self.last = self.tb.cycle
+            if self.first < 0:
+                self.first = self.last
+        if self.sample_.get():
+            self.model.sample(self.drive_.get(), bool(self.transposed.get()))
+
+    def reset(self) -> None:
+        self.answer = None

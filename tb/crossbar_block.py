@@ -5,22 +5,25 @@ with the analog MVM of :class:`crosstrain.tb.analog.AnalogCrossbar` reading the 
 Per cycle, :meth:`CrossbarBlock.cycle` takes the port's strobes (small ints) and reads the wide
 words only on the events that need them (a sample's drive, a phase start's pieces, a write's
 first cycle), through callables; it returns the codes to present in the next cycle (registered),
-or ``None``. :func:`amaranth_process` and :func:`cocotb_process` attach it to a simulation.
+or ``None``. :class:`BlockAgent` attaches it to the port in a bench of
+:mod:`crosstrain.tb.testbench` (amaranth.sim and cocotb alike).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Value
 
 from crosstrain.rtl.crossbar_unit import Mode
 from crosstrain.tb.analog import AnalogCrossbar
+from crosstrain.tb.testbench import Agent
 from crosstrain.tb.update_array import UpdateArrayModel
 
 #: Port members :meth:`CrossbarBlock.cycle` reads every cycle; the rest only on events.
 STROBES = ("mode", "sample", "convert", "line", "start", "last", "potentiate", "write")
 #: The wide members, read on events.
 WIDE = ("drive", "rows", "pieces", "digits", "levels")
+#: ``Mode`` by value (a dict lookup per cycle instead of an enum call).
+MODES = {m.value: m for m in Mode}
 
 
 class CrossbarBlock:
@@ -44,7 +47,7 @@ class CrossbarBlock:
     def cycle(self, s: dict, word) -> int | None:
         """One clock cycle: ``s`` maps :data:`STROBES` to ints, ``word(name)`` reads a wide
         member (``drive``, ``rows``, ``pieces``, ``digits``, ``levels``) as an int."""
-        mode = Mode(s["mode"])
+        mode = MODES[s["mode"]]
         answer = None
         if s["convert"]:                     # from the held sample, before a new one replaces it
             if mode in (Mode.CRS_READ, Mode.CRS_WRITE):
@@ -71,42 +74,34 @@ class CrossbarBlock:
         self._writing = False
 
 
-def _int(v) -> int:
-    return v.value if isinstance(v, Mode) else int(v)
+class BlockAgent(Agent):
+    """``model`` on the crossbar port ``PREFIX__*`` of a bench
+    (:class:`crosstrain.rtl.crossbar_unit.CrossbarPortSignature`): each cycle's strobes are read
+    in the sample phase (the wide members only when an event needs them), the codes of a
+    conversion are presented in the next cycle. Cycles with ``rst`` high are skipped; a reset
+    aborts what the model had in flight. ``modes`` keeps the port's ``mode`` of every cycle
+    since the agent was added."""
 
+    def __init__(self, tb, model: CrossbarBlock, prefix: str = "xbar"):
+        self.tb, self.model = tb, model
+        self.strobes = [(n, tb.port(f"{prefix}__{n}")) for n in STROBES]
+        self.wide = {n: tb.port(f"{prefix}__{n}") for n in WIDE}
+        self.codes = tb.port(f"{prefix}__codes")
+        self.codes.set(0)
+        self.answer = None
+        self.modes: list[int] = []
 
-async def amaranth_process(ctx, port, model: CrossbarBlock):
-    """amaranth.sim adapter (a background testbench): answers ``port`` forever. The wide
-    members are sampled with the strobes (amaranth.sim has no lazy read of a past cycle)."""
-    members = [getattr(port, n) for n in STROBES] + [Value.cast(getattr(port, n)) for n in WIDE]
-    while True:
-        values = (await ctx.tick().sample(*members))[-len(members):]
-        s = {n: _int(v) for n, v in zip(STROBES, values)}
-        wide = dict(zip(WIDE, values[len(STROBES):]))
-        answer = model.cycle(s, wide.__getitem__)
-        if answer is not None:
-            ctx.set(port.codes, answer)
+    def drive(self) -> None:
+        if self.answer is not None:
+            self.codes.set(self.answer)
+            self.answer = None
 
+    def sample(self) -> None:
+        s = {n: port.get() for n, port in self.strobes}
+        self.modes.append(s["mode"])
+        if not self.tb.in_reset:
+            self.answer = self.model.cycle(s, lambda name: self.wide[name].get())
 
-async def cocotb_process(dut, model: CrossbarBlock, prefix: str = "xbar"):
-    """cocotb adapter (``cocotb.start_soon``): reads each cycle's strobes after ``ReadOnly`` (the
-    wide words only when an event needs them) and writes the codes after the next rising edge."""
-    from cocotb.triggers import ReadOnly, RisingEdge
-
-    strobes = {n: getattr(dut, f"{prefix}__{n}") for n in STROBES}
-    codes = getattr(dut, f"{prefix}__codes")
-
-    def word(name):
-        return getattr(dut, f"{prefix}__{name}").value.to_unsigned()
-
-    answer = None
-    while True:
-        await RisingEdge(dut.clk)
-        if answer is not None:
-            codes.value = answer
-        await ReadOnly()
-        if int(dut.rst.value):
-            model.abort()
-            answer = None
-            continue
-        answer = model.cycle({n: int(h.value) for n, h in strobes.items()}, word)
+    def reset(self) -> None:
+        self.model.abort()
+        self.answer = None

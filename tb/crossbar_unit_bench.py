@@ -1,6 +1,8 @@
 """A training step through :class:`crosstrain.rtl.crossbar_unit.CrossbarUnit` with the block model of
-:mod:`crosstrain.tb.crossbar_block` on its port, in amaranth.sim (:func:`simulate`) and cocotb (the tests
-at the bottom, on Icarus and Verilator).
+:mod:`crosstrain.tb.crossbar_block` on its port: one body, :func:`run_step` (a
+:mod:`crosstrain.tb.testbench` bench: commands from a stream source, outputs taken by a sink,
+the block on ``xbar``), in amaranth.sim (:func:`simulate`) and cocotb (the test at the bottom,
+on Icarus and Verilator).
 
 The step (:func:`training_step`): ``fwd`` forward MVMs back to back, one transposed MVM, ``opas``
 OPAs back to back, one CRS, one forward MVM on the resolved weights, offered as one command
@@ -20,18 +22,19 @@ from dataclasses import dataclass, field
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
 
 from crosstrain.golden import cycles
 from crosstrain.golden.encoding import slice_weights
 from crosstrain.golden.opa import UpdateArrays
 from crosstrain.golden.periphery import PeripheryParams
 from crosstrain.rtl.crossbar_unit import Mode, Op, command_layout
-from crosstrain.tb.crossbar_block import CrossbarBlock, amaranth_process, cocotb_process
-from crosstrain.tb.mvm_bench import golden_outputs, output_values, random_inputs, random_weights
+from crosstrain.rtl.shift_add import output_layout
+from crosstrain.tb.crossbar_block import BlockAgent, CrossbarBlock
+from crosstrain.tb.mvm_bench import golden_outputs, random_inputs, random_weights
 from crosstrain.tb.runner import bench_params
-from crosstrain.tb.words import pack
+from crosstrain.tb.stream import StreamSink, StreamSource, random_pauses
+from crosstrain.tb.testbench import run_amaranth, run_cocotb
+from crosstrain.tb.words import Codec
 
 
 @dataclass
@@ -66,20 +69,9 @@ def training_step(p: PeripheryParams, rng, *, fwd: int = 2, opas: int = 3) -> St
     return Step(w0, ops, xs, ds, outputs, update, w1)
 
 
-def command_words(p: PeripheryParams, step: Step) -> list[int]:
-    layout = command_layout(p)
-    n = max(p.rows, p.cols)
-    words = []
-    for op, x, d in zip(step.ops, step.xs, step.ds):
-        word = op.value << layout["op"].offset
-        if x is not None:
-            v = np.zeros(n, np.int64)
-            v[:len(x)] = x
-            word |= pack(v, p.input_bits) << layout["x"].offset
-        if d is not None:
-            word |= pack(d, p.error_bits) << layout["d"].offset
-        words.append(word)
-    return words
+def commands(step: Step) -> list[dict]:
+    """The step's commands for the RTL's ``command_layout`` (no operand: packed as 0)."""
+    return [{"op": op, "x": x, "d": d} for op, x, d in zip(step.ops, step.xs, step.ds)]
 
 
 @dataclass
@@ -147,93 +139,35 @@ def check_step(p: PeripheryParams, step: Step, model: CrossbarBlock, tr: Trace, 
     return measured
 
 
-def _tick_record(tr: Trace, p, step, cycle, k, taken, word, valid, ready, mode):
-    """Bookkeeping of one cycle (shared by both drivers); returns the next command index."""
-    tr.modes.append(mode)
-    if valid and ready:
-        tr.accepted.append(cycle)
-        k += 1
-    if taken:
-        mvm_modes = [op == Op.MVM_T for op in step.ops if op in (Op.MVM, Op.MVM_T)]
-        tr.outputs.append(output_values(p, word, mvm_modes[len(tr.outputs)]))
-        tr.emitted.append(cycle)
-    return k
+async def run_step(tb, p: PeripheryParams, step: Step, *, pause=None) -> tuple[CrossbarBlock, Trace]:
+    """The step's commands offered back to back on ``cmd``, every output taken from ``o``
+    (stalled where ``pause`` says), the block model on ``xbar``; stamps relative to the first
+    cycle after the reset."""
+    model = CrossbarBlock(p, step.w0)
+    await tb.reset()
+    port = tb.add(BlockAgent(tb, model))
+    src = tb.add(StreamSource(tb, "cmd", codec=Codec(command_layout(p))))
+    sink = tb.add(StreamSink(tb, "o", codec=Codec(output_layout(p)), pause=pause))
+    src.send_all(commands(step))
+    start, t0 = tb.cycle, time.perf_counter()
+    await sink.wait(len(step.outputs), timeout=stuck_after(p))
+    tb.remove(src, sink, port)
+    n_out = [p.rows if op == Op.MVM_T else p.cols for op in step.ops if op in (Op.MVM, Op.MVM_T)]
+    return model, Trace(accepted=[t.cycle - start for t in src.transfers],
+                        emitted=[t.cycle - start for t in sink.transfers],
+                        outputs=[t.value[:n] for t, n in zip(sink.transfers, n_out)],
+                        modes=port.modes, run_s=time.perf_counter() - t0)
 
 
-# ---- amaranth.sim driver -----------------------------------------------------------------------
 def simulate(p: PeripheryParams, step: Step, *, stall_seed: int | None = None,
              stall: float = 0.5) -> tuple[CrossbarBlock, Trace]:
-    """Run the step's commands, offered back to back; ``o.ready`` is low with probability
-    ``stall`` each cycle when ``stall_seed`` is given, else always high."""
-    from amaranth.sim import Simulator
-
+    """:func:`run_step` on a :class:`~crosstrain.rtl.crossbar_unit.CrossbarUnit` in
+    amaranth.sim; ``o.ready`` is low with probability ``stall`` each cycle when ``stall_seed``
+    is given, else always high."""
     from crosstrain.rtl.crossbar_unit import CrossbarUnit
 
-    dut = CrossbarUnit(params=p)
-    model = CrossbarBlock(p, step.w0)
-    words = command_words(p, step)
-    tr = Trace()
-
-    rng = None if stall_seed is None else np.random.default_rng(stall_seed)
-
-    async def bench(ctx):
-        k, cycle = 0, 0
-        while len(tr.outputs) < len(step.outputs):
-            assert cycle < stuck_after(p), f"stuck after {cycle} cycles"
-            o_ready = 1 if rng is None else int(rng.random() >= stall)
-            ctx.set(dut.o.ready, o_ready)
-            if k < len(words):
-                ctx.set(dut.cmd.payload.as_value(), words[k])
-            ctx.set(dut.cmd.valid, k < len(words))
-            *_, valid, ready, ov, word, mode = await ctx.tick().sample(
-                dut.cmd.valid, dut.cmd.ready, dut.o.valid, dut.o.payload.as_value(), dut.xbar.mode)
-            mode = mode.value if isinstance(mode, Mode) else int(mode)
-            k = _tick_record(tr, p, step, cycle, k, ov and o_ready, word, valid, ready, mode)
-            cycle += 1
-
-    async def analog(ctx):
-        await amaranth_process(ctx, dut.xbar, model)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.add_testbench(analog, background=True)
-    t0 = time.perf_counter()
-    sim.run()
-    tr.run_s = time.perf_counter() - t0
-    return model, tr
-
-
-# ---- cocotb driver -----------------------------------------------------------------------------
-async def reset(dut):
-    dut.rst.value = 1
-    dut.cmd__valid.value = 0
-    dut.o__ready.value = 1
-    dut.xbar__codes.value = 0
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-
-
-async def run_step(dut, p: PeripheryParams, step: Step) -> Trace:
-    words = command_words(p, step)
-    tr, k, cycle = Trace(), 0, 0
-    t0 = time.perf_counter()
-    while len(tr.outputs) < len(step.outputs):
-        assert cycle < stuck_after(p), f"stuck after {cycle} cycles"
-        await RisingEdge(dut.clk)
-        if k < len(words):
-            dut.cmd__payload.value = words[k]
-        valid = int(k < len(words))
-        dut.cmd__valid.value = valid
-        await ReadOnly()
-        ov = int(dut.o__valid.value)
-        word = dut.o__payload.value.to_unsigned() if ov else None
-        k = _tick_record(tr, p, step, cycle, k, ov, word, valid, int(dut.cmd__ready.value),
-                         int(dut.xbar__mode.value))
-        cycle += 1
-    tr.run_s = time.perf_counter() - t0
-    return tr
+    pause = None if stall_seed is None else random_pauses(np.random.default_rng(stall_seed), stall)
+    return run_amaranth(CrossbarUnit(params=p), lambda tb: run_step(tb, p, step, pause=pause))
 
 
 @cocotb.test()
@@ -241,10 +175,6 @@ async def training_step_matches_golden(dut):
     d = bench_params()
     p = PeripheryParams.from_dict(d["periphery"])
     step = training_step(p, np.random.default_rng(d["seed"]), fwd=d["fwd"], opas=d["opas"])
-    model = CrossbarBlock(p, step.w0)
-    Clock(dut.clk, 10, unit="ns").start()
-    await reset(dut)
-    cocotb.start_soon(cocotb_process(dut, model))
-    tr = await run_step(dut, p, step)
+    model, tr = await run_cocotb(dut, lambda tb: run_step(tb, p, step))
     measured = check_step(p, step, model, tr, f"seed {d['seed']}")
     dut._log.info(f"measured cycles {measured}; {measured['total'] / tr.run_s:.0f} cycles/s")

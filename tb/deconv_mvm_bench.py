@@ -16,28 +16,30 @@ only on its token stream, so each group's stream is run through one MvmUnit as v
 issue exactly the group's steps (:func:`step_vectors`), and the cycles from the first acceptance
 to the last output are measured; the layer takes as long as its busiest group.
 
-The cocotb top (:class:`crosstrain.rtl.deconv_mvm.DeconvMvmTop`) holds both blocks: ports ``start``, ``busy``, ``reads__*``
-(the address generator) and ``i__*``, ``o__*``, ``xbar__*`` (the unit, as in crosstrain.tb.mvm_bench).
+The cocotb top (:class:`crosstrain.rtl.deconv_mvm.DeconvMvmTop`) holds both blocks: ports
+``start``, ``busy``, ``reads__*`` (the address generator) and ``i__*``, ``o__*``, ``xbar__*``
+(the unit); the tests drive it with the bodies of crosstrain.tb.deconv_addr_bench
+(:func:`~crosstrain.tb.deconv_addr_bench.run_layer`) and crosstrain.tb.mvm_bench
+(:func:`~crosstrain.tb.mvm_bench.run_vectors`).
 """
 
 from __future__ import annotations
 
 import cocotb
 import numpy as np
-from amaranth.hdl import Shape
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from crosstrain.golden import encoding
-from crosstrain.golden.deconv import READ_FIELDS, ConvTranspose, phase_inputs, phase_matrix, scatter
+from crosstrain.golden.deconv import ConvTranspose, phase_inputs, phase_matrix, scatter
 from crosstrain.golden.encoding import to_fixed
 from crosstrain.golden.periphery import PeripheryParams
 from crosstrain.golden.zeroskip import crossbar_deconv, plan_steps, plan_tiles
-from crosstrain.rtl.deconv_addr import DeconvAddressGenerator, read_layout
 from crosstrain.rtl.deconv_mvm import DeconvMvmTop
-from crosstrain.tb.analog import AnalogCrossbar, cocotb_process
-from crosstrain.tb.mvm_bench import check_run, random_weights, reset, run_vectors, simulate
+from crosstrain.tb.analog import AnalogCrossbar, CrossbarAgent
+from crosstrain.tb.deconv_addr_bench import run_layer
+from crosstrain.tb.deconv_addr_bench import simulate as simulate_reads
+from crosstrain.tb.mvm_bench import attach, check_run, random_weights, run_vectors, simulate
 from crosstrain.tb.runner import bench_params
+from crosstrain.tb.testbench import run_cocotb
 from crosstrain.tb.words import unpack
 
 
@@ -100,29 +102,7 @@ def golden_layer(spec: ConvTranspose, p: PeripheryParams, x, w, *, skip_zero: bo
 # ---- amaranth.sim ------------------------------------------------------------------------------
 def generate_reads(spec: ConvTranspose) -> np.ndarray:
     """The address generator's whole read sequence (output always ready), from amaranth.sim."""
-    from amaranth.sim import Simulator
-
-    dut = DeconvAddressGenerator(spec=spec)
-    fields = [getattr(dut.o.payload, f) for f in READ_FIELDS]
-    reads = []
-
-    async def bench(ctx):
-        ctx.set(dut.o.ready, 1)
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        while True:
-            _, _, valid, busy, *payload = await ctx.tick().sample(dut.o.valid, dut.busy, *fields)
-            if valid:
-                reads.append(payload)
-            if not busy:
-                return
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return np.array(reads, dtype=np.int64).reshape(-1, len(READ_FIELDS))
+    return simulate_reads(spec)[0]
 
 
 def simulate_layer(spec: ConvTranspose, p: PeripheryParams, x, w, *, skip_zero: bool):
@@ -216,37 +196,17 @@ class RecordingCrossbar(AnalogCrossbar):
         return super().sample(drive, transposed)
 
 
-async def setup(dut):
-    """Clock, recording analog model, reset; returns (bench parameters, spec, params, model, rng)."""
+def setup():
+    """Bench parameters, spec, params, the recording analog model and the rng."""
     d = bench_params()
     spec, p = ConvTranspose(**d["spec"]), PeripheryParams.from_dict(d["params"])
-    model = RecordingCrossbar(p, np.zeros((p.rows, p.cols), dtype=np.int64))
-    Clock(dut.clk, 10, unit="ns").start()
-    cocotb.start_soon(cocotb_process(dut, model))
-    dut.start.value = 0
-    dut.reads__ready.value = 0
-    await reset(dut)
-    return d, spec, p, model, np.random.default_rng(d["seed"])
+    return d, spec, p, np.random.default_rng(d["seed"])
 
 
-async def collect_reads(dut, spec: ConvTranspose) -> np.ndarray:
-    """Pulse ``start`` and take every read (ready high) until ``busy`` falls."""
-    layout = read_layout(spec)
-    fields = [(layout[f].offset, Shape.cast(layout[f].shape).width) for f in READ_FIELDS]
-    await FallingEdge(dut.clk)
-    dut.start.value, dut.reads__ready.value = 1, 1
-    await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.start.value = 0
-    reads = []
-    while True:
-        await ReadOnly()
-        if int(dut.reads__valid.value):
-            word = dut.reads__payload.value.to_unsigned()
-            reads.append([(word >> off) & ((1 << width) - 1) for off, width in fields])
-        if not int(dut.busy.value):
-            return np.array(reads, dtype=np.int64).reshape(-1, len(READ_FIELDS))
-        await FallingEdge(dut.clk)
+async def attach_top(tb, p: PeripheryParams) -> CrossbarAgent:
+    """Reset the top (``start`` low) and put a recording analog model on its ``xbar`` port."""
+    tb.set("start", 0)
+    return await attach(tb, p, np.zeros((p.rows, p.cols), dtype=np.int64), RecordingCrossbar)
 
 
 def expected_drives(p: PeripheryParams, xs, *, skip_zero: bool) -> list[np.ndarray]:
@@ -269,17 +229,21 @@ def check_drives(p, model: RecordingCrossbar, xs, *, skip_zero: bool, note: str)
 async def zero_skipping_issues_the_golden_steps(dut):
     """ReLU-sparse vectors, all-zero vectors, a vector with one value: the sampled steps are the
     golden plan's (every step without skipping), outputs are sliced_mvm, cycles stream_cycles."""
-    d, spec, p, model, rng = await setup(dut)
+    d, spec, p, rng = setup()
     w = random_weights(p, rng)
-    model.program(w)
     frac = p.cfg.precision.weight_frac_bits
     xs = list(to_fixed(np.maximum(rng.standard_normal((6, p.rows)), 0), p.input_bits, frac))
     xs[1][:] = 0
     xs[4][:] = 0
     xs[5][:] = 0
     xs[5][p.rows // 2] = -1                                   # every bit set: no step skipped
-    model.drives.clear()
-    run = await run_vectors(dut, p, xs)
+
+    async def body(tb):
+        xbar = await attach_top(tb, p)
+        xbar.model.program(w)
+        return xbar.model, await run_vectors(tb, p, xbar, xs)
+
+    model, run = await run_cocotb(dut, body)
     note = f"seed {d['seed']} skip_zero={d['skip_zero']}"
     check_run(p, w, xs, [False] * len(xs), run, note=note, skip_zero=d["skip_zero"])
     check_drives(p, model, xs, skip_zero=d["skip_zero"], note=note)
@@ -289,19 +253,24 @@ async def zero_skipping_issues_the_golden_steps(dut):
 async def deconv_layer(dut):
     """The layer through the RTL read sequence and the unit equals golden scatter and
     crossbar_deconv (ReLU-sparse inputs, random fixed-point weights)."""
-    d, spec, p, model, rng = await setup(dut)
+    d, spec, p, rng = setup()
     x, w = random_layer(spec, p, rng)
-    reads = await collect_reads(dut, spec)
     out = np.zeros((1, spec.out_channels, spec.out_height, spec.out_width), dtype=np.int64)
-    for ph, (vecs, outs) in window_vectors(spec, p, x[0], reads).items():
-        m = group_matrix(spec, p, w, ph)
-        model.program(m)
-        model.drives.clear()
-        run = await run_vectors(dut, p, list(vecs))
-        note = f"seed {d['seed']} phase {ph} skip_zero={d['skip_zero']}"
-        check_run(p, m, list(vecs), [False] * len(vecs), run, note=note, skip_zero=d["skip_zero"])
-        check_drives(p, model, list(vecs), skip_zero=d["skip_zero"], note=note)
-        place_outputs(spec, run.outputs, outs, out[0])
+
+    async def body(tb):
+        xbar = await attach_top(tb, p)
+        reads, _ = await run_layer(tb, spec, prefix="reads")
+        for ph, (vecs, outs) in window_vectors(spec, p, x[0], reads).items():
+            m = group_matrix(spec, p, w, ph)
+            xbar.model.program(m)
+            xbar.model.drives.clear()
+            run = await run_vectors(tb, p, xbar, list(vecs))
+            note = f"seed {d['seed']} phase {ph} skip_zero={d['skip_zero']}"
+            check_run(p, m, list(vecs), [False] * len(vecs), run, note=note, skip_zero=d["skip_zero"])
+            check_drives(p, xbar.model, list(vecs), skip_zero=d["skip_zero"], note=note)
+            place_outputs(spec, run.outputs, outs, out[0])
+
+    await run_cocotb(dut, body)
     for name, want in zip(("scatter", "crossbar_deconv"),
                           golden_layer(spec, p, x, w, skip_zero=d["skip_zero"])):
         bad = np.argwhere(out != want)

@@ -1,14 +1,16 @@
-"""Drivers and cocotb bench of crosstrain.rtl.mvm_unit.MvmUnit with the analog crossbar of crosstrain.tb.analog.
+"""Bench of crosstrain.rtl.mvm_unit.MvmUnit with the analog crossbar of crosstrain.tb.analog.
 
-:func:`simulate` runs vectors through the unit in amaranth.sim and :func:`run_vectors` does the
-same in cocotb (Icarus or Verilator); both return a :class:`Run` (outputs and the clock edge of
-every input and output transfer, conversions counted) that :func:`check_run` compares with
+One body, :func:`run_vectors` (a :mod:`crosstrain.tb.testbench` bench: vectors offered on
+``i`` by a stream source, outputs taken from ``o`` by a sink, the analog model on ``xbar``),
+serves amaranth.sim (:func:`simulate`) and cocotb on Icarus or Verilator (the tests at the
+bottom). It returns a :class:`Run` (outputs and the cycle of every input and output transfer,
+conversions counted) that :func:`check_run` compares with
 :func:`crosstrain.golden.crossbar.sliced_mvm` (values, ADC clipping included) and with
 :func:`crosstrain.golden.cycles.mvm_schedule` (latency and interval, exactly). The benches of
 ``crosstrain bench mvm`` / ``bench sim`` reuse them.
 
-The exported top has ports ``i__*``, ``o__*``, ``xbar__*``, ``clk``, ``rst``; every payload is
-packed or unpacked as one integer per transfer (:func:`crosstrain.tb.words.pack` / :func:`crosstrain.tb.words.unpack`).
+Payloads are packed and unpacked with the RTL's own layouts
+(:class:`crosstrain.tb.words.Codec` of ``vector_layout`` / ``output_layout``).
 """
 
 from __future__ import annotations
@@ -22,17 +24,20 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
 
 from crosstrain.golden import crossbar, encoding
 from crosstrain.golden.cycles import mvm_schedule
 from crosstrain.golden.events import Events
 from crosstrain.golden.periphery import PeripheryParams
 from crosstrain.golden.zeroskip import plan_steps, stream_cycles
-from crosstrain.tb.analog import AnalogCrossbar, amaranth_process, cocotb_process
+from crosstrain.rtl.input_streamer import vector_layout
+from crosstrain.rtl.shift_add import output_layout
+from crosstrain.tb.analog import AnalogCrossbar, CrossbarAgent
 from crosstrain.tb.runner import bench_params, run_bench
-from crosstrain.tb.words import pack, unpack
+from crosstrain.tb.scoreboard import Scoreboard
+from crosstrain.tb.stream import StreamSink, StreamSource, Transfer, paused_for, random_pauses
+from crosstrain.tb.testbench import run_amaranth, run_cocotb
+from crosstrain.tb.words import Codec
 
 #: Environment variable that turns on the cocotb ``workload`` test (JSON: vectors, out path).
 WORKLOAD_ENV = "CROSSTRAIN_MVM_WORKLOAD"
@@ -61,8 +66,8 @@ def clipping_case(p: PeripheryParams):
 # ---- golden expectations -----------------------------------------------------------------------
 @dataclass
 class Run:
-    """What a driver saw: one output per vector (``n_out`` values each) and the clock edge of
-    each input and output transfer; ``first``: index of the first vector the outputs belong to
+    """What a bench saw: one output per vector (``n_out`` values each) and the cycle of each
+    input and output transfer; ``first``: index of the first vector the outputs belong to
     (vectors accepted before a reset are lost)."""
 
     outputs: list = field(default_factory=list)
@@ -111,23 +116,22 @@ def check_run(p: PeripheryParams, w, xs, transposed, run: Run, *, note: str,
     output always ready) every latency and interval equals the cycle model exactly."""
     xs, transposed = list(xs)[run.first:], list(transposed)[run.first:]
     want = golden_outputs(p, w, xs, transposed)
-    assert len(run.outputs) == len(want), f"{len(run.outputs)} outputs for {len(want)} vectors ({note})"
-    for k, (got, exp) in enumerate(zip(run.outputs, want)):
-        bad = np.flatnonzero(got != exp)
-        assert not len(bad), (f"vector {k}: line {bad[0]} is {got[bad[0]]}, golden {exp[bad[0]]} "
-                              f"({len(bad)} lines differ; {note})")
+    outputs, inputs = Scoreboard("output", note=note), Scoreboard("input", note=note)
+    slots = tokens_per_vector(p, xs, skip_zero=skip_zero) if timing else None
+    at = run.accepted[0] if run.accepted else 0
+    for k, (value, t) in enumerate(zip(want, transposed)):
+        cycle = None
+        if timing:
+            s = mvm_schedule(p.cfg, transposed=bool(t))
+            cycle = run.accepted[k] + s.read_cycles + (slots[k] - 1) * s.step_interval \
+                + s.conv_cycles + p.pipeline_cycles
+            inputs.expect(k, cycle=at)
+            at += slots[k] * s.step_interval
+        outputs.expect(value, cycle=cycle)
+    outputs.check([Transfer(c, v) for c, v in zip(run.emitted, run.outputs)])
     if not timing:
         return
-    slots = tokens_per_vector(p, xs, skip_zero=skip_zero)
-    for k, t in enumerate(transposed):
-        s = mvm_schedule(p.cfg, transposed=bool(t))
-        lat = s.read_cycles + (slots[k] - 1) * s.step_interval + s.conv_cycles + p.pipeline_cycles
-        got = run.emitted[k] - run.accepted[k]
-        assert got == lat, f"vector {k}: latency {got} cycles, model {lat} ({note})"
-        if k + 1 < len(xs):
-            gap = run.accepted[k + 1] - run.accepted[k]
-            assert gap == slots[k] * s.step_interval, \
-                f"vector {k}: interval {gap} cycles, model {slots[k] * s.step_interval} ({note})"
+    inputs.check([Transfer(c, k) for k, c in enumerate(run.accepted)])
     if skip_zero and not any(transposed):
         total = run.emitted[-1] - run.accepted[0]
         assert total == stream_cycles(p.cfg, sum(slots)), \
@@ -135,101 +139,66 @@ def check_run(p: PeripheryParams, w, xs, transposed, run: Run, *, note: str,
 
 
 def stuck_after(p: PeripheryParams) -> int:
-    """Cycles without any transfer after which a driver declares the unit stuck."""
+    """Cycles a vector may take at most before a driver declares the unit stuck."""
     return 4 * max(mvm_schedule(p.cfg, transposed=t).latency for t in (False, True)) + 1000
 
 
-def vector_words(p: PeripheryParams, xs, transposed) -> list[int]:
-    """Input payloads: ``x`` (padded to the port's lines) then the ``transposed`` bit."""
-    n = max(p.rows, p.cols)
-    words = []
-    for x, t in zip(xs, transposed):
-        v = np.zeros(n, np.int64)
-        v[:len(x)] = x
-        words.append(pack(v, p.input_bits) | (int(bool(t)) << (n * p.input_bits)))
-    return words
+# ---- the bench body: the same in amaranth.sim and cocotb ---------------------------------------
+async def run_vectors(tb, p: PeripheryParams, xbar: CrossbarAgent, xs, transposed=None, *,
+                      pause=None, reset_at: int | None = None) -> Run:
+    """Offer ``xs`` back to back on ``i`` and take every output from ``o`` (``pause``: a pause
+    generator of :mod:`crosstrain.tb.stream` for back-pressure); ``reset_at`` holds ``rst`` high
+    for two cycles that many cycles after the first offer, which loses every vector accepted
+    before it (``Run.first``). ``xbar`` answers the crossbar port."""
+    transposed = [False] * len(xs) if transposed is None else list(transposed)
+    codec = Codec(vector_layout(p))
+    src = tb.add(StreamSource(tb, "i", codec=codec))
+    sink = tb.add(StreamSink(tb, "o", codec=Codec(output_layout(p)), pause=pause))
+    src.send_all({"x": x, "transposed": int(bool(t))} for x, t in zip(xs, transposed))
+    xbar.count_from_now()
+    start, first, dropped = tb.cycle, 0, 0
+    if reset_at is not None:
+        await tb.ticks(reset_at)
+        await tb.reset(2)
+        first, dropped = len(src.transfers), len(sink.transfers)
+        xbar.count_from_now()
+    await sink.wait(dropped + len(xs) - first, timeout=stuck_after(p) * (len(xs) + 1))
+    tb.remove(src, sink)
+    ins, outs = src.transfers[first:], sink.transfers[dropped:]
+    n_out = [p.rows if t else p.cols for t in transposed[first:]]
+    return Run(outputs=[o.value[:n] for o, n in zip(outs, n_out)],
+               accepted=[t.cycle for t in ins], emitted=[t.cycle for t in outs],
+               conversions=xbar.conversions, first_conversion=xbar.first,
+               last_conversion=xbar.last, cycles=tb.cycle - start, first=first)
 
 
-def output_values(p: PeripheryParams, word: int, transposed: bool) -> np.ndarray:
-    n_out = p.rows if transposed else p.cols
-    return unpack(word, max(p.rows, p.cols), p.out_width, signed=True)[:n_out]
+async def attach(tb, p: PeripheryParams, w, model_class=AnalogCrossbar):
+    """Reset the unit and put the analog model (weights ``w``) on its port; returns the agent."""
+    xbar = tb.add(CrossbarAgent(tb, model_class(p, w)))
+    await tb.reset()
+    return xbar
 
 
-# ---- amaranth.sim driver -----------------------------------------------------------------------
 def simulate(p: PeripheryParams, w, xs, transposed=None, *, skip_zero: bool = False,
              stall_seed: int | None = None, stall: float = 0.3, reset_at: int | None = None,
              vcd: str | None = None) -> Run:
-    """Run ``xs`` through an :class:`~crosstrain.rtl.mvm_unit.MvmUnit` in amaranth.sim, inputs offered back
-    to back; ``o.ready`` is random (``stall`` probability low) when ``stall_seed`` is given,
-    else always high; ``reset_at`` pulses reset for two cycles at that cycle."""
-    from amaranth.hdl import ClockDomain, Module
-    from amaranth.sim import Simulator
-
+    """:func:`run_vectors` through an :class:`~crosstrain.rtl.mvm_unit.MvmUnit` in amaranth.sim;
+    ``o.ready`` is low with probability ``stall`` each cycle when ``stall_seed`` is given, else
+    always high."""
     from crosstrain.rtl.mvm_unit import MvmUnit
 
     t0 = time.perf_counter()
-    transposed = [False] * len(xs) if transposed is None else list(transposed)
     dut = MvmUnit(params=p, skip_zero=skip_zero)
-    top = Module()
-    top.domains.sync = cd = ClockDomain()
-    top.submodules.dut = dut
-    model = AnalogCrossbar(p, w)
-    words = vector_words(p, xs, transposed)
-    rng = np.random.default_rng(stall_seed)
-    run = Run()
+    pause = None if stall_seed is None else random_pauses(np.random.default_rng(stall_seed), stall)
 
-    async def bench(ctx):
-        k, modes, progress, offered = 0, [], 0, -1
-        while len(run.outputs) < len(xs) - run.first:
-            assert run.cycles - progress < stuck_after(p), \
-                f"stuck: {len(run.outputs)} outputs after {run.cycles} cycles"
-            ready = 1 if stall_seed is None else int(rng.random() >= stall)
-            ctx.set(dut.o.ready, ready)
-            resetting = reset_at is not None and reset_at <= run.cycles < reset_at + 2
-            ctx.set(cd.rst, resetting)
-            if k < len(xs) and offered != k:
-                ctx.set(dut.i.payload.as_value(), words[k])
-                offered = k
-            ctx.set(dut.i.valid, k < len(xs) and not resetting)
-            # the output register holds still through its transfer: read it only then
-            taken = ready and ctx.get(dut.o.valid)
-            word = ctx.get(dut.o.payload.as_value()) if taken else None
-            *_, iv, ir, conv = await ctx.tick().sample(dut.i.valid, dut.i.ready, dut.xbar.convert)
-            run.cycles += 1
-            if resetting:
-                run.first, modes = k, []
-                run.outputs, run.accepted, run.emitted = [], [], []
-                continue
-            if (iv and ir) or taken:
-                progress = run.cycles
-            if iv and ir:
-                run.accepted.append(run.cycles)
-                modes.append(transposed[k])
-                k += 1
-            if taken:
-                run.outputs.append(output_values(p, word, modes[len(run.outputs)]))
-                run.emitted.append(run.cycles)
-            if conv:
-                run.conversions += 1
-                run.last_conversion = run.cycles
-                if run.first_conversion < 0:
-                    run.first_conversion = run.cycles
+    async def body(tb):
+        xbar = await attach(tb, p, w)
+        t1 = time.perf_counter()
+        run = await run_vectors(tb, p, xbar, xs, transposed, pause=pause, reset_at=reset_at)
+        run.build_s, run.run_s = t1 - t0, time.perf_counter() - t1
+        return run
 
-    async def analog(ctx):
-        await amaranth_process(ctx, dut.xbar, model)
-
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.add_testbench(analog, background=True)
-    t1 = time.perf_counter()
-    if vcd:
-        with sim.write_vcd(vcd):
-            sim.run()
-    else:
-        sim.run()
-    run.build_s, run.run_s = t1 - t0, time.perf_counter() - t1
-    return run
+    return run_amaranth(dut, body, vcd=vcd)
 
 
 # ---- the benchmark workload: N random MVMs back to back through a panther-size block ----------
@@ -268,82 +237,25 @@ def run_workload(p: PeripheryParams, simulator: str, *, vectors: int, seed: int 
     return run, exact
 
 
-# ---- cocotb driver -----------------------------------------------------------------------------
-async def reset(dut, cycles: int = 2):
-    dut.rst.value = 1
-    dut.i__valid.value = 0
-    dut.o__ready.value = 0
-    for _ in range(cycles):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-
-
-async def start(dut):
-    """Clock, analog model (random weights from the bench parameters' seed) and reset;
-    returns (params, model, rng, seed)."""
+# ---- cocotb tests (the bodies above, on Icarus or Verilator) ---------------------------------
+def setup():
+    """The bench parameters: (params, random weights from the seed, rng, seed)."""
     d = bench_params()
     p = PeripheryParams.from_dict(d["params"])
     rng = np.random.default_rng(d["seed"])
-    model = AnalogCrossbar(p, random_weights(p, rng))
-    Clock(dut.clk, 10, unit="ns").start()
-    cocotb.start_soon(cocotb_process(dut, model))
-    await reset(dut)
-    return p, model, rng, d["seed"]
+    return p, random_weights(p, rng), rng, d["seed"]
 
 
-async def run_vectors(dut, p: PeripheryParams, xs, transposed=None, *, stall_rng=None,
-                      stall: float = 0.3, ready_after: int = 0, reset_at: int | None = None) -> Run:
-    """The cocotb twin of :func:`simulate` (the same stimulus rules and :class:`Run`);
-    ``ready_after`` also holds ``o.ready`` low until that cycle."""
-    transposed = [False] * len(xs) if transposed is None else list(transposed)
-    words = vector_words(p, xs, transposed)
-    run, k, modes, progress = Run(), 0, [], 0
-    while len(run.outputs) < len(xs) - run.first:
-        assert run.cycles - progress < stuck_after(p), \
-            f"stuck: {len(run.outputs)} outputs after {run.cycles} cycles"
-        await RisingEdge(dut.clk)
-        ready = 1 if stall_rng is None else int(stall_rng.random() >= stall)
-        ready = ready if run.cycles >= ready_after else 0
-        dut.o__ready.value = ready
-        resetting = reset_at is not None and reset_at <= run.cycles < reset_at + 2
-        dut.rst.value = int(resetting)
-        if k < len(xs):
-            dut.i__payload.value = words[k]
-        dut.i__valid.value = int(k < len(xs) and not resetting)
-        await ReadOnly()
-        run.cycles += 1
-        if resetting:
-            run.first, modes = k, []
-            run.outputs, run.accepted, run.emitted = [], [], []
-            continue
-        if k < len(xs) and int(dut.i__ready.value):
-            progress = run.cycles
-            run.accepted.append(run.cycles)
-            modes.append(transposed[k])
-            k += 1
-        if ready and int(dut.o__valid.value):
-            progress = run.cycles
-            word = dut.o__payload.value.to_unsigned()
-            run.outputs.append(output_values(p, word, modes[len(run.outputs)]))
-            run.emitted.append(run.cycles)
-        if int(dut.xbar__convert.value):
-            run.conversions += 1
-            run.last_conversion = run.cycles
-            if run.first_conversion < 0:
-                run.first_conversion = run.cycles
-    await RisingEdge(dut.clk)
-    dut.i__valid.value = 0
-    return run
-
-
-# ---- cocotb tests ------------------------------------------------------------------------------
 @cocotb.test()
 async def random_back_to_back_and_transposed(dut):
-    p, model, rng, seed = await start(dut)
+    p, w, rng, seed = setup()
     xs = list(random_inputs(p, rng, 2)) + list(random_inputs(p, rng, 1, transposed=True))
     modes = [False, False, True]
-    run = await run_vectors(dut, p, xs, modes)
-    w = model.weights
+
+    async def body(tb):
+        return await run_vectors(tb, p, await attach(tb, p, w), xs, modes)
+
+    run = await run_cocotb(dut, body)
     check_run(p, w, xs, modes, run, note=f"seed {seed}")
     s = mvm_schedule(p.cfg)
     if s.conv_cycles == s.step_interval and p.rows == p.cols:
@@ -352,43 +264,54 @@ async def random_back_to_back_and_transposed(dut):
 
 @cocotb.test()
 async def zeros_extremes_and_clipping(dut):
-    p, model, rng, seed = await start(dut)
-    w = model.weights
+    p, w, rng, seed = setup()
     lo, hi = -(1 << (p.input_bits - 1)), (1 << (p.input_bits - 1)) - 1
     xs = [np.zeros(p.rows, np.int64), np.full(p.rows, lo), np.where(np.arange(p.rows) % 2, lo, hi)]
-    run = await run_vectors(dut, p, xs)
-    check_run(p, w, xs, [False] * 3, run, note=f"seed {seed}: zeros and extremes")
     # extreme weights: every cell at its top level, every row driven -> the ADC clips
     wc, xc = clipping_case(p)
-    model.program(wc)
     events = Events()
     levels, sign, shift = encoding.slice_weights(wc, p.cfg)
     crossbar.sliced_mvm(levels, sign, shift, xc, p.cfg, events=events)
     assert events.adc_clipped > 0, "the clipping case does not clip"
-    run = await run_vectors(dut, p, list(xc))
-    check_run(p, wc, list(xc), [False], run, note="clipping")
+
+    async def body(tb):
+        xbar = await attach(tb, p, w)
+        first = await run_vectors(tb, p, xbar, xs)
+        xbar.model.program(wc)
+        return first, await run_vectors(tb, p, xbar, list(xc))
+
+    run, clipped = await run_cocotb(dut, body)
+    check_run(p, w, xs, [False] * 3, run, note=f"seed {seed}: zeros and extremes")
+    check_run(p, wc, list(xc), [False], clipped, note="clipping")
 
 
 @cocotb.test()
 async def output_back_pressure(dut):
-    p, model, rng, seed = await start(dut)
-    w = model.weights
+    p, w, rng, seed = setup()
     xs = list(random_inputs(p, rng, 3))
     s = mvm_schedule(p.cfg)
     # the first output waits past the second vector's final conversion, then random stalls
-    run = await run_vectors(dut, p, xs, stall_rng=rng, stall=0.7,
-                            ready_after=s.latency + s.interval + 100)
+    pause = paused_for(s.latency + s.interval + 100, random_pauses(rng, 0.7))
+
+    async def body(tb):
+        return await run_vectors(tb, p, await attach(tb, p, w), xs, pause=pause)
+
+    run = await run_cocotb(dut, body)
     assert run.emitted[1] - run.accepted[1] > s.latency, "the second vector was not held up"
     check_run(p, w, xs, [False] * 3, run, note=f"seed {seed}: back-pressure", timing=False)
 
 
 @cocotb.test()
 async def reset_mid_operation(dut):
-    p, model, rng, seed = await start(dut)
-    w = model.weights
+    p, w, rng, seed = setup()
     xs = list(random_inputs(p, rng, 3))
     s = mvm_schedule(p.cfg)
-    run = await run_vectors(dut, p, xs, reset_at=s.interval + s.interval // 2)
+
+    async def body(tb):
+        return await run_vectors(tb, p, await attach(tb, p, w), xs,
+                                 reset_at=s.interval + s.interval // 2)
+
+    run = await run_cocotb(dut, body)
     assert run.first == 2, f"reset hit after {run.first} vectors were accepted"
     check_run(p, w, xs, [False] * 3, run, note=f"seed {seed}: reset mid-operation")
 
@@ -398,10 +321,16 @@ if os.environ.get(WORKLOAD_ENV):
     async def workload_run(dut):
         """The benchmark workload (``crosstrain bench sim``): timed, results written as JSON."""
         spec = json.loads(os.environ[WORKLOAD_ENV])
-        p, model, rng, seed = await start(dut)
+        p, w, rng, seed = setup()
         xs = list(random_inputs(p, rng, spec["vectors"]))
-        t0 = time.perf_counter()
-        run = await run_vectors(dut, p, xs)
-        run.run_s = time.perf_counter() - t0
-        exact = outputs_exact(p, model.weights, xs, [False] * len(xs), run)
+
+        async def body(tb):
+            xbar = await attach(tb, p, w)
+            t0 = time.perf_counter()
+            run = await run_vectors(tb, p, xbar, xs)
+            run.run_s = time.perf_counter() - t0
+            return run
+
+        run = await run_cocotb(dut, body)
+        exact = outputs_exact(p, w, xs, [False] * len(xs), run)
         Path(spec["out"]).write_text(json.dumps(run.timing() | {"exact": exact}))

@@ -22,6 +22,7 @@ from crosstrain.golden.crossbar import adc
 from crosstrain.golden.encoding import slice_weights
 from crosstrain.golden.opa import UpdateArrays
 from crosstrain.golden.periphery import PeripheryParams
+from crosstrain.tb.testbench import Agent
 from crosstrain.tb.words import pack, unpack
 
 
@@ -109,30 +110,104 @@ def random_signed(rng: np.random.Generator, bits: int, shape) -> np.ndarray:
     return rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), shape)
 
 
-class CrsPortResponder:
-    """The model's side of a CRS port, one cycle at a time, for the amaranth.sim and cocotb
-    adapters alike: :meth:`cycle` takes the unit's outputs of a cycle and returns the codes to
-    present in it (the previous cycle's conversion, registered), or None. A row write is stored
-    when it starts; ``moved`` counts cycles where held write data changed."""
+class UpdatePortAgent(Agent):
+    """The model on an OPA update port ``PREFIX__*`` of a bench
+    (:class:`crosstrain.rtl.opa_driver.UpdatePortSignature`): each phase is applied at its
+    first cycle (:meth:`UpdateArrayModel.phase`).
 
-    def __init__(self, model: UpdateArrayModel):
-        self.model, self.held, self.answer, self.moved = model, None, None, 0
+    Attributes
+    ----------
+    pulses : list of int
+        Driven cycles of each OPA.
+    first, last : int
+        Cycles of the first and the last driven cycle (-1 before any).
+    moved : int
+        Driven cycles in which a phase's drive differed from its first cycle.
+    pulsing : int
+        ``pulse`` in the last sample phase.
 
-    def cycle(self, *, conv: int, conv_index: int, sample: int, rows: int, write: int,
-              write_data: tuple[int, int, int]) -> int | None:
-        present, m = self.answer, self.model
-        self.answer = m.codes(conv_index) if conv else None
-        if sample:
-            m.sample(rows)
-        if write:
+    While ``pulse`` is low every other member must be 0 (AssertionError otherwise).
+    """
+
+    def __init__(self, tb, model: UpdateArrayModel, prefix: str = "upd"):
+        self.tb, self.model = tb, model
+        self.pulse, self.start = tb.port(f"{prefix}__pulse"), tb.port(f"{prefix}__start")
+        self.quiet = [tb.port(f"{prefix}__{n}") for n in ("start", "last", "potentiate", "rows", "pieces")]
+        self.drive_ports = [tb.port(f"{prefix}__{n}") for n in ("rows", "pieces", "potentiate", "last")]
+        self.pulses: list[int] = []
+        self.first = self.last = -1
+        self.moved, self.pulsing = 0, 0
+        self._held, self._new_opa = None, True
+
+    def sample(self) -> None:
+        self.pulsing = self.pulse.get()
+        if self.tb.in_reset:
+            return
+        if not self.pulsing:
+            assert not any(port.get() for port in self.quiet), \
+                f"update port not quiet while pulse is low (cycle {self.tb.cycle})"
+            return
+        self.last = self.tb.cycle
+        if self.first < 0:
+            self.first = self.last
+        drive = tuple(port.get() for port in self.drive_ports)
+        if self.start.get():
+            if self._new_opa:
+                self.pulses.append(0)
+            self._new_opa = bool(drive[3])
+            self._held = drive
+            self.model.phase(*drive)
+        elif drive != self._held:
+            self.moved += 1
+        self.pulses[-1] += 1
+
+    def reset(self) -> None:
+        self.model.abort()
+        self._held, self._new_opa = None, True
+
+
+class CrsPortAgent(Agent):
+    """The model on a CRS port ``PREFIX__*`` of a bench
+    (:class:`crosstrain.rtl.crs_unit.CrsPortSignature`): a conversion is answered with its codes
+    in the next cycle (registered), a ``sample`` holds the driven row, a row write is stored when
+    it starts; ``moved`` counts write cycles whose data differed from the write's first."""
+
+    def __init__(self, tb, model: UpdateArrayModel, prefix: str = "crs"):
+        self.tb, self.model = tb, model
+        self.convert, self.line = tb.port(f"{prefix}__convert"), tb.port(f"{prefix}__line")
+        self.sample_, self.rows = tb.port(f"{prefix}__sample"), tb.port(f"{prefix}__rows")
+        self.write = tb.port(f"{prefix}__write")
+        self.data = [self.rows, tb.port(f"{prefix}__digits"), tb.port(f"{prefix}__levels")]
+        self.codes = tb.port(f"{prefix}__codes")
+        self.codes.set(0)
+        self.answer, self.held, self.moved = None, None, 0
+
+    def drive(self) -> None:
+        if self.answer is not None:
+            self.codes.set(self.answer)
+            self.answer = None
+
+    def sample(self) -> None:
+        if self.tb.in_reset:
+            return
+        m = self.model
+        if self.convert.get():
+            self.answer = m.codes(self.line.get())
+        if self.sample_.get():
+            m.sample(self.rows.get())
+        if self.write.get():
+            data = tuple(port.get() for port in self.data)
             if self.held is None:
-                m.write(*write_data)
-            elif write_data != self.held:
+                m.write(*data)
+            elif data != self.held:
                 self.moved += 1
-            self.held = write_data
+            self.held = data
         else:
             self.held = None
-        return present
+
+    def reset(self) -> None:
+        self.model.abort()
+        self.answer = self.held = None
 
 
 def check_crs(p: PeripheryParams, model: UpdateArrayModel, golden: UpdateArrays, busy: int,

@@ -8,8 +8,11 @@ threshold), so the RTL is checked against the golden policy itself. ``relu_matri
 ``update_matrices`` make realistic data: ReLU-sparse activations with dead rows and tiles, and
 small weight updates.
 
-The exported top has ports ``settings__*``, ``i__*``, ``o__*``, ``clear``, ``issued``,
-``eliminated``; payloads are packed and unpacked as whole vectors with the RTL's own layouts.
+One body, :func:`run_segments` (a :mod:`crosstrain.tb.testbench` bench: settings and beats
+offered by two stream sources, results taken by a sink with random stalls, the counters
+probed), serves amaranth.sim (:func:`simulate`, tests/rtl/test_write_elim.py) and cocotb on
+Icarus and Verilator (the tests at the bottom). Payloads are packed and unpacked with the RTL's
+own layouts (:class:`crosstrain.tb.words.Codec`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,6 @@ from dataclasses import dataclass
 
 import cocotb
 import numpy as np
-from amaranth.hdl import Shape
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from crosstrain.golden import config, encoding
 from crosstrain.golden.write_elim import (
@@ -34,6 +34,9 @@ from crosstrain.golden.write_elim import (
 )
 from crosstrain.rtl.write_elim import Compare, Granularity, beat_layout, result_layout, settings_layout
 from crosstrain.tb.runner import bench_params
+from crosstrain.tb.stream import StreamSink, StreamSource, random_pauses
+from crosstrain.tb.testbench import run_amaranth, run_cocotb
+from crosstrain.tb.words import Codec, pack, unpack
 
 
 @dataclass
@@ -126,111 +129,66 @@ def expected(p: ComparatorParams, segments: list[Segment]):
             min(issued, p.count_max), min(eliminated, p.count_max))
 
 
-class Packer:
-    """Whole-vector packing with the RTL's layouts."""
-
-    def __init__(self, p: ComparatorParams):
-        self.p = p
-        self.beat, self.result, self.settings = beat_layout(p), result_layout(p), settings_layout(p)
-
-    def _field(self, layout, name):
-        f = layout[name]
-        return f.offset, Shape.cast(f.shape).width
-
-    def settings_word(self, s: Segment) -> int:
-        values = {"compare": Compare[s.compare.upper()].value,
-                  "granularity": Granularity[s.granularity.upper()].value,
-                  "threshold": s.threshold, "row_group": s.row_group}
-        word = 0
-        for name, v in values.items():
-            off, w = self._field(self.settings, name)
-            word |= (int(v) & ((1 << w) - 1)) << off
-        return word
-
-    def beat_words(self, s: Segment) -> list[int]:
-        width, lanes = self.p.width, self.p.lanes
-        shifts = [int(k * width) for k in range(lanes)]
-        mask = (1 << width) - 1
-        words = []
-        off_new, off_st = self._field(self.beat, "new")[0], self._field(self.beat, "stored")[0]
-        off_live, off_last = self._field(self.beat, "live")[0], self._field(self.beat, "last")[0]
-        for b in range(len(s.last)):
-            word = 0
-            for k, sh in enumerate(shifts):
-                word |= (int(s.new[b, k]) & mask) << (off_new + sh)
-                word |= (int(s.stored[b, k]) & mask) << (off_st + sh)
-            live = sum(1 << k for k in range(lanes) if s.live[b, k])
-            words.append(word | (live << off_live) | (int(s.last[b]) << off_last))
-        return words
-
-    def unpack_result(self, word: int):
-        out = []
-        for name in ("mask", "group_end", "group_write"):
-            off, w = self._field(self.result, name)
-            out.append((word >> off) & ((1 << w) - 1))
-        mask = [(out[0] >> k) & 1 for k in range(self.p.lanes)]
-        return mask, out[1], out[2]
+def settings_value(s: Segment) -> dict:
+    """The settings write of a segment, for the RTL's ``settings_layout``."""
+    return {"compare": Compare[s.compare.upper()], "granularity": Granularity[s.granularity.upper()],
+            "threshold": s.threshold, "row_group": s.row_group}
 
 
-async def reset(dut):
-    dut.rst.value = 1
-    dut.settings__valid.value = 0
-    dut.i__valid.value = 0
-    dut.o__ready.value = 0
-    dut.clear.value = 0
-    await RisingEdge(dut.clk)
-    await RisingEdge(dut.clk)
-    dut.rst.value = 0
+def beat_values(s: Segment) -> list[dict]:
+    """The beats of a segment, for the RTL's ``beat_layout``."""
+    return [{"new": s.new[b], "stored": s.stored[b], "live": pack(s.live[b], 1), "last": int(s.last[b])}
+            for b in range(len(s.last))]
 
 
-async def setup(dut):
-    params = bench_params()
-    p = ComparatorParams(**{k: params[k] for k in ("lanes", "width", "count_width", "group_bits")})
-    Clock(dut.clk, 10, unit="ns").start()
-    await reset(dut)
-    return p, np.random.default_rng(params["seed"]), params["seed"]
-
-
-async def run_segments(dut, p: ComparatorParams, segments, rng, *, gaps=0.2, stall=0.3):
-    """Drive every segment (settings write, then beats with random gaps) while ``o.ready`` is
-    random; return the results in order and the counters afterwards."""
-    pk = Packer(p)
-    results, total = [], sum(len(s.last) for s in segments)
-    queue = []
+async def run_segments(tb, p: ComparatorParams, segments, *, pause_in=None, pause_out=None,
+                       settings: bool = True, clear_after: bool = False) -> dict:
+    """Each segment's settings write (skipped without ``settings``: the reset values apply),
+    then its beats (gaps where ``pause_in`` says), while ``o`` stalls where ``pause_out`` says.
+    Returns the results (mask bits, group_end, group_write) in order and the counters after the
+    last beat (and after a ``clear`` with ``clear_after``)."""
+    await tb.reset()
+    regs = tb.add(StreamSource(tb, "settings", codec=Codec(settings_layout(p))))
+    beats = tb.add(StreamSource(tb, "i", codec=Codec(beat_layout(p)), pause=pause_in))
+    sink = tb.add(StreamSink(tb, "o", codec=Codec(result_layout(p)), pause=pause_out))
+    issued, eliminated = tb.probe("issued"), tb.probe("eliminated")
+    tb.set("clear", 0)
+    total = sum(len(s.last) for s in segments)
+    limit = 100 * (total + len(segments)) + 100
     for s in segments:
-        queue.append(("settings", pk.settings_word(s)))
-        queue += [("beat", w) for w in pk.beat_words(s)]
-    pending, cycles = None, 0
-    while queue or pending is not None or len(results) < total:
-        cycles += 1
-        assert cycles < 100 * (total + len(segments)) + 100, \
-            f"stuck: {len(results)} of {total} results after {cycles} cycles"
-        await FallingEdge(dut.clk)
-        if pending is None and queue and rng.random() >= gaps:
-            pending = queue.pop(0)
-        kind = pending[0] if pending else None
-        dut.settings__valid.value = int(kind == "settings")
-        dut.i__valid.value = int(kind == "beat")
-        if kind == "settings":
-            dut.settings__payload.value = pending[1]
-        elif kind == "beat":
-            dut.i__payload.value = pending[1]
-        ready = int(rng.random() >= stall)
-        dut.o__ready.value = ready
-        await ReadOnly()
-        if kind == "settings" or (kind == "beat" and int(dut.i__ready.value)):
-            pending = None
-        if ready and int(dut.o__valid.value):
-            results.append(pk.unpack_result(dut.o__payload.value.to_unsigned()))
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.settings__valid.value = 0
-    dut.i__valid.value = 0
-    await ReadOnly()
-    return results, dut.issued.value.to_unsigned(), dut.eliminated.value.to_unsigned()
+        if settings:
+            regs.send(settings_value(s))
+            await regs.drain(timeout=limit)
+        beats.send_all(beat_values(s))
+        await beats.drain(timeout=limit)
+    await sink.wait(total, timeout=limit)
+    out = {"results": [(unpack(t.value["mask"], p.lanes, 1), t.value["group_end"],
+                        t.value["group_write"]) for t in sink.transfers],
+           "counters": (issued.value, eliminated.value)}
+    if clear_after:
+        tb.set("clear", 1)
+        await tb.ticks(1)
+        tb.set("clear", 0)
+        await tb.ticks(1)
+        out["cleared"] = (issued.value, eliminated.value)
+    tb.remove(regs, beats, sink, issued, eliminated)
+    return out
 
 
-def check(p, segments, results, issued, eliminated, note):
+def simulate(p: ComparatorParams, segments, seed, *, gaps=0.2, stall=0.3, **kw) -> dict:
+    """:func:`run_segments` on a :class:`~crosstrain.rtl.write_elim.WriteEliminator` in
+    amaranth.sim, with random input gaps and output stalls from ``seed``."""
+    from crosstrain.rtl.write_elim import WriteEliminator
+
+    pause_in = random_pauses(np.random.default_rng(seed), gaps)
+    pause_out = random_pauses(np.random.default_rng(seed + 1), stall)
+    return run_amaranth(WriteEliminator(params=p), lambda tb: run_segments(
+        tb, p, segments, pause_in=pause_in, pause_out=pause_out, **kw))
+
+
+def check(p, segments, out, note):
+    """Every result and both counters against :func:`expected`."""
+    results, (issued, eliminated) = out["results"], out["counters"]
     mask, end, write, want_issued, want_elim = expected(p, segments)
     assert len(results) == len(end), f"{len(results)} results for {len(end)} beats ({note})"
     got_mask = np.array([r[0] for r in results], dtype=bool)
@@ -245,46 +203,6 @@ def check(p, segments, results, issued, eliminated, note):
                                              f"{np.flatnonzero(got_write != write)[0]} ({note})"
     assert (issued, eliminated) == (want_issued, want_elim), \
         f"counters {issued}, {eliminated}; golden {want_issued}, {want_elim} ({note})"
-
-
-@cocotb.test()
-async def random_beats_and_settings(dut):
-    p, rng, seed = await setup(dut)
-    segments = random_segments(p, rng, 12)
-    results, issued, elim = await run_segments(dut, p, segments, rng)
-    check(p, segments, results, issued, elim, f"seed {seed}")
-
-
-@cocotb.test()
-async def golden_policies_on_realistic_data(dut):
-    p, rng, seed = await setup(dut)
-    cfg = comparator_cfg(p, rows=8)
-    acts = relu_matrix(rng, 40, p.lanes + 3, 8, p.width)
-    stored, new = update_matrices(rng, 20, p.lanes, p.width)
-    segments, decisions = [], []
-    for policy, n, s in (
-            (WritePolicy("zero-tile", ("errors",), "value", "tile"), acts, acts),
-            (WritePolicy("zero-row2", ("errors",), "value", "row", row_group=2), acts, acts),
-            (WritePolicy("small", ("errors",), "value", "row", 0.05, relative=True), acts, acts),
-            (WritePolicy("update", ("updates",), "delta", "cell", 0.5), new, stored),
-            (WritePolicy("update-row", ("updates",), "delta", "row", 0.5), new, stored),
-            (WritePolicy("update-8", ("updates",), "delta", "cell", 8), new, stored)):
-        segs, d = policy_segments(p, cfg, policy, n, s)
-        segments += segs
-        decisions.append((policy, segs, d))
-    results, issued, elim = await run_segments(dut, p, segments, rng)
-    check(p, segments, results, issued, elim, f"seed {seed}")
-    # the write enables the golden policy programs follow from the RTL's outputs alone
-    k = 0
-    for policy, segs, d in decisions:
-        for a, s in enumerate(segs):
-            rtl = results[k:k + len(s.last)]
-            k += len(s.last)
-            enables = rtl_write_enables(rtl, s)
-            golden = compare_beats(s.new, s.stored, s.live, s.last, compare=s.compare,
-                                   threshold=s.threshold, granularity=s.granularity,
-                                   row_group=s.row_group).write
-            assert np.array_equal(enables, golden), f"{policy.name} array {a} (seed {seed})"
 
 
 def rtl_write_enables(results, s: Segment) -> np.ndarray:
@@ -302,19 +220,64 @@ def rtl_write_enables(results, s: Segment) -> np.ndarray:
     return out
 
 
+# ---- cocotb tests ------------------------------------------------------------------------------
+def setup():
+    params = bench_params()
+    p = ComparatorParams(**{k: params[k] for k in ("lanes", "width", "count_width", "group_bits")})
+    return p, np.random.default_rng(params["seed"]), params["seed"]
+
+
+async def cocotb_segments(dut, p, segments, rng, *, gaps=0.2, stall=0.3, **kw):
+    return await run_cocotb(dut, lambda tb: run_segments(
+        tb, p, segments, pause_in=random_pauses(rng, gaps), pause_out=random_pauses(rng, stall), **kw))
+
+
+@cocotb.test()
+async def random_beats_and_settings(dut):
+    p, rng, seed = setup()
+    segments = random_segments(p, rng, 12)
+    check(p, segments, await cocotb_segments(dut, p, segments, rng), f"seed {seed}")
+
+
+@cocotb.test()
+async def golden_policies_on_realistic_data(dut):
+    p, rng, seed = setup()
+    cfg = comparator_cfg(p, rows=8)
+    acts = relu_matrix(rng, 40, p.lanes + 3, 8, p.width)
+    stored, new = update_matrices(rng, 20, p.lanes, p.width)
+    segments, decisions = [], []
+    for policy, n, s in (
+            (WritePolicy("zero-tile", ("errors",), "value", "tile"), acts, acts),
+            (WritePolicy("zero-row2", ("errors",), "value", "row", row_group=2), acts, acts),
+            (WritePolicy("small", ("errors",), "value", "row", 0.05, relative=True), acts, acts),
+            (WritePolicy("update", ("updates",), "delta", "cell", 0.5), new, stored),
+            (WritePolicy("update-row", ("updates",), "delta", "row", 0.5), new, stored),
+            (WritePolicy("update-8", ("updates",), "delta", "cell", 8), new, stored)):
+        segs, d = policy_segments(p, cfg, policy, n, s)
+        segments += segs
+        decisions.append((policy, segs, d))
+    out = await cocotb_segments(dut, p, segments, rng)
+    check(p, segments, out, f"seed {seed}")
+    # the write enables the golden policy programs follow from the RTL's outputs alone
+    k = 0
+    for policy, segs, d in decisions:
+        for a, s in enumerate(segs):
+            rtl = out["results"][k:k + len(s.last)]
+            k += len(s.last)
+            golden = compare_beats(s.new, s.stored, s.live, s.last, compare=s.compare,
+                                   threshold=s.threshold, granularity=s.granularity,
+                                   row_group=s.row_group).write
+            assert np.array_equal(rtl_write_enables(rtl, s), golden), f"{policy.name} array {a} (seed {seed})"
+
+
 @cocotb.test()
 async def counters_saturate_and_clear(dut):
-    p, rng, seed = await setup(dut)
+    p, rng, seed = setup()
     lanes = p.lanes
     beats = (p.count_max // lanes) + 2
     seg = Segment("value", "cell", 0, 1, np.ones((beats, lanes), np.int64),
                   np.zeros((beats, lanes), np.int64), np.ones((beats, lanes), bool),
                   np.arange(beats) == beats - 1)
-    _, issued, elim = await run_segments(dut, p, [seg], rng, gaps=0, stall=0)
-    assert (issued, elim) == (p.count_max, 0), f"issued {issued}, eliminated {elim}"
-    await FallingEdge(dut.clk)
-    dut.clear.value = 1
-    await FallingEdge(dut.clk)
-    dut.clear.value = 0
-    await ReadOnly()
-    assert (dut.issued.value.to_unsigned(), dut.eliminated.value.to_unsigned()) == (0, 0)
+    out = await cocotb_segments(dut, p, [seg], rng, gaps=0, stall=0, clear_after=True)
+    assert out["counters"] == (p.count_max, 0), f"counters {out['counters']}"
+    assert out["cleared"] == (0, 0)

@@ -45,7 +45,7 @@ def run(p, tokens, *, emit_delay=0):
                     (tokens[k]["levels"] >> b) & 1 for b in range(max(p.rows, p.cols))]})
             ctx.set(dut.i.valid, k < len(tokens))
             ctx.set(dut.emitted, cycle in emit_at)
-            ctx.set(dut.xbar.codes, answer)
+            ctx.set(dut.xbar.codes.as_value(), answer)
             *_, take, sample, drive, conv, line, ov, rec = await ctx.tick().sample(
                 dut.i.ready, dut.xbar.sample, dut.xbar.drive, dut.xbar.convert, dut.xbar.line,
                 dut.o.valid, dut.o.payload)
@@ -56,7 +56,8 @@ def run(p, tokens, *, emit_delay=0):
             trace["line"].append(line)
             if ov:
                 trace["record"].append((cycle, {f: getattr(rec, f) for f in fields + ("end",)},
-                                        [rec.codes[c] for c in range(n_codes)]))
+                                        [rec.codes[k][a] for k in range(p.arrays)
+                                         for a in range(p.adcs_per_array)]))
                 if rec.last and rec.end:
                     emit_at.append(cycle + 1 + emit_delay)
             answer = sum((line + 1) << (c * p.adc_bits) for c in range(n_codes)) if conv else 0

@@ -2,14 +2,15 @@
 
 import numpy as np
 import pytest
-from amaranth.hdl import ClockDomain, Module
-from amaranth.sim import Simulator
 
 from crosstrain.golden.encoding import slice_weights
 from crosstrain.golden.opa import UpdateArrays
 from crosstrain.golden.periphery import periphery_params
-from crosstrain.rtl.crs_compose import CrsCompose
-from crosstrain.tb.words import pack, unpack
+from crosstrain.rtl.crs_compose import CrsCompose, levels_layout, result_layout
+from crosstrain.tb.scoreboard import Scoreboard
+from crosstrain.tb.stream import StreamMonitor, StreamSource, random_pauses
+from crosstrain.tb.testbench import run_amaranth
+from crosstrain.tb.words import Codec
 
 SMALL = {"crossbar.rows": 4, "crossbar.cols": 4, "precision.weight_bits": 8,
          "precision.weight_frac_bits": 0, "precision.input_bits": 6, "precision.error_bits": 6,
@@ -37,61 +38,31 @@ def random_levels(p, rng, n):
 
 
 def simulate(p, lanes, levels, seed):
-    """Feed the columns ``lanes`` at a time with random idle cycles; collect the outputs and
-    the cycles from each input to its output."""
-    dut = CrsCompose(params=p, lanes=lanes)
-    rng = np.random.default_rng(seed)
+    """Feed the columns ``lanes`` at a time with random idle cycles (a flow source); returns
+    the input and output transfers (outputs unpacked with the RTL's ``result_layout``)."""
     groups = [levels[:, k:k + lanes] for k in range(0, levels.shape[1], lanes)]
-    sent, got = [], []
 
-    async def driver(ctx):
-        cycle = 0
-        for g in groups:
-            while rng.random() < 0.3:
-                await ctx.tick()
-                cycle += 1
-            ctx.set(dut.i.payload.as_value(), pack(g, p.update_level_bits))
-            ctx.set(dut.i.valid, 1)
-            sent.append(cycle)
-            await ctx.tick()
-            cycle += 1
-            ctx.set(dut.i.valid, 0)
+    async def body(tb):
+        src = tb.add(StreamSource(tb, "i", codec=Codec(levels_layout(p, lanes)), ready=False,
+                                  pause=random_pauses(np.random.default_rng(seed), 0.3)))
+        mon = tb.add(StreamMonitor(tb, "o", codec=Codec(result_layout(p, lanes)), ready=False))
+        src.send_all(groups)
+        await mon.wait(len(groups), timeout=20 * len(groups) + p.pipeline_cycles)
+        return src.transfers, mon.transfers
 
-    async def monitor(ctx):
-        cycle = 0
-        while len(got) < len(groups):
-            valid, digits, lv, w = (ctx.get(dut.o.valid), ctx.get(dut.o.payload.digits.as_value()),
-                                    ctx.get(dut.o.payload.levels.as_value()),
-                                    ctx.get(dut.o.payload.weight.as_value()))
-            if valid:
-                got.append((cycle, digits, lv, w))
-            await ctx.tick()
-            cycle += 1
-
-    top = Module()                         # with pipeline_cycles=0 the datapath has no clock
-    top.submodules.dut = dut
-    top.domains.sync = ClockDomain()
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
-    sim.add_testbench(driver)
-    sim.add_testbench(monitor)
-    sim.run()
-    return sent, got
+    return run_amaranth(CrsCompose(params=p, lanes=lanes), body)
 
 
 def check(p, lanes, levels, sent, got, note):
+    """Each group's weight, digits and copy levels are golden, ``pipeline_cycles`` after it
+    entered."""
     w, digits, copy = golden_crs(p, levels)
-    wb = p.weight_bits
-    for n, (cycle, d_word, l_word, w_word) in enumerate(got):
+    sb = Scoreboard("group", note=note)
+    for n, t in enumerate(sent):
         cols = slice(n * lanes, (n + 1) * lanes)
-        assert cycle - sent[n] == p.pipeline_cycles, f"group {n} latency ({note})"
-        got_w = unpack(w_word, lanes, wb)
-        got_w = np.where(got_w >= 1 << (wb - 1), got_w - (1 << wb), got_w)
-        assert np.array_equal(got_w, w[cols]), f"group {n} weight {got_w} golden {w[cols]} ({note})"
-        got_d = unpack(d_word, p.update_slices * lanes, p.update_level_bits).reshape(-1, lanes)
-        assert np.array_equal(got_d, digits[:, cols]), f"group {n} digits ({note})"
-        got_l = unpack(l_word, p.arrays * lanes, p.bits_per_cell).reshape(-1, lanes)
-        assert np.array_equal(got_l, copy[:, cols]), f"group {n} copy levels ({note})"
+        sb.expect({"weight": w[cols], "digits": digits[:, cols], "levels": copy[:, cols]},
+                  cycle=t.cycle + p.pipeline_cycles)
+    sb.check(got)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -6,56 +6,19 @@ import gc
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
+from crosstrain.golden import cycles
 from crosstrain.golden.config import ConfigError
 from crosstrain.golden.periphery import periphery_params
 from crosstrain.rtl.crs_unit import CrsUnit
+from crosstrain.tb.crs_bench import simulate, updated_model
 from crosstrain.tb.runner import run_bench
-from crosstrain.tb.update_array import CrsPortResponder, UpdateArrayModel, check_crs
-from crosstrain.tb.update_array import random_signed as rand
+from crosstrain.tb.update_array import check_crs
 
 SMALL = {"crossbar.rows": 4, "crossbar.cols": 6, "converters.adcs_per_array": 2,
          "precision.weight_bits": 8, "precision.weight_frac_bits": 0, "precision.input_bits": 6,
          "precision.error_bits": 6, "precision.update_slices": 6, "crossbar.read_latency_ns": 3,
          "device.write_latency_ns": 2, "precision.update_slice_bits": 5}
-
-
-def updated_model(p, rng, n_opa=6):
-    """A model whose update slices took ``n_opa`` random OPAs (golden), and the golden copy."""
-    model = UpdateArrayModel(p, rand(rng, p.weight_bits, (p.rows, p.cols)))
-    model.update.opa(rand(rng, p.input_bits, (n_opa, p.rows)), rand(rng, p.error_bits, (n_opa, p.cols)))
-    return model, copy.deepcopy(model.update)
-
-
-def simulate(p, model):
-    """One CRS with the model on the port; returns busy cycles and write-hold violations."""
-    dut = CrsUnit(params=p)
-    port = dut.crs
-    out = {"busy": 0}
-    responder = CrsPortResponder(model)
-
-    async def bench(ctx):
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        while ctx.get(dut.busy):                   # this cycle's outputs; answers for its end
-            out["busy"] += 1
-            codes = responder.cycle(
-                conv=ctx.get(port.conv), conv_index=ctx.get(port.conv_index),
-                sample=ctx.get(port.sample), rows=ctx.get(port.rows), write=ctx.get(port.write),
-                write_data=(ctx.get(port.write_rows), ctx.get(port.digits.as_value()),
-                            ctx.get(port.levels.as_value())))
-            if codes is not None:                  # the codes of the last cycle's conversion
-                ctx.set(port.codes.as_value(), codes)
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    out["moved"] = responder.moved
-    return out
 
 
 def check(p, model, golden, out, note):
@@ -73,7 +36,7 @@ def check(p, model, golden, out, note):
 ])
 def test_crs_matches_golden(seed, extra):
     p = periphery_params(SMALL | extra)
-    model, golden = updated_model(p, np.random.default_rng(seed))
+    model, golden = updated_model(p, np.random.default_rng(seed), 6)
     out = simulate(p, model)
     check(p, model, golden, out, f"seed={seed} {extra}")
 
@@ -96,6 +59,17 @@ def test_full_size_crs_matches_golden():
     model, golden = updated_model(p, np.random.default_rng(4), n_opa=3)
     out = simulate(p, model)
     check(p, model, golden, out, "panther widths, 8 rows")
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_reset_mid_crs_then_a_whole_crs(seed):
+    """The cocotb bench's reset case at a small size: a reset part-way leaves the unit idle,
+    and the next CRS is whole and golden."""
+    p = periphery_params(SMALL)
+    rng = np.random.default_rng(seed)
+    model, golden = updated_model(p, rng, 6)
+    out = simulate(p, model, reset_after=int(rng.integers(1, cycles.crs_cycles(p.cfg))))
+    check(p, model, golden, out, f"after reset, seed={seed}")
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")

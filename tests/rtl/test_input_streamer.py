@@ -4,53 +4,38 @@ import gc
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from crosstrain.golden import encoding
 from crosstrain.golden.periphery import periphery_params
 from crosstrain.golden.zeroskip import plan_steps
-from crosstrain.rtl.input_streamer import InputStreamer
-from crosstrain.tb.mvm_bench import random_inputs, vector_words
+from crosstrain.rtl.input_streamer import InputStreamer, token_layout, vector_layout
+from crosstrain.tb.mvm_bench import random_inputs
+from crosstrain.tb.stream import StreamSink, StreamSource, random_pauses
+from crosstrain.tb.testbench import run_amaranth
+from crosstrain.tb.words import Codec
 
 SMALL = {"crossbar.rows": 8, "crossbar.cols": 8, "precision.input_bits": 6,
          "precision.weight_bits": 8, "precision.weight_frac_bits": 4, "converters.adc_bits": 4}
 
 
 def stream(p, xs, transposed, *, skip_zero, n_tokens, seed, stall=0.4):
-    """Offer the vectors with random gaps, take tokens with random stalls; returns the tokens
-    (as data.Const) and how many cycles ``o.valid`` was low while a token was owed."""
-    dut = InputStreamer(params=p, skip_zero=skip_zero)
-    rng_in, rng_out = np.random.default_rng(seed), np.random.default_rng(seed + 1)
-    words = vector_words(p, xs, transposed)
-    tokens = []
+    """Offer the vectors with random gaps, take tokens with random stalls (the sink checks that
+    a stalled token holds); returns the tokens (dicts of ``token_layout``'s fields)."""
 
-    async def driver(ctx):
-        for word in words:
-            while rng_in.random() < 0.2:
-                await ctx.tick()
-            ctx.set(dut.i.payload.as_value(), word)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-            ctx.set(dut.i.valid, 0)
+    async def body(tb):
+        src = tb.add(StreamSource(tb, "i", codec=Codec(vector_layout(p)),
+                                  pause=random_pauses(np.random.default_rng(seed), 0.2)))
+        sink = tb.add(StreamSink(tb, "o", codec=Codec(token_layout(p)),
+                                 pause=random_pauses(np.random.default_rng(seed + 1), stall)))
+        src.send_all({"x": x, "transposed": int(t)} for x, t in zip(xs, transposed))
+        await sink.wait(n_tokens, timeout=20 * n_tokens)
+        return [t.value for t in sink.transfers]
 
-    async def monitor(ctx):
-        while len(tokens) < n_tokens:
-            ready = int(rng_out.random() >= stall)
-            ctx.set(dut.o.ready, ready)
-            *_, valid, tok = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-            if valid and ready:
-                tokens.append(tok)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(driver)
-    sim.add_testbench(monitor)
-    sim.run()
-    return tokens
+    return run_amaranth(InputStreamer(params=p, skip_zero=skip_zero), body)
 
 
 def levels_of(tok, n):
-    return np.array([tok.levels[k] for k in range(n)])
+    return tok["levels"][:n]
 
 
 @pytest.mark.parametrize("dac_bits", [1, 2, 3])
@@ -69,9 +54,9 @@ def test_every_step_matches_input_steps(dac_bits, seed):
             tok = tokens[n * s + k]
             note = f"seed={seed} dac_bits={dac_bits} vector {n} step {k}"
             assert np.array_equal(levels_of(tok, p.rows), steps[k, n]), note
-            assert (tok.step, tok.sign, tok.first, tok.last, tok.empty) == \
+            assert tuple(tok[f] for f in ("step", "sign", "first", "last", "empty")) == \
                 (k, k == s - 1, k == 0, k == s - 1, 0), note
-            assert tok.level_sum == steps[k, n].sum(), note
+            assert tok["level_sum"] == steps[k, n].sum(), note
 
 
 @pytest.mark.parametrize("dac_bits", [1, 2])
@@ -86,13 +71,13 @@ def test_zero_skipping_issues_exactly_the_golden_tokens(dac_bits, seed):
     want = plan_steps(xs, p.cfg).tokens()
     steps, _ = encoding.input_steps(xs, p.cfg)
     tokens = stream(p, xs, [False] * len(xs), skip_zero=True, n_tokens=len(want), seed=seed)
-    got = np.array([[0, t.step, t.first, t.last, t.empty] for t in tokens])
+    got = np.array([[0, t["step"], t["first"], t["last"], t["empty"]] for t in tokens])
     got[:, 0] = np.cumsum(got[:, 2]) - 1                                      # vector index
     assert np.array_equal(got, want), f"seed={seed}"
     for tok, (n, k, *_ , empty) in zip(tokens, want):
         lv = levels_of(tok, p.rows)
         assert np.array_equal(lv, 0 * lv if empty else steps[k, n]), f"seed={seed} token {n},{k}"
-        assert tok.level_sum == lv.sum() and tok.sign == (k == p.input_steps - 1)
+        assert tok["level_sum"] == lv.sum() and tok["sign"] == (k == p.input_steps - 1)
     assert (want[:, 4] == 1).sum() >= 2 and len(want) < len(xs) * p.input_steps
 
 
@@ -105,7 +90,7 @@ def test_transposed_drives_the_columns_only():
     steps_f, _ = encoding.input_steps(x[None], p.cfg)
     for k in range(p.input_steps):
         t, f = tokens[k], tokens[p.input_steps + k]
-        assert t.transposed == 1 and f.transposed == 0
+        assert t["transposed"] == 1 and f["transposed"] == 0
         assert np.array_equal(levels_of(t, 8), np.r_[steps_t[k, 0], [0, 0, 0]])
         assert np.array_equal(levels_of(f, 8), steps_f[k, 0])
 
@@ -114,26 +99,17 @@ def test_back_to_back_tokens_have_no_gap():
     """With the output always ready, a vector's first token follows the previous last token in
     the next cycle: the streamer never idles the crossbar between vectors."""
     p = periphery_params(SMALL)
-    dut = InputStreamer(params=p)
-    words = vector_words(p, random_inputs(p, np.random.default_rng(1), 3), [False] * 3)
-    valid_cycles = []
+    xs = random_inputs(p, np.random.default_rng(1), 3)
 
-    async def bench(ctx):
-        ctx.set(dut.o.ready, 1)
-        k = 0
-        for cycle in range(3 * p.input_steps + 4):
-            if k < len(words):
-                ctx.set(dut.i.payload.as_value(), words[k])
-            ctx.set(dut.i.valid, k < len(words))
-            *_, iv, ir, ov = await ctx.tick().sample(dut.i.valid, dut.i.ready, dut.o.valid)
-            k += iv and ir
-            valid_cycles.append(ov)
+    async def body(tb):
+        src = tb.add(StreamSource(tb, "i", codec=Codec(vector_layout(p))))
+        sink = tb.add(StreamSink(tb, "o"))
+        src.send_all({"x": x} for x in xs)
+        await sink.wait(3 * p.input_steps, timeout=100)
+        return src.transfers[0].cycle, [t.cycle for t in sink.transfers]
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    assert valid_cycles == [0] + [1] * (3 * p.input_steps) + [0] * 3
+    first, tokens = run_amaranth(InputStreamer(params=p), body)
+    assert tokens == list(range(first + 1, first + 1 + 3 * p.input_steps))
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")

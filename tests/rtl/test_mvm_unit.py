@@ -8,18 +8,26 @@ import numpy as np
 import pytest
 
 from crosstrain.golden.config import ConfigError
+from crosstrain.golden.cycles import mvm_schedule
 from crosstrain.golden.periphery import periphery_params
 from crosstrain.golden.zeroskip import plan_steps
+from crosstrain.rtl.input_streamer import vector_layout
 from crosstrain.rtl.mvm_unit import MvmUnit
+from crosstrain.rtl.shift_add import output_layout
 from crosstrain.tb.mvm_bench import (
+    attach,
     check_run,
     clipping_case,
+    golden_outputs,
     random_inputs,
     random_weights,
     simulate,
     tokens_per_vector,
 )
 from crosstrain.tb.runner import run_bench
+from crosstrain.tb.stream import StreamSink, StreamSource, paused_for
+from crosstrain.tb.testbench import run_amaranth
+from crosstrain.tb.words import Codec
 
 SMALL = {"crossbar.rows": 8, "crossbar.cols": 8, "precision.input_bits": 6,
          "precision.weight_bits": 8, "precision.weight_frac_bits": 4, "converters.adc_bits": 4,
@@ -84,6 +92,43 @@ def test_reset_mid_operation():
     run = simulate(p, w, xs, reset_at=interval + 5)
     assert run.first == 2, run.first                 # two vectors were in flight and are lost
     check_run(p, w, xs, [False] * 4, run, note="after reset")
+
+
+def test_no_handshake_while_rst_is_high():
+    """The reset rule of docs/rtl.md: an output waiting on ``o`` and a vector offered on ``i``
+    (not taken: the unit is full) through a three-cycle reset; in those cycles ``i.ready`` and
+    ``o.valid`` are low (the stream agents would also fail on a handshake); everything the unit
+    held is lost, the offered vector is taken in the first cycle after the reset and its output
+    is golden."""
+    p = periphery_params(SMALL)
+    rng = np.random.default_rng(5)
+    w, xs = random_weights(p, rng), list(random_inputs(p, rng, 5))
+    latency = mvm_schedule(p.cfg).latency
+
+    async def body(tb):
+        await attach(tb, p, w)
+        ready, valid = tb.probe("i__ready", trace=True), tb.probe("o__valid", trace=True)
+        start = tb.cycle
+        src = tb.add(StreamSource(tb, "i", codec=Codec(vector_layout(p))))
+        sink = tb.add(StreamSink(tb, "o", codec=Codec(output_layout(p)),
+                                 pause=paused_for(10 * latency)))
+        src.send_all({"x": x} for x in xs)
+        await tb.until(lambda: valid.value and not ready.value and len(src.transfers) == 3,
+                       timeout=5 * latency)
+        at = tb.cycle
+        await tb.reset(3)
+        sink.set_pause(None)
+        await sink.wait(1, timeout=3 * latency)
+        tb.remove(src)
+        return start, at, ready.values, valid.values, src.transfers, sink.transfers
+
+    start, at, ready, valid, taken, out = run_amaranth(MvmUnit(params=p), body)
+    window = slice(at - start, at - start + 3)
+    assert valid[at - start - 1] == 1 and ready[at - start - 1] == 0      # waiting and full
+    assert ready[window] == [0, 0, 0] and valid[window] == [0, 0, 0]
+    assert taken[3].cycle == at + 3                                        # right after
+    assert len(out) == 1 and out[0].cycle == at + 3 + latency
+    assert np.array_equal(out[0].value[:p.cols], golden_outputs(p, w, xs[3:4], [False])[0])
 
 
 @pytest.mark.parametrize("seed", range(3))

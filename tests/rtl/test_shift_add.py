@@ -10,9 +10,9 @@ from crosstrain.golden import crossbar, encoding
 from crosstrain.golden.config import ConfigError
 from crosstrain.golden.events import Events
 from crosstrain.golden.periphery import periphery_params
-from crosstrain.rtl.shift_add import ShiftAdd
+from crosstrain.rtl.shift_add import ShiftAdd, output_layout
 from crosstrain.tb.mvm_bench import random_inputs, random_weights
-from crosstrain.tb.words import unpack
+from crosstrain.tb.words import Codec
 
 SMALL = {"crossbar.rows": 8, "crossbar.cols": 8, "precision.input_bits": 6,
          "precision.weight_bits": 8, "precision.weight_frac_bits": 4, "converters.adc_bits": 4}
@@ -32,7 +32,7 @@ def golden_records(p, w, x, transposed):
         padded[:, :codes.shape[1]] = codes
         per = padded.reshape(p.arrays, p.adcs_per_array, lpa)
         for j in range(lpa):
-            out.append(dict(codes=[int(c) for c in per[:, :, j].ravel()], step=k,
+            out.append(dict(codes=per[:, :, j].tolist(), step=k,
                             sign=k == p.input_steps - 1, first=k == 0, last=k == p.input_steps - 1,
                             empty=0, end=j == lpa - 1, level_sum=int(steps[k, 0].sum()),
                             transposed=transposed))
@@ -45,6 +45,7 @@ def run(p, records, n_out, *, gap_seed=0, hold=0):
     outputs, per output the cycles from its final record to ``o.valid``, and whether the
     payload held still while waiting."""
     dut = ShiftAdd(params=p)
+    codec = Codec(output_layout(p))
     rng = np.random.default_rng(gap_seed)
     outputs, delays, steady = [], [], []
 
@@ -69,7 +70,7 @@ def run(p, records, n_out, *, gap_seed=0, hold=0):
                 steady.append(last_y is None or y == last_y)
                 last_y = None if ready else y
             if ov and ready:
-                outputs.append(unpack(y, max(p.rows, p.cols), p.out_width, signed=True))
+                outputs.append(codec.unpack(y))
             cycle += 1
 
     sim = Simulator(dut)
@@ -123,7 +124,7 @@ def test_empty_record_gives_zero():
     w = random_weights(p, rng)
     x = random_inputs(p, rng, 1)[0]
     lpa = p.lines_per_adc()
-    garbage = [int(c) for c in rng.integers(1, 1 << p.adc_bits, p.arrays)]
+    garbage = rng.integers(1, 1 << p.adc_bits, (p.arrays, p.adcs_per_array)).tolist()
     empty = [dict(codes=garbage, step=0, sign=0, first=1, last=1, empty=1, end=j == lpa - 1,
                   level_sum=0, transposed=0) for j in range(lpa)]
     records = golden_records(p, w, x, False) + empty + golden_records(p, w, x, False)

@@ -5,84 +5,28 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from crosstrain.golden.write_elim import ComparatorParams, WritePolicy, from_beats
 from crosstrain.rtl.write_elim import WriteEliminator
 from crosstrain.tb.runner import run_bench
 from crosstrain.tb.write_elim_bench import (
-    Packer,
     Segment,
+    check,
     comparator_cfg,
-    expected,
     policy_segments,
     random_segments,
     relu_matrix,
     rtl_write_enables,
+    simulate,
     update_matrices,
 )
-
-
-def simulate(p: ComparatorParams, segments, seed, *, gaps=0.2, stall=0.3, clear_after=False):
-    """Drive the segments with random input gaps and output stalls; return the results, the
-    counters after the last beat, and (with ``clear_after``) the counters after a clear."""
-    dut = WriteEliminator(params=p)
-    pk = Packer(p)
-    rng_in, rng_out = np.random.default_rng(seed), np.random.default_rng(seed + 1)
-    total = sum(len(s.last) for s in segments)
-    results, out = [], {}
-
-    async def driver(ctx):
-        for s in segments:
-            ctx.set(dut.settings.payload.as_value(), pk.settings_word(s))
-            ctx.set(dut.settings.valid, 1)
-            await ctx.tick()
-            ctx.set(dut.settings.valid, 0)
-            for word in pk.beat_words(s):
-                while rng_in.random() < gaps:
-                    await ctx.tick()
-                ctx.set(dut.i.payload.as_value(), word)
-                ctx.set(dut.i.valid, 1)
-                await ctx.tick().until(dut.i.ready)
-                ctx.set(dut.i.valid, 0)
-
-    async def monitor(ctx):
-        while len(results) < total:
-            ready = int(rng_out.random() >= stall)
-            ctx.set(dut.o.ready, ready)
-            *_, valid, word = await ctx.tick().sample(dut.o.valid, dut.o.payload.as_value())
-            if valid and ready:
-                results.append(pk.unpack_result(word))
-        out["counters"] = (ctx.get(dut.issued), ctx.get(dut.eliminated))
-        if clear_after:
-            ctx.set(dut.clear, 1)
-            await ctx.tick()
-            ctx.set(dut.clear, 0)
-            out["cleared"] = (ctx.get(dut.issued), ctx.get(dut.eliminated))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(driver)
-    sim.add_testbench(monitor)
-    sim.run()
-    return results, out
-
-
-def assert_matches(p, segments, results, counters, note):
-    mask, end, write, issued, eliminated = expected(p, segments)
-    assert len(results) == len(end), note
-    assert np.array_equal(np.array([r[0] for r in results], dtype=bool), mask), note
-    assert np.array_equal(np.array([r[1] for r in results], dtype=bool), end), note
-    assert np.array_equal(np.array([r[2] for r in results], dtype=bool), write), note
-    assert counters == (issued, eliminated), note
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_random_beats_under_back_pressure(seed):
     p = ComparatorParams(lanes=5, width=6, count_width=12, group_bits=3)
     segments = random_segments(p, np.random.default_rng(seed), 10)
-    results, out = simulate(p, segments, seed)
-    assert_matches(p, segments, results, out["counters"], f"seed={seed}")
+    check(p, segments, simulate(p, segments, seed), f"seed={seed}")
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -100,9 +44,10 @@ def test_golden_policies_on_realistic_data(seed):
              (WritePolicy("update-20", ("updates",), "delta", "cell", 20), new, stored)]
     for policy, n, s in cases:
         segments, d = policy_segments(p, cfg, policy, n, s)
-        results, out = simulate(p, segments, seed, gaps=0.1, stall=0.2)
+        out = simulate(p, segments, seed, gaps=0.1, stall=0.2)
         note = f"{policy.name} seed={seed}"
-        assert_matches(p, segments, results, out["counters"], note)
+        check(p, segments, out, note)
+        results = out["results"]
         # the cells the golden policy programs, rebuilt from the RTL's outputs alone
         k = 0
         for a, seg in enumerate(segments):
@@ -118,39 +63,19 @@ def test_counters_saturate_and_clear():
     seg = Segment("value", "tile", 0, 1, np.ones((beats, 4), np.int64),
                   np.zeros((beats, 4), np.int64), np.ones((beats, 4), bool),
                   np.arange(beats) % 4 == 3)
-    results, out = simulate(p, [seg], 0, clear_after=True)
+    out = simulate(p, [seg], 0, clear_after=True)
     assert out["counters"] == (31, 0)
     assert out["cleared"] == (0, 0)
-    assert [r[1] for r in results] == [0, 0, 0, 1] * 3
+    assert [r[1] for r in out["results"]] == [0, 0, 0, 1] * 3
 
 
 def test_settings_reset_values_are_value_tile_zero():
     p = ComparatorParams(lanes=2, width=4, count_width=8, group_bits=2)
-    dut = WriteEliminator(params=p)
-    pk = Packer(p)
     seg = Segment("value", "tile", 0, 1, np.array([[0, 1], [0, 0]]), np.zeros((2, 2), np.int64),
                   np.ones((2, 2), bool), np.array([False, True]))
-    got = []
-
-    async def bench(ctx):                       # no settings write: the reset values apply
-        ctx.set(dut.o.ready, 1)
-        for word in pk.beat_words(seg):
-            ctx.set(dut.i.payload.as_value(), word)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
-        for _ in range(2):
-            *_, valid, word = await ctx.tick().sample(dut.o.valid, dut.o.payload.as_value())
-            if valid:
-                got.append(pk.unpack_result(word))
-        got.append((ctx.get(dut.issued), ctx.get(dut.eliminated)))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    assert got[-1] == (4, 0)                   # one tile with a 1 in it: all 4 elements written
-    assert got[-2][1:] == (1, 1)
+    out = simulate(p, [seg], 0, gaps=0, stall=0, settings=False)   # the reset values apply
+    assert out["counters"] == (4, 0)            # one tile with a 1 in it: all 4 elements written
+    assert out["results"][-1][1:] == (1, 1)
 
 
 @pytest.mark.parametrize("kw, needle", [
