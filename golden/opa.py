@@ -37,6 +37,7 @@ from crosstrain.golden.config import HardwareConfig
 from crosstrain.golden.events import Events
 
 PHASES = ((1, 1), (1, -1), (-1, 1), (-1, -1))   # (row sign, column sign), in drive order
+_CHUNK_CELLS = 1 << 21      # OPA pulses computed at once (cells x OPAs), to bound memory
 
 
 def opa_drive(x: np.ndarray, d: np.ndarray, cfg: HardwareConfig):
@@ -58,6 +59,38 @@ def opa_drive(x: np.ndarray, d: np.ndarray, cfg: HardwareConfig):
     rows = np.stack([xbits & (xneg == (sr < 0)) for sr, _ in PHASES], axis=1)
     colmask = np.stack([dneg == (sc < 0) for _, sc in PHASES])                        # (4, C)
     return rows, pieces[:, None, :, :] * colmask[None, :, None, :]
+
+
+def opa_pulses(xs: np.ndarray, ds: np.ndarray, cfg: HardwareConfig) -> np.ndarray:
+    """Signed pulses each update-slice cell receives from each OPA of a batch, summed over the
+    steps and phases of that OPA (what :meth:`UpdateArrays.apply_phases` adds for the
+    :func:`opa_drive` of one row): float32 integers of shape (N, R, M, C) for ``xs`` (N, R) and
+    ``ds`` (N, C) (row before slice, so that one matmul per OPA yields them).
+
+    A cell (r, c) is driven in exactly one phase, the one of its signs, so its pulses are
+    ``sign(x_r) sign(d_c) sum_j bit_j(|x_r|) piece_m,j(|d_c|)``.
+    """
+    p, b = cfg.precision, cfg.device.bits_per_cell
+    xs = encoding.check_range("OPA row input", xs, p.input_bits)
+    ds = encoding.check_range("OPA column input", ds, p.error_bits)
+    (n, n_rows), n_cols = xs.shape, ds.shape[1]
+    n_steps, n_slices = p.input_bits, p.update_slices
+    j = np.arange(n_steps)
+    xbits = ((np.abs(xs)[:, :, None] >> j) & 1).astype(np.float32)                     # (N, R, J)
+    xbits *= np.where(xs < 0, -1, 1).astype(np.float32)[:, :, None]
+    v = (np.abs(ds)[:, None, :] << j[:, None]) >> p.opa_shift                            # (N, J, C)
+    pieces = ((v[:, :, None, :] >> (b * np.arange(n_slices))[:, None]) & ((1 << b) - 1))  # (N, J, M, C)
+    pieces = pieces.astype(np.float32) * np.where(ds < 0, -1, 1).astype(np.float32)[:, None, None, :]
+    total = np.matmul(xbits, pieces.reshape(n, n_steps, -1))                             # exact
+    return total.reshape(n, n_rows, n_slices, n_cols)
+
+
+def carry_resolve(wide: np.ndarray, wide_bits: int, drop: int, weight_bits: int):
+    """CRS arithmetic: ``wide`` saturated to ``wide_bits`` signed bits, and the weights it
+    rounds to (``drop`` low bits dropped, round half up, saturated to ``weight_bits``)."""
+    wide = np.clip(wide, -(1 << (wide_bits - 1)), (1 << (wide_bits - 1)) - 1)
+    w = (wide + ((1 << drop) >> 1)) >> drop if drop else wide
+    return wide, np.clip(w, -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1)
 
 
 class UpdateArrays:
@@ -101,24 +134,57 @@ class UpdateArrays:
         scale = np.left_shift(np.int64(1), b * np.arange(len(digits), dtype=np.int64))
         return np.tensordot(scale, digits, axes=(0, 0)) - (1 << (self.wide_bits - 1))
 
-    def opa(self, x: np.ndarray, d: np.ndarray) -> None:
+    def opa(self, x: np.ndarray, d: np.ndarray, *, together: bool = False) -> None:
         """Apply the outer products of row inputs ``x`` (R or N x R) and columns ``d`` (C or N x C),
-        one OPA per row of the batch, in order."""
+        one OPA per row of the batch, in order: each as :meth:`apply_phases` of its
+        :func:`opa_drive` phases (cells saturate after each OPA). With ``together``, the batch is
+        one pulse train: all its phases, then the cells saturate once."""
         xs, ds = np.atleast_2d(x), np.atleast_2d(d)
         if xs.shape[0] != ds.shape[0]:
             raise ValueError(f"OPA batch sizes differ: {xs.shape[0]} row vectors, {ds.shape[0]} column vectors")
         if xs.shape[1] != self.cells.shape[1] or ds.shape[1] != self.cells.shape[2]:
             raise ValueError(f"OPA vectors {xs.shape[1]} x {ds.shape[1]} do not match the block "
                              f"{self.cells.shape[1]} x {self.cells.shape[2]}")
-        for xv, dv in zip(xs, ds):
-            self._one(xv, dv)
+        p, n = self.cfg.precision, self.cfg.nonideal
+        ideal = not (n.c2c_sigma or n.ltp_nonlinearity or n.ltd_nonlinearity or n.update_levels)
+        per_chunk = max(1, _CHUNK_CELLS // self.cells.size)
+        train = np.zeros(self.cells.shape) if together else None
+        for c0 in range(0, len(xs), per_chunk):
+            inc = opa_pulses(xs[c0:c0 + per_chunk], ds[c0:c0 + per_chunk], self.cfg)
+            self.write_counts += np.count_nonzero(inc, axis=0).transpose(1, 0, 2)  # every OPA pulses
+            self.events.opa_phases += len(inc) * p.input_bits * len(PHASES) * p.update_slices
+            if together:
+                train += inc.sum(axis=0, dtype=np.float64).transpose(1, 0, 2)
+            elif ideal:
+                self._walk(inc)
+            else:
+                for step in inc.transpose(0, 2, 1, 3):
+                    self.cells = self._update(self.cells, step.astype(np.float64))
+        if together:
+            self.cells = self._update(self.cells, train)
 
-    def _one(self, x, d) -> None:
-        rows, pieces = opa_drive(x, d, self.cfg)
-        n_steps = rows.shape[0]
-        signs = np.array([sr * sc for sr, sc in PHASES] * n_steps)
-        self.apply_phases(rows.reshape(n_steps * 4, -1),
-                          pieces.reshape((n_steps * 4,) + pieces.shape[2:]), signs)
+    def _walk(self, inc: np.ndarray) -> None:
+        """Ideal cells through the OPAs ``inc`` (N, R, M, C) one after another, saturating after
+        each (as :meth:`_update`). Where no cell can reach a limit (an OPA moves a cell by at
+        most ``input_bits * cell_max`` levels) the OPAs are summed at once."""
+        cells, top = self.cells.transpose(1, 0, 2), self.cell_top[None, :, None]    # (R, M, C)
+        room = float(np.minimum(cells, top - cells).min())
+        if room // (self.cfg.precision.input_bits * self.cfg.cell_max) >= len(inc):
+            cells = cells + inc.sum(axis=0, dtype=np.float64)
+        else:
+            flat = cells.astype(np.float32).ravel()
+            tops = np.broadcast_to(top, cells.shape).astype(np.float32).ravel()
+            over, under = np.empty(flat.shape, bool), np.empty(flat.shape, bool)
+            for step in inc.reshape(len(inc), -1):
+                flat += step
+                np.greater(flat, tops, out=over)
+                np.less(flat, 0, out=under)
+                hits = int(np.count_nonzero(over)) + int(np.count_nonzero(under))
+                if hits:
+                    self.events.opa_saturated += hits
+                    np.clip(flat, 0, tops, out=flat)
+            cells = flat.reshape(cells.shape).astype(np.float64)
+        self.cells = cells.transpose(1, 0, 2).copy()
 
     def apply_phases(self, rows: np.ndarray, pieces: np.ndarray, signs: np.ndarray) -> None:
         """Apply the driven phases of one OPA (as :func:`opa_drive` lays them out, flattened over
@@ -156,11 +222,8 @@ class UpdateArrays:
     def crs(self) -> np.ndarray:
         """Resolve carries: compose, round to ``weight_bits`` (saturating), re-slice. Returns the
         new weights for the forward / backward arrays."""
-        p = self.cfg.precision
-        lo, hi = -(1 << (self.wide_bits - 1)), (1 << (self.wide_bits - 1)) - 1
-        wide = np.clip(self.compose(), lo, hi)
-        w = (wide + ((1 << self.drop) >> 1)) >> self.drop if self.drop else wide
-        w = np.clip(w, -(1 << (p.weight_bits - 1)), (1 << (p.weight_bits - 1)) - 1)
+        wide, w = carry_resolve(self.compose(), self.wide_bits, self.drop,
+                                self.cfg.precision.weight_bits)
         self._store(wide)
         self.events.crs_ops += 1
         return w
