@@ -79,7 +79,11 @@ def opa_pulses(xs: np.ndarray, ds: np.ndarray, cfg: HardwareConfig) -> np.ndarra
     xbits = ((np.abs(xs)[:, :, None] >> j) & 1).astype(np.float32)                     # (N, R, J)
     xbits *= np.where(xs < 0, -1, 1).astype(np.float32)[:, :, None]
     v = (np.abs(ds)[:, None, :] << j[:, None]) >> p.opa_shift                            # (N, J, C)
-    pieces = ((v[:, :, None, :] >> (b * np.arange(n_slices))[:, None]) & ((1 << b) - 1))  # (N, J, M, C)
+    if p.input_bits + p.error_bits - p.opa_shift <= 32:                # v < 2**31: narrower ints
+        v = v.astype(np.int32)
+    top_bit = 8 * v.itemsize - 1                                       # v >> top_bit is 0
+    shifts = np.minimum(b * np.arange(n_slices), top_bit).astype(v.dtype)[:, None]
+    pieces = (v[:, :, None, :] >> shifts) & ((1 << b) - 1)                               # (N, J, M, C)
     pieces = pieces.astype(np.float32) * np.where(ds < 0, -1, 1).astype(np.float32)[:, None, None, :]
     total = np.matmul(xbits, pieces.reshape(n, n_steps, -1))                             # exact
     return total.reshape(n, n_rows, n_slices, n_cols)

@@ -40,6 +40,7 @@ range saturate and are counted). A convolution does one OPA per output position.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -117,6 +118,7 @@ class Counters:
     opa_cell_updates: int = 0                        # cells x OPAs (the saturation fraction's base)
     error_codes: int = 0                             # scaled error codes sent to OPAs
     error_clipped: int = 0                           # of those, saturated at error_bits
+    crs_rounds: int = 0                              # carry resolutions (every layer each time)
 
 
 class Trainer:
@@ -380,6 +382,7 @@ class Trainer:
                 self.wide[j], w = carry_resolve(self.wide[j], wide_bits, self.extra, p.weight_bits)
             self._write(j, w)
         self.since_crs = 0
+        self.counters.crs_rounds += 1
 
     def update_events(self) -> Events:
         """OPA and CRS events of every layer's update slices (empty for other updates)."""
@@ -414,6 +417,16 @@ def initial_weights(net: Network, rng: np.random.Generator) -> list:
     return he_normal([matrix_shape(l) for l in layers], [fan_in(l) for l in layers], rng)
 
 
+def one_blas_thread():
+    """A context in which BLAS runs on one thread (threadpoolctl, when installed): the GEMMs here
+    are small, and BLAS threads cost more than they save, most of all on a busy machine."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def fit(net: Network, system: System, cfg: HardwareConfig | None, settings: TrainingSettings,
         data, *, hooks=None, progress=None) -> RunResult:
     """Train ``net`` on ``data`` (train images, labels, test images, labels) for
@@ -431,14 +444,15 @@ def fit(net: Network, system: System, cfg: HardwareConfig | None, settings: Trai
     trainer = Trainer(net, system, cfg, settings, initial_weights(net, rng), hooks=hooks)
     n_batches = len(x_train) // settings.batch
     per_epoch = []
-    for _ in range(settings.epochs):
-        order = rng.permutation(len(x_train))
-        for b in range(n_batches):
-            idx = order[b * settings.batch:(b + 1) * settings.batch]
-            trainer.step(x_train[idx], y_train[idx])
-            if progress:
-                progress()
-        per_epoch.append(trainer.accuracy(x_test, y_test))
+    with one_blas_thread():
+        for _ in range(settings.epochs):
+            order = rng.permutation(len(x_train))
+            for b in range(n_batches):
+                idx = order[b * settings.batch:(b + 1) * settings.batch]
+                trainer.step(x_train[idx], y_train[idx])
+                if progress:
+                    progress()
+            per_epoch.append(trainer.accuracy(x_test, y_test))
     return RunResult(system=system.name, seed=settings.seed, epoch_accuracy=per_epoch,
                      steps=n_batches * settings.epochs, events=trainer.events,
                      update=trainer.update_events(), counters=trainer.counters,
