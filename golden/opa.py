@@ -61,32 +61,40 @@ def opa_drive(x: np.ndarray, d: np.ndarray, cfg: HardwareConfig):
     return rows, pieces[:, None, :, :] * colmask[None, :, None, :]
 
 
-def opa_pulses(xs: np.ndarray, ds: np.ndarray, cfg: HardwareConfig) -> np.ndarray:
-    """Signed pulses each update-slice cell receives from each OPA of a batch, summed over the
-    steps and phases of that OPA (what :meth:`UpdateArrays.apply_phases` adds for the
-    :func:`opa_drive` of one row): float32 integers of shape (N, R, M, C) for ``xs`` (N, R) and
-    ``ds`` (N, C) (row before slice, so that one matmul per OPA yields them).
+def opa_pulses(xs: np.ndarray, ds: np.ndarray, cfg: HardwareConfig, group: int = 1) -> np.ndarray:
+    """Signed pulses each update-slice cell receives from OPAs, summed over the steps and phases
+    of an OPA (what :meth:`UpdateArrays.apply_phases` adds for the :func:`opa_drive` of one row)
+    and over each ``group`` of consecutive OPAs: integers of shape (N / group, R, M, C) for
+    ``xs`` (N, R) and ``ds`` (N, C) (row before slice: one matmul per group yields them).
 
     A cell (r, c) is driven in exactly one phase, the one of its signs, so its pulses are
-    ``sign(x_r) sign(d_c) sum_j bit_j(|x_r|) piece_m,j(|d_c|)``.
+    ``sign(x_r) sign(d_c) sum_j bit_j(|x_r|) piece_m,j(|d_c|)``. The pieces of step ``j`` are
+    the digits of ``|d| << (j - opa_shift)``: with ``j - opa_shift = b*t + e`` (``0 <= e < b``),
+    digit ``m`` is digit ``m - t`` of ``|d| << e``, so ``b`` digit tables give every step.
     """
     p, b = cfg.precision, cfg.device.bits_per_cell
     xs = encoding.check_range("OPA row input", xs, p.input_bits)
     ds = encoding.check_range("OPA column input", ds, p.error_bits)
     (n, n_rows), n_cols = xs.shape, ds.shape[1]
-    n_steps, n_slices = p.input_bits, p.update_slices
-    j = np.arange(n_steps)
-    xbits = ((np.abs(xs)[:, :, None] >> j) & 1).astype(np.float32)                     # (N, R, J)
-    xbits *= np.where(xs < 0, -1, 1).astype(np.float32)[:, :, None]
-    v = (np.abs(ds)[:, None, :] << j[:, None]) >> p.opa_shift                            # (N, J, C)
-    if p.input_bits + p.error_bits - p.opa_shift <= 32:                # v < 2**31: narrower ints
-        v = v.astype(np.int32)
-    top_bit = 8 * v.itemsize - 1                                       # v >> top_bit is 0
-    shifts = np.minimum(b * np.arange(n_slices), top_bit).astype(v.dtype)[:, None]
-    pieces = (v[:, :, None, :] >> shifts) & ((1 << b) - 1)                               # (N, J, M, C)
-    pieces = pieces.astype(np.float32) * np.where(ds < 0, -1, 1).astype(np.float32)[:, None, None, :]
-    total = np.matmul(xbits, pieces.reshape(n, n_steps, -1))                             # exact
-    return total.reshape(n, n_rows, n_slices, n_cols)
+    n_steps, n_slices, n_groups = p.input_bits, p.update_slices, n // group
+    exact = np.float32 if group * n_steps * cfg.cell_max < 1 << 24 else np.float64
+    raw = np.abs(xs).astype("<u8").view(np.uint8).reshape(n, n_rows, 8)
+    xbits = np.unpackbits(raw, axis=2, bitorder="little")[:, :, :n_steps].astype(exact)  # (N, R, J)
+    xbits *= np.where(xs < 0, -1, 1).astype(exact)[:, :, None]
+    n_digits = -(-(p.error_bits + b) // b)
+    sign = np.where(ds < 0, -1, 1).astype(exact)
+    tables = [(encoding.slice_unsigned(np.abs(ds) << e, n_digits, b).astype(exact) * sign)
+              .transpose(1, 0, 2) for e in range(b)]                                  # (N, K, C)
+    pieces = np.zeros((n, n_steps, n_slices, n_cols), dtype=exact)
+    for j in range(n_steps):
+        t, e = divmod(j - p.opa_shift, b)
+        lo, hi = max(0, t), min(n_slices, n_digits + t)
+        if lo < hi:
+            pieces[:, j, lo:hi] = tables[e][:, lo - t:hi - t]
+    rows = xbits.reshape(n_groups, group, n_rows, n_steps).transpose(0, 2, 1, 3)
+    total = np.matmul(rows.reshape(n_groups, n_rows, group * n_steps),
+                      pieces.reshape(n_groups, group * n_steps, -1))
+    return total.reshape(n_groups, n_rows, n_slices, n_cols)
 
 
 def carry_resolve(wide: np.ndarray, wide_bits: int, drop: int, weight_bits: int):
@@ -138,46 +146,45 @@ class UpdateArrays:
         scale = np.left_shift(np.int64(1), b * np.arange(len(digits), dtype=np.int64))
         return np.tensordot(scale, digits, axes=(0, 0)) - (1 << (self.wide_bits - 1))
 
-    def opa(self, x: np.ndarray, d: np.ndarray, *, together: bool = False) -> None:
+    def opa(self, x: np.ndarray, d: np.ndarray, *, group: int = 1) -> None:
         """Apply the outer products of row inputs ``x`` (R or N x R) and columns ``d`` (C or N x C),
-        one OPA per row of the batch, in order: each as :meth:`apply_phases` of its
-        :func:`opa_drive` phases (cells saturate after each OPA). With ``together``, the batch is
-        one pulse train: all its phases, then the cells saturate once."""
+        one OPA per row, in order, as pulse trains of ``group`` consecutive OPAs: each train as
+        one :meth:`apply_phases` of all its :func:`opa_drive` phases (the cells saturate once,
+        after the train). ``group=1`` (default): every OPA on its own, as the hardware drives
+        them; larger groups model the update saturating once per sample or per mini-batch."""
         xs, ds = np.atleast_2d(x), np.atleast_2d(d)
         if xs.shape[0] != ds.shape[0]:
             raise ValueError(f"OPA batch sizes differ: {xs.shape[0]} row vectors, {ds.shape[0]} column vectors")
         if xs.shape[1] != self.cells.shape[1] or ds.shape[1] != self.cells.shape[2]:
             raise ValueError(f"OPA vectors {xs.shape[1]} x {ds.shape[1]} do not match the block "
                              f"{self.cells.shape[1]} x {self.cells.shape[2]}")
+        if group < 1 or len(xs) % group:
+            raise ValueError(f"OPA group {group} does not divide the {len(xs)} OPAs")
         p, n = self.cfg.precision, self.cfg.nonideal
         ideal = not (n.c2c_sigma or n.ltp_nonlinearity or n.ltd_nonlinearity or n.update_levels)
-        per_chunk = max(1, _CHUNK_CELLS // self.cells.size)
-        train = np.zeros(self.cells.shape) if together else None
-        for c0 in range(0, len(xs), per_chunk):
-            inc = opa_pulses(xs[c0:c0 + per_chunk], ds[c0:c0 + per_chunk], self.cfg)
-            self.write_counts += np.count_nonzero(inc, axis=0).transpose(1, 0, 2)  # every OPA pulses
-            self.events.opa_phases += len(inc) * p.input_bits * len(PHASES) * p.update_slices
-            if together:
-                train += inc.sum(axis=0, dtype=np.float64).transpose(1, 0, 2)
-            elif ideal:
-                self._walk(inc)
+        per_group = group * max(self.cells.size, p.input_bits * self.cells.shape[0] * self.cells.shape[2])
+        rows = group * max(1, _CHUNK_CELLS // per_group)
+        for r0 in range(0, len(xs), rows):
+            inc = opa_pulses(xs[r0:r0 + rows], ds[r0:r0 + rows], self.cfg, group)
+            self.write_counts += np.count_nonzero(inc, axis=0).transpose(1, 0, 2)
+            self.events.opa_phases += len(inc) * group * p.input_bits * len(PHASES) * p.update_slices
+            if ideal:
+                self._walk(inc, group)
             else:
                 for step in inc.transpose(0, 2, 1, 3):
                     self.cells = self._update(self.cells, step.astype(np.float64))
-        if together:
-            self.cells = self._update(self.cells, train)
 
-    def _walk(self, inc: np.ndarray) -> None:
-        """Ideal cells through the OPAs ``inc`` (N, R, M, C) one after another, saturating after
-        each (as :meth:`_update`). Where no cell can reach a limit (an OPA moves a cell by at
-        most ``input_bits * cell_max`` levels) the OPAs are summed at once."""
+    def _walk(self, inc: np.ndarray, group: int) -> None:
+        """Ideal cells through the pulse trains ``inc`` (G, R, M, C) one after another, saturating
+        after each (as :meth:`_update`). Where no cell can reach a limit (an OPA moves a cell by
+        at most ``input_bits * cell_max`` levels) the trains are summed at once."""
         cells, top = self.cells.transpose(1, 0, 2), self.cell_top[None, :, None]    # (R, M, C)
         room = float(np.minimum(cells, top - cells).min())
-        if room // (self.cfg.precision.input_bits * self.cfg.cell_max) >= len(inc):
+        if room // (group * self.cfg.precision.input_bits * self.cfg.cell_max) >= len(inc):
             cells = cells + inc.sum(axis=0, dtype=np.float64)
         else:
-            flat = cells.astype(np.float32).ravel()
-            tops = np.broadcast_to(top, cells.shape).astype(np.float32).ravel()
+            flat = cells.astype(inc.dtype).ravel()
+            tops = np.broadcast_to(top, cells.shape).astype(inc.dtype).ravel()
             over, under = np.empty(flat.shape, bool), np.empty(flat.shape, bool)
             for step in inc.reshape(len(inc), -1):
                 flat += step

@@ -72,9 +72,9 @@ def add_arguments(parser):
                         help="train at seeds 0 .. N-1 (default 3)")
     parser.add_argument("--crs-period", type=int, default=d.crs_period, metavar="SAMPLES",
                         help=f"samples between carry resolutions (default {d.crs_period})")
-    parser.add_argument("--opa", default=d.opa, choices=OPA_MODES,
-                        help="sample: one OPA per vector, cells saturate after each (default); "
-                             "batch: a mini-batch's OPAs as one pulse train")
+    parser.add_argument("--opa", default=d.opa, metavar="|".join(OPA_MODES),
+                        help="when the update slices saturate: after each OPA (vector), after "
+                             "each sample's OPAs (sample, default) or after the mini-batch's")
     parser.add_argument("--plot", default=DEFAULT_PLOT, metavar="FILE",
                         help=f"where to write the accuracy plot (default {DEFAULT_PLOT})")
     parser.add_argument("--no-plot", action="store_true", help="write no plot")

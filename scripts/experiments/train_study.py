@@ -60,15 +60,17 @@ STUDIES = {
     "systems": tuple(Variant(name, name) for name in SYSTEMS),
     "precision": (
         Variant("digital (exact update)", "digital"),
-        Variant("panther (16 x 6 bits)", "panther"),
+        Variant("panther: 16 slices x 6 bits", "panther"),
         *(Variant(f"16 slices x {h} bits", "panther", _slices(16, [h])) for h in (5, 4, 3)),
         *(Variant(f"16 slices: 8 x {lo}, 8 x {hi} bits", "panther", _slices(16, [lo] * 8 + [hi] * 8))
-          for lo, hi in ((6, 5), (5, 4), (4, 3))),
+          for lo, hi in ((6, 5), (5, 4))),
         *(Variant(f"{n} slices x {h} bits, opa_shift {32 - 2 * n}", "panther",
-                  _slices(n, [h], 32 - 2 * n)) for n, h in ((12, 6), (12, 8), (10, 8), (8, 8))),
+                  _slices(n, [h], 32 - 2 * n)) for n, h in ((12, 6), (10, 8), (8, 8))),
         *(Variant(f"CRS every {p} samples", "panther", settings=(("crs_period", p),))
-          for p in (16, 256, 1024)),
-        *(Variant(f"ADC {b} bits", "panther", (("converters.adc_bits", b),)) for b in (7, 6, 5, 4)),
+          for p in (16, 256)),
+        Variant("saturating after each OPA", "panther", settings=(("opa", "vector"),)),
+        Variant("saturating once a mini-batch", "panther", settings=(("opa", "batch"),)),
+        *(Variant(f"ADC {b} bits", "panther", (("converters.adc_bits", b),)) for b in (6, 5, 4)),
     ),
 }
 

@@ -344,9 +344,11 @@ class Trainer:
                 copy.program(w)
 
     def _accumulate(self, ops: list, n: int) -> None:
-        """OPAs (or the exact wide update) of ``n`` samples, sample by sample, with a CRS each
-        time ``crs_period`` samples have been accumulated (``opa = "batch"``: the whole batch
-        as one pulse train, CRS after it when due)."""
+        """OPAs (or the exact wide update) of ``n`` samples in order, with a CRS each time
+        ``crs_period`` samples have been accumulated. The update slices saturate after each
+        pulse train: one OPA (``opa = "vector"``), one sample's OPAs (``"sample"``: a convolution
+        does one per output position) or the whole mini-batch's (``"batch"``; its CRS waits for
+        the end of the batch)."""
         p, b = self.cfg.precision, self.s
         scale = opa_error_scale(self.cfg, b)
         lo, hi = -(1 << (p.error_bits - 1)), (1 << (p.error_bits - 1)) - 1
@@ -362,7 +364,8 @@ class Trainer:
             for j, x, d, per in parts:
                 rows = slice(start * per, (start + take) * per)
                 if self.sys.update == "opa":
-                    self.slices[j].opa(x[rows], d[rows], together=b.opa == "batch")
+                    group = {"vector": 1, "sample": per, "batch": take * per}[b.opa]
+                    self.slices[j].opa(x[rows], d[rows], group=group)
                     self.counters.opa_cell_updates += (take * per) * self.slices[j].cells.size
                 else:
                     bound = 2.0 ** (p.input_bits + p.error_bits - 2) * take * per

@@ -21,7 +21,7 @@ from crosstrain.golden.config import ConfigError, HardwareConfig
 from crosstrain.golden.encoding import to_fixed
 
 KERNEL = 3
-OPA_MODES = ("sample", "batch")
+OPA_MODES = ("vector", "sample", "batch")
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class TrainingSettings:
     activation_frac_bits: int = 10    # 6.10: with PANTHER's 4.12 the logits saturate at 8 and
     error_frac_bits: int = 12         # training diverges; errors keep 4.12 [assumption]
     crs_period: int = 64              # samples between carry resolutions (4 batches of 16)
-    opa: str = "sample"               # "sample": cells clamp after each OPA; "batch": once a batch
+    opa: str = "sample"               # update slices saturate after each "vector", "sample", "batch"
 
     def check(self, cfg: HardwareConfig | None = None) -> None:
         """Raise ConfigError naming the first setting that cannot work (with ``cfg``, if given)."""
