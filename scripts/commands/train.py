@@ -49,9 +49,9 @@ def add_arguments(parser):
     parser.add_argument("--systems", default=None, metavar="LIST",
                         help="comma-separated systems or 'all': " + ", ".join(SYSTEMS)
                              + " (default all, unless --study or --variant is given)")
-    parser.add_argument("--study", action="append", default=[], choices=sorted(STUDIES),
+    parser.add_argument("--study", action="append", default=[], metavar="|".join(sorted(STUDIES)),
                         help="a built-in set of configurations (precision: PANTHER's precision "
-                             "study; systems: every system)")
+                             "study, docs/training.md; systems: every system)")
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VALUE;...",
                         help="a configuration of your own (repeatable): system=NAME (default "
                              "panther), crs_period=N, opa=sample|batch and SECTION.FIELD=VALUE "
@@ -117,6 +117,8 @@ def configurations(args) -> list[Variant]:
             raise UserError(f"--systems: unknown system {n!r}; use " + ", ".join(SYSTEMS) + " or all")
     out = [Variant(n, n) for n in names]
     for study in args.study:
+        if study not in STUDIES:
+            raise UserError(f"--study {study!r}: use " + " or ".join(sorted(STUDIES)))
         out += [v for v in STUDIES[study] if v.label not in {o.label for o in out}]
     return out + [parse_variant(v) for v in args.variant]
 

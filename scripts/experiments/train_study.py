@@ -126,8 +126,8 @@ def run(net: Network, variants, configs: dict, settings: TrainingSettings, seeds
                            for v, cfg, s in resolved],
     }
     out["rollup_accuracy_drop_pct"] = {
-        SYSTEMS[c["system"]].rollup: max(0.0, c["drop_points"]["mean"])
-        for c in out["configurations"] if c["name"] == c["system"]}
+        SYSTEMS[v.system].rollup: max(0.0, c["drop_points"]["mean"])
+        for (v, _, _), c in zip(resolved, out["configurations"]) if v == Variant(v.system, v.system)}
     return out
 
 
