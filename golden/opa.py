@@ -162,8 +162,8 @@ class UpdateArrays:
             raise ValueError(f"OPA group {group} does not divide the {len(xs)} OPAs")
         p, n = self.cfg.precision, self.cfg.nonideal
         ideal = not (n.c2c_sigma or n.ltp_nonlinearity or n.ltd_nonlinearity or n.update_levels)
-        per_group = group * max(self.cells.size, p.input_bits * self.cells.shape[0] * self.cells.shape[2])
-        rows = group * max(1, _CHUNK_CELLS // per_group)
+        m, r, c = self.cells.shape
+        rows = group * max(1, _CHUNK_CELLS // (group * max(m * r * c, p.input_bits * m * c)))
         for r0 in range(0, len(xs), rows):
             inc = opa_pulses(xs[r0:r0 + rows], ds[r0:r0 + rows], self.cfg, group)
             self.write_counts += np.count_nonzero(inc, axis=0).transpose(1, 0, 2)

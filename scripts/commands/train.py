@@ -54,8 +54,9 @@ def add_arguments(parser):
                              "study, docs/training.md; systems: every system)")
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VALUE;...",
                         help="a configuration of your own (repeatable): system=NAME (default "
-                             "panther), crs_period=N, opa=sample|batch and SECTION.FIELD=VALUE "
-                             "overrides, e.g. 'h5:precision.update_slice_bits=[5]'")
+                             "panther), crs_period=N, opa=vector|sample|batch and "
+                             "SECTION.FIELD=VALUE overrides, e.g. "
+                             "'h5:precision.update_slice_bits=[5]'")
     parser.add_argument("--preset", default="panther", metavar="PRESET|FILE.toml",
                         help="crossbars of panther, digital and 3D-ReG (default panther)")
     parser.add_argument("--baseline-preset", default="pipelayer", metavar="PRESET|FILE.toml",
@@ -193,8 +194,8 @@ def _pct(x: float) -> str:
 def render(r: dict) -> str:
     f, confs, s = r["float"], r["configurations"], r["settings"]
     n_seeds = len(r["seeds"])
-    title = (f"{r['network']} on the 8x8 digits: {_plural(s['epochs'], 'epoch')}, batches of {s['batch']}, "
-             f"lr {s['learning_rate']}, {_plural(n_seeds, 'seed')}; float "
+    title = (f"{r['network']} on the 8x8 digits: {_plural(s['epochs'], 'epoch')}, batches of "
+             f"{s['batch']}, lr {s['learning_rate']}, {_plural(n_seeds, 'seed')}; float "
              f"baseline {_pct(f['accuracy']['mean'])} (min {_pct(f['accuracy']['min'])}, max "
              f"{_pct(f['accuracy']['max'])})")
     rows = [[c["name"], c["system"], _pct(c["accuracy"]["mean"]),

@@ -114,7 +114,6 @@ def opa_error_scale(cfg: HardwareConfig, s: TrainingSettings) -> float:
 class Counters:
     """What a run counts besides the MVM events."""
 
-    update: Events = field(default_factory=Events)   # OPA / CRS events of the update slices
     opa_cell_updates: int = 0                        # cells x OPAs (the saturation fraction's base)
     error_codes: int = 0                             # scaled error codes sent to OPAs
     error_clipped: int = 0                           # of those, saturated at error_bits

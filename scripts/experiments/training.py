@@ -40,7 +40,7 @@ class TrainingSettings:
 
     def check(self, cfg: HardwareConfig | None = None) -> None:
         """Raise ConfigError naming the first setting that cannot work (with ``cfg``, if given)."""
-        for name, lo in (("epochs", 1), ("batch", 1), ("crs_period", 1)):
+        for name, lo in (("epochs", 1), ("batch", 1), ("crs_period", 1), ("seed", 0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ConfigError(f"training {name} = {v!r} is not allowed: an integer >= {lo}")

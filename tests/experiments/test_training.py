@@ -57,6 +57,7 @@ def test_rescale_rounds_and_saturates():
     (dict(test_fraction=1.0), "test_fraction = 1.0"),
     (dict(error_frac_bits=16), "error_frac_bits = 16"),
     (dict(crs_period=0), "crs_period = 0"),
+    (dict(seed=-1), "seed = -1"),
     (dict(opa="cell"), "opa = 'cell'"),
 ])
 def test_bad_settings(kw, needle):
