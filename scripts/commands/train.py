@@ -229,8 +229,11 @@ def plot(r: dict, path: str) -> str:
     epochs = range(1, r["settings"]["epochs"] + 1)
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5.5))
     ax.plot(epochs, [100 * a for a in f["epoch_accuracy_mean"]], "k--", lw=2, label="float (FP32)")
-    for c in confs:
-        ax.plot(epochs, [100 * a for a in c["epoch_accuracy_mean"]], marker="o", ms=3, label=c["name"])
+    colors = plt.get_cmap("tab20").colors
+    for k, c in enumerate(confs):
+        ax.plot(epochs, [100 * a for a in c["epoch_accuracy_mean"]], marker="os^"[k // 20 % 3],
+                ms=3, color=colors[k % 20], label=c["name"])
+    ax.set_xticks(list(epochs))
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (%), mean over seeds")
     ax.set_title(f"{r['network']}: test accuracy per epoch")
