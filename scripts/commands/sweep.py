@@ -149,24 +149,6 @@ def resolve(base: dict, point: dict) -> dict:
     return {**base, "set": {**base["set"], **point}}
 
 
-def check(base: dict, axes: dict) -> None:
-    """Every axis value applied to the base alone must be a value the estimate takes (a point
-    that is impossible only in combination is recorded with its error instead)."""
-    from crosstrain.api import load_config
-
-    for name, values in axes.items():
-        if name in base["set"]:
-            raise UserError(f"{name} is both a --set and a --grid: give it once")
-        for v in values:
-            vals = {**base["set"], name: v}
-            try:
-                for preset in (base["preset"], base["baseline_preset"]):
-                    load_config(_text(preset), options.group(vals, "hardware"))
-                options.estimate_settings(vals, batch=base["batch"])
-            except (ConfigError, SettingError) as e:
-                raise UserError(f"--grid {name}: {e}") from None
-
-
 def _text(source: dict) -> str:
     return source.get("path", source.get("name"))
 
@@ -242,7 +224,8 @@ def run(args):
     if len(axes) != len(args.grid):
         raise UserError("--grid: each name once (give all its values in one --grid)")
     base = base_point(args)
-    check(base, axes)
+    for name in axes.keys() & base["set"].keys():
+        raise UserError(f"{name} is both a --set and a --grid: give it once")
     grid = sweep.points(axes, args.random, args.seed)
     tasks = [resolve(base, p) for p in grid]
     out = Path(args.out)
@@ -255,6 +238,9 @@ def run(args):
                 random=args.random, seed=args.seed, evaluated=evaluated, skipped=skipped,
                 ignored_lines=store.ignored, engine=args.engine, workers=args.workers,
                 base=base, axes={k: list(v) for k, v in axes.items()})
+    if data["failed"] == data["points"]:
+        e = data["errors"][0]
+        raise UserError(f"the estimate refused every point, e.g. {sweep.canonical(e['point'])}: {e['error']}")
     files = write_report(data, rows, out / "report", plot=not args.no_plot)
     data["elapsed_s"] = time.perf_counter() - started
     emit(args, data, _text_report(data, files))
@@ -264,7 +250,7 @@ def run(args):
 def summary(store: sweep.ResultStore, tasks: list[dict], axes: dict) -> tuple[dict, list[dict]]:
     """Counts, errors and the Pareto front of the records of ``tasks`` in ``store``, and every
     (point, system) row the front was chosen from (the GPU baseline is no candidate)."""
-    wanted = {sweep.point_key(t) for t in tasks}
+    wanted = {sweep.point_key(t): n for n, t in enumerate(tasks)}
     rows, errors = [], []
     for record in store:
         if record["key"] not in wanted:
@@ -277,7 +263,7 @@ def summary(store: sweep.ResultStore, tasks: list[dict], axes: dict) -> tuple[di
                 rows.append({"key": record["key"], "system": s["name"], "point": point,
                              **{k: s[k] for k in SYSTEM_KEYS if k != "name"}})
     front = [rows[i] for i in sweep.pareto([tuple(r[k] for k in OBJECTIVES) for r in rows])]
-    front.sort(key=lambda r: tuple(r[k] for k in OBJECTIVES))
+    front.sort(key=lambda r: (*(r[k] for k in OBJECTIVES), wanted[r["key"]], r["system"]))
     return {"schema": sweep.SCHEMA, "points": len(wanted), "failed": len(errors), "errors": errors[:10],
             "candidates": len(rows), "objectives": list(OBJECTIVES), "pareto": front}, rows
 

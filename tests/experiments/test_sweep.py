@@ -118,7 +118,7 @@ def test_run_evaluates_only_missing_points(tmp_path, workers):
 
 
 def _slow_double(resolved: dict) -> dict:
-    time.sleep(0.15)
+    time.sleep(0.1)
     return {"y": 2 * resolved["x"]}
 
 
@@ -127,7 +127,7 @@ def test_dask_equals_local_and_a_killed_worker_loses_no_point(tmp_path):
     import cloudpickle
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])   # the test module is not importable
-    tasks = [{"x": i} for i in range(24)]
+    tasks = [{"x": i} for i in range(16)]
     with sweep.ResultStore(tmp_path / "local.jsonl") as store:
         sweep.run(tasks, _slow_double, store)
     killed = []
@@ -144,10 +144,10 @@ def test_dask_equals_local_and_a_killed_worker_loses_no_point(tmp_path):
                     killed.append(victim)
                 yield item
         with sweep.ResultStore(tmp_path / "dask.jsonl") as store:
-            assert sweep.run(tasks, _slow_double, store, client=client, progress=kill_after_two) == 24
+            assert sweep.run(tasks, _slow_double, store, client=client, progress=kill_after_two) == 16
     assert killed
     local, dask = _table(tmp_path / "local.jsonl"), _table(tmp_path / "dask.jsonl")
-    assert len(dask) == 24 and all(r["y"] == 2 * r["resolved"]["x"] for r in dask)
+    assert len(dask) == 16 and all(r["y"] == 2 * r["resolved"]["x"] for r in dask)
     assert sorted(local, key=lambda r: r["y"]) == sorted(dask, key=lambda r: r["y"])
 
 
