@@ -16,6 +16,7 @@ results are stored as JSON data only, never as pickles.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import itertools
@@ -158,10 +159,11 @@ def _parse(line: bytes) -> dict | None:
 # --- engines -------------------------------------------------------------------------------------
 
 def run(tasks: list[dict], evaluate: Callable[[dict], dict], store: ResultStore, *, workers: int = 1,
-        client=None, progress: Callable[[Iterable, int], Iterable] | None = None) -> int:
+        client=None, pool=None, progress: Callable[[Iterable, int], Iterable] | None = None) -> int:
     """Evaluate the resolved points ``tasks`` that ``store`` does not hold yet and append a record
     ``{"key", "resolved", **evaluate(resolved)}`` for each as it finishes. ``client``: a
-    ``distributed.Client`` to run on; else ``workers`` local processes (1: this process).
+    ``distributed.Client`` to run on; else ``pool`` (a :func:`local_pool` of ``workers``
+    processes, kept open by the caller) or ``workers`` local processes (1: this process).
     ``progress(iterable, total)`` wraps the stream of finished points (a progress bar). Returns
     the number of points evaluated."""
     todo = {}
@@ -171,8 +173,8 @@ def run(tasks: list[dict], evaluate: Callable[[dict], dict], store: ResultStore,
             todo.setdefault(key, resolved)
     if client is not None:
         done = _dask(todo, evaluate, client)
-    elif workers > 1:
-        done = _pool(todo, evaluate, workers)
+    elif pool is not None or workers > 1:
+        done = _pool(todo, evaluate, pool or local_pool(workers), workers, owned=pool is None)
     else:
         done = ((key, evaluate(resolved)) for key, resolved in todo.items())
     stream = progress(done, len(todo)) if progress else done
@@ -181,14 +183,23 @@ def run(tasks: list[dict], evaluate: Callable[[dict], dict], store: ResultStore,
     return len(todo)
 
 
-def _pool(todo: dict, evaluate, workers: int) -> Iterator[tuple[str, dict]]:
-    """Local worker processes (spawned: no state copied from this process), at most
-    ``2 * workers`` points in flight."""
+def local_pool(workers: int):
+    """A pool of ``workers`` local processes (spawned: no state copied from this process)."""
     import concurrent.futures as cf
     import multiprocessing
 
+    return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _pool(todo: dict, evaluate, pool, workers: int, *, owned: bool) -> Iterator[tuple[str, dict]]:
+    """The points on ``pool`` of ``workers`` processes (shut down at the end when ``owned``), at
+    most two per worker in flight."""
+    import concurrent.futures as cf
+
     pending = iter(todo.items())
-    with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with contextlib.ExitStack() as stack:
+        if owned:
+            stack.enter_context(pool)
         try:
             running = {}
             for key, resolved in itertools.islice(pending, 2 * workers):
@@ -206,7 +217,10 @@ def _pool(todo: dict, evaluate, workers: int) -> Iterator[tuple[str, dict]]:
                     for nxt, resolved in itertools.islice(pending, 1):
                         running[pool.submit(evaluate, resolved)] = nxt
         finally:
-            pool.shutdown(cancel_futures=True)
+            for future in running:
+                future.cancel()
+            if owned:
+                pool.shutdown(cancel_futures=True)
 
 
 def _dask(todo: dict, evaluate, client) -> Iterator[tuple[str, dict]]:
