@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import hashlib
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -189,6 +190,9 @@ def client(args):
                         "pip install 'crosstrain[cluster]'") from None
     tls = (args.tls_ca_file, args.tls_cert, args.tls_key)
     security = None
+    if any(tls) and not args.scheduler:
+        raise UserError("--tls-* go with --scheduler: the cluster crosstrain starts listens on "
+                        "127.0.0.1 only")
     if any(tls):
         if not all(tls):
             raise UserError("TLS needs all of --tls-ca-file, --tls-cert and --tls-key")
@@ -210,10 +214,16 @@ def client(args):
                 raise UserError(f"cannot reach the scheduler {options.echo(args.scheduler)}: "
                                 f"{options.one_line(e, 200)}") from None
         else:
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, security=security))
-            c = Client(cluster, security=security)
+            # its processes start with SIGINT ignored (inherited): Ctrl-C stops this process,
+            # which stops the cluster, without a traceback from every worker
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=None))
+            finally:
+                signal.signal(signal.SIGINT, previous)
+            c = Client(cluster)
         stack.enter_context(c)
         yield c
 

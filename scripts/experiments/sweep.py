@@ -184,11 +184,14 @@ def run(tasks: list[dict], evaluate: Callable[[dict], dict], store: ResultStore,
 
 
 def local_pool(workers: int):
-    """A pool of ``workers`` local processes (spawned: no state copied from this process)."""
+    """A pool of ``workers`` local processes (spawned: no state copied from this process) that
+    ignore SIGINT: Ctrl-C stops this process, which stops them, without a traceback from each."""
     import concurrent.futures as cf
     import multiprocessing
+    import signal
 
-    return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
 
 
 def _pool(todo: dict, evaluate, pool, workers: int, *, owned: bool) -> Iterator[tuple[str, dict]]:

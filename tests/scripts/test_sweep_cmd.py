@@ -122,6 +122,51 @@ def test_dask_engine_equals_the_local_run(tmp_path):
     assert same(records(dask)) == same(records(local))
 
 
+def test_a_scheduler_over_tls(tmp_path, capsys):
+    """A TLS-only scheduler (a self-signed certificate made with openssl, used as CA and by every
+    party): the sweep reaches it with --tls-*, and without them a tcp:// address is refused in
+    one line."""
+    distributed = pytest.importorskip("distributed")
+    from distributed.security import Security
+
+    from crosstrain.cli import main
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                           "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+                           "-addext", "subjectAltName=IP:127.0.0.1"], capture_output=True)
+    if made.returncode:
+        pytest.skip("openssl could not make a certificate")
+    roles = ("scheduler", "worker", "client")
+    security = Security(tls_ca_file=str(cert), require_encryption=True,
+                        **{f"tls_{r}_cert": str(cert) for r in roles}, **{f"tls_{r}_key": str(key) for r in roles})
+    with distributed.LocalCluster(n_workers=1, processes=False, protocol="tls://", host="127.0.0.1",
+                                  security=security, dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        assert main(["sweep", *SMALL, "--engine", "dask", "--scheduler", address, "--tls-ca-file", str(cert),
+                     "--tls-cert", str(cert), "--tls-key", str(key), "--out", str(tmp_path / "t")]) == 0
+        assert len(records(tmp_path / "t")) == 6
+        capsys.readouterr()
+        plain = address.replace("tls://", "tcp://")
+        assert main(["sweep", *SMALL, "--engine", "dask", "--scheduler", plain, "--out", str(tmp_path / "p")]) == 2
+        err = capsys.readouterr().err
+        assert "cannot reach the scheduler" in err and len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_stops_local_workers_in_one_line(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "crosstrain", "sweep", *BIG, "--workers", "2",
+                             "--out", str(tmp_path / "c")], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    table = tmp_path / "c" / "results.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (table.exists() and table.read_bytes().count(b"\n") >= 5):
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)              # as Ctrl-C in a terminal: the whole group
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err == "crosstrain: interrupted\n"
+
+
 def test_random_draws_n_points(tmp_path):
     r = crosstrain_cmd(*BIG, "--random", "5", "--seed", "7", "--out", str(tmp_path / "r"), "--json")
     assert r.returncode == 0, r.stderr
@@ -155,7 +200,11 @@ def test_a_combination_the_estimate_refuses_is_recorded_not_fatal(tmp_path):
     (["--grid", "crossbar.rows=64", "--systems", "nosuch"], "unknown system"),
     (["--grid", "crossbar.rows=64", "--scheduler", "tcp://127.0.0.1:1"], "go with --engine dask"),
     (["--grid", "crossbar.rows=64", "--engine", "dask", "--scheduler", "http://x"], "tcp://HOST:PORT"),
-    (["--grid", "crossbar.rows=64", "--engine", "dask", "--tls-cert", "c.pem"], "all of --tls-ca-file"),
+    (["--grid", "crossbar.rows=64", "--engine", "dask", "--tls-cert", "c.pem"], "go with --scheduler"),
+    (["--grid", "crossbar.rows=64", "--engine", "dask", "--scheduler", "tls://127.0.0.1:1",
+      "--tls-cert", "c.pem"], "all of --tls-ca-file"),
+    (["--grid", "crossbar.rows=64", "--engine", "dask", "--scheduler", "tls://127.0.0.1:1"],
+     "give --tls-ca-file, --tls-cert and --tls-key"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, args, message):
     from crosstrain.cli import main
