@@ -244,15 +244,19 @@ def _dask(todo: dict, evaluate, client) -> Iterator[tuple[str, dict]]:
 
 def pareto(costs: list[tuple[float, ...]]) -> list[int]:
     """Indexes of the rows of ``costs`` (to minimise) that no other row dominates: no other row is
-    at most as large in every column and smaller in one. Equal rows are all kept."""
+    at most as large in every column and smaller in one. Equal rows are all kept.
+
+    Rows are visited in lexicographic order, so a row's dominators come before it; a row that
+    some earlier row dominates is also dominated by a row of the front found so far (follow the
+    dominators back), so each row is checked against the front only."""
     import numpy as np
 
     if not costs:
         return []
     x = np.asarray(costs, dtype=float)
-    keep = []
-    for i, row in enumerate(x):
-        dominated = np.all(x <= row, axis=1) & np.any(x < row, axis=1)
-        if not dominated.any():
-            keep.append(i)
-    return keep
+    front: list[int] = []
+    for i in sorted(range(len(costs)), key=lambda i: tuple(x[i])):
+        f = x[front]
+        if not (np.all(f <= x[i], axis=1) & np.any(f < x[i], axis=1)).any():
+            front.append(i)
+    return sorted(front)
