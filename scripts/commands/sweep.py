@@ -22,6 +22,7 @@ from pathlib import Path
 from crosstrain import options
 from crosstrain.errors import UserError
 from crosstrain.experiments import sweep
+from crosstrain.golden import config
 from crosstrain.golden.config import ConfigError
 from crosstrain.output import add_json_flag, emit, table, track
 from crosstrain.rollup import network_files
@@ -138,6 +139,8 @@ def base_point(args) -> dict:
         for s in systems:
             parse_system(s)
         network_files.load(args.network)
+        for preset in (args.preset, args.baseline_preset):
+            config.load(preset)
     except (NetworkError, SettingError) as e:
         raise UserError(str(e)) from None
     return {"schema": sweep.SCHEMA, "network": _source(args.network), "systems": list(systems),

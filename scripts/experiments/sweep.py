@@ -138,7 +138,11 @@ class ResultStore:
 
     def append(self, record: dict) -> None:
         """Write ``record`` as one line with one ``write`` and flush it to disk."""
-        line = (canonical(record) + "\n").encode()
+        try:
+            line = (canonical(record) + "\n").encode()
+        except ValueError:
+            raise UserError(f"internal error: point {record['key']} gave a number that is not finite "
+                            "(a bug: please report it with the command line)") from None
         written = os.write(self._fd, line)
         if written != len(line):
             raise UserError(f"{self.path}: short write ({written} of {len(line)} bytes; disk full?)")

@@ -94,6 +94,13 @@ def test_store_drops_a_torn_last_line_and_ignores_bad_ones(tmp_path):
         assert _record(9)["key"] in store.keys and list(store)[-1] == _record(9)
 
 
+def test_a_non_finite_result_is_one_error_and_no_line(tmp_path):
+    with sweep.ResultStore(tmp_path / "r.jsonl") as store:
+        with pytest.raises(UserError, match="not finite"):
+            sweep.run([{"x": 1}], lambda resolved: {"y": float("nan")}, store)
+    assert (tmp_path / "r.jsonl").read_bytes() == b""
+
+
 def test_a_second_sweep_into_the_same_table_is_refused(tmp_path):
     with sweep.ResultStore(tmp_path / "r.jsonl"):
         with pytest.raises(UserError, match="in use by another sweep"):

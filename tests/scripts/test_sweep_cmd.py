@@ -198,6 +198,8 @@ def test_a_combination_the_estimate_refuses_is_recorded_not_fatal(tmp_path):
     (["--grid", "converters.adcs_per_array=0,-1"], "refused every point, e.g. {\"converters.adcs_per_array\":0}"),
     (["--grid", "crossbar.rows=64,128", "--random", "3"], "the grid has 2 points"),
     (["--grid", "crossbar.rows=64", "--systems", "nosuch"], "unknown system"),
+    (["--grid", "crossbar.rows=64", "--baseline-preset", "nosuch"], "nosuch"),
+    (["--grid", "crossbar.rows=64", "--network", "nosuch.csv"], "nosuch.csv"),
     (["--grid", "crossbar.rows=64", "--scheduler", "tcp://127.0.0.1:1"], "go with --engine dask"),
     (["--grid", "crossbar.rows=64", "--engine", "dask", "--scheduler", "http://x"], "tcp://HOST:PORT"),
     (["--grid", "crossbar.rows=64", "--engine", "dask", "--tls-cert", "c.pem"], "go with --scheduler"),
