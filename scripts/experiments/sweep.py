@@ -32,6 +32,7 @@ from crosstrain.errors import UserError
 SCHEMA = "crosstrain.sweep/1"
 MAX_POINTS = 1_000_000          # points of one sweep (a larger grid needs --random N)
 KEY_HEX = 20                    # hex digits of a point key (80 bits)
+DASK_IN_FLIGHT = 1000           # tasks submitted to a Dask cluster at a time
 
 
 def grid_size(axes: dict[str, tuple]) -> int:
@@ -231,15 +232,31 @@ def _pool(todo: dict, evaluate, pool, workers: int, *, owned: bool) -> Iterator[
 
 
 def _dask(todo: dict, evaluate, client) -> Iterator[tuple[str, dict]]:
-    """Every point as one task on the cluster of ``client``. Dask reruns the tasks of a worker
-    that dies on another worker; results come back as plain dicts."""
-    from distributed import as_completed
+    """Every point as one task on the cluster of ``client``, at most :data:`DASK_IN_FLIGHT` at a
+    time. Dask reruns the tasks of a worker that dies on another worker; results come back as
+    plain dicts."""
+    from distributed import KilledWorker, as_completed
 
-    futures = {client.submit(evaluate, resolved, key=f"crosstrain-sweep-{key}", pure=False): key
-               for key, resolved in todo.items()}
+    pending = iter(todo.items())
+    futures = {}
+
+    def submit(key, resolved):
+        future = client.submit(evaluate, resolved, key=f"crosstrain-sweep-{key}", pure=False)
+        futures[future] = key
+        return future
+
+    finished = as_completed([submit(k, r) for k, r in itertools.islice(pending, DASK_IN_FLIGHT)])
     try:
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+        for future in finished:
+            key = futures.pop(future)
+            try:
+                result = future.result()
+            except KilledWorker:
+                raise UserError(f"point {key} was running on every worker that died (Dask gave up on "
+                                "it); the finished points are saved: rerun to resume") from None
+            yield key, result
+            for k, r in itertools.islice(pending, 1):
+                finished.add(submit(k, r))
     finally:
         client.cancel(list(futures))
 

@@ -129,9 +129,11 @@ def _slow_double(resolved: dict) -> dict:
     return {"y": 2 * resolved["x"]}
 
 
-def test_dask_equals_local_and_a_killed_worker_loses_no_point(tmp_path):
+def test_dask_equals_local_and_a_killed_worker_loses_no_point(tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed")
     import cloudpickle
+
+    monkeypatch.setattr(sweep, "DASK_IN_FLIGHT", 4)             # points are submitted as others end
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])   # the test module is not importable
     tasks = [{"x": i} for i in range(16)]
