@@ -153,7 +153,8 @@ def resolve(base: dict, point: dict) -> dict:
     return {**base, "set": {**base["set"], **point}}
 
 
-def _text(source: dict) -> str:
+def _given(source: dict) -> str:
+    """The preset or network as ``estimate`` takes it: the built-in name or the file path."""
     return source.get("path", source.get("name"))
 
 
@@ -165,8 +166,8 @@ def evaluate(resolved: dict) -> dict:
     started = time.perf_counter()
     try:
         result = crosstrain.estimate(
-            _text(resolved["network"]), resolved["systems"], preset=_text(resolved["preset"]),
-            baseline_preset=_text(resolved["baseline_preset"]), batch=resolved["batch"],
+            _given(resolved["network"]), resolved["systems"], preset=_given(resolved["preset"]),
+            baseline_preset=_given(resolved["baseline_preset"]), batch=resolved["batch"],
             set=resolved["set"])
     except (ConfigError, SettingError, NetworkError) as e:
         return {"error": options.one_line(e), "systems": [], "seconds": time.perf_counter() - started}
@@ -237,12 +238,13 @@ def run(args):
     if len(axes) != len(args.grid):
         raise UserError("--grid: each name once (give all its values in one --grid)")
     base = base_point(args)
-    for name in axes.keys() & base["set"].keys():
-        raise UserError(f"{name} is both a --set and a --grid: give it once")
+    both = sorted(axes.keys() & base["set"].keys())
+    if both:
+        raise UserError(f"{both[0]} is both a --set and a --grid: give it once")
     grid = sweep.points(axes, args.random, args.seed)
     tasks = [resolve(base, p) for p in grid]
     out = Path(args.out)
-    with sweep.ResultStore(out / RESULTS) as store, client(args) as c:
+    with client(args) as c, sweep.ResultStore(out / RESULTS) as store:
         skipped = sum(sweep.point_key(t) in store.keys for t in tasks)
         evaluated = sweep.run(tasks, evaluate, store, workers=args.workers, client=c,
                               progress=lambda it, n: track(it, desc="sweep", total=n))

@@ -214,3 +214,5 @@ def test_bad_input_is_one_line(tmp_path, capsys, args, message):
     assert main(["sweep", *args, "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+    if "refused every point" not in message:                      # nothing ran: no table either
+        assert not (tmp_path / "x" / "results.jsonl").exists()
