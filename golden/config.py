@@ -83,7 +83,7 @@ class Tile:
     arrays_per_tile: int = 96
     shift_add_energy_pj: float = 0.05 # per accumulated ADC code
     opa_phase_ns: float = 20.0        # one polarity phase of an outer-product update
-    opa_phase_energy_pj: float = 88.8 # per array per phase
+    opa_step_energy_pj: float = 88.8  # per update array per row-bit step (its 4 polarity phases)
     mvm_step_energy_pj: float = 309.0 # per array per input step, converters included (0 = use parts)
     array_read_energy_pj: float = 0.0 # analog array energy per step when mvm_step_energy_pj is 0
     edram_access_pj: float = 20.45    # per 256-bit access
@@ -269,7 +269,7 @@ def validate(cfg: HardwareConfig) -> None:
     nonneg |= {f"converters.{k}": getattr(c, k) for k in
                ("adc_energy_pj", "adc_area_um2", "adc_leakage_mw", "dac_energy_pj", "dac_area_um2")}
     nonneg |= {f"tile.{k}": getattr(t, k) for k in
-               ("shift_add_energy_pj", "opa_phase_energy_pj", "mvm_step_energy_pj",
+               ("shift_add_energy_pj", "opa_step_energy_pj", "mvm_step_energy_pj",
                 "array_read_energy_pj", "edram_access_pj", "leakage_mw", "area_mm2",
                 "pipeline_cycles", "edram_kb")}
     nonneg |= {f"nonideal.{f.name}": getattr(n, f.name) for f in fields(n) if f.name != "seed"}

@@ -6,7 +6,9 @@ Energy = events x per-event energy (all from the preset) + leakage x time:
   into one figure (PANTHER, PUMA), else the parts: ``tile.array_read_energy_pj`` per array step
   + ``converters.adc_energy_pj`` per conversion + ``converters.dac_energy_pj`` per DAC
   activation + ``tile.shift_add_energy_pj`` per accumulated code;
-- OPA: ``tile.opa_phase_energy_pj`` per array per polarity phase;
+- OPA: ``tile.opa_step_energy_pj`` per update array per row-bit step (PANTHER's simulator charges
+  one OP access per step and update crossbar: the 4 polarity phases split the step's cells, so
+  they set the time, not the energy);
 - cell programming: ``device.write_energy_pj`` per cell; serial row reads (CRS, serial
   updates): :attr:`CostSettings.serial_read_row_pj`;
 - eDRAM traffic: ``tile.edram_access_pj`` per 256-bit access;
@@ -121,7 +123,7 @@ def counts_energy_pj(c: Counts, cfg: HardwareConfig, settings: CostSettings) -> 
         out["adc"] = c.adc_conversions * v.adc_energy_pj
         out["dac"] = c.dac_conversions * v.dac_energy_pj
         out["shift_add"] = c.shift_adds * t.shift_add_energy_pj
-    out["opa"] = c.opa_phases * t.opa_phase_energy_pj
+    out["opa"] = c.opa_steps * t.opa_step_energy_pj
     out["serial_read"] = c.row_reads * settings.serial_read_row_pj
     out["cell_write"] = c.cell_writes * cfg.device.write_energy_pj
     out["buffer"] = c.buffer_bits * t.edram_access_pj / 256

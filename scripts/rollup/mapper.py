@@ -166,6 +166,7 @@ class Counts:
     adc_conversions: float = 0.0
     shift_adds: float = 0.0
     opa_phases: float = 0.0
+    opa_steps: float = 0.0
     crs_ops: float = 0.0
     cell_writes: float = 0.0
     rows_written: float = 0.0
@@ -417,6 +418,7 @@ def _opa_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
         rb, cb = x.blocks(cfg)
         n_opa = B * x.vectors * (1 - we_g)
         gr.counts.opa_phases += n_opa * rb * cb * M * phases_per_opa * (1 - zs)
+        gr.counts.opa_steps += n_opa * rb * cb * M * p.input_bits * (1 - zs)
         gr.counts.buffer_bits += n_opa * (x.rows * p.input_bits + x.cols * p.error_bits)
         per_sample = math.ceil(x.vectors / g) * cycles.opa_cycles(cfg) * (1 - zs) * (1 - we_g)
         gr.sample_cycles = max(gr.sample_cycles, per_sample)

@@ -27,14 +27,14 @@ def mlp_300_150():
 
 def test_panther_energy_by_hand():
     # counts of test_mapper.test_one_layer_mlp_counted_on_paper; PANTHER lumps the periphery
-    # into 309 pJ per array step; eDRAM 20.45 pJ per 256 bits; OPA 88.8 pJ per array phase;
+    # into 309 pJ per array step; eDRAM 20.45 pJ per 256 bits; OPA 88.8 pJ per array row-bit step;
     # serial row read 6.5 nJ / 128 rows; cell write 1.38 pJ
     c = reram_cost(map_network(mlp_300_150(), config.load("panther"), PLAIN, batch=3), name="p",
                    description="")
     f = c.phases["forward"].components
     assert f["mvm"] == pytest.approx(2304 * 309e-12)
     assert f["buffer"] == pytest.approx(3 * (300 + 150) * 16 * 20.45 / 256 * 1e-12)
-    assert c.phases["gradient"].components["opa"] == pytest.approx(3 * 6 * 16 * 64 * 88.8e-12)
+    assert c.phases["gradient"].components["opa"] == pytest.approx(3 * 6 * 16 * 16 * 88.8e-12)
     crs = c.phases["crs"].components
     assert crs["serial_read"] == pytest.approx(2 * 300 * 16 * 50.8e-12)
     assert crs["cell_write"] == pytest.approx(300 * 150 * 24 * 1.38e-12)
@@ -43,6 +43,19 @@ def test_panther_energy_by_hand():
     assert c.latency_s == pytest.approx((6246 + 3840 + 29272) * 1e-9)
     assert c.lifetime_iterations == min(1e11 / 4, 1e9 / 1)
     assert c.lifetime_years == pytest.approx(min(1e11 / 4, 1e9 / 1) * c.latency_s / SECONDS_PER_YEAR)
+
+
+def test_opa_energy_is_what_each_phase_pulses():
+    # PANTHER (reference sheet s.1, the simulator's ima.py): one OPA on a 128x128 block charges
+    # 16 row-bit steps x 16 update crossbars x 88.8 pJ = 22.7 nJ; the polarity phases split each
+    # step's cells, so they do not multiply the energy. Time stays the RTL's serial schedule:
+    # 16 bit-steps x 4 phases x 20 ns (rtl/opa_driver.py).
+    b = NetBuilder("block", (128, 1, 1))
+    b.fc(128)
+    nm = map_network(b.build(), config.load("panther"), PLAIN, batch=1)
+    g = reram_cost(nm, name="p", description="").phases["gradient"]
+    assert g.components["opa"] == pytest.approx(22.7e-9, rel=2e-3)
+    assert nm.layers[0].phases["gradient"].batch_cycles * 1e-9 == pytest.approx(16 * 4 * 20e-9)
 
 
 def test_isaac_energy_from_parts():

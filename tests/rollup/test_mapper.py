@@ -53,6 +53,7 @@ def test_one_layer_mlp_counted_on_paper():
     # OPA: per OPA per block 16 update slices x 16 row-bit steps x 4 polarity phases
     g = lm.phases["gradient"]
     assert g.counts.opa_phases == 3 * 6 * 16 * 16 * 4
+    assert g.counts.opa_steps == 3 * 6 * 16 * 16
     assert g.batch_cycles == 3 * 16 * 4 * 20                # 20 ns phases at 1 GHz
     # CRS: read 300 rows of each of 2 column blocks in 16 slices; rewrite 16 update slices and
     # the 8 forward slices of all 45,000 weights; row-pipelined read (228) vs write (86 cycles)
@@ -104,6 +105,7 @@ def test_counts_agree_with_golden_event_counters():
         for name in ("array_steps", "dac_conversions", "adc_conversions", "shift_adds"):
             assert getattr(c, name) == getattr(ev, name), (phase, name)
     assert lm.phases["gradient"].counts.opa_phases == upd.opa_phases
+    assert lm.phases["gradient"].counts.opa_steps == upd.opa_steps
     crs = lm.phases["crs"].counts
     assert crs.crs_ops == upd.crs_ops
     assert crs.cell_writes == upd.cell_writes + copy_writes
