@@ -38,9 +38,9 @@ def test_panther_energy_by_hand():
     crs = c.phases["crs"].components
     assert crs["serial_read"] == pytest.approx(2 * 300 * 16 * 50.8e-12)
     assert crs["cell_write"] == pytest.approx(300 * 150 * 24 * 1.38e-12)
-    # iteration: 6246 + 3840 + 29272 cycles at 1 GHz; lifetime: update cells take 3 OPA writes +
-    # 1 CRS rewrite per iteration at 1e11 (weak pulses), forward cells 1 at 1e9
-    assert c.latency_s == pytest.approx((6246 + 3840 + 29272) * 1e-9)
+    # iteration: 6274 + 4992 + 32880 cycles at 1.28 GHz (test_mapper); lifetime: update cells take
+    # 3 OPA writes + 1 CRS rewrite per iteration at 1e11 (weak pulses), forward cells 1 at 1e9
+    assert c.latency_s == pytest.approx((6274 + 4992 + 32880) / 1.28e9)
     assert c.lifetime_iterations == min(1e11 / 4, 1e9 / 1)
     assert c.lifetime_years == pytest.approx(min(1e11 / 4, 1e9 / 1) * c.latency_s / SECONDS_PER_YEAR)
 
@@ -49,13 +49,23 @@ def test_opa_energy_is_what_each_phase_pulses():
     # PANTHER (reference sheet s.1, the simulator's ima.py): one OPA on a 128x128 block charges
     # 16 row-bit steps x 16 update crossbars x 88.8 pJ = 22.7 nJ; the polarity phases split each
     # step's cells, so they do not multiply the energy. Time stays the RTL's serial schedule:
-    # 16 bit-steps x 4 phases x 20 ns (rtl/opa_driver.py).
+    # 16 bit-steps x 4 phases x 20 ns (rtl/opa_driver.py), each phase 26 cycles of 1.28 GHz.
     b = NetBuilder("block", (128, 1, 1))
     b.fc(128)
     nm = map_network(b.build(), config.load("panther"), PLAIN, batch=1)
     g = reram_cost(nm, name="p", description="").phases["gradient"]
     assert g.components["opa"] == pytest.approx(22.7e-9, rel=2e-3)
-    assert nm.layers[0].phases["gradient"].batch_cycles * 1e-9 == pytest.approx(16 * 4 * 20e-9)
+    assert nm.layers[0].phases["gradient"].batch_cycles == 16 * 4 * 26
+
+
+def test_puma_mvm_energy_is_the_papers_per_mvm_figure():
+    # PUMA (reference sheet s.1): 43.97 nJ for one whole 16-bit 128x128 MVM (8 slices, 16 input
+    # steps), whatever the number of pipeline stages its latency counts
+    b = NetBuilder("block", (128, 1, 1))
+    b.fc(128)
+    nm = map_network(b.build(), config.load("puma"), PLAIN, batch=1)
+    f = reram_cost(nm, name="p", description="").phases["forward"]
+    assert f.components["mvm"] == pytest.approx(43.97e-9, rel=1e-3)
 
 
 def test_isaac_energy_from_parts():

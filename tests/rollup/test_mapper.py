@@ -45,28 +45,28 @@ def test_one_layer_mlp_counted_on_paper():
     assert f.adc_conversions == 3 * 16 * 8 * (3 * 150)     # each row block converts all 150 columns
     assert f.dac_conversions == 3 * 16 * 8 * (2 * 300)     # each column block drives all 300 rows
     assert f.shift_adds == f.adc_conversions
-    # one MVM: read 100 ns = 100 cycles; 128 columns / 1 ADC = 128 cycles per step;
-    # latency = 100 + 15*128 + 128 + 2 pipeline = 2150, then one every 16*128 = 2048
-    assert lm.phases["forward"].batch_cycles == 2150 + 2 * 2048
+    # one MVM at 1.28 GHz: read 100 ns = 128 cycles; 128 columns / 1 ADC = 128 cycles per step;
+    # latency = 128 + 15*128 + 128 + 2 pipeline = 2178, then one every 16*128 = 2048
+    assert lm.phases["forward"].batch_cycles == 2178 + 2 * 2048
     # the first layer propagates no error
     assert lm.phases["backward"].counts == Counts() and "backward" not in lm.arrays
     # OPA: per OPA per block 16 update slices x 16 row-bit steps x 4 polarity phases
     g = lm.phases["gradient"]
     assert g.counts.opa_phases == 3 * 6 * 16 * 16 * 4
     assert g.counts.opa_steps == 3 * 6 * 16 * 16
-    assert g.batch_cycles == 3 * 16 * 4 * 20                # 20 ns phases at 1 GHz
+    assert g.batch_cycles == 3 * 16 * 4 * 26                # 20 ns phases: 26 cycles at 1.28 GHz
     # CRS: read 300 rows of each of 2 column blocks in 16 slices; rewrite 16 update slices and
-    # the 8 forward slices of all 45,000 weights; row-pipelined read (228) vs write (86 cycles)
+    # the 8 forward slices of all 45,000 weights; row-pipelined read (256) vs write (110 cycles)
     c = lm.phases["crs"]
     assert (c.counts.row_reads, c.counts.crs_ops) == (2 * 300 * 16, 6)
     assert c.counts.cell_writes == 300 * 150 * (16 + 8)
     assert c.counts.rows_written == 2 * 300 * (16 + 8)
-    assert c.batch_cycles == 228 + 127 * 228 + 86 + 2
+    assert c.batch_cycles == 256 + 127 * 256 + 110 + 2
     assert lm.arrays == {"forward": 6 * 8, "update": 6 * 16}
     assert lm.writes_per_cell == {"update": 3 + 1, "forward": 1}   # 3 OPAs + 1 CRS rewrite
     t = nm.timeline()
-    assert (t["forward"], t["backward"], t["update"]) == (6246, 3840, 0)
-    assert t["total"] == 6246 + 3840 + 29272
+    assert (t["forward"], t["backward"], t["update"]) == (6274, 4992, 0)
+    assert t["total"] == 6274 + 4992 + 32880
 
 
 def test_transposed_mvm_converts_rows_and_drives_columns():
