@@ -24,7 +24,12 @@ from crosstrain.rollup.estimate import (
     estimate,
 )
 from crosstrain.rollup.gpu import GPUS, GpuSettings
-from crosstrain.rollup.mapper import WRITE_ELIM_DEFAULT, ZERO_SKIP_DEFAULT, SettingError
+from crosstrain.rollup.mapper import (
+    CRS_SAMPLES_DEFAULT,
+    WRITE_ELIM_DEFAULT,
+    ZERO_SKIP_DEFAULT,
+    SettingError,
+)
 from crosstrain.rollup.networks import BUILTIN, NetworkError
 from crosstrain.rollup.reg3d import ACCURACY_DROP_DEFAULT
 
@@ -62,8 +67,9 @@ def add_arguments(parser):
                              "replicates layers to the vector count of the largest convolution")
     parser.add_argument("--no-pipeline", action="store_true",
                         help="no inter-layer pipelining across the mini-batch")
-    parser.add_argument("--crs-period", type=int, default=4, metavar="N",
-                        help="iterations between PANTHER carry resolutions (default 4)")
+    parser.add_argument("--crs-samples", type=int, default=CRS_SAMPLES_DEFAULT, metavar="N",
+                        help="samples between PANTHER carry resolutions, charged pro rata (default "
+                             f"{CRS_SAMPLES_DEFAULT}: every 4 mini-batches of 64)")
     parser.add_argument("--zero-skip", default="", metavar="PHASE=FRAC,...",
                         help="fractions of input steps skipped by +zs systems (defaults "
                              f"{_show(ZERO_SKIP_DEFAULT)} [assumption])")
@@ -130,7 +136,7 @@ def settings_from_args(args) -> EstimateSettings:
         overrides=_overrides(args.set), gpu=args.gpu,
         gpu_settings=GpuSettings(precision=args.gpu_precision,
                                  bytes_per_value=2 if args.gpu_precision == "tensor" else 4),
-        replication=rep, pipeline=not args.no_pipeline, crs_period=args.crs_period,
+        replication=rep, pipeline=not args.no_pipeline, crs_samples=args.crs_samples,
         zero_skip=_pairs(args.zero_skip, "--zero-skip", ZERO_SKIP_DEFAULT),
         write_elim=_pairs(args.write_elim, "--write-elim", WRITE_ELIM_DEFAULT),
         accuracy_drop=_pairs(args.accuracy_drop, "--accuracy-drop", ACCURACY_DROP_DEFAULT))

@@ -25,7 +25,7 @@ from crosstrain.golden.config import HardwareConfig
 from crosstrain.rollup.cost import CostSettings, SystemCost, digital_cost, reram_cost
 from crosstrain.rollup.gpu import GpuSettings, gpu
 from crosstrain.rollup.mapper import (
-    CRS_PERIOD_DEFAULT,
+    CRS_SAMPLES_DEFAULT,
     WRITE_ELIM_DEFAULT,
     ZERO_SKIP_DEFAULT,
     SettingError,
@@ -103,7 +103,7 @@ class EstimateSettings:
     reg3d: Reg3dSettings = field(default_factory=Reg3dSettings)
     replication: int | str = "balanced"
     pipeline: bool = True
-    crs_period: int = CRS_PERIOD_DEFAULT
+    crs_samples: int = CRS_SAMPLES_DEFAULT
     zero_skip: tuple[tuple[str, float], ...] = _pairs(ZERO_SKIP_DEFAULT)
     write_elim: tuple[tuple[str, float], ...] = _pairs(WRITE_ELIM_DEFAULT)
     accuracy_drop: tuple[tuple[str, float], ...] = _pairs(ACCURACY_DROP_DEFAULT)
@@ -122,7 +122,7 @@ class EstimateSettings:
                          zero_skip=self.zero_skip if "zs" in suffixes else (),
                          write_elim=self.write_elim if "we" in suffixes else (),
                          replication=self.replication, pipeline=self.pipeline,
-                         crs_period=self.crs_period, acc_bits=self.acc_bits,
+                         crs_samples=self.crs_samples, acc_bits=self.acc_bits,
                          opa_writes_per_cell=self.opa_writes_per_cell)
 
     def with_setting(self, key: str, value) -> "EstimateSettings":
@@ -224,8 +224,8 @@ def estimate(net: Network, settings: EstimateSettings = EstimateSettings(),
                 s = digital_cost(nm, pc.area_mm2, settings.cost)
             else:
                 s = reram_cost(nm, name=name, settings=settings.cost,
-                               description=f"PANTHER: in-crossbar OPA + CRS every {settings.crs_period} "
-                                           f"iterations ({nm.cfg.name}){_suffix_text(suf)}")
+                               description=f"PANTHER: in-crossbar OPA + CRS every {settings.crs_samples} "
+                                           f"samples ({nm.cfg.name}){_suffix_text(suf)}")
         elif base == "pipelayer":
             cfg = settings.hardware("baseline")
             nm = map_network(net, cfg, settings.technique("serial", suf), batch=B)

@@ -17,7 +17,7 @@ method (:class:`Technique`):
 
 - ``opa`` (PANTHER): forward copy (MVM), backward copy (transposed MVM), ``update_slices``
   update arrays per block; the weight gradient is accumulated in place by outer products (one
-  OPA per MVM vector) and carries are resolved every ``crs_period`` iterations (CRS), which
+  OPA per MVM vector) and carries are resolved every ``crs_samples`` samples (CRS), which
   rewrites the update slices and the forward and backward copies;
 - ``serial`` (PipeLayer-like): forward and backward copies plus activation arrays; the
   im2col activations of the batch are written into arrays (the "writes" phase), the weight
@@ -75,7 +75,10 @@ ZERO_SKIP_DEFAULT = {"forward": 0.13, "backward": 0.13, "gradient": 0.13}
 # ("update-cell": 0.71); [assumption] CRS rewrites behave like updates, other networks like
 # digits, and OPAs are not skipped.
 WRITE_ELIM_DEFAULT = {"writes": 0.53, "update": 0.71, "crs": 0.71}
-CRS_PERIOD_DEFAULT = 4     # CRS every 4 mini-batches (PANTHER precision study, reference sheet s.1)
+# CRS every 4 mini-batches of 64 samples (PANTHER precision study, reference sheet s.1): carries
+# build up per OPA, i.e. per sample, so the cadence is in samples and an iteration of B samples
+# is charged B / CRS_SAMPLES_DEFAULT carry resolutions.
+CRS_SAMPLES_DEFAULT = 256
 
 
 class SettingError(ValueError):
@@ -97,7 +100,8 @@ class Technique:
         update / crs; eliminated writes also skip the MVMs of their operand tiles.
     replication : int >= 1 or "balanced".
     pipeline : pipeline layers across the mini-batch.
-    crs_period : iterations between carry resolutions (opa only).
+    crs_samples : samples (OPAs into every update cell) between carry resolutions (opa only);
+        an iteration of ``batch`` samples is charged ``batch / crs_samples`` of them.
     acc_bits : [assumption] width of the digital gradient accumulators (serial update).
     opa_writes_per_cell : [assumption] writes one OPA counts for every update cell it spans
         (endurance; the golden OPA counts every touched cell once).
@@ -110,7 +114,7 @@ class Technique:
     write_elim: tuple[tuple[str, float], ...] = ()
     replication: int | str = "balanced"
     pipeline: bool = True
-    crs_period: int = CRS_PERIOD_DEFAULT
+    crs_samples: int = CRS_SAMPLES_DEFAULT
     acc_bits: int = 32
     opa_writes_per_cell: float = 1.0
 
@@ -137,8 +141,10 @@ class Technique:
         r = self.replication
         if r != "balanced" and (not isinstance(r, int) or isinstance(r, bool) or r < 1):
             raise SettingError(f"replication = {r!r}: a positive integer or 'balanced'")
-        if not isinstance(self.crs_period, int) or self.crs_period < 1:
-            raise SettingError(f"crs_period = {self.crs_period!r}: a positive integer")
+        if not isinstance(self.crs_samples, int) or isinstance(self.crs_samples, bool) \
+                or self.crs_samples < 1:
+            raise SettingError(f"crs_samples = {self.crs_samples!r}: a positive integer (samples "
+                               "between carry resolutions)")
         if not isinstance(self.acc_bits, int) or self.acc_bits < 1:
             raise SettingError(f"acc_bits = {self.acc_bits!r}: a positive integer")
         if not self.opa_writes_per_cell >= 0:
@@ -408,12 +414,12 @@ def map_layer(layer: Layer, cfg: HardwareConfig, tech: Technique, *, batch: int,
 
 
 def _opa_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
-    """PANTHER: OPA per vector into the update slices; CRS every crs_period iterations."""
+    """PANTHER: OPA per vector into the update slices; CRS every crs_samples samples."""
     p, M = cfg.precision, cfg.precision.update_slices
     zs, we_g, we_c = tech.skip("gradient"), tech.elim("gradient"), tech.elim("crs")
     phases_per_opa = cycles.opa_cycles(cfg) // cycles.opa_phase_cycles(cfg)
     gr, crs = phases["gradient"], phases["crs"]
-    per = 1.0 / tech.crs_period
+    per = B / tech.crs_samples               # carry resolutions charged to this iteration
     for x in parts:
         rb, cb = x.blocks(cfg)
         n_opa = B * x.vectors * (1 - we_g)

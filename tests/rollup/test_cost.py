@@ -16,7 +16,7 @@ from crosstrain.rollup.estimate import ALL_SYSTEMS, EstimateSettings, estimate
 from crosstrain.rollup.mapper import SettingError, Technique, map_network
 from crosstrain.rollup.networks import NetBuilder, builtin
 
-PLAIN = Technique(replication=1, pipeline=False, crs_period=1)
+PLAIN = Technique(replication=1, pipeline=False, crs_samples=3)
 
 
 def mlp_300_150():
@@ -66,6 +66,22 @@ def test_puma_mvm_energy_is_the_papers_per_mvm_figure():
     nm = map_network(b.build(), config.load("puma"), PLAIN, batch=1)
     f = reram_cost(nm, name="p", description="").phases["forward"]
     assert f.components["mvm"] == pytest.approx(43.97e-9, rel=1e-3)
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+def test_crs_is_charged_per_sample(batch):
+    # CRS every 256 samples (4 mini-batches of 64, PANTHER's precision study, reference sheet
+    # s.1), pro rata: an iteration of B samples carries B / 256 of one carry resolution. One CRS
+    # of mlp-512 (FC 512-512-512, 4 x 4 blocks per layer): every update-slice row of each column
+    # block read (4 x 512 rows x 16 slices per layer), every weight rewritten in its 16 update
+    # slices and 8 slices per weight copy (forward only for the first layer, + backward for the
+    # second); 50.8 pJ per serial row read, 1.38 pJ per cell written
+    nm = map_network(builtin("mlp-512"), config.load("panther"), Technique(replication=1), batch=batch)
+    crs = reram_cost(nm, name="p", description="").phases["crs"].components
+    reads = 2 * 4 * 512 * 16
+    writes = 512 * 512 * (16 + 8) + 512 * 512 * (16 + 16)
+    assert crs["serial_read"] == pytest.approx(batch / 256 * reads * 50.8e-12)
+    assert crs["cell_write"] == pytest.approx(batch / 256 * writes * 1.38e-12)
 
 
 def test_isaac_energy_from_parts():

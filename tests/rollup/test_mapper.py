@@ -20,7 +20,7 @@ from crosstrain.rollup.mapper import (
 from crosstrain.rollup.networks import Layer, NetBuilder, builtin, conv_transpose
 
 PANTHER = config.load("panther")
-PLAIN = Technique(replication=1, pipeline=False, crs_period=1)
+PLAIN = Technique(replication=1, pipeline=False, crs_samples=3)
 
 
 def fc(n_in, n_out, *, first=True):
@@ -230,7 +230,7 @@ def test_mvm_cycles_without_skipping_is_the_schedule():
     ({"zero_skip": (("update", 0.1),)}, "zero_skip phase 'update'"),
     ({"write_elim": (("writes", 1.0),)}, "a fraction in [0, 1)"),
     ({"replication": 0}, "replication = 0"),
-    ({"crs_period": 0}, "crs_period = 0"),
+    ({"crs_samples": 0}, "crs_samples = 0"),
     ({"update": "external", "pim_phases": ("forward", "gradient")}, "gradient off the crossbars"),
     ({"pim_phases": ("forward",)}, "pim_phases applies"),
 ])
