@@ -1,6 +1,7 @@
 """Typed hardware configuration: device, crossbar, converters, precision, tile, non-idealities.
 
-A configuration is a frozen tree of dataclasses. It is built from a built-in preset
+A configuration is a frozen tree of dataclasses plus a list of digital :class:`Part` s (buffers,
+ALUs, eDRAM, router: area, leakage and energy per counted event). It is built from a built-in preset
 (``golden/presets/NAME.toml``, every value cited there) or from a user TOML file that may start
 from a preset (``base = "panther"``) and override any field. Every check raises
 :class:`ConfigError` with one line naming the field, the bad value and what is allowed.
@@ -44,6 +45,7 @@ class Crossbar:
     cols: int = 128
     encoding: str = "offset"          # "offset" (ISAAC bias) or "differential" (G+ / G- arrays)
     read_latency_ns: float = 100.0    # one analog read step (row drive to sample-and-hold)
+    array_area_um2: float = 25.0      # one rows x cols array
 
 
 @dataclass(frozen=True)
@@ -81,16 +83,38 @@ class Tile:
 
     clock_ghz: float = 1.0            # periphery clock; one ADC conversion per ADC per cycle
     arrays_per_tile: int = 96
+    cores_per_tile: int = 12          # cores (ISAAC: IMAs) per tile; arrays_per_tile is split among them
     shift_add_energy_pj: float = 0.05 # per accumulated ADC code
     opa_phase_ns: float = 20.0        # one polarity phase of an outer-product update
     opa_step_energy_pj: float = 88.8  # per update array per row-bit step (its 4 polarity phases)
     mvm_step_energy_pj: float = 309.0 # per array per input step, converters included (0 = use parts)
     array_read_energy_pj: float = 0.0 # analog array energy per step when mvm_step_energy_pj is 0
-    edram_access_pj: float = 20.45    # per 256-bit access
     edram_kb: int = 64
-    leakage_mw: float = 0.0
-    area_mm2: float = 0.372
+    edram_access_ns: float = 2.0      # one 256-bit eDRAM access (loads and stores on the critical path)
+    noc_latency_ns: float = 31.0      # one packet through the on-chip network between layers
+    noc_bandwidth_gbps: float = 32.0  # bits per ns a tile sends into the network
     pipeline_cycles: int = 2          # shift-and-add / output register stages after the last code
+
+
+#: Events a :class:`Part` can be charged per (counted by the roll-up, crosstrain.rollup.mapper).
+PART_EVENTS = ("input_buffer_writes", "input_buffer_reads", "output_buffer_writes",
+               "data_memory_accesses", "alu_ops", "multiplies", "edram_accesses", "instructions",
+               "network_ns")
+PART_PER = ("core", "tile")
+
+
+@dataclass(frozen=True)
+class Part:
+    """A digital part of every core or every tile: its area, leakage and energy per event."""
+
+    name: str = "part"
+    per: str = "tile"                 # "core" or "tile": instances come with every active one
+    count: float = 1.0                # per core / tile; a fraction for a part shared by tiles
+    area_mm2: float = 0.0             # each
+    power_mw: float = 0.0             # each, at full activity (a paper's power table)
+    leakage_mw: float = 0.0           # each, while its core / tile holds part of the network
+    energy_pj: float = 0.0            # per event
+    event: str = ""                   # one of PART_EVENTS, or "" (no per-event energy)
 
 
 @dataclass(frozen=True)
@@ -120,6 +144,7 @@ class HardwareConfig:
     precision: Precision = field(default_factory=Precision)
     tile: Tile = field(default_factory=Tile)
     nonideal: NonIdeal = field(default_factory=NonIdeal)
+    parts: tuple[Part, ...] = ()
 
     def __post_init__(self):
         validate(self)
@@ -170,8 +195,13 @@ class HardwareConfig:
         b = self.precision.update_slice_bits
         return b * self.precision.update_slices if len(b) == 1 else b
 
+    @property
+    def arrays_per_core(self) -> int:
+        return self.tile.arrays_per_tile // self.tile.cores_per_tile
+
     def with_overrides(self, overrides: dict) -> "HardwareConfig":
-        """A copy with ``{"section.field": value}`` or nested ``{section: {field: value}}`` changed."""
+        """A copy with ``{"section.field": value}`` or nested ``{section: {field: value}}`` changed;
+        ``{"parts": [...]}`` replaces the parts, ``{"parts.NAME.FIELD": value}`` changes one."""
         nested: dict = {}
         for key, value in overrides.items():
             if isinstance(value, dict):
@@ -227,9 +257,12 @@ def _build(data: dict, *, base: HardwareConfig | None, source: str) -> HardwareC
     for key, value in data.items():
         if key in ("name", "base"):
             continue
-        if key not in _SECTION_CLASSES:
+        if key not in _SECTION_CLASSES and key != "parts":
             raise ConfigError(f"unknown section [{key}] in {source}: allowed sections are "
-                              + ", ".join(_SECTION_CLASSES))
+                              + ", ".join(_SECTION_CLASSES) + ", [[parts]]")
+        if key == "parts":
+            sections["parts"] = _parts(value, base.parts, source)
+            continue
         if not isinstance(value, dict):
             _fail(key, value, f"[{key}] must be a table of fields")
         current = getattr(base, key)
@@ -244,6 +277,33 @@ def _build(data: dict, *, base: HardwareConfig | None, source: str) -> HardwareC
     return replace(base, name=name, **sections)
 
 
+def _part(path: str, data, current: Part) -> Part:
+    if not isinstance(data, dict):
+        _fail(path, data, "a table of part fields")
+    known = {f.name for f in fields(Part)}
+    for k in data:
+        if k not in known:
+            raise ConfigError(f"unknown field {path}.{k}: allowed fields of a part are "
+                              + ", ".join(known))
+    return replace(current, **{k: _coerce(f"{path}.{k}", v, getattr(current, k)) for k, v in data.items()})
+
+
+def _parts(value, current: tuple, source: str) -> tuple:
+    """``[[parts]]`` tables (replace every part) or ``{"NAME.FIELD": value}`` (change one)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_part(f"parts[{k}]", d, Part()) for k, d in enumerate(value))
+    if not isinstance(value, dict):
+        _fail("parts", value, "a list of [[parts]] tables")
+    by_name = {p.name: p for p in current}
+    for key, v in value.items():
+        name, _, fname = key.rpartition(".")
+        if name not in by_name:
+            raise ConfigError(f"unknown part {name!r} in {source} (parts.{key}): parts are "
+                              + (", ".join(by_name) or "none"))
+        by_name[name] = _part(f"parts.{name}", {fname: v}, by_name[name])
+    return tuple(by_name.values())
+
+
 def validate(cfg: HardwareConfig) -> None:
     """Raise :class:`ConfigError` for the first impossible value in ``cfg``."""
     d, x, c, p, t, n = cfg.device, cfg.crossbar, cfg.converters, cfg.precision, cfg.tile, cfg.nonideal
@@ -253,6 +313,7 @@ def validate(cfg: HardwareConfig) -> None:
         "converters.adcs_per_array": c.adcs_per_array, "precision.weight_bits": p.weight_bits,
         "precision.input_bits": p.input_bits, "precision.error_bits": p.error_bits,
         "precision.update_slices": p.update_slices, "tile.arrays_per_tile": t.arrays_per_tile,
+        "tile.cores_per_tile": t.cores_per_tile,
     }
     for path, v in positive_ints.items():
         if v <= 0:
@@ -261,17 +322,18 @@ def validate(cfg: HardwareConfig) -> None:
         "device.g_on_us": d.g_on_us, "device.endurance_cycles": d.endurance_cycles,
         "crossbar.read_latency_ns": x.read_latency_ns, "converters.adc_lsb": c.adc_lsb,
         "tile.clock_ghz": t.clock_ghz, "tile.opa_phase_ns": t.opa_phase_ns,
+        "tile.edram_access_ns": t.edram_access_ns, "tile.noc_bandwidth_gbps": t.noc_bandwidth_gbps,
     }
     for path, v in positive_floats.items():
         if not v > 0 or not math.isfinite(v):
             _fail(path, v, "must be a positive finite number")
     nonneg = {f"device.{k}": getattr(d, k) for k in ("g_off_us", "write_latency_ns", "write_energy_pj")}
+    nonneg["crossbar.array_area_um2"] = x.array_area_um2
     nonneg |= {f"converters.{k}": getattr(c, k) for k in
                ("adc_energy_pj", "adc_area_um2", "adc_leakage_mw", "dac_energy_pj", "dac_area_um2")}
     nonneg |= {f"tile.{k}": getattr(t, k) for k in
                ("shift_add_energy_pj", "opa_step_energy_pj", "mvm_step_energy_pj",
-                "array_read_energy_pj", "edram_access_pj", "leakage_mw", "area_mm2",
-                "pipeline_cycles", "edram_kb")}
+                "array_read_energy_pj", "pipeline_cycles", "edram_kb", "noc_latency_ns")}
     nonneg |= {f"nonideal.{f.name}": getattr(n, f.name) for f in fields(n) if f.name != "seed"}
     nonneg["precision.weight_frac_bits"] = p.weight_frac_bits
     nonneg["precision.opa_shift"] = p.opa_shift
@@ -338,6 +400,24 @@ def validate(cfg: HardwareConfig) -> None:
               n.stuck_on_fraction + n.stuck_off_fraction, "at most 1")
     if n.update_levels and n.update_levels < 2:
         _fail("nonideal.update_levels", n.update_levels, "0 (ideal) or at least 2")
+    if t.arrays_per_tile % t.cores_per_tile:
+        _fail("tile.cores_per_tile", t.cores_per_tile,
+              f"must divide tile.arrays_per_tile ({t.arrays_per_tile}) into equal cores")
+    names = [q.name for q in cfg.parts]
+    for k, q in enumerate(cfg.parts):
+        path = f"parts.{q.name}"
+        if not q.name or names.count(q.name) > 1:
+            _fail(f"parts[{k}].name", q.name, "a non-empty name used by one part only")
+        if q.per not in PART_PER:
+            _fail(f"{path}.per", q.per, 'use "core" or "tile"')
+        if q.event and q.event not in PART_EVENTS:
+            _fail(f"{path}.event", q.event, "empty or one of " + ", ".join(PART_EVENTS))
+        if not q.count > 0 or not math.isfinite(q.count):
+            _fail(f"{path}.count", q.count, "must be a positive finite number")
+        for f in ("area_mm2", "power_mw", "leakage_mw", "energy_pj"):
+            v = getattr(q, f)
+            if not v >= 0 or not math.isfinite(v):
+                _fail(f"{path}.{f}", v, "must be zero or positive")
 
 
 def presets() -> list[str]:
@@ -405,4 +485,5 @@ def as_dict(cfg: HardwareConfig) -> dict:
     for s in _SECTION_CLASSES:
         sec = getattr(cfg, s)
         out[s] = {f.name: plain(getattr(sec, f.name)) for f in fields(sec)}
+    out["parts"] = [{f.name: getattr(q, f.name) for f in fields(q)} for q in cfg.parts]
     return out

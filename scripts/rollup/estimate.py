@@ -53,8 +53,9 @@ ALL_SYSTEMS = ("gpu",) + _GPU_ONLY + ("digital", "pipelayer", "pipelayer+we", "p
 DEFAULT_NETWORK = "vgg8-cifar10"
 # Every system reports every phase and component (zeros where it has none), in this order.
 PHASE_ORDER = ("forward", "backward", "gradient", "update", "crs", "writes", "transfer")
-COMPONENTS = ("mvm", "array", "adc", "dac", "shift_add", "opa", "serial_read", "cell_write", "buffer",
-              "leakage", "gpu_core", "gpu_memory", "gpu_idle", "link")
+COMPONENTS = ("mvm", "array", "adc", "dac", "shift_add", "opa", "serial_read", "cell_write", "alu",
+              "buffers", "edram", "instruction", "network", "leakage", "gpu_core", "gpu_memory",
+              "gpu_idle", "link")
 BATCH_DEFAULT = 64          # [assumption] PANTHER's precision study uses mini-batches of 64
 
 
