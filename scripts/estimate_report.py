@@ -13,7 +13,7 @@ from pathlib import Path
 
 from crosstrain.errors import UserError
 from crosstrain.output import fmt
-from crosstrain.rollup.estimate import COMPONENTS, PHASE_ORDER
+from crosstrain.rollup.estimate import AREA_COMPONENTS, COMPONENTS, PHASE_ORDER
 
 SYSTEM_COLUMNS = ("name", "kind", "hardware", "latency_s", "energy_j", "area_mm2", "speedup_vs_gpu",
                   "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio", "lifetime_iterations",
@@ -24,16 +24,16 @@ LAYER_COLUMNS = ("system", "layer", "kind", "phase", "latency_s", "energy_j", "a
 
 def system_rows(data: dict) -> tuple[list[str], list[list]]:
     """Header and rows of systems.csv: the main figures, then energy and busy time per phase, then
-    energy per component."""
+    energy and area per component."""
     header = list(SYSTEM_COLUMNS)
     header += [f"energy_{p}_j" for p in PHASE_ORDER] + [f"latency_{p}_s" for p in PHASE_ORDER]
-    header += [f"energy_{c}_j" for c in COMPONENTS]
+    header += [f"energy_{c}_j" for c in COMPONENTS] + [f"area_{c}_mm2" for c in AREA_COMPONENTS]
     rows = []
     for s in data["systems"]:
         row = [s[k] for k in SYSTEM_COLUMNS]
         row += [s["phases"][p]["energy_j"] for p in PHASE_ORDER]
         row += [s["phases"][p]["latency_s"] for p in PHASE_ORDER]
-        row += [s["components"][c] for c in COMPONENTS]
+        row += [s["components"][c] for c in COMPONENTS] + [s["area_breakdown"][c] for c in AREA_COMPONENTS]
         rows.append(row)
     return header, rows
 

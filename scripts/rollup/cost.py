@@ -2,10 +2,11 @@
 
 Energy = events x per-event energy (all from the preset) + leakage x time:
 
-- MVM steps: ``tile.mvm_step_energy_pj`` per array step when the preset lumps the periphery
-  into one figure (PANTHER, PUMA), else the parts: ``tile.array_read_energy_pj`` per array step
-  + ``converters.adc_energy_pj`` per conversion + ``converters.dac_energy_pj`` per DAC
-  activation; ``tile.shift_add_energy_pj`` per accumulated code;
+- MVM steps (component ``mvm`` in every system: the analog array with its converters):
+  ``tile.mvm_step_energy_pj`` per array step when the preset lumps the periphery into one figure
+  (PANTHER, PUMA), else ``tile.array_read_energy_pj`` per array step +
+  ``converters.adc_energy_pj`` per conversion + ``converters.dac_energy_pj`` per DAC activation;
+  ``tile.shift_add_energy_pj`` per accumulated code (``shift_add``);
 - OPA: ``tile.opa_step_energy_pj`` per update array per row-bit step (PANTHER's simulator charges
   one OP access per step and update crossbar: the 4 polarity phases split the step's cells, so
   they set the time, not the energy);
@@ -136,9 +137,8 @@ def counts_energy_pj(c: Counts, cfg: HardwareConfig, settings: CostSettings) -> 
     if t.mvm_step_energy_pj > 0:
         out["mvm"] = c.array_steps * t.mvm_step_energy_pj
     else:
-        out["array"] = c.array_steps * t.array_read_energy_pj
-        out["adc"] = c.adc_conversions * v.adc_energy_pj
-        out["dac"] = c.dac_conversions * v.dac_energy_pj
+        out["mvm"] = (c.array_steps * t.array_read_energy_pj + c.adc_conversions * v.adc_energy_pj
+                      + c.dac_conversions * v.dac_energy_pj)
     out["shift_add"] = c.shift_adds * t.shift_add_energy_pj
     out["opa"] = c.opa_steps * t.opa_step_energy_pj
     out["serial_read"] = c.row_reads * settings.serial_read_row_pj
@@ -269,16 +269,17 @@ def reram_cost(nm: NetworkMap, *, name: str, description: str,
 # digital MVM unit costs 8.97x the area and 4.17x the energy of the ReRAM crossbar unit (PUMA).
 DIGITAL_ENERGY_RATIO = 4.17
 DIGITAL_AREA_RATIO = 8.97
-_COMPUTE = ("mvm", "array", "adc", "dac", "opa")
+_COMPUTE = ("mvm", "opa")
 
 
-def digital_cost(nm: NetworkMap, area_mm2: float, settings: CostSettings = CostSettings()) -> SystemCost:
+def digital_cost(nm: NetworkMap, area_parts: dict[str, float],
+                 settings: CostSettings = CostSettings()) -> SystemCost:
     """The digital accelerator of PANTHER's comparison, on the PANTHER mapping ``nm``.
 
     [assumption] Same dataflow and buffers; every crossbar operation (MVM, transposed MVM,
     outer product) costs :data:`DIGITAL_ENERGY_RATIO` x its energy; weights are exact in
     SRAM, so there is no CRS and the update is one read and one write of every weight through
-    the buffer (hidden behind the next forward pass); at iso-area (``area_mm2``, the PANTHER
+    the buffer (hidden behind the next forward pass); at iso-area (``area_parts``, the PANTHER
     chip's) the digital chip fits 1/:data:`DIGITAL_AREA_RATIO` of the compute units, so every
     compute phase takes that much longer.
     """
@@ -304,5 +305,5 @@ def digital_cost(nm: NetworkMap, area_mm2: float, settings: CostSettings = CostS
         description=f"digital accelerator: PANTHER dataflow with digital MVM units "
                     f"({DIGITAL_ENERGY_RATIO}x energy, {DIGITAL_AREA_RATIO}x area, iso-area)",
         hardware=f"{cfg.name} with digital units", latency_s=sum(cp.values()),
-        energy_j=sum(ph.energy_j for ph in phases.values()), area_mm2=area_mm2,
-        phases=phases, components=components, layers=layers, critical_path=cp)
+        energy_j=sum(ph.energy_j for ph in phases.values()), area_mm2=sum(area_parts.values()),
+        phases=phases, components=components, layers=layers, critical_path=cp, area_breakdown=area_parts)

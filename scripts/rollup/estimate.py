@@ -53,9 +53,9 @@ ALL_SYSTEMS = ("gpu",) + _GPU_ONLY + ("digital", "pipelayer", "pipelayer+we", "p
 DEFAULT_NETWORK = "vgg8-cifar10"
 # Every system reports every phase and component (zeros where it has none), in this order.
 PHASE_ORDER = ("forward", "backward", "gradient", "update", "crs", "writes", "transfer")
-COMPONENTS = ("mvm", "array", "adc", "dac", "shift_add", "opa", "serial_read", "cell_write", "alu",
-              "buffers", "edram", "instruction", "network", "leakage", "gpu_core", "gpu_memory",
-              "gpu_idle", "link")
+COMPONENTS = ("mvm", "shift_add", "opa", "serial_read", "cell_write", "alu", "buffers", "edram",
+              "instruction", "network", "leakage", "gpu_core", "gpu_memory", "gpu_idle", "link")
+AREA_COMPONENTS = ("arrays", "adcs", "dacs", "core", "tile", "gpu_die")
 BATCH_DEFAULT = 64          # [assumption] PANTHER's precision study uses mini-batches of 64
 
 
@@ -172,6 +172,7 @@ class Estimate:
             empty = {"latency_s": 0.0, "energy_j": 0.0, "events": {}, "components": {}}
             d["phases"] = {p: d["phases"].get(p, empty) for p in PHASE_ORDER}
             d["components"] = {c: d["components"].get(c, 0.0) for c in COMPONENTS}
+            d["area_breakdown"] = {c: d["area_breakdown"].get(c, 0.0) for c in AREA_COMPONENTS}
             systems.append(d)
         return {
             "schema": SCHEMA, "network": net.name,
@@ -222,7 +223,7 @@ def estimate(net: Network, settings: EstimateSettings = EstimateSettings(),
                                                      settings=settings.cost))
             nm, pc = panther_cache[key]
             if base == "digital":
-                s = digital_cost(nm, pc.area_mm2, settings.cost)
+                s = digital_cost(nm, pc.area_breakdown, settings.cost)
             else:
                 s = reram_cost(nm, name=name, settings=settings.cost,
                                description=f"PANTHER: in-crossbar OPA + CRS every {settings.crs_samples} "

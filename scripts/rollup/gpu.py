@@ -180,5 +180,5 @@ def gpu_cost(net: Network, spec: GpuSpec, *, batch: int, settings: GpuSettings =
         hardware=spec.name, latency_s=latency, energy_j=sum(ph.energy_j for ph in phases.values()),
         area_mm2=spec.die_mm2, phases=phases, components=components, layers=list(layers.values()),
         critical_path={p: ph.latency_s for p, ph in phases.items()},
-        area_breakdown={"die": spec.die_mm2})
+        area_breakdown={"gpu_die": spec.die_mm2})
 

@@ -5,8 +5,10 @@ import re
 
 import pytest
 
+from crosstrain.golden import config
 from crosstrain.rollup.estimate import (
     ALL_SYSTEMS,
+    AREA_COMPONENTS,
     COMPONENTS,
     DEFAULT_SYSTEMS,
     PHASE_ORDER,
@@ -41,11 +43,33 @@ def test_json_schema_of_the_default_estimate():
     for s in d["systems"]:
         assert set(s) == SYSTEM_KEYS, s["name"]
         assert list(s["phases"]) == list(PHASE_ORDER) and list(s["components"]) == list(COMPONENTS)
+        assert list(s["area_breakdown"]) == list(AREA_COMPONENTS)
         for p in s["phases"].values():
             assert set(p) == {"latency_s", "energy_j", "events", "components"}
     gpu = d["systems"][0]
     assert gpu["speedup_vs_gpu"] == gpu["energy_gain_vs_gpu"] == 1.0
     assert {"batch", "preset", "gpu", "gpu_settings", "cost", "zero_skip", "write_elim"} <= set(d["settings"])
+
+
+def test_every_system_breaks_energy_and_area_into_the_same_components():
+    # a lumped preset (panther: 309 pJ per array step, converters included) and one summed from
+    # parts (pipelayer: array + ADC + DAC) both report their MVM energy as `mvm`; areas as
+    # arrays / ADCs / DACs / core and tile parts; the GPU's die as gpu_die
+    est = estimate(builtin("vgg8-cifar10"), EstimateSettings(batch=2), ALL_SYSTEMS).as_dict()
+    for s in est["systems"]:
+        assert list(s["components"]) == list(COMPONENTS), s["name"]
+        assert list(s["area_breakdown"]) == list(AREA_COMPONENTS), s["name"]
+        assert sum(s["area_breakdown"].values()) == pytest.approx(s["area_mm2"]), s["name"]
+    by = {s["name"]: s for s in est["systems"]}
+    for name in ("panther", "pipelayer"):
+        assert by[name]["components"]["mvm"] > 0 and by[name]["area_breakdown"]["adcs"] > 0
+    pl = by["pipelayer"]["phases"]["forward"]
+    cfg = config.load("pipelayer")
+    ev = pl["events"]
+    assert pl["components"]["mvm"] == pytest.approx(
+        (ev["array_steps"] * cfg.tile.array_read_energy_pj + ev["adc_conversions"] * cfg.converters.adc_energy_pj
+         + ev["dac_conversions"] * cfg.converters.dac_energy_pj) * 1e-12)
+    assert by["gpu"]["area_breakdown"]["gpu_die"] == by["gpu"]["area_mm2"]
 
 
 def test_gpu_is_always_the_first_system_and_drops_apply():
