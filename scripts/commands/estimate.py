@@ -69,7 +69,7 @@ def add_arguments(parser):
                         help="no inter-layer pipelining across the mini-batch")
     parser.add_argument("--crs-samples", type=int, default=CRS_SAMPLES_DEFAULT, metavar="N",
                         help="samples between PANTHER carry resolutions, charged pro rata (default "
-                             f"{CRS_SAMPLES_DEFAULT}: every 4 mini-batches of 64)")
+                             f"{CRS_SAMPLES_DEFAULT}: every 4 mini-batches of 64; 0 = never)")
     parser.add_argument("--zero-skip", default="", metavar="PHASE=FRAC,...",
                         help="fractions of input steps skipped by +zs systems (defaults "
                              f"{_show(ZERO_SKIP_DEFAULT)} [assumption])")

@@ -4,7 +4,8 @@ System names (``crosstrain estimate --systems``):
 
 ``gpu``                          the GPU baseline (roofline on its own DRAM); always estimated
 ``gpu-{dram,reram}-{2d,tsv,miv}``  GPU-only on stacked DRAM / ReRAM main memory (3D-ReG's points)
-``digital``                      PANTHER's digital-accelerator baseline (iso-area)
+``digital``, ``cmos-op``, ``pipelayer-panther``  PANTHER's baselines: its flow on ``preset`` with
+                                 other units (crosstrain.rollup.variants)
 ``pipelayer``                    PipeLayer-like: serial-write updates, ``baseline_preset``
 ``panther``                      in-crossbar OPA + CRS (PANTHER), ``preset``; also 3D-ReG's PIM-only
 ``3d-reg-{2d,tsv,miv}-{conservative,aggressive}``  GPU + ``preset`` crossbars
@@ -22,7 +23,7 @@ from functools import lru_cache
 
 from crosstrain.golden import config
 from crosstrain.golden.config import HardwareConfig
-from crosstrain.rollup.cost import CostSettings, SystemCost, digital_cost, reram_cost
+from crosstrain.rollup.cost import CostSettings, SystemCost, reram_cost
 from crosstrain.rollup.gpu import GpuSettings, gpu
 from crosstrain.rollup.mapper import (
     CRS_SAMPLES_DEFAULT,
@@ -42,14 +43,15 @@ from crosstrain.rollup.reg3d import (
     gpu_only,
     reg3d_cost,
 )
+from crosstrain.rollup.variants import DESCRIPTIONS, NO_CRS, VARIANTS, variant
 
 SCHEMA = "crosstrain.estimate/1"
 DEFAULT_SYSTEMS = ("gpu", "pipelayer", "panther", "panther+zs+we", "3d-reg-tsv-conservative",
                    "3d-reg-tsv-aggressive", "3d-reg-miv-conservative", "3d-reg-miv-aggressive")
 _GPU_ONLY = tuple(f"gpu-{m}-{l}" for m in ("dram", "reram") for l in LINK_NAMES if (m, l) != ("dram", "2d"))
 _REG3D = tuple(f"3d-reg-{l}-{m}" for l in LINK_NAMES for m in MAPPINGS)
-ALL_SYSTEMS = ("gpu",) + _GPU_ONLY + ("digital", "pipelayer", "pipelayer+we", "panther", "panther+zs",
-                                      "panther+we", "panther+zs+we") + _REG3D
+ALL_SYSTEMS = ("gpu",) + _GPU_ONLY + tuple(VARIANTS) + (
+    "pipelayer", "pipelayer+we", "panther", "panther+zs", "panther+we", "panther+zs+we") + _REG3D
 DEFAULT_NETWORK = "vgg8-cifar10"
 # Every system reports every phase and component (zeros where it has none), in this order.
 PHASE_ORDER = ("forward", "backward", "gradient", "update", "crs", "writes", "transfer")
@@ -118,12 +120,12 @@ class EstimateSettings:
             return _hardware(source, self.overrides)
         return _hardware.__wrapped__(source, self.overrides)
 
-    def technique(self, update: str, suffixes: set[str]) -> Technique:
+    def technique(self, update: str, suffixes: set[str], *, crs: bool = True) -> Technique:
         return Technique(update=update, tconv="decomposed" if "zs" in suffixes else "naive",
                          zero_skip=self.zero_skip if "zs" in suffixes else (),
                          write_elim=self.write_elim if "we" in suffixes else (),
                          replication=self.replication, pipeline=self.pipeline,
-                         crs_samples=self.crs_samples, acc_bits=self.acc_bits,
+                         crs_samples=self.crs_samples if crs else 0, acc_bits=self.acc_bits,
                          opa_writes_per_cell=self.opa_writes_per_cell)
 
     def with_setting(self, key: str, value) -> "EstimateSettings":
@@ -207,27 +209,24 @@ def estimate(net: Network, settings: EstimateSettings = EstimateSettings(),
     spec = gpu(settings.gpu)
     B = settings.batch
     out: list[SystemCost] = []
-    panther_cache: dict = {}
     for name in names:
         base, suf = parsed[name]
         if base == "gpu" or base in _GPU_ONLY:
             memory, lk = ("dram", "2d") if base == "gpu" else base.split("-")[1:]
             s = gpu_only(net, spec, settings.hardware("preset"), memory=memory, link_name=lk, batch=B,
                          settings=settings.gpu_settings, reg3d_settings=settings.reg3d)
-        elif base in ("panther", "digital"):
-            key = frozenset(suf)
-            if key not in panther_cache:
-                cfg = settings.hardware("preset")
-                nm = map_network(net, cfg, settings.technique("opa", suf), batch=B)
-                panther_cache[key] = (nm, reram_cost(nm, name="panther", description="",
-                                                     settings=settings.cost))
-            nm, pc = panther_cache[key]
-            if base == "digital":
-                s = digital_cost(nm, pc.area_breakdown, settings.cost)
-            else:
-                s = reram_cost(nm, name=name, settings=settings.cost,
-                               description=f"PANTHER: in-crossbar OPA + CRS every {settings.crs_samples} "
-                                           f"samples ({nm.cfg.name}){_suffix_text(suf)}")
+        elif base == "panther":
+            nm = map_network(net, settings.hardware("preset"), settings.technique("opa", suf), batch=B)
+            s = reram_cost(nm, name=name, settings=settings.cost,
+                           description=f"PANTHER: in-crossbar OPA + CRS every {settings.crs_samples} "
+                                       f"samples ({nm.cfg.name}){_suffix_text(suf)}")
+        elif base in VARIANTS:
+            cfg = variant(settings.hardware("preset"), base)
+            nm = map_network(net, cfg, settings.technique("opa", suf, crs=base not in NO_CRS), batch=B)
+            s = reram_cost(nm, name=name, settings=settings.cost, description=DESCRIPTIONS[base])
+            if base == "digital":                  # digital words: no cells to wear out
+                s.kind, s.writes_per_cell = "digital", {}
+                s.max_writes_per_cell = s.lifetime_iterations = s.lifetime_years = None
         elif base == "pipelayer":
             cfg = settings.hardware("baseline")
             nm = map_network(net, cfg, settings.technique("serial", suf), batch=B)

@@ -117,7 +117,8 @@ class Technique:
     replication : int >= 1 or "balanced".
     pipeline : pipeline layers across the mini-batch.
     crs_samples : samples (OPAs into every update cell) between carry resolutions (opa only);
-        an iteration of ``batch`` samples is charged ``batch / crs_samples`` of them.
+        an iteration of ``batch`` samples is charged ``batch / crs_samples`` of them; 0 = never
+        (nothing to resolve, e.g. digital weights; PANTHER's compiler emits no CRS either).
     acc_bits : [assumption] width of the digital gradient accumulators (serial update).
     opa_writes_per_cell : [assumption] writes one OPA counts for every update cell it spans
         (endurance; the golden OPA counts every touched cell once).
@@ -158,9 +159,9 @@ class Technique:
         if r != "balanced" and (not isinstance(r, int) or isinstance(r, bool) or r < 1):
             raise SettingError(f"replication = {r!r}: a positive integer or 'balanced'")
         if not isinstance(self.crs_samples, int) or isinstance(self.crs_samples, bool) \
-                or self.crs_samples < 1:
-            raise SettingError(f"crs_samples = {self.crs_samples!r}: a positive integer (samples "
-                               "between carry resolutions)")
+                or self.crs_samples < 0:
+            raise SettingError(f"crs_samples = {self.crs_samples!r}: samples between carry "
+                               "resolutions, a positive integer (0 = never)")
         if not isinstance(self.acc_bits, int) or self.acc_bits < 1:
             raise SettingError(f"acc_bits = {self.acc_bits!r}: a positive integer")
         if not self.opa_writes_per_cell >= 0:
@@ -497,7 +498,7 @@ def _opa_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
     zs, we_g, we_c = tech.skip("gradient"), tech.elim("gradient"), tech.elim("crs")
     phases_per_opa = cycles.opa_cycles(cfg) // cycles.opa_phase_cycles(cfg)
     gr, crs = phases["gradient"], phases["crs"]
-    per = B / tech.crs_samples               # carry resolutions charged to this iteration
+    per = B / tech.crs_samples if tech.crs_samples else 0.0     # CRS charged to this iteration
     moved = 0.0                              # eDRAM accesses per sample
     for x in parts:
         rb, cb = x.blocks(cfg)

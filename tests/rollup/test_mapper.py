@@ -238,7 +238,7 @@ def test_mvm_cycles_without_skipping_is_the_schedule():
     ({"zero_skip": (("update", 0.1),)}, "zero_skip phase 'update'"),
     ({"write_elim": (("writes", 1.0),)}, "a fraction in [0, 1)"),
     ({"replication": 0}, "replication = 0"),
-    ({"crs_samples": 0}, "crs_samples = 0"),
+    ({"crs_samples": -1}, "crs_samples = -1"),
     ({"update": "external", "pim_phases": ("forward", "gradient")}, "gradient off the crossbars"),
     ({"pim_phases": ("forward",)}, "pim_phases applies"),
 ])
