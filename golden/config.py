@@ -94,6 +94,9 @@ class Tile:
     noc_latency_ns: float = 31.0      # one packet through the on-chip network between layers
     noc_bandwidth_gbps: float = 32.0  # bits per ns a tile sends into the network
     pipeline_cycles: int = 2          # shift-and-add / output register stages after the last code
+    accounting: str = "rtl"           # "rtl": the schedules the RTL runs; "reference": a reference
+    #                                   simulator's stage accounting (crosstrain.golden.cycles)
+    reference_stages: int = 2         # reference accounting: stages added to an MVM's input steps
 
 
 #: Events a :class:`Part` can be charged per (counted by the roll-up, crosstrain.rollup.mapper).
@@ -101,6 +104,7 @@ PART_EVENTS = ("input_buffer_writes", "input_buffer_reads", "output_buffer_write
                "data_memory_accesses", "alu_ops", "multiplies", "edram_accesses", "instructions",
                "network_ns")
 PART_PER = ("core", "tile")
+ACCOUNTINGS = ("rtl", "reference")
 
 
 @dataclass(frozen=True)
@@ -333,7 +337,8 @@ def validate(cfg: HardwareConfig) -> None:
                ("adc_energy_pj", "adc_area_um2", "adc_leakage_mw", "dac_energy_pj", "dac_area_um2")}
     nonneg |= {f"tile.{k}": getattr(t, k) for k in
                ("shift_add_energy_pj", "opa_step_energy_pj", "mvm_step_energy_pj",
-                "array_read_energy_pj", "pipeline_cycles", "edram_kb", "noc_latency_ns")}
+                "array_read_energy_pj", "pipeline_cycles", "edram_kb", "noc_latency_ns",
+                "reference_stages")}
     nonneg |= {f"nonideal.{f.name}": getattr(n, f.name) for f in fields(n) if f.name != "seed"}
     nonneg["precision.weight_frac_bits"] = p.weight_frac_bits
     nonneg["precision.opa_shift"] = p.opa_shift
@@ -346,6 +351,8 @@ def validate(cfg: HardwareConfig) -> None:
         _fail("device.bits_per_cell", d.bits_per_cell, "at most 8 levels bits per cell")
     if x.encoding not in ("offset", "differential"):
         _fail("crossbar.encoding", x.encoding, 'use "offset" or "differential"')
+    if t.accounting not in ACCOUNTINGS:
+        _fail("tile.accounting", t.accounting, 'use "rtl" or "reference"')
     if c.adc_mode not in ("lossless", "clip"):
         _fail("converters.adc_mode", c.adc_mode, 'use "lossless" or "clip"')
     if p.weight_bits % d.bits_per_cell:

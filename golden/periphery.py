@@ -51,6 +51,10 @@ class PeripheryParams:
     out_width: int = 0
 
     def __post_init__(self):
+        if self.cfg.tile.accounting != "rtl":
+            raise ConfigError(f"tile.accounting = {self.cfg.tile.accounting!r} is not allowed in RTL: "
+                              "it is a reference simulator's accounting, not a schedule the RTL runs; "
+                              "use an RTL-backed preset (accounting = \"rtl\", e.g. panther)")
         if self.cfg.converters.adc_lsb != 1.0:
             raise ConfigError(f"converters.adc_lsb = {self.cfg.converters.adc_lsb!r} is not allowed "
                               "in RTL: the periphery adds integer codes, use 1.0")

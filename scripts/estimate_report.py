@@ -15,7 +15,7 @@ from crosstrain.errors import UserError
 from crosstrain.output import fmt
 from crosstrain.rollup.estimate import AREA_COMPONENTS, COMPONENTS, PHASE_ORDER
 
-SYSTEM_COLUMNS = ("name", "kind", "hardware", "latency_s", "energy_j", "area_mm2", "speedup_vs_gpu",
+SYSTEM_COLUMNS = ("name", "kind", "hardware", "schedule", "latency_s", "energy_j", "area_mm2", "speedup_vs_gpu",
                   "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio", "lifetime_iterations",
                   "lifetime_years", "max_writes_per_cell", "arrays", "tiles", "static_energy_j")
 LAYER_COLUMNS = ("system", "layer", "kind", "phase", "latency_s", "energy_j", "arrays", "replication",
@@ -90,10 +90,13 @@ def markdown(data: dict, figures: list[str]) -> str:
              f"{systems[0]['description']}.", "", "## Systems", ""]
     parts.append(_md_table(
         ["system", "latency ms", "energy mJ", "area mm²", "speedup", "energy gain", "accuracy drop %",
-         "GLR", "lifetime years"],
+         "GLR", "lifetime years", "schedule"],
         [[s["name"], s["latency_s"] * 1e3, s["energy_j"] * 1e3, s["area_mm2"], s["speedup_vs_gpu"],
           s["energy_gain_vs_gpu"], s["accuracy_drop_pct"], s["gain_loss_ratio"],
-          "-" if s["lifetime_years"] is None else s["lifetime_years"]] for s in systems]))
+          "-" if s["lifetime_years"] is None else s["lifetime_years"], s["schedule"]] for s in systems]))
+    if any("reference" in s["schedule"] for s in systems):
+        parts += ["", "*reference accounting*: time costed the way the reference simulator (PANTHER's "
+                  "/ PUMA's) charges it, not a schedule our RTL runs (docs/REPRODUCTION.md)."]
     parts += ["", "| system | description |", "|---|---|"]
     parts += [f"| {s['name']} | {s['description']} |" for s in systems]
     parts += ["", "## Energy by phase (mJ)", "",

@@ -180,11 +180,14 @@ def _text(data: dict, out: str, files: list[str]) -> str:
         life = s["lifetime_years"]
         rows.append([s["name"], s["latency_s"] * 1e3, s["energy_j"] * 1e3, s["area_mm2"],
                      s["speedup_vs_gpu"], s["energy_gain_vs_gpu"],
-                     "-" if life is None else life, s["gain_loss_ratio"]])
+                     "-" if life is None else life, s["gain_loss_ratio"], s["schedule"]])
     text = table(["system", "latency ms", "energy mJ", "area mm2", "speedup", "energy gain",
-                  "lifetime y", "GLR"], rows, title=title)
+                  "lifetime y", "GLR", "schedule"], rows, title=title)
     text += ("\n\nspeedup / energy gain vs the GPU; GLR = speedup x energy gain / (1 + accuracy drop %);"
              "\nlifetime: years of continuous training until the busiest cell wears out.")
+    if any("reference" in s["schedule"] for s in data["systems"]):
+        text += ("\nreference accounting: costed the way the reference simulator charges time "
+                 "(PANTHER's / PUMA's), not a schedule our RTL runs; see docs/REPRODUCTION.md.")
     if files:
         text += f"\nReport: {out}/ ({', '.join(files)}) in {data['elapsed_s']:.2f} s"
     return text

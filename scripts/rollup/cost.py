@@ -57,6 +57,11 @@ class CostSettings:
             raise SettingError(f"duty = {self.duty!r}: a fraction in (0, 1]")
 
 
+#: How a system's time is obtained: the schedules the RTL runs (crosstrain.golden.cycles), a
+#: reference simulator's accounting (tile.accounting = "reference"), or the GPU roofline.
+SCHEDULES = {"rtl": "rtl", "reference": "reference accounting"}
+
+
 @dataclass
 class PhaseCost:
     latency_s: float = 0.0                      # busy time (see the module docstring)
@@ -100,6 +105,7 @@ class SystemCost:
     lifetime_years: float | None = None
     accuracy_drop_pct: float = 0.0
     notes: list[str] = field(default_factory=list)
+    schedule: str = "rtl"          # rtl | reference accounting | roofline (see SCHEDULES)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -257,6 +263,7 @@ def reram_cost(nm: NetworkMap, *, name: str, description: str,
     components["leakage"] = static
     return SystemCost(
         name=name, kind="reram", description=description, hardware=cfg.name, latency_s=latency,
+        schedule=SCHEDULES[cfg.tile.accounting],
         energy_j=sum(ph.energy_j for ph in phases.values()) + static,
         area_mm2=sum(area_parts.values()), phases=phases, components=components, layers=layers,
         critical_path=timeline, static_energy_j=static, area_breakdown=area_parts,

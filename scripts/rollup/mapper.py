@@ -496,7 +496,7 @@ def _opa_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
     """PANTHER: OPA per vector into the update slices; CRS every crs_samples samples."""
     p, M = cfg.precision, cfg.precision.update_slices
     zs, we_g, we_c = tech.skip("gradient"), tech.elim("gradient"), tech.elim("crs")
-    phases_per_opa = cycles.opa_cycles(cfg) // cycles.opa_phase_cycles(cfg)
+    phases_per_opa = cycles.opa_phases(cfg)
     gr, crs = phases["gradient"], phases["crs"]
     per = B / tech.crs_samples if tech.crs_samples else 0.0     # CRS charged to this iteration
     moved = 0.0                              # eDRAM accesses per sample

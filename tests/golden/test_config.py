@@ -4,7 +4,7 @@ from crosstrain.golden import config
 from crosstrain.golden.config import ConfigError
 
 
-@pytest.mark.parametrize("name", ["isaac", "puma", "panther", "pipelayer"])
+@pytest.mark.parametrize("name", config.presets())
 def test_presets_load_and_are_cited(name):
     cfg = config.load(name)
     assert cfg.name == name

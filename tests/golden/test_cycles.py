@@ -64,3 +64,18 @@ def test_transposed_uses_rows():
     c = config.load("panther").with_overrides({"crossbar.rows": 64, "converters.adcs_per_array": 2})
     assert cycles.mvm_schedule(c, transposed=True).conv_cycles == 32
     assert cycles.mvm_schedule(c).conv_cycles == 64
+
+
+def test_reference_accounting_by_hand():
+    # PANTHER's simulator: 100 ns x (16 + 2) stages per MVM, one after another; OPA 4 x 20 ns;
+    # PUMA's: 128 ns x 18 (reference sheet s.1); exact nanoseconds, no rounding to cycles
+    c = config.load("panther-sim")
+    s = cycles.mvm_schedule(c)
+    assert cycles.cycles_to_seconds(c, s.latency) == pytest.approx(1800e-9)
+    assert s.interval == s.latency and s.total(3) == pytest.approx(3 * s.latency)
+    assert cycles.cycles_to_seconds(c, cycles.opa_cycles(c)) == pytest.approx(80e-9)
+    assert cycles.opa_phases(c) == 4 and cycles.opa_phases(config.load("panther")) == 64
+    p = config.load("puma-sim")
+    assert cycles.cycles_to_seconds(p, cycles.mvm_schedule(p).latency) == pytest.approx(2304e-9)
+    # the CRS keeps the RTL schedule
+    assert cycles.crs_cycles(c) == cycles.crs_cycles(config.load("panther"))

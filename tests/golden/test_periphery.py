@@ -145,3 +145,11 @@ def test_each_bad_parameter_is_one_line_naming_it(pairs, needle):
     msg = str(e.value)
     assert needle in msg and "\n" not in msg
 
+
+
+def test_the_rtl_refuses_a_reference_accounting():
+    # panther-sim costs time as PANTHER's simulator does; no RTL runs that schedule
+    with pytest.raises(ConfigError, match="tile.accounting = 'reference' is not allowed in RTL") as e:
+        PeripheryParams(config.load("panther-sim"))
+    assert "\n" not in str(e.value)
+    PeripheryParams(config.load("panther"))                   # RTL-backed
