@@ -212,7 +212,8 @@ class Counts:
         return cls(*(getattr(ev, n, 0.0) * scale for n in _COUNT_NAMES))
 
     def __add__(self, other: "Counts") -> "Counts":
-        return Counts(*(getattr(self, n) + getattr(other, n) for n in _COUNT_NAMES))
+        a, b = self.__dict__, other.__dict__
+        return Counts(**{n: a[n] + b[n] for n in _COUNT_NAMES})
 
     def as_dict(self) -> dict:
         return {n: getattr(self, n) for n in _COUNT_NAMES}
