@@ -24,7 +24,7 @@ from crosstrain.rollup import network_files
 from crosstrain.rollup.cost import reram_cost
 from crosstrain.rollup.estimate import estimate
 from crosstrain.rollup.mapper import Technique, map_network
-from crosstrain.rollup.networks import NetBuilder
+from crosstrain.rollup.networks import mlp
 
 SCHEMA = "crosstrain.reproduce/1"
 ROOT = Path(__file__).resolve().parent.parent          # the repository (docs/ holds the MLP file)
@@ -128,9 +128,7 @@ def ratio(systems: dict, c: Column) -> float:
 
 def _block_figures(preset: str) -> dict:
     """One 128x128 block, one sample: MVM and OPA energy (nJ) and latency (ns)."""
-    b = NetBuilder("block", (128, 1, 1))
-    b.fc(128)
-    nm = map_network(b.build(), config.load(preset), Technique(replication=1), batch=1)
+    nm = map_network(mlp((128, 128)), config.load(preset), Technique(replication=1), batch=1)
     c, work = reram_cost(nm, name=preset, description=""), nm.layers[0].phases
     ns = lambda w: cycles.cycles_to_seconds(nm.cfg, w.batch_cycles - w.movement_cycles) * 1e9  # noqa: E731
     return {"mvm_nj": c.phases["forward"].components["mvm"] * 1e9, "mvm_ns": ns(work["forward"]),

@@ -11,17 +11,11 @@ from crosstrain.golden import config, cycles
 from crosstrain.rollup.cost import area, reram_cost
 from crosstrain.rollup.estimate import EstimateSettings, estimate
 from crosstrain.rollup.mapper import Technique, map_network
-from crosstrain.rollup.networks import NetBuilder
-
-
-def block():
-    b = NetBuilder("block", (128, 1, 1))
-    b.fc(128)
-    return b.build()
+from crosstrain.rollup.networks import mlp
 
 
 def one_block(preset):
-    nm = map_network(block(), config.load(preset), Technique(replication=1), batch=1)
+    nm = map_network(mlp((128, 128)), config.load(preset), Technique(replication=1), batch=1)
     return nm, reram_cost(nm, name=preset, description="")
 
 
@@ -54,9 +48,9 @@ def test_panther_sim_tile_is_panthers():
 
 
 def test_accounting_is_labelled_in_every_output(tmp_path, capsys):
-    est = estimate(block(), EstimateSettings(batch=1, preset="panther-sim"), ["panther", "digital"])
+    est = estimate(mlp((128, 128)), EstimateSettings(batch=1, preset="panther-sim"), ["panther", "digital"])
     assert [s.schedule for s in est.systems] == ["roofline", "reference accounting", "reference accounting"]
-    rtl = estimate(block(), EstimateSettings(batch=1), ["panther"])
+    rtl = estimate(mlp((128, 128)), EstimateSettings(batch=1), ["panther"])
     assert rtl.systems[1].schedule == "rtl"
     out = tmp_path / "r"
     assert main(["estimate", "--network", "mlp-512", "--preset", "panther-sim", "--systems", "panther",

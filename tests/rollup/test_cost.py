@@ -6,15 +6,13 @@ from crosstrain.golden import config
 from crosstrain.rollup.cost import SECONDS_PER_YEAR, CostSettings, area, reram_cost
 from crosstrain.rollup.estimate import ALL_SYSTEMS, EstimateSettings, estimate
 from crosstrain.rollup.mapper import SettingError, Technique, map_network
-from crosstrain.rollup.networks import NetBuilder, builtin
+from crosstrain.rollup.networks import builtin, mlp
 
 PLAIN = Technique(replication=1, pipeline=False, crs_samples=3)
 
 
 def mlp_300_150():
-    b = NetBuilder("mlp1", (300, 1, 1))
-    b.fc(150)
-    return b.build()
+    return mlp((300, 150))
 
 
 def test_panther_energy_by_hand():
@@ -49,9 +47,7 @@ def test_opa_energy_is_what_each_phase_pulses():
     # 16 row-bit steps x 16 update crossbars x 88.8 pJ = 22.7 nJ; the polarity phases split each
     # step's cells, so they do not multiply the energy. Time stays the RTL's serial schedule:
     # 16 bit-steps x 4 phases x 20 ns (rtl/opa_driver.py), each phase 26 cycles of 1.28 GHz.
-    b = NetBuilder("block", (128, 1, 1))
-    b.fc(128)
-    nm = map_network(b.build(), config.load("panther"), PLAIN, batch=1)
+    nm = map_network(mlp((128, 128)), config.load("panther"), PLAIN, batch=1)
     g = reram_cost(nm, name="p", description="").phases["gradient"]
     assert g.components["opa"] == pytest.approx(22.7e-9, rel=2e-3)
     opa = nm.layers[0].phases["gradient"]
@@ -61,9 +57,7 @@ def test_opa_energy_is_what_each_phase_pulses():
 def test_puma_mvm_energy_is_the_papers_per_mvm_figure():
     # PUMA (reference sheet s.1): 43.97 nJ for one whole 16-bit 128x128 MVM (8 slices, 16 input
     # steps), whatever the number of pipeline stages its latency counts
-    b = NetBuilder("block", (128, 1, 1))
-    b.fc(128)
-    nm = map_network(b.build(), config.load("puma"), PLAIN, batch=1)
+    nm = map_network(mlp((128, 128)), config.load("puma"), PLAIN, batch=1)
     f = reram_cost(nm, name="p", description="").phases["forward"]
     assert f.components["mvm"] == pytest.approx(43.97e-9, rel=1e-3)
 
@@ -131,12 +125,6 @@ def test_bad_cost_settings():
         CostSettings(serial_read_row_pj=-1.0)
 
 
-def block_net(n_in=128, n_out=128):
-    b = NetBuilder("block", (n_in, 1, 1))
-    b.fc(n_out)
-    return b.build()
-
-
 def test_digital_and_network_energy_of_one_block_by_hand():
     # One 128x128 FC block, one sample, forward, PANTHER's per-access energies (reference sheet
     # s.1; 1 ns per access): the input (128 values) loaded and the output (128) stored through
@@ -145,7 +133,7 @@ def test_digital_and_network_energy_of_one_block_by_hand():
     # input step (16 x 1.7); 128 output-buffer writes (0.16); 128 ALU operations (activation,
     # 0.265); 3 + 1 instructions (1.30); 128 x 16 bits to the next layer: 31 ns + 2048 / 32 ns of
     # a busy 16.13 mW router; 128 x 16 accumulated codes x 8 slices at 0.045 pJ
-    nm = map_network(block_net(), config.load("panther"), PLAIN, batch=1)
+    nm = map_network(mlp((128, 128)), config.load("panther"), PLAIN, batch=1)
     f = reram_cost(nm, name="p", description="").phases["forward"].components
     assert f["edram"] == pytest.approx(16 * (8.6 + 3 + 0.475) * 1e-12)
     assert f["buffers"] == pytest.approx((2 * 256 * 0.57 + 128 * 0.16 + 16 * 1.7 + 128 * 0.16) * 1e-12)
@@ -172,6 +160,6 @@ def test_latency_grows_with_layer_size():
     # one sample through FC layers: moving the bigger layer's values takes longer
     lat = {}
     for n in (256, 1024):
-        nm = map_network(block_net(n, n), config.load("panther"), Technique(), batch=1)
+        nm = map_network(mlp((n, n)), config.load("panther"), Technique(), batch=1)
         lat[n] = reram_cost(nm, name="p", description="").latency_s
     assert lat[1024] > lat[256]

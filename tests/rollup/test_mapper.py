@@ -17,7 +17,7 @@ from crosstrain.rollup.mapper import (
     mvm_cycles,
     replication_factors,
 )
-from crosstrain.rollup.networks import Layer, NetBuilder, builtin, conv_transpose
+from crosstrain.rollup.networks import Layer, NetBuilder, builtin, conv_transpose, mlp
 
 PANTHER = config.load("panther")
 PLAIN = Technique(replication=1, pipeline=False, crs_samples=3)
@@ -27,18 +27,12 @@ def fc(n_in, n_out, *, first=True):
     return Layer("fc", "fc", in_ch=n_in, out_ch=n_out, needs_input_error=not first)
 
 
-def one_layer_net(n_in, n_out):
-    b = NetBuilder("mlp1", (n_in, 1, 1))
-    b.fc(n_out)
-    return b.build()
-
-
 def test_one_layer_mlp_counted_on_paper():
     # FC 300 -> 150 on PANTHER (128x128 arrays, 16-bit weights in 8 two-bit slices, offset
     # encoding: 8 arrays per block; 16-bit inputs through 1-bit DACs: 15 magnitude + 1 sign =
     # 16 steps; 16 update slices), batch 3, no replication, CRS every iteration.
     # Blocks: ceil(300/128) = 3 row blocks (128, 128, 44 rows) x ceil(150/128) = 2 column blocks.
-    nm = map_network(one_layer_net(300, 150), PANTHER, PLAIN, batch=3)
+    nm = map_network(mlp((300, 150)), PANTHER, PLAIN, batch=3)
     lm = nm.layers[0]
     f = lm.phases["forward"].counts
     assert f.array_steps == 3 * 6 * 8 * 16                  # vectors x blocks x arrays x steps
@@ -215,7 +209,7 @@ def test_replication_trades_arrays_for_cycles():
 
 
 def test_pipelining_a_single_layer_changes_nothing():
-    net = one_layer_net(300, 150)
+    net = mlp((300, 150))
     for update in ("opa", "serial"):
         piped = map_network(net, PANTHER, Technique(update=update, replication=1), batch=5).timeline()
         flat = map_network(net, PANTHER, Technique(update=update, replication=1, pipeline=False),

@@ -5,13 +5,11 @@ import pytest
 from crosstrain.golden import config
 from crosstrain.rollup.cost import area, reram_cost, tile_power_mw
 from crosstrain.rollup.mapper import Technique, gemms, map_layer, map_network
-from crosstrain.rollup.networks import Layer, NetBuilder
+from crosstrain.rollup.networks import Layer, mlp
 
 
 def block_cost(preset):
-    b = NetBuilder("block", (128, 1, 1))
-    b.fc(128)
-    nm = map_network(b.build(), config.load(preset), Technique(replication=1), batch=1)
+    nm = map_network(mlp((128, 128)), config.load(preset), Technique(replication=1), batch=1)
     return reram_cost(nm, name=preset, description="")
 
 

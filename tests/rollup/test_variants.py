@@ -9,18 +9,12 @@ from crosstrain.golden import config, cycles
 from crosstrain.rollup.cost import reram_cost
 from crosstrain.rollup.estimate import EstimateSettings, estimate
 from crosstrain.rollup.mapper import Technique, map_network
-from crosstrain.rollup.networks import NetBuilder, builtin
+from crosstrain.rollup.networks import builtin, mlp
 from crosstrain.rollup.variants import VARIANTS, variant
 
 
-def block():
-    b = NetBuilder("block", (128, 1, 1))
-    b.fc(128)
-    return b.build()
-
-
 def systems(preset="panther"):
-    est = estimate(block(), EstimateSettings(batch=1, preset=preset), ["panther", *VARIANTS])
+    est = estimate(mlp((128, 128)), EstimateSettings(batch=1, preset=preset), ["panther", *VARIANTS])
     return {s.name: s for s in est.systems}
 
 
