@@ -81,7 +81,8 @@ def add_arguments(parser):
                              f"the gain-loss ratio (defaults {_show(ACCURACY_DROP_DEFAULT)}, others 0)")
     parser.add_argument("--setting", action="append", default=[], metavar="GROUP.FIELD=VALUE",
                         help="change an estimate setting (repeatable): cost.*, gpu.*, reg3d.*, "
-                             "link.NAME.*, mapper.acc_bits, mapper.opa_writes_per_cell; see "
+                             "link.NAME.*, mapper.acc_bits, mapper.opa_writes_per_cell, "
+                             "mapper.crs_samples; see "
                              "docs/estimate.md")
     parser.add_argument("--out", default="crosstrain-report", metavar="DIR",
                         help="report folder (default crosstrain-report)")

@@ -130,7 +130,8 @@ class EstimateSettings:
 
     def with_setting(self, key: str, value) -> "EstimateSettings":
         """A copy with one setting changed: ``cost.FIELD``, ``gpu.FIELD``, ``reg3d.FIELD``,
-        ``link.NAME.FIELD`` or ``mapper.acc_bits`` / ``mapper.opa_writes_per_cell``."""
+        ``link.NAME.FIELD`` or ``mapper.acc_bits`` / ``mapper.opa_writes_per_cell`` /
+        ``mapper.crs_samples``."""
         group, _, name = key.partition(".")
         targets = {"cost": self.cost, "gpu": self.gpu_settings, "reg3d": self.reg3d}
         if group == "link":
@@ -139,7 +140,7 @@ class EstimateSettings:
             new = replace(lk, **{fname: _typed(key, getattr(lk, fname, _MISSING), value)})
             links = tuple(new if l.name == lname else l for l in self.reg3d.links)
             return replace(self, reg3d=replace(self.reg3d, links=links))
-        if group == "mapper" and name in ("acc_bits", "opa_writes_per_cell"):
+        if group == "mapper" and name in ("acc_bits", "opa_writes_per_cell", "crs_samples"):
             return replace(self, **{name: _typed(key, getattr(self, name), value)})
         if group in targets and name in {f.name for f in fields(targets[group])} and name != "links":
             obj = targets[group]
@@ -148,7 +149,7 @@ class EstimateSettings:
         raise SettingError(f"unknown setting {key!r}: use cost.FIELD ({_names(self.cost)}), gpu.FIELD "
                            f"({_names(self.gpu_settings)}), reg3d.FIELD ({_names(self.reg3d)}), "
                            "link.NAME.FIELD (bandwidth_gbs, latency_ns, pj_per_bit), "
-                           "mapper.acc_bits or mapper.opa_writes_per_cell")
+                           "mapper.acc_bits, mapper.opa_writes_per_cell or mapper.crs_samples")
 
     def as_dict(self) -> dict:
         d = asdict(self)

@@ -114,3 +114,9 @@ def test_every_assumption_can_be_changed_by_name():
                                ("reg3d.gpu_idle_fraction", 2, "a fraction in [0, 1]")):
         with pytest.raises(SettingError, match=re.escape(needle)):
             s.with_setting(key, value)
+
+
+def test_crs_samples_is_a_setting():
+    s = EstimateSettings().with_setting("mapper.crs_samples", "64")
+    assert s.crs_samples == 64 and s.technique("opa", set()).crs_samples == 64
+    assert s.technique("opa", set(), crs=False).crs_samples == 0
