@@ -32,6 +32,8 @@ from crosstrain.golden.events import Events
 
 _F32_EXACT = 1 << 24
 _F64_EXACT = 1 << 53
+#: Column sums :func:`sliced_mvm` forms per GEMM (a block of drives): 4 MB of float32.
+SUMS_BLOCK_VALUES = 1 << 20
 
 
 def column_sums(levels: np.ndarray, drive: np.ndarray) -> np.ndarray:
@@ -76,6 +78,10 @@ def sliced_mvm(levels: np.ndarray, sign: np.ndarray, shift: np.ndarray, x: np.nd
 
     ``levels`` (A, R, C) may be non-integer (programmed with non-idealities). Returns int64
     when the result is exact, else float64.
+
+    Arithmetic is exact for integer levels: the column sums of a row tile are one GEMM in
+    float32 when no sum can reach 2**24 (``rows x dac_max x`` the tile's largest level), else
+    float64 (exact to 2**53), else int64; the slices and the steps are combined the same way.
     """
     events = events if events is not None else Events()
     lv = np.swapaxes(levels, 1, 2) if transposed else levels
@@ -89,24 +95,46 @@ def sliced_mvm(levels: np.ndarray, sign: np.ndarray, shift: np.ndarray, x: np.nd
     lsb = cfg.converters.adc_lsb
     read_sigma = cfg.nonideal.read_sigma * cfg.cell_max
     exact = lsb == 1.0 and read_sigma == 0 and integer_levels
+    dac_max = (1 << cfg.converters.dac_bits) - 1
     arr_w = (sign << shift).astype(np.int64)
-    z_dtype = _exact_dtype(cfg.adc_max_code * float(np.abs(arr_w).sum()))
+    z_bound = cfg.adc_max_code * float(np.abs(arr_w).sum())          # one step's code, all slices
+    z_dtype = _exact_dtype(z_bound)
+    arr_wz = arr_w.astype(z_dtype)
+    # the steps' weighted sum of one tile: exact in float64 up to 2**53, else summed in int64
+    by_step = _exact_dtype(z_bound * float(np.abs(coef).sum())) != np.int64
     acc = np.zeros((n_vec, n_out), dtype=np.int64)
     col_tiles = math.ceil(n_out / out_per_array)
     for r0 in range(0, n_in, per_array):
         r1 = min(r0 + per_array, n_in)
-        drive = steps[:, :, r0:r1].reshape(n_steps * n_vec, r1 - r0).astype(np.float32)
-        # (r, C, A): one GEMM gives every array's column sums for every step and vector
-        lv2 = np.ascontiguousarray(np.moveaxis(lv[:, r0:r1, :], 0, 2), dtype=np.float32)
-        p = drive @ lv2.reshape(r1 - r0, n_out * n_arr)
-        if read_sigma:
-            rms = np.sqrt(np.square(drive).sum(axis=1, keepdims=True))
-            p += (read_rng.standard_normal(p.shape, dtype=np.float32) * read_sigma) * rms
-        _adc_inplace(p, cfg, events, integer=integer_levels and not read_sigma)
-        z = p.reshape(-1, n_arr).astype(z_dtype, copy=False) @ arr_w.astype(z_dtype)
-        z = z.reshape(n_steps, n_vec, n_out).astype(np.int64)
-        for s in range(n_steps):
-            acc += coef[s] * z[s]
+        tile = lv[:, r0:r1, :]
+        top = float(tile.max(initial=0)) if integer_levels else float(np.abs(tile).max(initial=0))
+        sum_dtype = _exact_dtype((r1 - r0) * dac_max * top)
+        if sum_dtype == np.int64 and not integer_levels:
+            sum_dtype = np.float64                                  # analog values: no exactness to keep
+        drive = steps[:, :, r0:r1].reshape(n_steps * n_vec, r1 - r0).astype(sum_dtype)
+        # (r, C*A): a GEMM gives every array's column sums for every step and vector; it runs
+        # a block of drives at a time so that the ADC and the slices' sum read the block from
+        # cache (the whole product is never held)
+        lv2 = np.ascontiguousarray(np.moveaxis(tile, 0, 2), dtype=sum_dtype).reshape(r1 - r0, -1)
+        z = np.empty((len(drive), n_out), dtype=z_dtype)
+        block = max(1, SUMS_BLOCK_VALUES // lv2.shape[1])
+        for b0 in range(0, len(drive), block):
+            d = drive[b0:b0 + block]
+            p = d @ lv2
+            if read_sigma:
+                rms = np.sqrt(np.square(d).sum(axis=1, keepdims=True))
+                p += (read_rng.standard_normal(p.shape, dtype=p.dtype) * read_sigma) * rms
+            if p.dtype == np.int64 and lsb != 1.0:
+                p = p.astype(np.float64)
+            _adc_inplace(p, cfg, events, integer=integer_levels and not read_sigma)
+            codes = p.reshape(-1, n_arr).astype(z_dtype, copy=False)
+            z[b0:b0 + block] = (codes @ arr_wz).reshape(len(d), n_out)
+        z = z.reshape(n_steps, n_vec * n_out)
+        if by_step:
+            acc += (coef.astype(np.float64) @ z).astype(np.int64).reshape(n_vec, n_out)
+        else:
+            for s in range(n_steps):
+                acc += coef[s] * z[s].astype(np.int64).reshape(n_vec, n_out)
         events.array_steps += n_steps * n_vec * n_arr * col_tiles
         events.dac_conversions += n_steps * n_vec * n_arr * col_tiles * (r1 - r0)
         events.adc_conversions += n_steps * n_vec * n_arr * n_out
@@ -125,9 +153,10 @@ def _check_length(x2: np.ndarray, n_in: int, transposed: bool) -> None:
 def cannot_clip(levels: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *, transposed=False) -> bool:
     """True when no conversion of this MVM can exceed the ADC's top code (a proof, not a guess).
 
-    First a cheap bound per vector (every non-zero input driving its row at the full DAC level:
-    ``dac_max * sum_{r: x_r != 0} max_c levels[a, r, c]``), then, if that is not enough, the
-    exact bound of every step ``sum_r drive[r] * max_c levels[a, r, c]``.
+    The proof is the bound ``sum_r drive_k[r] * max_c levels[a, r, c] <= top`` for every step
+    ``k``, vector and array of every row tile, computed exactly by :func:`_step_sums` against
+    the distinct row-maximum vectors of the arrays (usually one: every row has a cell at the
+    top level in every array).
     """
     if cfg.adc_never_clips:
         return True
@@ -135,20 +164,49 @@ def cannot_clip(levels: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *, trans
         return False
     lv = np.swapaxes(levels, 1, 2) if transposed else levels
     per_array = cfg.crossbar.cols if transposed else cfg.crossbar.rows
-    x2 = np.atleast_2d(x)
-    rowmax = lv.max(axis=2).T.astype(np.float32)             # (R, A)
-    dac_max = (1 << cfg.converters.dac_bits) - 1
-    tiles = [(r0, min(r0 + per_array, lv.shape[1])) for r0 in range(0, lv.shape[1], per_array)]
-    active = (x2 != 0).astype(np.float32)
-    if all((active[:, a:b] @ rowmax[a:b]).max(initial=0) * dac_max <= cfg.adc_max_code
-           for a, b in tiles):
-        return True
-    steps, _ = encoding.input_steps(x2, cfg)
-    for r0, r1 in tiles:
-        d = steps[:, :, r0:r1].reshape(-1, r1 - r0).astype(np.float32)
-        if (d @ rowmax[r0:r1]).max(initial=0) > cfg.adc_max_code:
+    u = encoding.bit_pattern(np.atleast_2d(x), cfg.precision.input_bits)
+    spans = encoding.step_bits(cfg)
+    for r0 in range(0, lv.shape[1], per_array):
+        r1 = min(r0 + per_array, lv.shape[1])
+        rowmax = lv[:, r0:r1].max(axis=2)                                    # (A, r)
+        distinct = rowmax[:1] if (rowmax == rowmax[0]).all() else np.unique(rowmax, axis=0)
+        if _step_sums(u[:, r0:r1], distinct.T.astype(np.int64), spans).max(initial=0) > cfg.adc_max_code:
             return False
     return True
+
+
+def _step_sums(u: np.ndarray, weights: np.ndarray, spans) -> np.ndarray:
+    """``sums[k, v, a] = sum_r drive_k(u[v, r]) * weights[r, a]``, exactly, for unsigned input bit
+    patterns ``u``, non-negative integer ``weights`` and the steps' bit ``spans`` ((lo, width):
+    ``drive_k = (u >> lo) & (2**width - 1)``).
+
+    Steps whose fields lie ``f`` bits apart (``f`` = bits of the largest sum) share one GEMV of
+    ``u`` masked to their bits: step ``k``'s sum lands in bits ``lo_k ..`` of the (exact) result.
+    So ``input_bits`` 1-bit steps of 128 rows of 2-bit cells take 9 GEMVs, not 16.
+    """
+    bound = int(weights.sum(axis=0).max(initial=0)) * max((1 << width) - 1 for _, width in spans)
+    f = max(1, bound.bit_length())
+    groups: list[list[int]] = []                    # step indices; first fit in order of lo
+    for k, (lo, _) in enumerate(spans):
+        fit = next((g for g in groups if spans[g[-1]][0] + f <= lo), None)
+        if fit is None:
+            groups.append([k])
+        else:
+            fit.append(k)
+    dtype = _exact_dtype(float(bound * max(sum(1 << spans[k][0] for k in g) for g in groups)))
+    w = weights.astype(dtype)
+    w = w[:, 0] if w.shape[1] == 1 else w              # one column: a GEMV
+    masked = np.empty_like(u)
+    values = np.empty((len(groups), len(u), weights.shape[1]), dtype=np.int64)
+    for i, g in enumerate(groups):
+        mask = sum(((1 << spans[k][1]) - 1) << spans[k][0] for k in g)
+        np.bitwise_and(u, u.dtype.type(mask), out=masked)
+        values[i] = (masked @ w).reshape(len(u), -1)
+    group_of = np.empty(len(spans), dtype=np.intp)
+    for i, g in enumerate(groups):
+        group_of[g] = i
+    lo = np.array([lo for lo, _ in spans], dtype=np.int64)[:, None, None]
+    return (values[group_of] >> lo) & ((1 << f) - 1)
 
 
 def mvm(w: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *, transposed: bool = False,
@@ -179,6 +237,53 @@ def _exact_matmul(a: np.ndarray, b: np.ndarray, bound: float) -> np.ndarray:
     if bound < _F64_EXACT:
         return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
     return a @ b
+
+
+def block_mvm(w: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *, events: Events | None = None,
+              fast: bool = True, chunk: int = 8192) -> np.ndarray:
+    """Many small MVMs at once: ``y[b] = x[b] @ w[b]`` for B blocks of one array each.
+
+    ``w`` holds B signed integer matrices (B x R x C) with R <= rows and C <= cols of the array,
+    ``x`` one signed integer input vector per block (B x R). Each block is what :func:`mvm`
+    computes for it (same slices, steps, ADC and shift-and-add, same events), batched over the
+    blocks so that no Python loop runs per block. When no conversion can clip whatever the data
+    (``cfg.adc_never_clips``) and ``fast``, the result is the exact products summed (one batched
+    contraction); otherwise every step and slice of ``chunk`` blocks at a time is simulated.
+    Returns int64 when exact (``adc_lsb`` = 1), else float64.
+    """
+    events = events if events is not None else Events()
+    w64 = encoding.check_range("weight", w, cfg.precision.weight_bits)
+    x64 = encoding.check_range("input", x, cfg.precision.input_bits)
+    if w64.ndim != 3 or x64.shape != w64.shape[:2]:
+        raise ValueError(f"blocks {w64.shape} and inputs {x64.shape} do not match: expected B x R x C "
+                         "and B x R")
+    n_blk, n_in, n_out = w64.shape
+    if n_in > cfg.crossbar.rows or n_out > cfg.crossbar.cols:
+        raise ValueError(f"a {n_in} x {n_out} block does not fit one {cfg.crossbar.rows} x "
+                         f"{cfg.crossbar.cols} array")
+    events += count_mvm_events(cfg, (n_in, n_out), n_blk)
+    if fast and cfg.adc_never_clips:
+        bound = 2.0 ** (cfg.precision.input_bits + cfg.precision.weight_bits - 2) * n_in
+        dt = np.float64 if bound < _F64_EXACT else np.int64
+        return np.einsum("br,brc->bc", x64.astype(dt), w64.astype(dt)).astype(np.int64)
+    parts = [_sliced_blocks(w64[b:b + chunk], x64[b:b + chunk], cfg, events)
+             for b in range(0, n_blk, chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, n_out), np.int64)
+
+
+def _sliced_blocks(w: np.ndarray, x: np.ndarray, cfg: HardwareConfig, events: Events) -> np.ndarray:
+    """Every step and slice of a batch of blocks (see :func:`block_mvm`); only clipping is counted
+    here, the other events by the caller."""
+    levels, sign, shift = encoding.slice_weights(w, cfg)          # (A, B, R, C)
+    steps, coef = encoding.input_steps(x, cfg)                    # (S, B, R)
+    p = np.einsum("sbr,abrc->sabc", steps.astype(np.float32), levels.astype(np.float32))
+    _adc_inplace(p, cfg, events, integer=True)
+    z = np.einsum("sabc,a->sbc", p.astype(np.int64), (sign << shift).astype(np.int64))
+    acc = np.einsum("sbc,s->bc", z, coef)
+    bias = encoding.weight_offset(cfg) * x.sum(axis=1, keepdims=True)
+    if cfg.converters.adc_lsb == 1.0:
+        return acc - bias
+    return acc.astype(np.float64) * cfg.converters.adc_lsb - bias
 
 
 def count_mvm_events(cfg: HardwareConfig, shape, n_vec: int, *, transposed=False) -> Events:

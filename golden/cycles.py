@@ -19,7 +19,9 @@ MVM (one logical rows x cols block; all its slice arrays work in parallel, each 
   steady state is ``conv_cycles / step_interval``.
 
 The transposed MVM is the same schedule with rows and columns exchanged (columns driven, rows
-converted).
+converted). When ``arrays_per_adc`` arrays share their converters (GraphR's graph engines: one
+ADC for several crossbars), a step's conversions take ``arrays_per_adc`` times as long:
+``conv_cycles`` = ceil(lines x arrays_per_adc / adcs_per_array).
 
 OPA (PANTHER): ``input_bits`` row-bit steps x 4 polarity phases, each ``opa_phase_cycles``;
 the driver takes the next OPA's vectors in the last cycle of the last phase, so back-to-back
@@ -77,11 +79,13 @@ class MvmSchedule:
         return 0 if n <= 0 else self.latency + (n - 1) * self.interval
 
 
-def mvm_schedule(cfg: HardwareConfig, *, transposed: bool = False) -> MvmSchedule:
+def mvm_schedule(cfg: HardwareConfig, *, transposed: bool = False, arrays_per_adc: int = 1) -> MvmSchedule:
+    if arrays_per_adc < 1:
+        raise ValueError(f"arrays_per_adc must be a positive integer, not {arrays_per_adc!r}")
     lines = cfg.crossbar.rows if transposed else cfg.crossbar.cols
     steps = cfg.input_steps
     read = ns_to_cycles(cfg, cfg.crossbar.read_latency_ns)
-    conv = math.ceil(lines / cfg.converters.adcs_per_array)
+    conv = math.ceil(lines * arrays_per_adc / cfg.converters.adcs_per_array)
     if cfg.tile.accounting == "reference":
         stage = max(cfg.crossbar.read_latency_ns * cfg.tile.clock_ghz, conv)
         total = (steps + cfg.tile.reference_stages) * stage

@@ -45,6 +45,8 @@ from functools import cached_property
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from crosstrain.golden.userinput import shown
+
 
 class DeconvError(ValueError):
     """An impossible transposed-convolution shape; the message names the parameter and the fix."""
@@ -66,6 +68,7 @@ class PhaseAxis:
     q_hi: int
     q_read_hi: int
     first_out: int          # y of q_lo; the phase's outputs are first_out, first_out + stride, ...
+    reads: int              # (window, tap) pairs on an input pixel; a phase reads reads_y * reads_x
 
     @property
     def count(self) -> int:
@@ -148,11 +151,10 @@ class ConvTranspose:
                 raise DeconvError(f"padding = {p} leaves no output along {axis}: ({n}-1)*{s} + {k} + "
                                   f"{op} - 2*{p} = {size}; use padding <= {((n - 1) * s + k + op - 1) // 2}")
         for axis, n in axes:
-            size = (n - 1) * s + k + op - 2 * p
-            gaps = sorted({(y + p) % s for y in range(min(size, s))} - set(range(k)))
+            gaps = _gaps(k, s, p, (n - 1) * s + k + op - 2 * p)
             if gaps:
                 raise DeconvError(f"kernel = {k} is smaller than stride = {s}: output {axis} positions "
-                                  f"with (index + padding) mod stride in {gaps} meet no kernel tap "
+                                  f"with (index + padding) mod stride in {shown(gaps)} meet no kernel tap "
                                   f"(gaps); use kernel >= stride")
 
     @classmethod
@@ -182,19 +184,46 @@ class ConvTranspose:
     def out_width(self) -> int:
         return (self.width - 1) * self.stride + self.kernel + self.output_padding - 2 * self.padding
 
-    def axis_phases(self, axis: str) -> tuple[PhaseAxis, ...]:
-        """The phases present along ``axis`` ("y" or "x"), in order of ``r``."""
-        n_in, n_out = (self.height, self.out_height) if axis == "y" else (self.width, self.out_width)
+    def _axis(self, axis: str) -> tuple[int, int]:
+        return (self.height, self.out_height) if axis == "y" else (self.width, self.out_width)
+
+    def _phase_axis(self, axis: str, r: int) -> PhaseAxis | None:
+        """Phase ``r`` along ``axis``, or None when no output has it."""
+        n_in, n_out = self._axis(axis)
         k, s, p = self.kernel, self.stride, self.padding
-        out = []
-        for r in range(s):
-            q_lo = -((r - p) // s)                    # ceil((p - r) / s), >= 0 since r < s
-            q_hi = (n_out - 1 + p - r) // s
-            if q_hi < q_lo:
-                continue
-            taps = len(range(r, k, s))
-            out.append(PhaseAxis(phase=r, taps=taps, q_lo=q_lo, q_hi=q_hi,
-                                 q_read_hi=min(q_hi, n_in + taps - 2), first_out=s * q_lo + r - p))
+        q_lo = -((r - p) // s)                    # ceil((p - r) / s), >= 0 since r < s
+        q_hi = (n_out - 1 + p - r) // s
+        if q_hi < q_lo:
+            return None
+        taps = len(range(r, k, s))
+        q_read_hi = min(q_hi, n_in + taps - 2)
+        # window q_lo + u reads tap j at input q_lo + u - j: count u + (taps-1-j) in a range
+        first = taps - 1 - q_lo
+        reads = tap_hits(max(0, q_read_hi - q_lo + 1), taps, 1, first, first + n_in)
+        return PhaseAxis(phase=r, taps=taps, q_lo=q_lo, q_hi=q_hi, q_read_hi=q_read_hi,
+                         first_out=s * q_lo + r - p, reads=reads)
+
+    def axis_phases(self, axis: str) -> tuple[PhaseAxis, ...]:
+        """The phases present along ``axis`` ("y" or "x"), in order of ``r`` (``stride`` steps)."""
+        return tuple(a for a in (self._phase_axis(axis, r) for r in range(self.stride)) if a)
+
+    def axis_phase_classes(self, axis: str) -> tuple[tuple[PhaseAxis, int, int], ...]:
+        """The phases along ``axis`` in runs of equal geometry, without visiting every phase.
+
+        Returns ``(first, position, count)`` per run, in order of ``r``: ``first`` is the run's
+        first phase, ``position`` its index in :meth:`axis_phases`, and the ``count`` phases
+        ``first.phase ..`` all have ``first``'s taps, windows and reads. ``taps``, ``q_lo`` and
+        ``q_hi`` are steps in ``r`` (at ``kernel``, ``padding`` and ``out - 1 + padding`` mod
+        ``stride``), so there are at most four runs, whatever the stride.
+        """
+        k, s, p = self.kernel, self.stride, self.padding
+        cuts = sorted({0, s, k % s, p % s, (self._axis(axis)[1] - 1 + p) % s + 1})
+        out, position = [], 0
+        for lo, hi in zip(cuts, cuts[1:]):
+            first = self._phase_axis(axis, lo)
+            if first:
+                out.append((first, position, hi - lo))
+                position += hi - lo
         return tuple(out)
 
     @cached_property
@@ -203,6 +232,15 @@ class ConvTranspose:
         ys, xs = self.axis_phases("y"), self.axis_phases("x")
         return tuple(Phase(index=i * len(xs) + j, y=py, x=px)
                      for i, py in enumerate(ys) for j, px in enumerate(xs))
+
+    def phase_classes(self) -> tuple[tuple[Phase, int], ...]:
+        """Crossbar groups of equal geometry: ``(first, count)``, where ``first`` is the class's
+        first group (its :attr:`phases` entry) and ``count`` groups share its sub-kernel shape,
+        windows and reads. Costs come from these in time independent of the stride."""
+        ys, xs = self.axis_phase_classes("y"), self.axis_phase_classes("x")
+        n_x = sum(n for _, _, n in xs)
+        return tuple((Phase(index=iy * n_x + ix, y=py, x=px), ny * nx)
+                     for py, iy, ny in ys for px, ix, nx in xs)
 
     def as_params(self) -> dict:
         """Plain values (for JSON, cocotb benches); ``ConvTranspose(**spec.as_params())`` rebuilds it."""
@@ -230,6 +268,35 @@ class ConvTranspose:
             raise DeconvError(f"weight has shape {w.shape}, expected (in_channels, out_channels, "
                               f"kernel, kernel) = {want}")
         return w
+
+
+def _gaps(k: int, s: int, p: int, size: int) -> str:
+    """The phases ``(y + p) mod s`` of outputs ``0 <= y < size`` that no tap ``< k`` serves, as
+    text ("" for none); in closed form (the outputs' phases are one cyclic run from ``p mod s``)."""
+    start, n = p % s, min(size, s)
+    runs = [(start, min(s, start + n)), (0, start + n - s)]      # the run, and its wrap-around
+    gaps = [(max(lo, k), hi) for lo, hi in runs if max(lo, k) < hi]
+    return ", ".join(f"{lo}" if hi == lo + 1 else f"{lo}..{hi - 1}" for lo, hi in sorted(gaps))
+
+
+def tap_hits(count: int, taps: int, stride: int, lo: int, hi: int) -> int:
+    """``#{(i, t): 0 <= i < count, 0 <= t < taps, lo <= i*stride + t < hi}``, in closed form.
+
+    Windows ``i`` at ``stride`` spacing, each ``taps`` wide, against the range ``[lo, hi)``: the
+    kernel taps of a convolution that land on real input, or of a transposed convolution that
+    land inside the output.
+    """
+    return _taps_below(count, taps, stride, hi) - _taps_below(count, taps, stride, lo)
+
+
+def _taps_below(count, taps, stride, x):
+    """``#{(i, t): 0 <= i < count, 0 <= t < taps, i*stride + t < x}``: window ``i`` adds
+    ``clamp(x - i*stride, 0, taps)``, all ``taps`` for the first ``full`` windows, then
+    ``x - i*stride`` (an arithmetic series) up to window ``part``."""
+    full = min(count, max(0, (x - taps) // stride + 1))
+    part = min(count, max(0, (x - 1) // stride + 1))
+    n = part - full
+    return full * taps + n * x - stride * ((full + part - 1) * n // 2)
 
 
 def _check_shape(name, a, labels, want):
@@ -311,17 +378,24 @@ def scatter(spec: ConvTranspose, x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 # ---- the pixel-wise (polyphase) decomposition ---------------------------------------------------
+def phase_windows(spec: ConvTranspose, x: np.ndarray, phase: Phase) -> np.ndarray:
+    """The windows of one phase group as a view of the padded input (nothing per window is
+    copied): (N, q count y, q count x, taps y, taps x, in_channels), ``[.., jy, jx, c]`` of window
+    ``(qy, qx)`` being ``x[c, qy-jy, qx-jx]``, or 0 outside the input."""
+    x = spec.check_input(x)
+    py, px = phase.y, phase.x
+    xp = _pad(x, ((py.taps - 1, max(0, py.q_hi - spec.height + 1)),
+                  (px.taps - 1, max(0, px.q_hi - spec.width + 1))))
+    return _windows(xp, (py.taps, px.taps), flip=True)[:, py.q_lo:py.q_hi + 1, px.q_lo:px.q_hi + 1]
+
+
 def phase_inputs(spec: ConvTranspose, x: np.ndarray, phase: Phase) -> np.ndarray:
     """Crossbar input vectors of one phase group: (N, q count y, q count x, slots*in_channels).
 
     Row ``(jy*taps_x + jx)*in_channels + c`` at window ``(qy, qx)`` is ``x[c, qy-jy, qx-jx]``,
     or 0 where that pixel is outside the input (an idle row).
     """
-    x = spec.check_input(x)
-    py, px = phase.y, phase.x
-    xp = _pad(x, ((py.taps - 1, max(0, py.q_hi - spec.height + 1)),
-                  (px.taps - 1, max(0, px.q_hi - spec.width + 1))))
-    v = _windows(xp, (py.taps, px.taps), flip=True)[:, py.q_lo:py.q_hi + 1, px.q_lo:px.q_hi + 1]
+    v = phase_windows(spec, x, phase)
     return v.reshape(v.shape[:3] + (-1,))
 
 

@@ -51,9 +51,18 @@ def weight_offset(cfg: HardwareConfig) -> int:
 
 
 def slice_unsigned(u: np.ndarray, n_slices: int, bits: int) -> np.ndarray:
-    """Digits of non-negative integers ``u`` in base ``2**bits``: shape (n_slices, *u.shape)."""
-    shifts = (np.arange(n_slices, dtype=np.int64) * bits).reshape((-1,) + (1,) * u.ndim)
-    return ((u[None] >> shifts) & ((1 << bits) - 1)).astype(np.uint8)
+    """Digits of non-negative integers ``u`` in base ``2**bits``: shape (n_slices, *u.shape).
+    Works in ``u``'s own integer type (a narrow unsigned ``u`` keeps the temporaries small)."""
+    shifts = (np.arange(n_slices) * bits).astype(u.dtype).reshape((-1,) + (1,) * u.ndim)
+    return ((u[None] >> shifts) & u.dtype.type((1 << bits) - 1)).astype(np.uint8)
+
+
+def bit_pattern(x: np.ndarray, bits: int) -> np.ndarray:
+    """The two's-complement ``bits``-bit patterns of signed integers ``x``, in the narrowest
+    unsigned type that holds them."""
+    dtype = np.min_scalar_type((1 << bits) - 1)
+    u = np.asarray(x).astype(dtype)                       # wraps modulo 2**(8 * itemsize)
+    return u if bits == 8 * dtype.itemsize else u & dtype.type((1 << bits) - 1)
 
 
 def slice_weights(w: np.ndarray, cfg: HardwareConfig):
@@ -106,9 +115,15 @@ def input_steps(x: np.ndarray, cfg: HardwareConfig):
     coefficients, so that ``x == sum_s coef[s] * steps[s]``.
     """
     n, d = cfg.precision.input_bits, cfg.converters.dac_bits
-    x = check_range("input", x, n)
-    u = x & ((1 << n) - 1)                       # two's-complement bit pattern
-    low = u & ((1 << (n - 1)) - 1)
+    u = bit_pattern(check_range("input", x, n), n)
+    low = u & u.dtype.type((1 << (n - 1)) - 1)
     mag = slice_unsigned(low, cfg.input_steps - 1, d)
-    sign = (u >> (n - 1)).astype(np.uint8)[None]
+    sign = (u >> u.dtype.type(n - 1)).astype(np.uint8)[None]
     return np.concatenate([mag, sign]), step_coefficients(cfg)
+
+
+def step_bits(cfg: HardwareConfig) -> list[tuple[int, int]]:
+    """``(lowest bit, width)`` of the input bit pattern that each step drives: ``dac_bits``-wide
+    chunks of the low ``input_bits - 1`` bits, LSB first, then the sign bit."""
+    n, d = cfg.precision.input_bits, cfg.converters.dac_bits
+    return [(lo, min(d, n - 1 - lo)) for lo in range(0, n - 1, d)] + [(n - 1, 1)]

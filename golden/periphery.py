@@ -2,9 +2,10 @@
 
 :class:`PeripheryParams` wraps a :class:`~crosstrain.golden.config.HardwareConfig` (so the golden model,
 the cycle model and the RTL read the very same numbers) and adds the widths the digital
-periphery needs. ``crosstrain verilog BLOCK --param KEY=VALUE`` and the cocotb benches build it
-with :func:`from_params`; every impossible value raises :class:`~crosstrain.golden.config.ConfigError`
-with one line naming the parameter.
+periphery needs. :func:`periphery_params` builds it from a preset and typed ``section.field``
+overrides (``crosstrain verilog BLOCK --set crossbar.rows=16`` parses the command line into
+those); every impossible value raises :class:`~crosstrain.golden.config.ConfigError` with one
+line naming the parameter.
 """
 
 from __future__ import annotations
@@ -15,23 +16,27 @@ from dataclasses import dataclass
 from crosstrain.golden import config
 from crosstrain.golden.config import ConfigError, HardwareConfig
 from crosstrain.golden.cycles import mvm_schedule, opa_phase_cycles, write_row_cycles
+from crosstrain.golden.userinput import shown
 
 DEFAULT_PRESET = "panther"
 
-#: Short ``--param`` names and the configuration field each one sets.
-SHORT_NAMES = {
-    "rows": "crossbar.rows", "cols": "crossbar.cols", "encoding": "crossbar.encoding",
-    "read_latency_ns": "crossbar.read_latency_ns",
-    "bits_per_cell": "device.bits_per_cell", "write_latency_ns": "device.write_latency_ns",
-    "dac_bits": "converters.dac_bits", "adc_bits": "converters.adc_bits",
-    "adcs_per_array": "converters.adcs_per_array", "adc_mode": "converters.adc_mode",
-    "weight_bits": "precision.weight_bits", "weight_frac_bits": "precision.weight_frac_bits",
-    "input_bits": "precision.input_bits", "error_bits": "precision.error_bits",
-    "update_slices": "precision.update_slices", "update_slice_bits": "precision.update_slice_bits",
-    "opa_shift": "precision.opa_shift",
-    "clock_ghz": "tile.clock_ghz", "opa_phase_ns": "tile.opa_phase_ns",
-    "pipeline_cycles": "tile.pipeline_cycles",
+
+#: The range of each configuration field the periphery RTL is built for (the configuration
+#: itself allows more). Beyond it no design is meant, and its export would not finish, so
+#: :class:`PeripheryParams` refuses it.
+RTL_LIMITS = {
+    # every vector port is rows or cols lines wide: 32x the 128-line arrays of every preset, and
+    # fabricated ReRAM crossbars stay at or below 1024 lines (IR drop, sneak paths) [assumption]
+    "crossbar.rows": (1, 4096),
+    "crossbar.cols": (1, 4096),
+    # register stages after the last code (the shift-and-add needs 2): each stage holds a whole
+    # conversion record, and 64 is far beyond any adder depth of the periphery (12 levels for
+    # 4096 lines)
+    "tile.pipeline_cycles": (0, 64),
 }
+#: Widest signed output element: the configuration keeps exact MVM sums within int64, so
+#: :attr:`PeripheryParams.min_out_width` stays far below this.
+MAX_OUT_WIDTH = 128
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,8 @@ class PeripheryParams:
         The accelerator configuration (lossless ADC mode is not required: the RTL clips exactly
         as :func:`crosstrain.golden.crossbar.adc` does).
     out_width : int
-        Width of a signed output element; 0 (default) means :attr:`min_out_width`.
+        Width of a signed output element; 0 (default) means :attr:`min_out_width`
+        (``periphery.out_width`` on the command line).
     """
 
     cfg: HardwareConfig
@@ -52,9 +58,18 @@ class PeripheryParams:
 
     def __post_init__(self):
         if self.cfg.tile.accounting != "rtl":
-            raise ConfigError(f"tile.accounting = {self.cfg.tile.accounting!r} is not allowed in RTL: "
-                              "it is a reference simulator's accounting, not a schedule the RTL runs; "
-                              "use an RTL-backed preset (accounting = \"rtl\", e.g. panther)")
+            raise ConfigError(f"tile.accounting = {shown(self.cfg.tile.accounting)} is not allowed in "
+                              "RTL: it is a reference simulator's accounting, not a schedule the RTL "
+                              "runs; use an RTL-backed preset (accounting = \"rtl\", e.g. panther)")
+        for path, (low, high) in RTL_LIMITS.items():
+            section, name = path.split(".")
+            value = getattr(getattr(self.cfg, section), name)
+            if not low <= value <= high:
+                raise ConfigError(f"{path} = {value!r} is not allowed in RTL: {low} to {high}")
+        if (isinstance(self.out_width, bool) or not isinstance(self.out_width, int)
+                or not 0 <= self.out_width <= MAX_OUT_WIDTH):
+            raise ConfigError(f"out_width = {self.out_width!r} is not allowed: 0 (the width the "
+                              f"outputs need) up to {MAX_OUT_WIDTH}")
         if self.cfg.converters.adc_lsb != 1.0:
             raise ConfigError(f"converters.adc_lsb = {self.cfg.converters.adc_lsb!r} is not allowed "
                               "in RTL: the periphery adds integer codes, use 1.0")
@@ -177,44 +192,11 @@ class PeripheryParams:
         return cls(HardwareConfig().with_overrides(d["config"]), d["out_width"])
 
 
-def parse_value(text: str, key: str = "value"):
-    """``--param`` value text as int, float, comma-separated int tuple or string; errors name ``key``."""
-    t = text.strip()
-    if "," in t:
-        try:
-            return tuple(int(v) for v in t.split(",") if v.strip())
-        except ValueError:
-            raise ConfigError(f"{key} = {text!r} is not a comma-separated list of integers") from None
-    for kind in (int, float):
-        try:
-            return kind(t)
-        except ValueError:
-            pass
-    return t
-
-
-def from_params(pairs: list[str] | dict | None = None, *, preset: str = DEFAULT_PRESET) -> PeripheryParams:
-    """Parameters from a preset (or TOML file) and ``KEY=VALUE`` overrides.
-
-    Keys are the short names of :data:`SHORT_NAMES`, ``section.field`` paths, or ``out_width``.
-    """
-    items = pairs.items() if isinstance(pairs, dict) else [_split(p) for p in pairs or []]
-    overrides, out_width = {}, 0
-    for key, value in items:
-        value = parse_value(value, key) if isinstance(value, str) else value
-        if key == "out_width":
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"out_width = {value!r} is not allowed: a positive integer")
-            out_width = value
-            continue
-        path = SHORT_NAMES.get(key, key)
-        if "." not in path:
-            raise ConfigError(f"unknown parameter {key!r}: use one of {', '.join(sorted(SHORT_NAMES))}, "
-                              "out_width, or a section.field path")
-        if path == "precision.update_slice_bits" and isinstance(value, int):
-            value = (value,)
-        overrides[path] = list(value) if isinstance(value, tuple) else value
-    return PeripheryParams(config.load(preset).with_overrides(overrides), out_width)
+def periphery_params(overrides: dict | None = None, *, preset: str = DEFAULT_PRESET,
+                     out_width: int = 0) -> PeripheryParams:
+    """Parameters of ``preset`` (a preset name or TOML file) with typed ``{"section.field": value}``
+    overrides, e.g. ``periphery_params({"crossbar.rows": 16, "converters.adc_bits": 5})``."""
+    return PeripheryParams(config.load(preset).with_overrides(dict(overrides or {})), out_width)
 
 
 def check_params(params) -> PeripheryParams:
@@ -224,9 +206,3 @@ def check_params(params) -> PeripheryParams:
         raise TypeError(f"params must be a crosstrain.golden.periphery.PeripheryParams, not {params!r}")
     return params
 
-
-def _split(pair: str) -> tuple[str, str]:
-    key, sep, value = pair.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"parameter {pair!r} is not KEY=VALUE (for example adc_bits=8)")
-    return key.strip(), value

@@ -42,6 +42,7 @@ Costs (:func:`layer_costs`)
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass, field, fields
 
@@ -50,7 +51,14 @@ import numpy as np
 from crosstrain.golden import crossbar, encoding
 from crosstrain.golden.config import HardwareConfig
 from crosstrain.golden.cycles import mvm_schedule
-from crosstrain.golden.deconv import ConvTranspose, phase_inputs, phase_matrix, phase_view, read_sequence
+from crosstrain.golden.deconv import (
+    ConvTranspose,
+    phase_inputs,
+    phase_matrix,
+    phase_view,
+    phase_windows,
+    tap_hits,
+)
 from crosstrain.golden.events import Events
 
 MAPPINGS = ("naive", "decomposed", "zero_skip")
@@ -249,12 +257,9 @@ class MappingCost:
 def useful_macs(spec: ConvTranspose, batch: int = 1) -> int:
     """Multiply-adds of the definition whose output lands inside the output (closed form)."""
     s, p, k = spec.stride, spec.padding, spec.kernel
-
-    def hits(n_in, n_out):          # (input index, tap) pairs landing in [0, n_out)
-        i = np.arange(n_in)[:, None] * s + np.arange(k)[None] - p
-        return int(((i >= 0) & (i < n_out)).sum())
-    return (batch * hits(spec.height, spec.out_height) * hits(spec.width, spec.out_width)
-            * spec.in_channels * spec.out_channels)
+    hy = tap_hits(spec.height, k, s, p, p + spec.out_height)      # (input, tap) pairs per axis
+    hx = tap_hits(spec.width, k, s, p, p + spec.out_width)
+    return batch * hy * hx * spec.in_channels * spec.out_channels
 
 
 def layer_costs(spec: ConvTranspose, cfg: HardwareConfig, x: np.ndarray | None = None, *,
@@ -262,7 +267,9 @@ def layer_costs(spec: ConvTranspose, cfg: HardwareConfig, x: np.ndarray | None =
     """Costs of ``naive``, ``decomposed`` and (when input codes ``x`` are given) ``zero_skip``.
 
     ``x`` holds signed ``precision.input_bits`` codes of shape (batch, in_channels, height, width);
-    without it only the value-independent mappings are costed, for ``batch`` images.
+    without it only the value-independent mappings are costed, for ``batch`` images, in closed
+    form (time and memory independent of the layer's size). Phase groups of equal geometry
+    (:meth:`crosstrain.golden.deconv.ConvTranspose.phase_classes`) are costed once.
     """
     if x is not None:
         x = encoding.check_range("input", spec.check_input(x), cfg.precision.input_bits)
@@ -278,18 +285,17 @@ def layer_costs(spec: ConvTranspose, cfg: HardwareConfig, x: np.ndarray | None =
         rows_activated=mvms * k_rows, issued_macs=mvms * k_rows * cout, useful_macs=useful,
         cycles=sched.total(mvms), events=crossbar.count_mvm_events(cfg, (k_rows, cout), mvms))}
 
-    reads = np.bincount(read_sequence(spec)[:, 0], minlength=len(spec.phases))
     dec = MappingCost("decomposed", arrays=0, mvms=0, rows_allocated=0, rows_activated=0,
                       issued_macs=0, useful_macs=useful, cycles=0)
-    for ph in spec.phases:
+    for ph, groups in spec.phase_classes():
         rows = ph.slots * cin
         n = batch * ph.y.read_count * ph.x.read_count
-        dec.arrays += blocks(cfg, rows, cout) * apb
-        dec.mvms += n
-        dec.rows_allocated += n * rows
-        dec.rows_activated += batch * int(reads[ph.index]) * cin
+        dec.arrays += groups * blocks(cfg, rows, cout) * apb
+        dec.mvms += groups * n
+        dec.rows_allocated += groups * n * rows
+        dec.rows_activated += groups * batch * ph.y.reads * ph.x.reads * cin
         dec.cycles = max(dec.cycles, sched.total(n))
-        dec.events += crossbar.count_mvm_events(cfg, (rows, cout), n)
+        dec.events += crossbar.count_mvm_events(cfg, (rows, cout), groups * n)
     dec.issued_macs = dec.rows_activated * cout
     costs["decomposed"] = dec
     if x is not None:
@@ -297,33 +303,50 @@ def layer_costs(spec: ConvTranspose, cfg: HardwareConfig, x: np.ndarray | None =
     return costs
 
 
+#: Input values the zero-skipping cost plans at once (its memory is bounded by this, not by the
+#: layer: the windows are a view of the input, copied a chunk at a time).
+PLAN_CHUNK_VALUES = 1 << 18
+
+
 def _zero_skip_cost(spec, cfg, x, dec: MappingCost) -> MappingCost:
-    cout, apb = spec.out_channels, cfg.arrays_per_block
+    """The zero-skipping cost; phase groups of equal geometry see the same input windows (only
+    their weights differ), so each class is planned once, a chunk of windows at a time."""
+    cout, apb, cin = spec.out_channels, cfg.arrays_per_block, spec.in_channels
     col_tiles = math.ceil(cout / cfg.crossbar.cols)
     zs = MappingCost("zero_skip", arrays=dec.arrays, mvms=0, rows_allocated=0, rows_activated=0,
                      issued_macs=0, useful_macs=dec.useful_macs, cycles=0)
-    ones = np.ones((1,) + x.shape[1:], dtype=np.int8)
-    for ph in spec.phases:
-        win = phase_inputs(spec, x, ph)[:, :ph.y.read_count, :ph.x.read_count]
-        vec = win.reshape(-1, win.shape[-1])
-        read = phase_inputs(spec, ones, ph)[:, :ph.y.read_count, :ph.x.read_count]
-        read_values = int(read.sum()) * len(x)          # pixels the address generator reads
-        any_step = np.zeros((len(vec), cfg.input_steps), dtype=bool)
-        for plan in plan_tiles(vec, cfg):
-            any_step |= plan.issued
-            issued = int(plan.issued.sum())
-            zs.events += Events(array_steps=issued * apb * col_tiles,
-                                dac_conversions=issued * apb * col_tiles * plan.zero.shape[1],
-                                adc_conversions=issued * apb * cout, shift_adds=issued * apb * cout)
-        run = int(any_step.any(axis=1).sum())
-        nonzero = int(np.count_nonzero(vec))
-        zs.skipped += SkipCounts(vectors=len(vec), zero_vectors=len(vec) - run, values=read_values,
-                                 zero_values=read_values - nonzero, steps=any_step.size,
-                                 steps_issued=int(any_step.sum()))
-        zs.mvms += run
-        zs.rows_allocated += run * vec.shape[1]
-        zs.rows_activated += nonzero
+    for ph, groups in spec.phase_classes():
+        ny, nx, rows = ph.y.read_count, ph.x.read_count, ph.slots * cin
+        if not ny or not nx:
+            continue
+        windows = phase_windows(spec, x, ph)                        # a view: nothing copied
+        events, steps, issued, run, nonzero = Events(), 0, 0, 0, 0
+        span_x = min(nx, max(1, PLAN_CHUNK_VALUES // rows))
+        span_y = max(1, PLAN_CHUNK_VALUES // (span_x * rows))
+        for b, qy, qx in itertools.product(range(len(x)), range(0, ny, span_y), range(0, nx, span_x)):
+            vec = windows[b, qy:min(qy + span_y, ny), qx:min(qx + span_x, nx)].reshape(-1, rows)
+            any_step = np.zeros((len(vec), cfg.input_steps), dtype=bool)
+            for plan in plan_tiles(vec, cfg):
+                any_step |= plan.issued
+                n = int(plan.issued.sum())
+                events += Events(array_steps=n * apb * col_tiles,
+                                 dac_conversions=n * apb * col_tiles * plan.zero.shape[1],
+                                 adc_conversions=n * apb * cout, shift_adds=n * apb * cout)
+            steps += any_step.size
+            issued += int(any_step.sum())
+            run += int(any_step.any(axis=1).sum())
+            nonzero += int(np.count_nonzero(vec))
+        vectors = len(x) * ny * nx
+        read_values = len(x) * ph.y.reads * ph.x.reads * cin       # pixels the address generator reads
+        zs.events += Events(**{f: groups * v for f, v in events.as_dict().items()})
+        zs.skipped += SkipCounts(vectors=groups * vectors, zero_vectors=groups * (vectors - run),
+                                 values=groups * read_values,
+                                 zero_values=groups * (read_values - nonzero),
+                                 steps=groups * steps, steps_issued=groups * issued)
+        zs.mvms += groups * run
+        zs.rows_allocated += groups * run * rows
+        zs.rows_activated += groups * nonzero
         # one slot per issued step, and one empty token per all-zero vector (as the RTL spends)
-        zs.cycles = max(zs.cycles, stream_cycles(cfg, int(any_step.sum()) + len(vec) - run))
+        zs.cycles = max(zs.cycles, stream_cycles(cfg, issued + vectors - run))
     zs.issued_macs = zs.rows_activated * cout
     return zs

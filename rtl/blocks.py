@@ -1,13 +1,15 @@
-"""The RTL blocks ``crosstrain verilog`` exports, and how each is built from ``--param`` values.
+"""The RTL blocks ``crosstrain verilog`` exports, and how each is built from typed parameters.
 
 Each entry of :data:`BLOCKS` names a component class (imported only when the block is built, so
 the console command starts fast), the constructor keyword that takes its parameter object, and
-how that object is made from ``--preset`` / ``--param KEY=VALUE``:
+how that object is made from a preset and ``{"dotted.name": value}`` values (already typed: the
+command line parses ``--set`` text into them):
 
-- :data:`PERIPHERY`: :class:`crosstrain.golden.periphery.PeripheryParams` via
-  :func:`crosstrain.golden.periphery.from_params` (short names, ``section.field`` paths, ``out_width``);
-- :class:`Fields`: a dataclass of the block's own (``crosstrain.golden.write_elim.ComparatorParams``,
-  ``crosstrain.golden.deconv.ConvTranspose``), one ``--param`` per field.
+- :data:`PERIPHERY`: :class:`crosstrain.golden.periphery.PeripheryParams` from a preset, the
+  configuration's ``section.field`` names and ``periphery.out_width``;
+- :class:`Fields`: a dataclass of the block's own under a name of its own
+  (``comparator.*``: ``crosstrain.golden.write_elim.ComparatorParams``, ``convt.*``:
+  ``crosstrain.golden.deconv.ConvTranspose``), one name per field.
 
 A new periphery block is one line in :data:`BLOCKS`, e.g.
 ``"shift_add": Block("crosstrain.rtl.shift_add:ShiftAdd", "accumulates ADC codes ...", PERIPHERY)``.
@@ -26,51 +28,60 @@ from crosstrain.golden.config import ConfigError
 from crosstrain.golden.deconv import ConvTranspose
 from crosstrain.golden.write_elim import ComparatorParams
 
+OUT_WIDTH = "periphery.out_width"
+
 
 class PeripheryKind:
     """Parameters of the crossbar periphery: one :class:`~crosstrain.golden.periphery.PeripheryParams`."""
 
-    def parse(self, pairs: list[str], preset: str | None):
-        return periphery.from_params(pairs, preset=preset or periphery.DEFAULT_PRESET)
+    def parse(self, values: dict, preset: str | None):
+        overrides = dict(values)
+        out_width = overrides.pop(OUT_WIDTH, 0)
+        for key in overrides:
+            if key.startswith("periphery."):
+                raise ConfigError(f"unknown parameter {key!r}: the periphery's own is {OUT_WIDTH}")
+        return periphery.periphery_params(overrides, preset=preset or periphery.DEFAULT_PRESET,
+                                          out_width=out_width)
 
     def describe(self) -> str:
-        return (f"PeripheryParams (--preset, default {periphery.DEFAULT_PRESET}; --param "
-                f"{', '.join(sorted(periphery.SHORT_NAMES))}, out_width or section.field)")
+        return (f"PeripheryParams (--preset, default {periphery.DEFAULT_PRESET}; --set "
+                f"SECTION.FIELD of the configuration, {OUT_WIDTH})")
 
 
 @dataclass(frozen=True)
 class Fields:
-    """A block's own parameter dataclass ``cls``, one ``--param`` per field; ``defaults`` are the
-    values of a bare export where they differ from (or stand in for) the dataclass's own."""
+    """A block's own parameter dataclass ``cls``, one name ``namespace.FIELD`` per field;
+    ``defaults`` are the values of a bare export where they differ from (or stand in for) the
+    dataclass's own."""
 
     cls: type
+    namespace: str
     defaults: tuple[tuple[str, object], ...] = ()
 
     @property
     def names(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self.cls)]
 
-    def parse(self, pairs: list[str], preset: str | None):
+    def parse(self, values: dict, preset: str | None):
         if preset is not None:
             raise ConfigError(f"--preset does not apply: this block takes {self.cls.__name__} "
-                            f"({', '.join(self.names)})")
-        values = dict(self.defaults)
-        for pair in pairs:
-            key, sep, text = pair.partition("=")
-            key = key.strip()
-            if not sep or not key:
-                raise ConfigError(f"parameter {pair!r} is not KEY=VALUE (for example {self.names[0]}=4)")
-            if key not in self.names:
-                raise ConfigError(f"unknown parameter {key!r}: use one of {', '.join(self.names)}")
-            values[key] = periphery.parse_value(text, key)
+                              f"({', '.join(self.names)})")
+        kwargs = dict(self.defaults)
+        for key, value in values.items():
+            namespace, _, name = key.partition(".")
+            if namespace != self.namespace or name not in self.names:
+                raise ConfigError(f"unknown parameter {key!r}: use one of "
+                                  + ", ".join(f"{self.namespace}.{n}" for n in self.names))
+            kwargs[name] = value
         try:
-            return self.cls(**values)
+            return self.cls(**kwargs)
         except (ValueError, TypeError) as e:
             raise ConfigError(str(e)) from None
 
     def describe(self) -> str:
-        shown = [f"{n}={dict(self.defaults)[n]}" if n in dict(self.defaults) else n for n in self.names]
-        return f"{self.cls.__name__} (--param {', '.join(shown)})"
+        shown = [f"{self.namespace}.{n}" + (f"={dict(self.defaults)[n]}" if n in dict(self.defaults) else "")
+                 for n in self.names]
+        return f"{self.cls.__name__} (--set {', '.join(shown)})"
 
 
 PERIPHERY = PeripheryKind()
@@ -85,13 +96,13 @@ class Block:
     params: PeripheryKind | Fields = PERIPHERY
     keyword: str = "params"
 
-    def parameters(self, pairs: list[str] | None = None, preset: str | None = None):
-        """The parameter object for ``--param`` ``pairs`` and ``--preset``."""
-        return self.params.parse(list(pairs or []), preset)
+    def parameters(self, values: dict | None = None, preset: str | None = None):
+        """The parameter object for typed ``{"dotted.name": value}`` values and a preset."""
+        return self.params.parse(dict(values or {}), preset)
 
-    def build(self, pairs: list[str] | None = None, preset: str | None = None):
+    def build(self, values: dict | None = None, preset: str | None = None):
         """The component; a constructor's ValueError/TypeError becomes a one-line ConfigError."""
-        p = self.parameters(pairs, preset)
+        p = self.parameters(values, preset)
         module, cls = self.component.split(":")
         try:
             return getattr(importlib.import_module(module), cls)(**{self.keyword: p})
@@ -104,14 +115,14 @@ BLOCKS: dict[str, Block] = {
     "deconv_addr": Block(
         "crosstrain.rtl.deconv_addr:DeconvAddressGenerator",
         "transposed-conv address generator: input pixels of each sub-kernel window, phase by phase",
-        Fields(ConvTranspose,
+        Fields(ConvTranspose, "convt",
                (("in_channels", 64), ("out_channels", 3), ("kernel", 4), ("stride", 2),
                 ("padding", 1), ("height", 32), ("width", 32))),
         keyword="spec"),
     "write_elim": Block(
         "crosstrain.rtl.write_elim:WriteEliminator",
         "write-elimination comparator: significant elements, group write flags, counters",
-        Fields(ComparatorParams)),
+        Fields(ComparatorParams, "comparator")),
     "input_streamer": Block(
         "crosstrain.rtl.input_streamer:InputStreamer",
         "input vectors to DAC step tokens (bit-serial, sign step last; zero skipping off)",

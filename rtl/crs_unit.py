@@ -144,29 +144,47 @@ class CrsUnit(wiring.Component):
         # compose each conversion cycle's columns, into the row buffer of the row being read
         # (the codes of a conversion arrive in the next cycle)
         m.submodules.compose = compose = CrsCompose(params=p, lanes=lanes, stages=pipe - 1)
+        # Export time stays linear in cols and ADCs (Amaranth 0.5): each buffer and the compose
+        # input take one assignment (per-element assignments into one wide signal are
+        # quadratic), and elements are single slices of signals (a slice of a slice, as nested
+        # indexing of a layout gives, is copied whole by the export for every element).
         m.d.sync += compose.i.valid.eq(port.conv)
-        for s in range(p.update_slices):
-            for a in range(lanes):
-                m.d.comb += compose.i.payload[s][a].eq(port.codes[s][a][:p.update_level_bits])
+        codes = Signal.like(port.codes)
+        cw = p.adc_bits
+        m.d.comb += [codes.eq(port.codes),
+                     compose.i.payload.eq(Cat(codes.as_value()[k * cw:k * cw + p.update_level_bits]
+                                              for k in range(p.update_slices * lanes)))]
         out_idx = Signal(range(lines))               # conversion index of the composed columns
         out_buf = Signal()                           # row buffer they go to: row number mod 2
         digits = [Signal(levels_layout(p, p.cols), name=f"digits{k}") for k in range(2)]
         levels = [Signal(copy_levels_layout(p, p.cols), name=f"levels{k}") for k in range(2)]
-        res = compose.o.payload
+        res_digits, res_levels = Signal.like(compose.o.payload.digits), Signal.like(compose.o.payload.levels)
+        m.d.comb += [res_digits.eq(compose.o.payload.digits), res_levels.eq(compose.o.payload.levels)]
+        at = Signal(lines)                           # one-hot out_idx
+        m.d.comb += at.eq(Cat(out_idx == k for k in range(lines)))
+
+        def loaded(buf, new, n, w):
+            """``buf`` ([n][column], ``w`` bits each) with column c replaced by ``new[j][c //
+            lines]`` where ``out_idx == c % lines``."""
+            old, new = buf.as_value(), new.as_value()
+
+            def elem(v, k):
+                return v[k * w:(k + 1) * w]
+            return Cat(Mux(at[c % lines], elem(new, j * lanes + c // lines), elem(old, j * p.cols + c))
+                       for j in range(n) for c in range(p.cols))
+
         with m.If(self.start & (state == State.IDLE)):
             m.d.sync += [out_idx.eq(0), out_buf.eq(0)]
         with m.Elif(compose.o.valid):
             m.d.sync += out_idx.eq(Mux(out_idx == lines - 1, 0, out_idx + 1))
             with m.If(out_idx == lines - 1):
                 m.d.sync += out_buf.eq(~out_buf)
-            for c in range(p.cols):
-                a, k = divmod(c, lines)
-                with m.If(out_idx == k):
-                    for buf in range(2):
-                        with m.If(out_buf == buf):
-                            m.d.sync += [digits[buf][s][c].eq(res.digits[s][a])
-                                         for s in range(p.update_slices)]
-                            m.d.sync += [levels[buf][j][c].eq(res.levels[j][a]) for j in range(p.arrays)]
+            for buf in range(2):
+                with m.If(out_buf == buf):
+                    m.d.sync += [digits[buf].eq(loaded(digits[buf], res_digits, p.update_slices,
+                                                       p.update_level_bits)),
+                                 levels[buf].eq(loaded(levels[buf], res_levels, p.arrays,
+                                                       p.bits_per_cell))]
         # slot r writes row r - 1, whose buffer is (r - 1) mod 2
         m.d.comb += [port.digits.eq(Mux(slot[0], digits[0], digits[1])),
                      port.levels.eq(Mux(slot[0], levels[0], levels[1]))]

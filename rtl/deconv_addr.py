@@ -9,6 +9,11 @@ from amaranth.lib.wiring import In, Out
 from crosstrain.golden.deconv import ConvTranspose
 
 
+#: Largest stride the generator is built for: its per-phase constants are Mux chains of
+#: ``stride`` entries per axis (the built-in layers of crosstrain.rollup.deconv_nets use 1, 2 and 8).
+MAX_STRIDE = 64
+
+
 def _bits(n: int):
     """An unsigned shape holding 0 .. n-1 (at least one bit)."""
     return unsigned(max(1, (n - 1).bit_length()))
@@ -58,6 +63,9 @@ class DeconvAddressGenerator(wiring.Component):
     def __init__(self, *, spec: ConvTranspose):
         if not isinstance(spec, ConvTranspose):
             raise TypeError(f"spec must be a crosstrain.golden.deconv.ConvTranspose, not {spec!r}")
+        if spec.stride > MAX_STRIDE:
+            raise ValueError(f"stride = {spec.stride} is not allowed in RTL: 1 to {MAX_STRIDE} (each "
+                             "output phase along an axis is one entry of the generator's phase tables)")
         self._spec = spec
         super().__init__({
             "start": In(1),

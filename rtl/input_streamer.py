@@ -106,13 +106,17 @@ class InputStreamer(wiring.Component):
         advance = self.o.valid & self.o.ready
         tok = self.o.payload
 
-        # the input with lines beyond the mode's driven count cleared
+        # the input with lines beyond the mode's driven count cleared. Export time stays linear
+        # in the lines (Amaranth 0.5): lines are sliced from signals, not from a field of the
+        # payload (the export copies the field's whole slice for every line), and `masked` is
+        # one assignment (per-line assignments into one wide signal are quadratic)
+        x_in, mode_in = Signal.like(vin.x), Signal()
+        m.d.comb += [x_in.eq(vin.x), mode_in.eq(vin.transposed)]
         masked = Signal(data.ArrayLayout(signed(p.input_bits), n_lines))
-        for k in range(n_lines):
-            if k < min(p.rows, p.cols):
-                m.d.comb += masked[k].eq(vin.x[k])
-            else:
-                m.d.comb += masked[k].eq(Mux(Mux(vin.transposed, k < p.cols, k < p.rows), vin.x[k], 0))
+        m.d.comb += masked.eq(Cat(
+            x_in[k] if k < min(p.rows, p.cols)
+            else Mux(Mux(mode_in, k < p.cols, k < p.rows), x_in[k], 0)[:p.input_bits]
+            for k in range(n_lines)))
 
         vec = Signal(data.ArrayLayout(signed(p.input_bits), n_lines))   # the vector being issued
         rem = Signal(s)                                                 # steps left after the token

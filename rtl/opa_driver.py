@@ -131,11 +131,16 @@ class OpaDriver(wiring.Component):
                         m.d.sync += busy.eq(0)
 
         m.d.comb += self.i.ready.eq(~busy | (last_phase & phase_end))
+        # export time linear in rows and cols (Amaranth 0.5): elements are sliced from signals,
+        # not from fields of the payload (the export copies a field's whole slice for every
+        # element), and the sign registers take one assignment each (per-bit assignments into
+        # one wide signal are quadratic)
+        x, d = Signal.like(self.i.payload.x), Signal.like(self.i.payload.d)
+        m.d.comb += [x.eq(self.i.payload.x), d.eq(self.i.payload.d)]
         with m.If(self.i.valid & self.i.ready):
-            x, d = self.i.payload.x, self.i.payload.d
             m.d.sync += [busy.eq(1), step.eq(0), phase.eq(0), cyc.eq(0)]
             m.d.sync += [ax[r].eq(abs(x[r])) for r in range(p.rows)]
             m.d.sync += [dv[c].eq(abs(d[c])) for c in range(p.cols)]
-            m.d.sync += [xneg[r].eq(x[r] < 0) for r in range(p.rows)]
-            m.d.sync += [dneg[c].eq(d[c] < 0) for c in range(p.cols)]
+            m.d.sync += [xneg.eq(Cat(x[r] < 0 for r in range(p.rows))),
+                         dneg.eq(Cat(d[c] < 0 for c in range(p.cols)))]
         return m

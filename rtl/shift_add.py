@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -109,15 +109,19 @@ class ShiftAdd(wiring.Component):
             rings_next.append(nxt)
 
         # ---- output register ----------------------------------------------------------------
+        zero = C(0, w)
+
         def gathered(n, n_out):
-            return [rings_next[k // n][k % n] if k < n_out else 0 for k in range(lines(p))]
+            return [rings_next[k // n][k % n] if k < n_out else zero for k in range(lines(p))]
 
         fwd, tr = gathered(n_fwd, p.cols), gathered(n_tr, p.rows)
         with m.If(valid & rec.last & rec.end):
             m.d.sync += self.o.valid.eq(1)
-            for k in range(lines(p)):
-                m.d.sync += self.o.payload[k].eq(fwd[k] if fwd[k] is tr[k]
-                                                 else Mux(rec.transposed, tr[k], fwd[k]))
+            # one assignment: per-line assignments into the wide payload make Amaranth's export
+            # quadratic in the lines
+            m.d.sync += self.o.payload.eq(Cat(
+                (fwd[k] if fwd[k] is tr[k] else Mux(rec.transposed, tr[k], fwd[k]))[:w]
+                for k in range(lines(p))))
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         return m

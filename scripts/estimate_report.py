@@ -11,13 +11,15 @@ import csv
 import json
 from pathlib import Path
 
-from crosstrain.errors import UserError
-from crosstrain.output import fmt
+from crosstrain.output import fmt, strict_json
+from crosstrain.report_folder import Staging, replace_folder
 from crosstrain.rollup.estimate import AREA_COMPONENTS, COMPONENTS, PHASE_ORDER
 
 SYSTEM_COLUMNS = ("name", "kind", "hardware", "schedule", "latency_s", "energy_j", "area_mm2", "speedup_vs_gpu",
                   "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio", "lifetime_iterations",
                   "lifetime_years", "max_writes_per_cell", "arrays", "tiles", "static_energy_j")
+PLOT_FILES = ("energy_breakdown.png", "latency_per_layer.png", "speedup_energy.png")
+REPORT_FILES = ("report.md", "report.json", "systems.csv", "layers.csv") + PLOT_FILES
 LAYER_COLUMNS = ("system", "layer", "kind", "phase", "latency_s", "energy_j", "arrays", "replication",
                  "utilization")
 
@@ -51,24 +53,22 @@ def layer_rows(data: dict) -> list[list]:
 
 
 def write_report(data: dict, out: str | Path, *, plots: bool = True) -> list[str]:
-    """Write the report folder; returns the file names written."""
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create report folder {out}: {e.strerror}") from None
-    (out / "report.json").write_text(json.dumps(data, indent=2) + "\n")
-    header, rows = system_rows(data)
-    _csv(out / "systems.csv", header, rows)
-    _csv(out / "layers.csv", LAYER_COLUMNS, layer_rows(data))
-    files = ["report.json", "systems.csv", "layers.csv"]
-    figures = _plots(data, out) if plots else []
-    (out / "report.md").write_text(markdown(data, figures))
-    return ["report.md"] + files + figures
+    """Write the report folder all or nothing (:func:`crosstrain.report_folder.replace_folder`:
+    the earlier report stays whole on any failure, links are never followed, an earlier run's
+    files never remain beside this one's); returns the file names written."""
+    report_json = strict_json(data, indent=2) + "\n"
+    with replace_folder(out, owned=REPORT_FILES) as folder:
+        folder.write_text("report.json", report_json)
+        header, rows = system_rows(data)
+        _csv(folder, "systems.csv", header, rows)
+        _csv(folder, "layers.csv", LAYER_COLUMNS, layer_rows(data))
+        figures = _plots(data, folder) if plots else []
+        folder.write_text("report.md", markdown(data, figures))
+    return list(REPORT_FILES[:4]) + figures
 
 
-def _csv(path: Path, header, rows) -> None:
-    with path.open("w", newline="") as f:
+def _csv(folder: Staging, name: str, header, rows) -> None:
+    with folder.open(name, "x", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(header)
         w.writerows(["" if v is None else v for v in r] for r in rows)
@@ -128,7 +128,7 @@ def markdown(data: dict, figures: list[str]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _plots(data: dict, out: Path) -> list[str]:
+def _plots(data: dict, folder: Staging) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -158,7 +158,7 @@ def _plots(data: dict, out: Path) -> list[str]:
         ax.set_title(f"Energy {title}", pad=4)
         ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.45))
     fig.suptitle(f"{data['network']}, batch {data['batch_size']}")
-    written.append(_save(fig, out, "energy_breakdown.png", plt))
+    written.append(_save(fig, folder, "energy_breakdown.png", plt))
 
     fig, ax = plt.subplots(figsize=(11, 5))
     for s in systems:
@@ -170,7 +170,7 @@ def _plots(data: dict, out: Path) -> list[str]:
     ax.set_ylabel("busy time per iteration, all phases (ms)")
     ax.set_title(f"Latency per layer: {data['network']}, batch {data['batch_size']}")
     ax.legend(fontsize=7, ncol=2)
-    written.append(_save(fig, out, "latency_per_layer.png", plt))
+    written.append(_save(fig, folder, "latency_per_layer.png", plt))
 
     fig, ax = plt.subplots(figsize=(11, 5))
     w = 0.4
@@ -182,7 +182,7 @@ def _plots(data: dict, out: Path) -> list[str]:
     ax.set_ylabel(f"x vs {systems[0]['hardware']}")
     ax.set_title(f"Speedup and energy gain vs the GPU: {data['network']}, batch {data['batch_size']}")
     ax.legend(fontsize=8)
-    written.append(_save(fig, out, "speedup_energy.png", plt))
+    written.append(_save(fig, folder, "speedup_energy.png", plt))
     return written
 
 
@@ -192,8 +192,11 @@ def _energy(system: dict, key: str, label: str) -> float:
     return system["static_energy_j"] if label == "static" else system["phases"][label]["energy_j"]
 
 
-def _save(fig, out: Path, name: str, plt) -> str:
+def _save(fig, folder: Staging, name: str, plt) -> str:
     fig.tight_layout()
-    fig.savefig(out / name, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with folder.open(name, "xb") as f:
+            fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return name

@@ -1,10 +1,16 @@
-"""Readable tables and ``--json`` output shared by every report and benchmark."""
+"""Readable tables, ``--json`` output and progress of long work, shared by every command.
+
+Results go to stdout (a table, or with ``--json`` one JSON object); progress goes to stderr and
+only when stderr is a terminal, so stdout stays clean and logs stay free of bar redraws.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import sys
+
+from crosstrain.errors import UserError
 
 
 def add_json_flag(parser) -> None:
@@ -50,15 +56,50 @@ def _numeric(s: str) -> bool:
 
 
 def emit(args, obj: dict, text: str) -> None:
-    """Print ``obj`` as JSON when ``--json`` was given, else the readable ``text``."""
+    """Print ``obj`` as strict JSON when ``--json`` was given, else the readable ``text``."""
     if getattr(args, "json", False):
-        json.dump(obj, sys.stdout, indent=2, default=_plain)
-        sys.stdout.write("\n")
+        sys.stdout.write(strict_json(obj, indent=2) + "\n")
     else:
         print(text)
+
+
+def strict_json(obj, **kwargs) -> str:
+    """``obj`` as strict JSON (no NaN or Infinity, which JSON does not have). A non-finite number
+    is a bug upstream; it raises :class:`~crosstrain.errors.UserError` naming its key."""
+    try:
+        return json.dumps(obj, allow_nan=False, default=_plain, **kwargs)
+    except ValueError as e:
+        found = _non_finite(obj, "") if "Out of range float" in str(e) else None
+        if found is None:
+            raise
+        raise UserError(f"internal error: {found[0] or 'the value'} = {found[1]} is not a finite "
+                        "number (a bug: please report it with the command line)") from None
+
+
+def _non_finite(obj, key: str) -> tuple[str, float] | None:
+    """(key path, value) of the first non-finite number in ``obj``, or None."""
+    if hasattr(obj, "tolist"):
+        obj = obj.tolist()
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (key, obj)
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for k, v in items:
+        found = _non_finite(v, f"{key}[{k}]" if isinstance(k, int) else f"{key}.{k}" if key else str(k))
+        if found:
+            return found
+    return None
 
 
 def _plain(v):
     if hasattr(v, "tolist"):
         return v.tolist()
     raise TypeError(f"not JSON serializable: {type(v).__name__}")
+
+
+def track(iterable, *, desc: str, total: int | None = None):
+    """``iterable``, with a progress bar on stderr while it runs (tqdm; none when stderr is not a
+    terminal). Pass it as ``progress=`` to long work in the lower layers."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, leave=False, disable=None,
+                dynamic_ncols=True)

@@ -14,9 +14,9 @@ and the interval between back-to-back MVMs, measured against the model's, and wh
 output equals :func:`crosstrain.golden.crossbar.sliced_mvm` bit for bit.
 """
 
-from crosstrain.errors import UserError
+from crosstrain import options
 from crosstrain.golden.cycles import mvm_schedule
-from crosstrain.golden.periphery import from_params
+from crosstrain.golden.periphery import DEFAULT_PRESET, periphery_params
 from crosstrain.output import add_json_flag, emit, table
 from crosstrain.tools import require_simulator
 
@@ -24,13 +24,25 @@ NAME = "mvm"
 HELP = "RTL MVM unit: ADC utilization, latency and interval against the golden cycle model"
 
 
+MAX_VECTORS = 10_000
+
+
 def add_param_arguments(parser, default_vectors: int):
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="periphery parameter over the panther preset (e.g. adcs_per_array=2)")
-    parser.add_argument("--vectors", type=int, default=default_vectors,
-                        help=f"input vectors, back to back (default {default_vectors})")
-    parser.add_argument("--seed", type=int, default=1)
+    options.add_preset(parser, DEFAULT_PRESET, f"configuration of the MVM unit (default {DEFAULT_PRESET})")
+    options.add_set(parser, ("hardware", "periphery"), old=("--param",),
+                    example="converters.adcs_per_array=2")
+    parser.add_argument("--vectors", type=options.int_type(1, MAX_VECTORS),
+                        default=default_vectors,
+                        help=f"input vectors, back to back (1 .. {MAX_VECTORS:,}; default {default_vectors})")
+    options.add_seed(parser, 1, "seed of the weights and inputs")
     add_json_flag(parser)
+
+
+def params(args):
+    """The :class:`~crosstrain.golden.periphery.PeripheryParams` of ``--preset`` and ``--set``."""
+    vals = options.values(args, ("hardware", "periphery"))
+    return periphery_params(options.group(vals, "hardware"), preset=args.preset,
+                            out_width=vals.get("periphery.out_width", 0))
 
 
 def add_arguments(parser):
@@ -43,8 +55,6 @@ def measure(p, simulator: str, vectors: int, seed: int) -> dict:
     from crosstrain.rtl.shift_add import check_pipeline
     from crosstrain.tb.mvm_bench import run_workload
 
-    if vectors <= 0:
-        raise UserError(f"--vectors ({vectors}) must be positive")
     check_pipeline(p)                    # before any component exists
     if simulator != "amaranth":
         require_simulator(simulator)
@@ -73,7 +83,7 @@ def measure(p, simulator: str, vectors: int, seed: int) -> dict:
 
 
 def run(args):
-    p = from_params(args.param)
+    p = params(args)
     r = measure(p, args.simulator, args.vectors, args.seed)
     rows = [
         ["ADC conversions per cycle (first to last)", r["conversions_per_cycle"],

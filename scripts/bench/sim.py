@@ -9,10 +9,9 @@ elaboration; Icarus / Verilator: Verilog export, build (cached per parameter set
 the same run. Every simulator must give bit-exact outputs and the same cycle counts.
 """
 
-from crosstrain.bench.mvm import add_param_arguments, measure
+from crosstrain.bench.mvm import add_param_arguments, measure, params
 from crosstrain.errors import UserError
-from crosstrain.golden.periphery import from_params
-from crosstrain.output import emit, table
+from crosstrain.output import emit, table, track
 from crosstrain.tools import require_simulator
 
 NAME = "sim"
@@ -27,8 +26,9 @@ def add_arguments(parser):
 def run(args):
     for name in SIMULATORS[1:]:          # a missing simulator fails before any time is spent
         require_simulator(name)
-    p = from_params(args.param)
-    results = {name: measure(p, name, args.vectors, args.seed) for name in SIMULATORS}
+    p = params(args)
+    results = {name: measure(p, name, args.vectors, args.seed)
+               for name in track(SIMULATORS, desc="bench sim (build + run per simulator)")}
     base = results["amaranth"]["cycles_per_s"]
     cycles = {r["simulated_cycles"] for r in results.values()}
     if len(cycles) != 1 or not all(r["bit_exact"] for r in results.values()):

@@ -1,5 +1,7 @@
-"""``crosstrain config show PRESET|FILE.toml``: the resolved configuration."""
+"""``crosstrain config show PRESET|FILE.toml [--set SECTION.FIELD=VALUE ...]``: the resolved
+configuration."""
 
+from crosstrain import options
 from crosstrain.golden import config
 from crosstrain.output import add_json_flag, emit, fmt
 
@@ -11,12 +13,13 @@ ORDER = 21
 def add_arguments(parser):
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = sub.add_parser("show", help="print every resolved value")
-    show.add_argument("source", metavar="PRESET|FILE.toml")
+    show.add_argument("preset", metavar="PRESET|FILE.toml")
+    options.add_set(show, ("hardware",), example="converters.adcs_per_array=4")
     add_json_flag(show)
 
 
 def run(args):
-    cfg = config.load(args.source)
+    cfg = options.configuration(args)
     d = config.as_dict(cfg)
     lines = [f"# {cfg.name}  (derived: {cfg.weight_slices} weight slices, {cfg.arrays_per_block} "
              f"arrays per block, {cfg.input_steps} input steps, lossless ADC needs "

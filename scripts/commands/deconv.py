@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import fields
+
+from crosstrain import options
 from crosstrain.errors import UserError
 from crosstrain.golden import config
 from crosstrain.golden.deconv import ConvTranspose, DeconvError
 from crosstrain.golden.encoding import to_fixed
 from crosstrain.golden.zeroskip import MAPPINGS, layer_costs
-from crosstrain.output import add_json_flag, emit, table
+from crosstrain.output import add_json_flag, emit, table, track
 from crosstrain.rollup.deconv_nets import NETWORKS, layer_inputs
 
 NAME = "deconv"
@@ -24,69 +27,110 @@ DESCRIPTION = (
     "crossbar cycles are also measured on the MVM unit RTL (amaranth.sim).")
 ORDER = 40
 
-LAYER_KEYS = ("in_channels", "out_channels", "kernel", "stride", "padding", "output_padding",
-              "height", "width", "output_size")
+LAYER_KEYS = tuple(f.name for f in fields(ConvTranspose)) + ("output_size",)
+MAX_BATCH = 1024
+#: The zero-skipping columns come from simulating each layer on generated activations, so the
+#: command holds a layer's input (and, for a network, its output) and plans every crossbar row
+#: it drives (batch x windows x sub-kernel rows, over the phase groups): time and memory grow
+#: with these. Larger layers are refused in one line (2**26 rows take about 20 s).
+MAX_VALUES = 1 << 24
+MAX_ROWS = 1 << 26
 
 
 def add_arguments(parser):
     parser.add_argument("--network", choices=sorted(NETWORKS),
                         help="one network (default: all of them)")
+    options.add_set(parser, ("hardware", "convt"),
+                    example="convt.kernel=4 (any convt.* value asks for one custom layer)")
     parser.add_argument("--layer", metavar="KEY=VALUE,...",
-                        help="one custom layer instead, e.g. in_channels=64,out_channels=32,kernel=4,"
-                             "stride=2,padding=1,height=16,width=16 (also output_padding, "
-                             "output_size=HxW); its input is ReLU of N(0, 1)")
-    parser.add_argument("--config", default="panther", metavar="PRESET|FILE.toml",
-                        help="hardware configuration (default: panther)")
-    parser.add_argument("--batch", type=int, default=1, help="images per layer (default: 1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights and activations")
+                        help="one custom layer instead, the old spelling of --set convt.KEY=VALUE, "
+                             "e.g. in_channels=64,out_channels=32,kernel=4,stride=2,padding=1,"
+                             "height=16,width=16 (also output_padding, output_size=HxW); its input "
+                             "is ReLU of N(0, 1)")
+    options.add_preset(parser, "panther", "hardware configuration (default: panther)", config_alias=True)
+    parser.add_argument("--batch", type=options.int_type(1, MAX_BATCH), default=1,
+                        help=f"images per layer (1 .. {MAX_BATCH:,}; default 1)")
+    options.add_seed(parser, 0, "seed of weights and activations")
     parser.add_argument("--rtl", action="append", default=[], metavar="LAYER",
                         help="also measure LAYER's decomposed and zero-skipping crossbar cycles by "
                              "running each phase group's token stream through crosstrain.rtl.mvm_unit.MvmUnit "
                              "in amaranth.sim (repeatable; slow: about 2,500 cycles/s, e.g. 2 min "
                              "for dcgan ct2); LAYER is a layer name (ct2, upscore2, or 'layer' "
-                             "with --layer)")
+                             "for the custom layer)")
     add_json_flag(parser)
 
 
-def parse_layer(text: str) -> ConvTranspose:
-    """``KEY=VALUE,...`` -> ConvTranspose; one-line UserError for anything malformed."""
-    kwargs = {}
+def layer_values(text: str) -> dict:
+    """``--layer KEY=VALUE,...`` (the old spelling) as ``{"convt.KEY": value}``."""
+    if not text.strip():
+        raise UserError("--layer '': give KEY=VALUE,... e.g. in_channels=64,out_channels=32,kernel=4")
+    out = {}
     for item in text.split(","):
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or key not in LAYER_KEYS:
-            raise UserError(f"--layer: {item!r} is not KEY=VALUE with KEY one of {', '.join(LAYER_KEYS)}")
-        try:
-            kwargs[key] = (tuple(int(v) for v in value.lower().split("x")) if key == "output_size"
-                           else int(value))
-        except ValueError:
-            raise UserError(f"--layer: {key} = {value!r} is not an integer"
-                            + (" pair HxW" if key == "output_size" else "")) from None
+            raise UserError(f"--layer: {options.echo(item)} is not KEY=VALUE with KEY one of "
+                            f"{', '.join(LAYER_KEYS)}")
+        if key == "output_size":
+            size = value.lower().split("x")
+            if len(size) != 2:
+                raise UserError(f"--layer: output_size = {options.echo(value)} must be HxW")
+            out["convt.output_size"] = tuple(options.integer(v, "--layer: output_size") for v in size)
+        else:
+            out[f"convt.{key}"] = options.integer(value, f"--layer: {key} =")
+    return out
+
+
+def layer_spec(values: dict) -> ConvTranspose | None:
+    """The custom layer of the ``convt.*`` values (None when there are none)."""
+    kwargs = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith("convt.")}
+    if not kwargs:
+        return None
+    for key in kwargs:
+        if key not in LAYER_KEYS:
+            raise UserError(f"unknown field convt.{key}: fields are {', '.join(LAYER_KEYS)}")
     for key in ("in_channels", "out_channels", "kernel"):
         if key not in kwargs:
-            raise UserError(f"--layer: {key} is missing (give at least in_channels, out_channels, kernel)")
-    if "output_size" in kwargs:
-        size = kwargs.pop("output_size")
-        if len(size) != 2:
-            raise UserError(f"--layer: output_size = {'x'.join(map(str, size))} must be HxW")
+            raise UserError(f"convt.{key} is missing (give at least in_channels, out_channels, kernel)")
+    size = kwargs.pop("output_size", None)
+    if size is not None:
+        if not isinstance(size, tuple) or len(size) != 2:
+            raise UserError(f"convt.output_size = {options.echo(size)} must be [H, W]")
         if "output_padding" in kwargs:
-            raise UserError("--layer: give output_size or output_padding, not both")
-        return ConvTranspose.for_output(output_size=size, **kwargs)
-    return ConvTranspose(**kwargs)
+            raise UserError("give convt.output_size or convt.output_padding, not both")
+    try:
+        return ConvTranspose(**kwargs) if size is None else ConvTranspose.for_output(output_size=size, **kwargs)
+    except TypeError as e:
+        raise UserError(f"convt: {e}") from None
+
+
+def check_size(spec: ConvTranspose, batch: int, cfg, *, output: bool) -> None:
+    """One-line UserError when simulating ``batch`` images of ``spec`` exceeds the limits
+    (:data:`MAX_VALUES` values held, :data:`MAX_ROWS` rows planned); counted in closed form."""
+    held = batch * spec.in_channels * spec.height * spec.width
+    if output:
+        held = max(held, batch * spec.out_channels * spec.out_height * spec.out_width)
+    rows = layer_costs(spec, cfg, batch=batch)["decomposed"].rows_allocated
+    for what, n, limit in (("values", held, MAX_VALUES), ("crossbar rows", rows, MAX_ROWS)):
+        if n > limit:
+            raise UserError(f"{spec.describe()} with --batch {batch}: zero skipping is simulated, "
+                            f"and this layer needs {n:,} {what} (at most {limit:,}); use a smaller "
+                            "layer or batch")
 
 
 def workloads(args, cfg):
     """[(network, layer name, spec, input codes)] for the requested networks or layer."""
-    if args.batch < 1:
-        raise UserError(f"--batch = {args.batch}: must be a positive integer")
-    if args.layer:
-        spec = parse_layer(args.layer)
+    spec = layer_spec(args.values)
+    if spec is not None:
+        check_size(spec, args.batch, cfg, output=False)
         rng = np.random.default_rng(args.seed)
         x = np.maximum(rng.standard_normal((args.batch, spec.in_channels, spec.height, spec.width)), 0)
         return [("custom", "layer", spec, to_fixed(x, cfg.precision.input_bits,
                                                     cfg.precision.weight_frac_bits))]
     out = []
     for net in [args.network] if args.network else sorted(NETWORKS):
+        for layer in NETWORKS[net]:
+            check_size(layer.spec, args.batch, cfg, output=True)
         inputs = layer_inputs(net, cfg, batch=args.batch, seed=args.seed)
         out += [(net, layer.name, layer.spec, x) for layer, x in zip(NETWORKS[net], inputs)]
     return out
@@ -125,15 +169,20 @@ def layer_record(net, name, spec, costs, rtl=None) -> dict:
 
 
 def run(args):
-    cfg = config.load(args.config)
+    args.values = options.values(args, ("hardware", "convt"))
+    if args.layer is not None:
+        args.values = layer_values(args.layer) | args.values
+    cfg = options.configuration(args, args.values)
     try:
         work = workloads(args, cfg)
         names = [name for _, name, _, _ in work]
         unknown = [n for n in args.rtl if n not in names]
         if unknown:
-            raise UserError(f"--rtl: no layer {unknown[0]!r} here; layers: {', '.join(names)}")
-        layers = [layer_record(net, name, spec, layer_costs(spec, cfg, x),
-                               rtl_cycles(spec, cfg, x) if name in args.rtl else None)
+            raise UserError(f"--rtl: no layer {options.echo(unknown[0])} here; layers: {', '.join(names)}")
+        rtl = {(net, name): rtl_cycles(spec, cfg, x)
+               for net, name, spec, x in track([w for w in work if w[1] in args.rtl],
+                                               desc="deconv --rtl (amaranth.sim per layer)")}
+        layers = [layer_record(net, name, spec, layer_costs(spec, cfg, x), rtl.get((net, name)))
                   for net, name, spec, x in work]
     except DeconvError as e:
         raise UserError(str(e)) from None

@@ -11,8 +11,8 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-import tomllib
 
+from crosstrain import options
 from crosstrain.errors import UserError
 from crosstrain.output import add_json_flag, emit, table
 from crosstrain.rollup import network_files
@@ -22,16 +22,18 @@ from crosstrain.rollup.estimate import (
     DEFAULT_SYSTEMS,
     EstimateSettings,
     estimate,
+    parse_system,
 )
 from crosstrain.rollup.gpu import GPUS, GpuSettings
 from crosstrain.rollup.mapper import (
     CRS_SAMPLES_DEFAULT,
+    MAX_CRS_SAMPLES,
     WRITE_ELIM_DEFAULT,
     ZERO_SKIP_DEFAULT,
     SettingError,
 )
 from crosstrain.rollup.networks import BUILTIN, NetworkError
-from crosstrain.rollup.reg3d import ACCURACY_DROP_DEFAULT
+from crosstrain.rollup.reg3d import ACCURACY_DROP_DEFAULT, MAPPINGS
 
 NAME = "estimate"
 HELP = "training cost of a network on ReRAM accelerators, 3D-ReG and a GPU (the main job)"
@@ -42,34 +44,37 @@ DESCRIPTION = ("What training a network costs on ReRAM accelerators, 3D-ReG and 
                "folder; docs/estimate.md documents every setting, the JSON schema and the CSV "
                "columns.")
 ORDER = 10
+MAX_BATCH = 1 << 20
+MAX_COUNT = 1_000_000           # --replication
 
 
 def add_arguments(parser):
     parser.add_argument("--network", default=DEFAULT_NETWORK, metavar="NAME|FILE",
-                        help=f"built-in network ({', '.join(BUILTIN)}) or a .csv / .toml layer "
+                        help=f"built-in network ({', '.join(BUILTIN)}) or a .csv / .toml / .onnx "
                              f"file (default {DEFAULT_NETWORK})")
     parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS), metavar="LIST",
                         help="comma-separated systems, or 'all'; ReRAM and 3D-ReG names may add +zs "
                              f"and/or +we (choices: {', '.join(ALL_SYSTEMS)})")
-    parser.add_argument("--batch", type=int, default=64, help="mini-batch size (default 64)")
-    parser.add_argument("--preset", default="panther", metavar="PRESET|FILE.toml",
-                        help="crossbars of PANTHER, digital and 3D-ReG (default panther)")
+    parser.add_argument("--batch", type=options.int_type(1, MAX_BATCH), default=64,
+                        help=f"mini-batch size (1 .. {MAX_BATCH:,}; default 64)")
+    options.add_preset(parser, "panther", "crossbars of PANTHER, digital and 3D-ReG (default panther)")
     parser.add_argument("--baseline-preset", default="pipelayer", metavar="PRESET|FILE.toml",
                         help="crossbars of the PipeLayer-like system (default pipelayer)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="override a configuration field of both presets (repeatable), "
-                             "e.g. converters.adcs_per_array=4")
+    options.add_set(parser, ("hardware", "estimate"), old=("--setting",),
+                    example="converters.adcs_per_array=4 (both presets) or gpu.compute_efficiency=0.3")
     parser.add_argument("--gpu", default="rtx2080ti", choices=sorted(GPUS),
                         help="GPU baseline (default rtx2080ti, PANTHER's)")
     parser.add_argument("--gpu-precision", default="fp32", choices=("fp32", "tensor"))
-    parser.add_argument("--replication", default="balanced", metavar="N|balanced",
+    parser.add_argument("--replication", default="balanced", metavar="N|balanced", type=_replication,
                         help="copies per layer (PipeLayer granularity); 'balanced' (default) "
                              "replicates layers to the vector count of the largest convolution")
     parser.add_argument("--no-pipeline", action="store_true",
                         help="no inter-layer pipelining across the mini-batch")
-    parser.add_argument("--crs-samples", type=int, default=CRS_SAMPLES_DEFAULT, metavar="N",
-                        help="samples between PANTHER carry resolutions, charged pro rata (default "
-                             f"{CRS_SAMPLES_DEFAULT}: every 4 mini-batches of 64; 0 = never)")
+    parser.add_argument("--crs-samples", type=options.int_type(0, MAX_CRS_SAMPLES),
+                        default=CRS_SAMPLES_DEFAULT, metavar="N",
+                        help="samples between PANTHER carry resolutions, charged pro rata (0 .. "
+                             f"{MAX_CRS_SAMPLES:,}; default {CRS_SAMPLES_DEFAULT}: every 4 "
+                             "mini-batches of 64; 0 = never)")
     parser.add_argument("--zero-skip", default="", metavar="PHASE=FRAC,...",
                         help="fractions of input steps skipped by +zs systems (defaults "
                              f"{_show(ZERO_SKIP_DEFAULT)} [assumption])")
@@ -79,11 +84,6 @@ def add_arguments(parser):
     parser.add_argument("--accuracy-drop", default="", metavar="NAME=PCT,...",
                         help="accuracy drop in percentage points per system or 3D-ReG mapping, for "
                              f"the gain-loss ratio (defaults {_show(ACCURACY_DROP_DEFAULT)}, others 0)")
-    parser.add_argument("--setting", action="append", default=[], metavar="GROUP.FIELD=VALUE",
-                        help="change an estimate setting (repeatable): cost.*, gpu.*, reg3d.*, "
-                             "link.NAME.*, mapper.acc_bits, mapper.opa_writes_per_cell, "
-                             "mapper.crs_samples; see "
-                             "docs/estimate.md")
     parser.add_argument("--out", default="crosstrain-report", metavar="DIR",
                         help="report folder (default crosstrain-report)")
     parser.add_argument("--no-report", action="store_true", help="write no report folder")
@@ -95,58 +95,60 @@ def _show(d: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in d.items())
 
 
-def _pairs(text: str, option: str, defaults: dict, *, number=float) -> tuple:
+@options.argument
+def _replication(text: str):
+    if text.strip() == "balanced":
+        return "balanced"
+    try:
+        return options.integer(text, "", 1, MAX_COUNT)
+    except UserError as e:
+        raise UserError(f"{e} or 'balanced'") from None
+
+
+def _pairs(text: str, option: str, defaults: dict, *, known=None, hi=None) -> tuple:
+    """``NAME=NUMBER,...`` over ``defaults``; ``known(name)`` (if given) raises for a bad name,
+    ``hi`` bounds the numbers (zero or positive, finite)."""
     out = dict(defaults)
+    example = _show(defaults) or "x=1"
     for item in filter(None, (s.strip() for s in text.split(","))):
         key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"{option} {options.echo(item)}: expected NAME=NUMBER, e.g. {example}")
+        if known:
+            known(key)
         try:
-            if not sep:
-                raise ValueError
-            out[key.strip()] = number(value)
-        except ValueError:
-            raise UserError(f"{option} {item!r}: expected NAME=NUMBER, e.g. {_show(defaults) or 'x=1'}"
-                            ) from None
+            v = options.number(value, key)
+        except UserError as e:
+            raise UserError(f"{option} {e}, e.g. {example}") from None
+        if hi is not None and not 0 <= v <= hi:
+            raise UserError(f"{option} {key} = {v!r}: between 0 and {hi}")
+        out[key] = v
     return tuple(sorted(out.items()))
 
 
-def _overrides(items: list[str]) -> tuple:
-    out = []
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or "." not in key:
-            raise UserError(f"--set {item!r}: expected SECTION.FIELD=VALUE, e.g. "
-                            "converters.adcs_per_array=4")
+def _drop_name(name: str) -> None:
+    """A name ``--accuracy-drop`` takes: a system (``--systems``) or a 3D-ReG mapping."""
+    if name not in MAPPINGS:
         try:
-            parsed = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            parsed = value
-        out.append((key.strip(), tuple(parsed) if isinstance(parsed, list) else parsed))
-    return tuple(out)
+            parse_system(name)
+        except SettingError:
+            raise UserError(f"--accuracy-drop: unknown name {options.echo(name)}: use a system "
+                            f"({', '.join(ALL_SYSTEMS)}, +zs/+we variants) or a 3D-ReG mapping "
+                            f"({', '.join(MAPPINGS)})") from None
 
 
 def settings_from_args(args) -> EstimateSettings:
-    if args.batch < 1:
-        raise UserError(f"--batch {args.batch}: a positive integer")
-    rep = args.replication
-    if rep != "balanced":
-        if not rep.isdigit() or int(rep) < 1:
-            raise UserError(f"--replication {rep!r}: a positive integer or 'balanced'")
-        rep = int(rep)
-    s = EstimateSettings(
-        batch=args.batch, preset=args.preset, baseline_preset=args.baseline_preset,
-        overrides=_overrides(args.set), gpu=args.gpu,
+    return options.estimate_settings(
+        options.values(args, ("hardware", "estimate")),
+        batch=args.batch, preset=args.preset, baseline_preset=args.baseline_preset, gpu=args.gpu,
         gpu_settings=GpuSettings(precision=args.gpu_precision,
                                  bytes_per_value=2 if args.gpu_precision == "tensor" else 4),
-        replication=rep, pipeline=not args.no_pipeline, crs_samples=args.crs_samples,
+        replication=args.replication, pipeline=not args.no_pipeline, crs_samples=args.crs_samples,
         zero_skip=_pairs(args.zero_skip, "--zero-skip", ZERO_SKIP_DEFAULT),
         write_elim=_pairs(args.write_elim, "--write-elim", WRITE_ELIM_DEFAULT),
-        accuracy_drop=_pairs(args.accuracy_drop, "--accuracy-drop", ACCURACY_DROP_DEFAULT))
-    for item in args.setting:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--setting {item!r}: expected GROUP.FIELD=VALUE, e.g. cost.duty=0.5")
-        s = s.with_setting(key.strip(), value.strip())
-    return s
+        accuracy_drop=_pairs(args.accuracy_drop, "--accuracy-drop", ACCURACY_DROP_DEFAULT,
+                             known=_drop_name, hi=100))
 
 
 def run(args):

@@ -1,13 +1,14 @@
-"""``crosstrain verilog BLOCK [--preset P] [--param K=V ...] [-o FILE]``: Verilog of one RTL block."""
+"""``crosstrain verilog BLOCK [--preset P] [--set NAME=VALUE ...] [-o FILE]``: Verilog of one RTL block."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from crosstrain import options
 from crosstrain.errors import UserError
 from crosstrain.output import add_json_flag, emit, table
-from crosstrain.rtl.blocks import BLOCKS, block
+from crosstrain.rtl.blocks import BLOCKS, Fields, block
 
 NAME = "verilog"
 HELP = "write the Verilog of one RTL block (crosstrain verilog --list names them)"
@@ -15,19 +16,19 @@ DESCRIPTION = (
     "Exports one RTL block as deterministic Verilog (no source paths; the same parameters give the "
     "same text). The top module is named after the block; ports are path__field, clock clk, "
     "synchronous active-high reset rst. Periphery blocks take a preset or TOML file (--preset) "
-    "and --param overrides of crosstrain.golden.periphery.PeripheryParams; other blocks take --param for the "
-    "fields of their own parameter object (see --list). Impossible parameters are one error line "
-    "naming the parameter.")
+    "and --set SECTION.FIELD=VALUE of the configuration and periphery.out_width "
+    "(crosstrain.golden.periphery.PeripheryParams); other blocks take --set for the fields of "
+    "their own parameter object: comparator.* (write_elim), convt.* (deconv_addr); see --list. "
+    "Impossible parameters are one error line naming the parameter.")
 ORDER = 60
 
 
 def add_arguments(parser):
     parser.add_argument("block", nargs="?", metavar="BLOCK", help="block to export (see --list)")
     parser.add_argument("--list", action="store_true", help="list the blocks and their parameters")
-    parser.add_argument("--preset", metavar="NAME|FILE.toml",
-                        help="configuration of a periphery block (default: panther)")
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one parameter (repeatable), e.g. --param adc_bits=8")
+    options.add_preset(parser, None, "configuration of a periphery block (default: panther)")
+    options.add_set(parser, ("hardware", "periphery", "comparator", "convt"), old=("--param",),
+                    example="crossbar.rows=16 or comparator.lanes=4")
     parser.add_argument("-o", "--output", default="-", metavar="FILE",
                         help="file to write; '-' (the default) prints the Verilog on stdout")
     add_json_flag(parser)
@@ -44,7 +45,10 @@ def run(args):
     if args.json:
         raise UserError("--json applies to --list only: the export is Verilog")
     from crosstrain.rtl.export import verilog_text
-    text = verilog_text(block(args.block).build(args.param, args.preset), args.block)
+    b = block(args.block)
+    own = b.params.namespace if isinstance(b.params, Fields) else None
+    vals = options.values(args, (own,) if own else ("hardware", "periphery"), bare=own)
+    text = verilog_text(b.build(vals, args.preset), args.block)
     if args.output == "-":
         sys.stdout.write(text)
         return 0

@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from dataclasses import fields
 
+from crosstrain import options
 from crosstrain.errors import UserError
 from crosstrain.experiments.training import TrainingSettings
 from crosstrain.experiments.write_study import carry_over, default_candidates, run_study
-from crosstrain.golden import config
 from crosstrain.golden.write_elim import PHASES, POLICIES, SCHEMES, WritePolicy
-from crosstrain.output import add_json_flag, emit, table
+from crosstrain.output import add_json_flag, emit, table, track
 from crosstrain.rollup import network_files
 from crosstrain.rollup.networks import BUILTIN, NetworkError
 
@@ -33,13 +33,15 @@ def add_arguments(parser):
     parser.add_argument("--network", default=DIGITS, metavar="NAME|FILE",
                         help=f"{DIGITS} (default: trained and measured) or a network the "
                              f"measurements are carried over to: {', '.join(BUILTIN)}, or a "
-                             ".csv / .toml network file")
-    parser.add_argument("--config", default="pipelayer", metavar="PRESET|FILE.toml",
-                        help="hardware configuration (default pipelayer, the write-based ReRAM "
-                             "baseline)")
-    parser.add_argument("--epochs", type=int, default=TrainingSettings.epochs)
-    parser.add_argument("--seed", type=int, default=TrainingSettings.seed)
-    parser.add_argument("--duty", type=float, default=1.0,
+                             ".csv / .toml / .onnx network file")
+    options.add_preset(parser, "pipelayer", "hardware configuration (default pipelayer, the "
+                       "write-based ReRAM baseline)", config_alias=True)
+    options.add_set(parser, ("hardware",), example="device.write_energy_pj=2.0")
+    parser.add_argument("--epochs", type=options.int_type(1, 1000),
+                        default=TrainingSettings.epochs,
+                        help=f"training epochs (1 .. 1,000; default {TrainingSettings.epochs})")
+    options.add_seed(parser, TrainingSettings.seed, "seed of the data split, initial weights and batches")
+    parser.add_argument("--duty", type=options.float_type(), default=1.0,
                         help="fraction of the time the accelerator trains, for the lifetime in "
                              "years (default 1: back to back)")
     parser.add_argument("--policy", action="append", default=[], metavar="NAME|SPEC",
@@ -55,7 +57,7 @@ def parse_policy(spec: str) -> tuple:
     if spec in builtin:
         return spec, builtin[spec]
     if "=" not in spec:
-        raise UserError(f"unknown policy {spec!r}: use a built-in name ({', '.join(builtin)}) or "
+        raise UserError(f"unknown policy {options.echo(spec)}: use a built-in name ({', '.join(builtin)}) or "
                         "key=value,... such as name=mine,phases=errors,compare=value,"
                         "granularity=row,threshold=2")
     kw = {}
@@ -63,22 +65,20 @@ def parse_policy(spec: str) -> tuple:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or key not in POLICY_KEYS:
-            raise UserError(f"policy item {item!r} is not key=value with a key among "
+            raise UserError(f"policy item {options.echo(item)} is not key=value with a key among "
                             + ", ".join(sorted(POLICY_KEYS)))
         kw[key] = value.strip()
     kw.setdefault("name", "custom")
     if "phases" not in kw:
-        raise UserError(f"policy {spec!r} needs phases=...: any of {'+'.join(PHASES)}")
+        raise UserError(f"policy {options.echo(spec)} needs phases=...: any of {'+'.join(PHASES)}")
     kw["phases"] = tuple(kw["phases"].split("+"))
-    for key, conv in (("threshold", float), ("row_group", int)):
-        if key in kw:
-            try:
-                kw[key] = conv(kw[key])
-            except ValueError:
-                raise UserError(f"policy {key} = {kw[key]!r} is not a number") from None
+    if "threshold" in kw:
+        kw["threshold"] = options.number(kw["threshold"], "policy threshold")
+    if "row_group" in kw:
+        kw["row_group"] = options.integer(kw["row_group"], "policy row_group", 1, options.MAX_INT)
     if "relative" in kw:
         if kw["relative"].lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise UserError(f"policy relative = {kw['relative']!r}: use true or false")
+            raise UserError(f"policy relative = {options.echo(kw['relative'])}: use true or false")
         kw["relative"] = kw["relative"].lower() in ("true", "1", "yes")
     policy = WritePolicy(**kw)
     return policy.name, (policy,)
@@ -107,11 +107,11 @@ def run(args):
             raise UserError(str(e)) from None
     if not 0 < args.duty <= 1:
         raise UserError(f"--duty {args.duty!r} is not allowed: a fraction in (0, 1]")
-    cfg = config.load(args.config)
+    cfg = options.configuration(args)
     settings = TrainingSettings(epochs=args.epochs, seed=args.seed)
     settings.check(cfg)
     candidates = dict(parse_policy(s) for s in args.policy) if args.policy else default_candidates()
-    report = run_study(cfg, settings, candidates, duty=args.duty)
+    report = run_study(cfg, settings, candidates, duty=args.duty, progress=track)
     report["network"] = DIGITS if net is None else net.name
     if net is not None:
         report["measured_on"] = DIGITS

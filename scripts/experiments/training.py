@@ -96,8 +96,8 @@ def digits_file() -> Path:
     path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" \
         if spec and spec.submodule_search_locations else None
     if path is None or not path.exists():
-        raise ConfigError("the digits data set needs scikit-learn: run `bash scripts/setup.sh` "
-                          "(or pip install scikit-learn)")
+        raise ConfigError("the digits data set comes with scikit-learn, the `digits` extra: "
+                          "pip install 'crosstrain[digits]' (a checkout: bash scripts/setup.sh)")
     return path
 
 
@@ -263,6 +263,10 @@ def _previous(name: str) -> str:
     return names[names.index(name) - 1]
 
 
+def _untracked(iterable, **_):
+    return iterable
+
+
 def accuracy(cfg, settings, weights, images, labels) -> float:
     """Test accuracy of ``weights`` (codes) through the same arithmetic."""
     step = _Step(cfg, settings, [], {"forward": Events()}, {})
@@ -270,8 +274,11 @@ def accuracy(cfg, settings, weights, images, labels) -> float:
     return float(np.mean(logits.argmax(axis=1) == labels))
 
 
-def train(cfg: HardwareConfig, settings: TrainingSettings, ledgers) -> TrainingResult:
-    """Train the digits CNN; ``ledgers[0]`` acts on the writes, the others observe them."""
+def train(cfg: HardwareConfig, settings: TrainingSettings, ledgers, *, progress=None) -> TrainingResult:
+    """Train the digits CNN; ``ledgers[0]`` acts on the writes, the others observe them.
+
+    ``progress(iterable, desc=..., total=...)``, if given, wraps the loop over training steps
+    (the command line passes a progress bar)."""
     settings.check(cfg)
     for ledger in ledgers[1:]:
         if not ledger.exact:
@@ -286,14 +293,18 @@ def train(cfg: HardwareConfig, settings: TrainingSettings, ledgers) -> TrainingR
     step = _Step(cfg, settings, list(ledgers), events, vectors)
     n_batches = len(x_train) // settings.batch
     per_epoch, steps = [], 0
-    for _ in range(settings.epochs):
-        order = rng.permutation(len(x_train))
-        for b in range(n_batches):
-            idx = order[b * settings.batch:(b + 1) * settings.batch]
-            logits, saved = step.forward(weights, x_train[idx])
-            grads = step.backward(weights, saved, logits, y_train[idx])
-            weights = step.update(weights, grads, settings.batch)
-            steps += 1
-        per_epoch.append(accuracy(cfg, settings, weights, x_test, y_test))
+    todo = range(settings.epochs * n_batches)
+    desc = "training, " + ("+".join(p.name for p in ledgers[0].policies) or "every write kept")
+    for _ in (progress or _untracked)(todo, desc=desc, total=len(todo)):
+        b = steps % n_batches
+        if b == 0:
+            order = rng.permutation(len(x_train))
+        idx = order[b * settings.batch:(b + 1) * settings.batch]
+        logits, saved = step.forward(weights, x_train[idx])
+        grads = step.backward(weights, saved, logits, y_train[idx])
+        weights = step.update(weights, grads, settings.batch)
+        steps += 1
+        if steps % n_batches == 0:
+            per_epoch.append(accuracy(cfg, settings, weights, x_test, y_test))
     return TrainingResult(accuracy=per_epoch[-1], epoch_accuracy=per_epoch, steps=steps,
                           ledgers=list(ledgers), events=events, mvm_vectors=vectors)

@@ -71,13 +71,15 @@ def mvm_time_ns(vectors: dict, cfg: HardwareConfig) -> float:
 
 
 def run_study(cfg: HardwareConfig, settings: TrainingSettings, candidates: dict, *,
-              duty: float = 1.0, endurances=ENDURANCES) -> dict:
-    """Train, apply every candidate (name -> tuple of policies), return the report as plain data."""
+              duty: float = 1.0, endurances=ENDURANCES, progress=None) -> dict:
+    """Train, apply every candidate (name -> tuple of policies), return the report as plain data.
+
+    ``progress`` is handed to each training run (see :func:`crosstrain.experiments.training.train`)."""
     exact_policies = {p.name: p for pols in candidates.values() if all(q.exact for q in pols)
                       for p in pols}
     observers = {name: Ledger(cfg, (p,)) for name, p in exact_policies.items()}
     baseline = Ledger(cfg)
-    base_run = train(cfg, settings, [baseline, *observers.values()])
+    base_run = train(cfg, settings, [baseline, *observers.values()], progress=progress)
     steps = base_run.steps
     layers = [name for name, _, _, _ in LAYERS]
     base = {(ph, ly): baseline.summary(ph, ly) for ph in PHASES for ly in (None, *layers)}
@@ -105,7 +107,7 @@ def run_study(cfg: HardwareConfig, settings: TrainingSettings, candidates: dict,
             run = base_run
         else:
             ledger = Ledger(cfg, pols)
-            run = train(cfg, settings, [ledger])
+            run = train(cfg, settings, [ledger], progress=progress)
             ledgers = dict.fromkeys(ledger.phases, ledger)
         summ = {(ph, ly): ledgers[ph].summary(ph, ly) if ph in ledgers else b
                 for (ph, ly), b in base.items()}

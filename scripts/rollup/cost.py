@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 
 from crosstrain.golden import cycles
 from crosstrain.golden.config import PART_EVENTS, HardwareConfig
-from crosstrain.rollup.mapper import EDRAM_ACCESS_BITS, PHASES, Counts, NetworkMap, SettingError
+from crosstrain.rollup.mapper import EDRAM_ACCESS_BITS, PHASES, Counts, NetworkMap, SettingError, check_setting
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 
@@ -48,13 +48,14 @@ class CostSettings:
     serial_read_row_pj: float = 50.8     # PANTHER constants: serial read of a crossbar 6.5 nJ / 128 rows
     opa_endurance: float = 1e11          # [assumption] weak analog update pulses endure > 1e11 (ref. s.2)
     duty: float = 1.0                    # [assumption] fraction of wall-clock time spent training
+    # Allowed (checked in __post_init__): a row read from about Landauer's kT ln 2 (2.9e-9 pJ)
+    # to 1 mJ, endurance 1 .. 1e18 writes (as device.endurance_cycles), duty from 1e-6 (30 s
+    # of training a year) to 1.
 
     def __post_init__(self):
-        for k, v in asdict(self).items():
-            if not v > 0 or not math.isfinite(v):
-                raise SettingError(f"{k} = {v!r}: a positive finite number")
-        if self.duty > 1:
-            raise SettingError(f"duty = {self.duty!r}: a fraction in (0, 1]")
+        check_setting("cost.serial_read_row_pj", self.serial_read_row_pj, 1e-9, 1e9)
+        check_setting("cost.opa_endurance", self.opa_endurance, 1, 1e18)
+        check_setting("cost.duty", self.duty, 1e-6, 1, what="a fraction")
 
 
 #: How a system's time is obtained: the schedules the RTL runs (crosstrain.golden.cycles), a

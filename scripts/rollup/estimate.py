@@ -17,12 +17,14 @@ zero_skip`) and/or ``+we`` (write elimination, fractions :attr:`EstimateSettings
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 
 from crosstrain.golden import config
 from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.userinput import shown
 from crosstrain.rollup.cost import CostSettings, SystemCost, reram_cost
 from crosstrain.rollup.gpu import GpuSettings, gpu
 from crosstrain.rollup.mapper import (
@@ -31,6 +33,7 @@ from crosstrain.rollup.mapper import (
     ZERO_SKIP_DEFAULT,
     SettingError,
     Technique,
+    check_setting,
     map_network,
 )
 from crosstrain.rollup.networks import Network
@@ -61,25 +64,30 @@ AREA_COMPONENTS = ("arrays", "adcs", "dacs", "core", "tile", "gpu_die")
 BATCH_DEFAULT = 64          # [assumption] PANTHER's precision study uses mini-batches of 64
 
 
-_MISSING = object()
+LINK_FIELDS = ("bandwidth_gbs", "latency_ns", "pj_per_bit")
+MAX_BATCH = 1 << 20         # samples per mini-batch (ImageNet holds 1.28 million training images)
+MAX_ACCURACY_DROP = 100.0   # percentage points
 
 
 def _names(obj) -> str:
     return ", ".join(f.name for f in fields(obj) if f.name != "links")
 
 
-def _typed(key: str, current, value):
-    """``value`` (a string from the command line, or a number) as the type of ``current``."""
-    if current is _MISSING:
-        raise SettingError(f"unknown setting {key!r}: link fields are bandwidth_gbs, latency_ns, pj_per_bit")
-    try:
-        if isinstance(current, str):
-            return str(value)
-        if isinstance(current, int) and not isinstance(current, bool):
-            return int(value)
+def typed_setting(key: str, current, value):
+    """``value`` (typed: crosstrain.options turns text into values) checked against the type of
+    ``current`` (ints are accepted for floats); the setting's own checks then bound it."""
+    if isinstance(current, str):
+        if isinstance(value, str):
+            return value
+        raise SettingError(f"{key} = {shown(value)}: expected a string like {current!r}")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(current, int) and not isinstance(current, bool):
+        if number and isinstance(value, int):
+            return value
+        raise SettingError(f"{key} = {shown(value)}: expected an integer like {current!r}")
+    if number and math.isfinite(value):
         return float(value)
-    except (TypeError, ValueError):
-        raise SettingError(f"{key} = {value!r}: expected a number like {current!r}") from None
+    raise SettingError(f"{key} = {shown(value)}: expected a finite number like {current!r}")
 
 
 @lru_cache(maxsize=64)
@@ -113,6 +121,13 @@ class EstimateSettings:
     acc_bits: int = 32                  # see crosstrain.rollup.mapper.Technique
     opa_writes_per_cell: float = 1.0    # see crosstrain.rollup.mapper.Technique
 
+    def __post_init__(self):
+        check_setting("batch", self.batch, 1, MAX_BATCH, integer=True)
+        for name, drop in self.accuracy_drop:
+            check_setting(f"accuracy drop of {shown(name)}", drop, 0, MAX_ACCURACY_DROP,
+                          what="percentage points")
+        self.technique("opa", {"zs", "we"})           # checks every mapping switch now
+
     def hardware(self, which: str) -> HardwareConfig:
         """The ``preset`` or ``baseline`` configuration with the overrides applied."""
         source = self.preset if which == "preset" else self.baseline_preset
@@ -137,16 +152,18 @@ class EstimateSettings:
         if group == "link":
             lname, _, fname = name.partition(".")
             lk = self.reg3d.link(lname)
-            new = replace(lk, **{fname: _typed(key, getattr(lk, fname, _MISSING), value)})
+            if fname not in LINK_FIELDS:
+                raise SettingError(f"unknown setting {shown(key)}: link fields are {', '.join(LINK_FIELDS)}")
+            new = replace(lk, **{fname: typed_setting(key, getattr(lk, fname), value)})
             links = tuple(new if l.name == lname else l for l in self.reg3d.links)
             return replace(self, reg3d=replace(self.reg3d, links=links))
         if group == "mapper" and name in ("acc_bits", "opa_writes_per_cell", "crs_samples"):
-            return replace(self, **{name: _typed(key, getattr(self, name), value)})
+            return replace(self, **{name: typed_setting(key, getattr(self, name), value)})
         if group in targets and name in {f.name for f in fields(targets[group])} and name != "links":
             obj = targets[group]
-            new = replace(obj, **{name: _typed(key, getattr(obj, name), value)})
+            new = replace(obj, **{name: typed_setting(key, getattr(obj, name), value)})
             return replace(self, **{"gpu_settings" if group == "gpu" else group: new})
-        raise SettingError(f"unknown setting {key!r}: use cost.FIELD ({_names(self.cost)}), gpu.FIELD "
+        raise SettingError(f"unknown setting {shown(key)}: use cost.FIELD ({_names(self.cost)}), gpu.FIELD "
                            f"({_names(self.gpu_settings)}), reg3d.FIELD ({_names(self.reg3d)}), "
                            "link.NAME.FIELD (bandwidth_gbs, latency_ns, pj_per_bit), "
                            "mapper.acc_bits, mapper.opa_writes_per_cell or mapper.crs_samples")
@@ -195,7 +212,7 @@ def parse_system(name: str) -> tuple[str, set[str]]:
     if ok and suffixes and not (base in ("pipelayer", "panther") or base.startswith("3d-reg")):
         ok = False
     if not ok:
-        raise SettingError(f"unknown system {name!r}: use {', '.join(ALL_SYSTEMS)} (ReRAM and 3D-ReG "
+        raise SettingError(f"unknown system {shown(name)}: use {', '.join(ALL_SYSTEMS)} (ReRAM and 3D-ReG "
                            "systems may add +zs and/or +we)")
     return base, set(suffixes)
 
@@ -245,10 +262,39 @@ def estimate(net: Network, settings: EstimateSettings = EstimateSettings(),
     base_s = out[0]
     ratios = {}
     for s in out:
+        _check_finite(s)
         speedup, gain = base_s.latency_s / s.latency_s, base_s.energy_j / s.energy_j
         ratios[s.name] = {"speedup_vs_gpu": speedup, "energy_gain_vs_gpu": gain,
                           "gain_loss_ratio": gain_loss_ratio(speedup, gain, s.accuracy_drop_pct)}
+        if not all(math.isfinite(v) for v in ratios[s.name].values()):
+            raise SettingError(f"{s.name}: {s.latency_s:g} s and {s.energy_j:g} J per iteration against "
+                               f"the GPU's {base_s.latency_s:g} s and {base_s.energy_j:g} J: the ratios "
+                               "overflow; check the energy and time settings")
     return Estimate(net, settings, out, ratios)
+
+
+def _check_finite(s: SystemCost) -> None:
+    """Every system takes some time and energy, and every number it reports is finite."""
+    if not (s.latency_s > 0 and s.energy_j > 0):
+        raise SettingError(f"{s.name}: {s.latency_s:g} s and {s.energy_j:g} J per iteration: every "
+                           "energy of the configuration is 0 (or too small to add up); give the "
+                           "figures that are modelled")
+    bad = _nonfinite(s.as_dict())
+    if bad:
+        raise SettingError(f"{s.name}: {bad} is not finite: the network and settings give costs "
+                           "beyond floating point; use smaller sizes or rates")
+
+
+def _nonfinite(value, path: str = "") -> str | None:
+    """The dotted path of the first non-finite float in nested dicts and lists, else None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        found = _nonfinite(v, f"{path}.{k}" if path else str(k))
+        if found:
+            return found
+    return None
 
 
 def _suffix_text(suf: set[str]) -> str:

@@ -27,13 +27,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crosstrain.rollup.cost import LayerCost, PhaseCost, SystemCost, component_totals
-from crosstrain.rollup.mapper import SettingError
+from crosstrain.golden.userinput import shown
+from crosstrain.rollup.mapper import SettingError, check_setting
 from crosstrain.rollup.networks import Network
 
 
 @dataclass(frozen=True)
 class GpuSpec:
-    """Vendor specification sheet figures (reference sheet section 9 unless noted)."""
+    """Vendor specification sheet figures (reference sheet section 9 unless noted; the Tesla
+    K40c's peak, power and die from NVIDIA's K40 board specification and Kepler GK110B
+    whitepaper, its bandwidth from the reference sheet section 7)."""
 
     name: str
     fp32_tflops: float
@@ -46,6 +49,7 @@ class GpuSpec:
 
 
 GPUS = {g.name: g for g in (
+    GpuSpec("k40c", 4.29, 0.0, 288.0, 235.0, 561.0, "GDDR5", "GraphR"),     # 288 GB/s: ref. s.7
     GpuSpec("gtx1080", 8.9, 0.0, 320.0, 180.0, 314.0, "GDDR5X", "PipeLayer"),
     GpuSpec("rtx2080ti", 13.4, 108.0, 616.0, 250.0, 754.0, "GDDR6", "PANTHER"),   # tensor [check]
     GpuSpec("v100", 15.7, 125.0, 900.0, 300.0, 815.0, "HBM2", "many ReRAM papers"),
@@ -54,7 +58,7 @@ GPUS = {g.name: g for g in (
 
 # [assumption] DRAM access energy per bit, interface included (reference sheet section 9:
 # off-chip DDR-class 10-20 pJ/bit, HBM 3-4 pJ/bit); GDDR taken as DDR-class.
-MEMORY_PJ_PER_BIT = {"GDDR5X": 15.0, "GDDR6": 15.0, "HBM2": 3.5, "HBM3": 3.5}
+MEMORY_PJ_PER_BIT = {"GDDR5": 15.0, "GDDR5X": 15.0, "GDDR6": 15.0, "HBM2": 3.5, "HBM3": 3.5}
 
 
 @dataclass(frozen=True)
@@ -67,15 +71,12 @@ class GpuSettings:
 
     def __post_init__(self):
         if self.precision not in ("fp32", "tensor"):
-            raise SettingError(f"gpu precision = {self.precision!r}: use fp32 or tensor")
-        for k in ("compute_efficiency", "bandwidth_efficiency"):
-            v = getattr(self, k)
-            if not 0 < v <= 1:
-                raise SettingError(f"{k} = {v!r}: a fraction in (0, 1]")
-        if not self.kernel_overhead_s >= 0:
-            raise SettingError(f"kernel_overhead_s = {self.kernel_overhead_s!r}: zero or positive")
-        if self.bytes_per_value not in (1, 2, 4, 8):
-            raise SettingError(f"bytes_per_value = {self.bytes_per_value!r}: 1, 2, 4 or 8")
+            raise SettingError(f"gpu.precision = {shown(self.precision)}: use fp32 or tensor")
+        for k in ("compute_efficiency", "bandwidth_efficiency"):     # below 0.1 % a GPU is idle
+            check_setting(f"gpu.{k}", getattr(self, k), 1e-3, 1, what="a fraction")
+        check_setting("gpu.kernel_overhead_s", self.kernel_overhead_s, 0, 1)   # launches take us
+        if self.bytes_per_value not in (1, 2, 4, 8) or isinstance(self.bytes_per_value, bool):
+            raise SettingError(f"gpu.bytes_per_value = {shown(self.bytes_per_value)}: 1, 2, 4 or 8")
 
 
 @dataclass(frozen=True)

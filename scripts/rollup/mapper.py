@@ -8,8 +8,9 @@ MVM per sample; a transposed convolution is either the naive zero-inserted convo
 original input (RED / ZARA; reference sheet section 4) exactly as :mod:`crosstrain.golden.deconv` defines
 it: one crossbar group per output phase holding the sub-kernel ``w[:, :, a::s, b::s]``, one MVM
 per window that reads at least one input pixel, border rows without a pixel idle
-(:func:`crosstrain.golden.deconv.read_sequence`). A 1x1 input (DCGAN's first generator layer) is mapped as
-the dense Cin x Cout*Ho*Wo layer it is.
+(:func:`crosstrain.golden.deconv.read_sequence`). Phase groups of equal geometry are one
+:class:`Gemm` with ``groups`` copies, so the cost takes the same time for any stride. A 1x1 input
+(DCGAN's first generator layer) is mapped as the dense Cin x Cout*Ho*Wo layer it is.
 
 A GEMM of R x C is tiled over ``ceil(R/rows) x ceil(C/cols)`` logical blocks, each held by
 ``arrays_per_block`` physical arrays per copy. The copies a layer needs depend on the update
@@ -65,13 +66,11 @@ import math
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
-import numpy as np
-
 from crosstrain.golden import cycles, zeroskip
 from crosstrain.golden.config import HardwareConfig
 from crosstrain.golden.crossbar import count_mvm_events
-from crosstrain.golden.deconv import read_sequence
 from crosstrain.golden.events import Events
+from crosstrain.golden.userinput import shown
 from crosstrain.rollup.networks import Layer, Network, conv_transpose, useful_taps
 
 PHASES = ("forward", "backward", "gradient", "update", "crs", "writes")
@@ -95,10 +94,26 @@ WRITE_ELIM_DEFAULT = {"writes": 0.53, "update": 0.71, "crs": 0.71}
 # build up per OPA, i.e. per sample, so the cadence is in samples and an iteration of B samples
 # is charged B / CRS_SAMPLES_DEFAULT carry resolutions.
 CRS_SAMPLES_DEFAULT = 256
+# Bounds of the mapping switches: far beyond any published design, and small enough that every
+# count stays an exact integer and every cost a finite float.
+MAX_REPLICATION = 1 << 16  # copies of one layer (PipeLayer replicates early layers up to ~64x)
+MAX_CRS_SAMPLES = 1 << 30  # samples between carry resolutions (2^20 iterations of 1,024 samples)
+MAX_ACC_BITS = 64          # a digital accumulator wider than int64 is not built
+MAX_OPA_WRITES = 1e6       # writes counted per cell per OPA
 
 
 class SettingError(ValueError):
     """An impossible estimate setting; one line naming the setting, the value and what is allowed."""
+
+
+def check_setting(name: str, value, lo, hi, *, integer: bool = False, what: str = "") -> None:
+    """Raise :class:`SettingError` unless ``value`` is a number (an int when ``integer``) from
+    ``lo`` to ``hi``; NaN and infinities never pass."""
+    kind = int if integer else (int, float)
+    if not (isinstance(value, kind) and not isinstance(value, bool) and lo <= value <= hi):
+        span = f"from {lo:,} to {hi:,}" if integer else f"in [{lo:g}, {hi:g}]"
+        raise SettingError(f"{name} = {shown(value)} is not allowed: "
+                           f"{what or ('an integer' if integer else 'a number')} {span}")
 
 
 @dataclass(frozen=True)
@@ -137,7 +152,7 @@ class Technique:
 
     def __post_init__(self):
         if self.update not in UPDATES:
-            raise SettingError(f"update = {self.update!r}: use one of {', '.join(UPDATES)}")
+            raise SettingError(f"update = {shown(self.update)}: use one of {', '.join(UPDATES)}")
         if "forward" not in self.pim_phases or not set(self.pim_phases) <= set(ZERO_SKIP_PHASES):
             raise SettingError(f"pim_phases = {list(self.pim_phases)!r}: forward plus any of backward, "
                                "gradient")
@@ -147,25 +162,21 @@ class Technique:
         if self.update == "external" and "gradient" in self.pim_phases:
             raise SettingError("update = 'external' computes the weight gradient off the crossbars")
         if self.tconv not in ("naive", "decomposed"):
-            raise SettingError(f"tconv = {self.tconv!r}: use naive or decomposed")
+            raise SettingError(f"tconv = {shown(self.tconv)}: use naive or decomposed")
         for name, table, allowed in (("zero_skip", self.zero_skip, ZERO_SKIP_PHASES),
                                      ("write_elim", self.write_elim, WRITE_ELIM_PHASES)):
             for phase, frac in table:
                 if phase not in allowed:
-                    raise SettingError(f"{name} phase {phase!r}: use one of {', '.join(allowed)}")
-                if not 0 <= frac < 1:
-                    raise SettingError(f"{name} {phase} = {frac!r}: a fraction in [0, 1)")
-        r = self.replication
-        if r != "balanced" and (not isinstance(r, int) or isinstance(r, bool) or r < 1):
-            raise SettingError(f"replication = {r!r}: a positive integer or 'balanced'")
-        if not isinstance(self.crs_samples, int) or isinstance(self.crs_samples, bool) \
-                or self.crs_samples < 0:
-            raise SettingError(f"crs_samples = {self.crs_samples!r}: samples between carry "
-                               "resolutions, a positive integer (0 = never)")
-        if not isinstance(self.acc_bits, int) or self.acc_bits < 1:
-            raise SettingError(f"acc_bits = {self.acc_bits!r}: a positive integer")
-        if not self.opa_writes_per_cell >= 0:
-            raise SettingError(f"opa_writes_per_cell = {self.opa_writes_per_cell!r}: zero or positive")
+                    raise SettingError(f"{name} phase {shown(phase)}: use one of {', '.join(allowed)}")
+                if not (isinstance(frac, (int, float)) and 0 <= frac < 1):
+                    raise SettingError(f"{name} {phase} = {shown(frac)}: a fraction in [0, 1)")
+        if self.replication != "balanced":
+            check_setting("replication", self.replication, 1, MAX_REPLICATION, integer=True,
+                          what="'balanced' or an integer")
+        check_setting("mapper.crs_samples", self.crs_samples, 0, MAX_CRS_SAMPLES, integer=True,
+                      what="samples between carry resolutions (0 = never), an integer")
+        check_setting("mapper.acc_bits", self.acc_bits, 1, MAX_ACC_BITS, integer=True)
+        check_setting("mapper.opa_writes_per_cell", self.opa_writes_per_cell, 0, MAX_OPA_WRITES)
 
     def skip(self, phase: str) -> float:
         return dict(self.zero_skip).get(phase, 0.0)
@@ -224,7 +235,9 @@ _COUNT_NAMES = tuple(f.name for f in fields(Counts))
 
 @dataclass(frozen=True)
 class Gemm:
-    """One crossbar-mapped matrix: ``vectors`` MVMs per sample through ``rows`` x ``cols``."""
+    """One crossbar-mapped matrix: ``vectors`` MVMs per sample through ``rows`` x ``cols``;
+    ``groups`` such matrices (phase groups of one geometry) work side by side, and every other
+    field counts one of them."""
 
     rows: int
     cols: int
@@ -232,6 +245,7 @@ class Gemm:
     issued_macs: int          # per sample: row activations x columns (inserted zeros included)
     useful_macs: int          # per sample: those that pair a real input with a real output
     label: str = ""
+    groups: int = 1
 
     def blocks(self, cfg: HardwareConfig) -> tuple[int, int]:
         return math.ceil(self.rows / cfg.crossbar.rows), math.ceil(self.cols / cfg.crossbar.cols)
@@ -247,7 +261,7 @@ def gemms(layer: Layer, *, tconv: str = "naive") -> tuple[Gemm, ...]:
         uy = useful_taps(L.in_h, L.kernel, L.stride, L.padding, L.out_h)
         ux = useful_taps(L.in_w, L.kernel, L.stride, L.padding, L.out_w)
         rows, n = L.kernel ** 2 * L.in_ch, L.out_h * L.out_w
-        useful = int(uy.sum()) * int(ux.sum()) * L.in_ch * L.out_ch
+        useful = uy * ux * L.in_ch * L.out_ch
         return (Gemm(rows, L.out_ch, n, n * rows * L.out_ch, useful),)
     if L.kind != "tconv":
         return ()
@@ -258,15 +272,15 @@ def gemms(layer: Layer, *, tconv: str = "naive") -> tuple[Gemm, ...]:
         return (Gemm(rows, L.out_ch, n, n * rows * L.out_ch, useful, "zero-inserted"),)
     if L.in_h == L.in_w == 1:           # every output reads the single input once: a dense layer
         return (Gemm(L.in_ch, L.out_ch * L.out_h * L.out_w, 1, useful, useful, "1x1 input as dense"),)
-    # crosstrain.golden.deconv's pixel-wise mapping: one group per output phase, only real pixels read
-    reads = np.bincount(read_sequence(spec)[:, 0], minlength=len(spec.phases))
+    # crosstrain.golden.deconv's pixel-wise mapping: one group per output phase, only real pixels
+    # read; phases of equal geometry are one Gemm with `groups` copies
     out = []
-    for ph in spec.phases:
+    for ph, groups in spec.phase_classes():
         n = ph.y.read_count * ph.x.read_count
         if n:
-            macs = int(reads[ph.index]) * L.in_ch * L.out_ch
-            out.append(Gemm(ph.slots * L.in_ch, L.out_ch, n, macs, macs,
-                            f"phase ({ph.y.phase},{ph.x.phase})"))
+            macs = ph.y.reads * ph.x.reads * L.in_ch * L.out_ch
+            label = f"phase ({ph.y.phase},{ph.x.phase})" + (f" and {groups - 1} alike" if groups > 1 else "")
+            out.append(Gemm(ph.slots * L.in_ch, L.out_ch, n, macs, macs, label, groups))
     return tuple(out)
 
 
@@ -297,8 +311,8 @@ class LayerMap:
     def utilization(self) -> float:
         """Useful multiply-adds / multiply-adds issued to rows (forward; issue 4's definition:
         a row driven with an inserted or padding zero is issued, an idle row is not)."""
-        issued = sum(g.issued_macs for g in self.gemms)
-        return sum(g.useful_macs for g in self.gemms) / issued if issued else 1.0
+        issued = sum(g.groups * g.issued_macs for g in self.gemms)
+        return sum(g.groups * g.useful_macs for g in self.gemms) / issued if issued else 1.0
 
 
 @dataclass
@@ -446,7 +460,7 @@ def map_layer(layer: Layer, cfg: HardwareConfig, tech: Technique, *, batch: int,
     backward = layer.needs_input_error and "backward" in tech.pim_phases
     err = view(cfg, precision__input_bits=p.error_bits)
     cell_copies = 2 if backward else 1                    # forward (+ backward) weight copies
-    blocks = sum(a * b for a, b in (x.blocks(cfg) for x in parts))
+    blocks = sum(x.groups * a * b for x, (a, b) in ((x, x.blocks(cfg)) for x in parts))
     arrays = {"forward": g * blocks * cfg.arrays_per_block}
     if backward:
         arrays["backward"] = arrays["forward"]
@@ -459,10 +473,10 @@ def map_layer(layer: Layer, cfg: HardwareConfig, tech: Technique, *, batch: int,
     zs = tech.skip("forward")
     sched = cycles.mvm_schedule(cfg)
     for x in parts:
-        f.counts += Counts.from_events(count_mvm_events(cfg, (x.rows, x.cols), B * x.vectors), 1 - zs)
-        acc = digital_work(f.counts, x, cfg, B * x.vectors, bits=p.input_bits,
-                           steps=cfg.input_steps * (1 - zs))
-        moved["forward"] = moved.get("forward", 0.0) + x.vectors * acc
+        n = B * x.vectors * x.groups
+        f.counts += Counts.from_events(count_mvm_events(cfg, (x.rows, x.cols), n), 1 - zs)
+        acc = digital_work(f.counts, x, cfg, n, bits=p.input_bits, steps=cfg.input_steps * (1 - zs))
+        moved["forward"] = moved.get("forward", 0.0) + x.vectors * x.groups * acc
         f.sample_cycles = max(f.sample_cycles, mvm_cycles(sched, x.vectors / g, zs))
         f.batch_cycles = max(f.batch_cycles, mvm_cycles(sched, B * x.vectors / g, zs))
     net = {"forward": transfer(f.counts, B, layer.output_values, p.input_bits, cfg)}
@@ -472,11 +486,12 @@ def map_layer(layer: Layer, cfg: HardwareConfig, tech: Technique, *, batch: int,
         zs = tech.skip("backward")
         sched = cycles.mvm_schedule(err, transposed=True)
         for x in parts:
-            ev = count_mvm_events(err, (x.rows, x.cols), B * x.vectors, transposed=True)
+            n = B * x.vectors * x.groups
+            ev = count_mvm_events(err, (x.rows, x.cols), n, transposed=True)
             b.counts += Counts.from_events(ev, 1 - zs)
-            acc = digital_work(b.counts, x, cfg, B * x.vectors, bits=p.error_bits,
+            acc = digital_work(b.counts, x, cfg, n, bits=p.error_bits,
                                steps=err.input_steps * (1 - zs), transposed=True)
-            moved["backward"] = moved.get("backward", 0.0) + x.vectors * acc
+            moved["backward"] = moved.get("backward", 0.0) + x.vectors * x.groups * acc
             b.sample_cycles = max(b.sample_cycles, mvm_cycles(sched, x.vectors / g, zs))
             b.batch_cycles = max(b.batch_cycles, mvm_cycles(sched, B * x.vectors / g, zs))
         net["backward"] = transfer(b.counts, B, layer.input_values, p.error_bits, cfg)
@@ -503,7 +518,7 @@ def _opa_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
     moved = 0.0                              # eDRAM accesses per sample
     for x in parts:
         rb, cb = x.blocks(cfg)
-        n_opa = B * x.vectors * (1 - we_g)
+        n_opa = B * x.vectors * (1 - we_g) * x.groups
         gr.counts.opa_phases += n_opa * rb * cb * M * phases_per_opa * (1 - zs)
         gr.counts.opa_steps += n_opa * rb * cb * M * p.input_bits * (1 - zs)
         loads = x.rows * cb * p.input_bits + x.cols * rb * p.error_bits        # x and the error
@@ -512,21 +527,22 @@ def _opa_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
         gr.counts.input_buffer_reads += n_opa * rb * cb * p.input_bits * (1 - zs)
         gr.counts.data_memory_accesses += n_opa * 2 * (x.rows * cb + x.cols * rb)
         gr.counts.instructions += n_opa * 2 * rb * cb
-        moved += x.vectors * (1 - we_g) * loads / EDRAM_ACCESS_BITS
+        moved += x.vectors * x.groups * (1 - we_g) * loads / EDRAM_ACCESS_BITS
         per_sample = math.ceil(x.vectors / g) * cycles.opa_cycles(cfg) * (1 - zs) * (1 - we_g)
         gr.sample_cycles = max(gr.sample_cycles, per_sample)
         gr.batch_cycles = max(gr.batch_cycles, math.ceil(B * x.vectors / g) * cycles.opa_cycles(cfg)
                               * (1 - zs) * (1 - we_g))
         # CRS: read every update-slice row, rewrite update slices and the weight copies
         rewritten = M + copies * cfg.arrays_per_block
-        crs.counts.row_reads += per * g * cb * x.rows * M
-        crs.counts.crs_ops += per * g * rb * cb
-        crs.counts.cell_writes += per * g * x.rows * x.cols * rewritten * (1 - we_c)
-        crs.counts.rows_written += per * g * cb * x.rows * rewritten * (1 - we_c)
-        crs.counts.buffer_bits += per * g * x.rows * x.cols * p.weight_bits
+        copy = per * g * x.groups                         # every replica of every group
+        crs.counts.row_reads += copy * cb * x.rows * M
+        crs.counts.crs_ops += copy * rb * cb
+        crs.counts.cell_writes += copy * x.rows * x.cols * rewritten * (1 - we_c)
+        crs.counts.rows_written += copy * cb * x.rows * rewritten * (1 - we_c)
+        crs.counts.buffer_bits += copy * x.rows * x.cols * p.weight_bits
     crs_cfg = view(cfg, device__write_latency_ns=cfg.device.write_latency_ns * (1 - we_c))
     crs.batch_cycles = cycles.crs_cycles(crs_cfg) * per
-    arrays["update"] = g * sum(a * b for a, b in (x.blocks(cfg) for x in parts)) * M
+    arrays["update"] = g * sum(x.groups * a * b for x, (a, b) in ((x, x.blocks(cfg)) for x in parts)) * M
     vec = max(math.ceil(B * x.vectors / g) for x in parts)
     wpc["update"] = vec * (1 - we_g) * tech.opa_writes_per_cell + per * (1 - we_c)
     wpc["forward"] = per * (1 - we_c)
@@ -545,29 +561,30 @@ def _serial_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
     wr, gr, up = phases["writes"], phases["gradient"], phases["update"]
     act_arrays = 0
     for x in parts:
+        k = x.groups                                       # identical groups, side by side
         n = B * x.vectors                                  # rows of the activation matrix
         tiles_out = math.ceil(x.rows / cfg.crossbar.cols)
         chunks = math.ceil(n / cfg.crossbar.rows)
-        wr.counts.cell_writes += n * x.rows * act.arrays_per_block * (1 - we_w)
-        wr.counts.rows_written += n * tiles_out * act.arrays_per_block * (1 - we_w)
-        wr.counts.buffer_bits += n * x.rows * p.input_bits
+        wr.counts.cell_writes += k * n * x.rows * act.arrays_per_block * (1 - we_w)
+        wr.counts.rows_written += k * n * tiles_out * act.arrays_per_block * (1 - we_w)
+        wr.counts.buffer_bits += k * n * x.rows * p.input_bits
         w_cycles = math.ceil(n / g) * cycles.write_row_cycles(cfg) * (1 - we_w)
         wr.batch_cycles = max(wr.batch_cycles, w_cycles)
         wr.sample_cycles = max(wr.sample_cycles, w_cycles / B)
         ev = count_mvm_events(act, (n, x.rows), x.cols)     # one MVM per error column
-        gr.counts += Counts.from_events(ev, (1 - zs) * (1 - we_w))
+        gr.counts += Counts.from_events(ev, k * (1 - zs) * (1 - we_w))
         accumulate = chunks * x.cols * x.rows * tech.acc_bits * 2      # partial gradients read + written
-        gr.counts.buffer_bits += (x.cols * n * p.error_bits + accumulate) * (1 - we_w)
+        gr.counts.buffer_bits += k * (x.cols * n * p.error_bits + accumulate) * (1 - we_w)
         m_cycles = mvm_cycles(sched, math.ceil(chunks / g) * x.cols, zs) * (1 - we_w)
         gr.batch_cycles = max(gr.batch_cycles, m_cycles)
         gr.sample_cycles = max(gr.sample_cycles, m_cycles / B)
-        act_arrays += g * tiles_out * act.arrays_per_block
+        act_arrays += k * g * tiles_out * act.arrays_per_block
         wpc["activations"] = max(wpc.get("activations", 0.0), math.ceil(chunks / g) * (1 - we_w))
         _, cb = x.blocks(cfg)
-        up.counts.row_reads += g * cb * x.rows * cfg.arrays_per_block
-        up.counts.cell_writes += g * x.rows * x.cols * cfg.arrays_per_block * copies * (1 - we_u)
-        up.counts.rows_written += g * cb * x.rows * cfg.arrays_per_block * copies * (1 - we_u)
-        up.counts.buffer_bits += x.rows * x.cols * (tech.acc_bits + p.weight_bits)
+        up.counts.row_reads += k * g * cb * x.rows * cfg.arrays_per_block
+        up.counts.cell_writes += k * g * x.rows * x.cols * cfg.arrays_per_block * copies * (1 - we_u)
+        up.counts.rows_written += k * g * cb * x.rows * cfg.arrays_per_block * copies * (1 - we_u)
+        up.counts.buffer_bits += k * x.rows * x.cols * (tech.acc_bits + p.weight_bits)
     arrays["activations"] = act_arrays
     up_cfg = view(cfg, device__write_latency_ns=cfg.device.write_latency_ns * (1 - we_u))
     up.batch_cycles = up.sample_cycles = cycles.crs_cycles(up_cfg)
@@ -583,9 +600,10 @@ def _external_update(parts, cfg, tech, phases, wpc, g, copies):
     rows = 0
     for x in parts:
         _, cb = x.blocks(cfg)
-        up.counts.cell_writes += g * x.rows * x.cols * cfg.arrays_per_block * copies * (1 - we_u)
-        up.counts.rows_written += g * cb * x.rows * cfg.arrays_per_block * copies * (1 - we_u)
-        up.counts.buffer_bits += x.rows * x.cols * cfg.precision.weight_bits
+        k = x.groups
+        up.counts.cell_writes += k * g * x.rows * x.cols * cfg.arrays_per_block * copies * (1 - we_u)
+        up.counts.rows_written += k * g * cb * x.rows * cfg.arrays_per_block * copies * (1 - we_u)
+        up.counts.buffer_bits += k * x.rows * x.cols * cfg.precision.weight_bits
         rows = max(rows, min(x.rows, cfg.crossbar.rows))
     up.batch_cycles = up.sample_cycles = rows * cycles.write_row_cycles(cfg) * (1 - we_u)
     wpc["forward"] = 1 - we_u

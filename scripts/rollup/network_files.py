@@ -35,28 +35,29 @@ from __future__ import annotations
 
 import csv
 import re
-import tomllib
 from pathlib import Path
 
-from crosstrain.rollup.networks import KINDS, NetBuilder, Network, NetworkError, builtin
+from crosstrain.golden.userinput import TomlLocator, load_toml, read_text, shown
+from crosstrain.rollup import onnx_import
+from crosstrain.rollup.networks import KINDS, MAX_SIZE, NetBuilder, Network, NetworkError, builtin
 
 CSV_COLUMNS = ("name", "type", "in_ch", "in_h", "in_w", "out_ch", "kernel", "stride", "padding",
                "output_padding", "from")
 _INT_KEYS = ("in_ch", "in_h", "in_w", "out_ch", "kernel", "stride", "padding", "output_padding")
 TOML_LAYER_KEYS = ("name", "type", "out_ch", "kernel", "stride", "padding", "output_padding", "from")
 TOML_TOP_KEYS = ("name", "dataset", "description", "input", "layer")
+_INTEGER = re.compile(r"[-+]?[0-9]+")      # ASCII digits only: int() also reads other scripts'
 
 
 def load(source: str | Path) -> Network:
-    """A built-in network by name, or a ``.csv`` / ``.toml`` network file."""
+    """A built-in network by name, or a ``.csv`` / ``.toml`` / ``.onnx`` network file."""
     s = str(source)
     path = Path(s)
+    if path.suffix.lower() == ".onnx":
+        return onnx_import.load(path)
     if path.suffix.lower() not in (".csv", ".toml"):
         return builtin(s)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise NetworkError(f"cannot read network file {path}: {e.strerror}") from None
+    text = read_text(path, NetworkError, "network file")
     return parse_csv(text, s) if path.suffix.lower() == ".csv" else parse_toml(text, s)
 
 
@@ -67,12 +68,15 @@ def _located(where: str, e: NetworkError | str, field=None) -> NetworkError:
 
 # ---- CSV -----------------------------------------------------------------------------------------
 
-def _csv_rows(text: str):
+def _csv_rows(text: str, path: str):
     """(line number, fields, column start of each field) of every non-blank, non-comment line."""
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        fields = next(csv.reader([line]))
+        try:
+            fields = next(csv.reader([line]))
+        except csv.Error as e:                # e.g. a field past csv.field_size_limit()
+            raise NetworkError(f"{path}:{lineno}:1: not a CSV row: {e}") from None
         starts, pos = [], 0
         for f in fields:                      # column of each field (exact unless quoted)
             starts.append(pos + 1)
@@ -81,22 +85,36 @@ def _csv_rows(text: str):
 
 
 def parse_csv(text: str, path: str = "<csv>") -> Network:
-    rows = list(_csv_rows(text))
+    rows = list(_csv_rows(text, path))
     if not rows:
         raise NetworkError(f"{path}:1:1: no layers (expected a header row or NeuroSim rows)")
     first = rows[0][1]
-    if all(re.fullmatch(r"-?\d+", f) for f in first):
+    if all(_INTEGER.fullmatch(f) for f in first):
         return _parse_neurosim(rows, path)
     return _parse_table(rows, path)
+
+
+def _integer(text: str, label: str, where: str, lo: int = 0) -> int:
+    """A CSV cell as an integer from ``lo`` to :data:`MAX_SIZE`; digit strings longer than an
+    int64 are rejected before conversion (no layer dimension comes near them)."""
+    if not _INTEGER.fullmatch(text):
+        raise NetworkError(f"{where}: {label} = {shown(text)} is not an integer")
+    value = int(text) if len(text.lstrip("+-").lstrip("0")) <= 18 else None
+    if value is None or not lo <= value <= MAX_SIZE:
+        raise NetworkError(f"{where}: {label} = {shown(text) if value is None else value} is not "
+                           f"allowed: from {lo} to {MAX_SIZE:,}")
+    return value
 
 
 def _parse_table(rows, path) -> Network:
     lineno, header, starts = rows[0]
     header = [h.lower() for h in header]
-    for h, col in zip(header, starts):
+    for i, (h, col) in enumerate(zip(header, starts)):
         if h not in CSV_COLUMNS:
-            raise NetworkError(f"{path}:{lineno}:{col}: unknown column {h!r}; columns are "
+            raise NetworkError(f"{path}:{lineno}:{col}: unknown column {shown(h)}; columns are "
                                + ", ".join(CSV_COLUMNS))
+        if h in header[:i]:
+            raise NetworkError(f"{path}:{lineno}:{col}: column {h!r} appears twice")
     if "type" not in header:
         raise NetworkError(f"{path}:{lineno}:1: the header needs a 'type' column; columns are "
                            + ", ".join(CSV_COLUMNS))
@@ -108,13 +126,8 @@ def _parse_table(rows, path) -> Network:
         cells = dict(zip(header, fields))
         col = {h: starts[i] if i < len(starts) else starts[-1] + 1 for i, h in enumerate(header)}
         where = lambda key: f"{path}:{lineno}:{col.get(key, 1)}"      # noqa: E731
-        values = {}
-        for key in _INT_KEYS:
-            v = cells.get(key, "")
-            if v:
-                if not re.fullmatch(r"-?\d+", v):
-                    raise NetworkError(f"{where(key)}: {key} = {v!r} is not an integer")
-                values[key] = int(v)
+        values = {key: _integer(cells[key], key, where(key), 0 if "padding" in key else 1)
+                  for key in _INT_KEYS if cells.get(key)}
         kind = _kind(cells.get("type", ""), where("type"))
         if builder is None:
             shape = [values.get(k) for k in ("in_ch", "in_h", "in_w")]
@@ -139,7 +152,8 @@ def _parse_table(rows, path) -> Network:
 def _kind(value: str, where: str) -> str:
     v = value.lower()
     if v not in KINDS:
-        raise NetworkError(f"{where}: type = {value!r} is not a layer type; use one of " + ", ".join(KINDS))
+        raise NetworkError(f"{where}: type = {shown(value)} is not a layer type; use one of "
+                           + ", ".join(KINDS))
     return v
 
 
@@ -161,16 +175,14 @@ def _parse_neurosim(rows, path) -> Network:
     names = ("IFM rows", "IFM cols", "IFM channels", "kernel rows", "kernel cols", "OFM channels",
              "pool", "stride")
     for n, (lineno, fields, starts) in enumerate(rows, 1):
-        if len(fields) < 8:
-            end = starts[-1] + len(fields[-1])
-            raise NetworkError(f"{path}:{lineno}:{end}: NeuroSim rows have 8 integers ("
+        if len(fields) != 8:
+            col = starts[8] if len(fields) > 8 else starts[-1] + len(fields[-1])
+            raise NetworkError(f"{path}:{lineno}:{col}: NeuroSim rows have 8 integers ("
                                + ", ".join(names) + f"), this one has {len(fields)}")
-        vals = []
-        for f, col, label in zip(fields, starts, names):
-            if not re.fullmatch(r"\d+", f):
-                raise NetworkError(f"{path}:{lineno}:{col}: {label} = {f!r} is not a non-negative integer")
-            vals.append(int(f))
-        h, w, c, kh, kw, out, pool, stride = vals[:8]
+        lows = (1, 1, 1, 1, 1, 1, 0, 1)       # a stride of 0 is a typo, not a default
+        h, w, c, kh, kw, out, pool, stride = (
+            _integer(f, label, f"{path}:{lineno}:{col}", lo)
+            for f, col, label, lo in zip(fields, starts, names, lows))
         where = f"{path}:{lineno}"
         if kh != kw:
             raise NetworkError(f"{where}:{starts[4]}: kernel {kh} x {kw}: only square kernels are "
@@ -181,7 +193,7 @@ def _parse_neurosim(rows, path) -> Network:
             if builder is None:
                 builder = NetBuilder(Path(path).stem, (c, h, w), description="NeuroSim NetWork.csv")
             kind = "fc" if (h, w, kh) == (1, 1, 1) else "conv"
-            builder.add_layer(kind, out_ch=out, kernel=kh, stride=stride or 1,
+            builder.add_layer(kind, out_ch=out, kernel=kh, stride=stride,
                               padding=(kh - 1) // 2 if kind == "conv" else 0,
                               name=f"{kind}{n}", in_shape=(c, h, w))
             if pool:
@@ -194,50 +206,18 @@ def _parse_neurosim(rows, path) -> Network:
 
 # ---- TOML ----------------------------------------------------------------------------------------
 
-class _TomlLocator:
-    """Line and column of the ``[[layer]]`` tables and their keys in the source text."""
-
-    def __init__(self, text: str):
-        self.lines = text.splitlines()
-        self.headers = [i for i, l in enumerate(self.lines) if re.match(r"\s*\[\[\s*layer\s*\]\]", l)]
-
-    def key(self, key: str, layer: int | None = None, *, value: bool = True) -> str:
-        """``LINE:COLUMN`` of ``key`` (of its value unless ``value`` is False) at the top level
-        or in the ``layer``-th table; the table header when the key is absent."""
-        if layer is None:
-            lo, hi = 0, self.headers[0] if self.headers else len(self.lines)
-        elif layer < len(self.headers):
-            lo = self.headers[layer]
-            hi = self.headers[layer + 1] if layer + 1 < len(self.headers) else len(self.lines)
-        else:
-            return "1:1"
-        for i in range(lo, hi):
-            m = re.match(rf"(\s*){re.escape(key)}\s*=\s*", self.lines[i])
-            if m:
-                return f"{i + 1}:{(m.end() if value else m.end(1)) + 1}"
-        if layer is not None:
-            return f"{lo + 1}:1"
-        return "1:1"
-
-
 def parse_toml(text: str, path: str = "<toml>") -> Network:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        msg = str(e)
-        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
-        loc = f"{m.group(1)}:{m.group(2)}" if m else f"{text.rstrip().count(chr(10)) + 1}:1"
-        raise NetworkError(f"{path}:{loc}: TOML syntax error: {re.sub(r' *[(]at .*[)]', '', msg)}") from None
-    at = _TomlLocator(text)
+    data = load_toml(text, path, NetworkError)
+    at = TomlLocator(text)
     for key in data:
         if key not in TOML_TOP_KEYS:
-            raise NetworkError(f"{path}:{at.key(key, value=False)}: unknown key {key!r}; allowed "
+            raise NetworkError(f"{path}:{at.key(key, value=False)}: unknown key {shown(key)}; allowed "
                                "top-level keys are " + ", ".join(TOML_TOP_KEYS))
     strings = {}
     for key in ("name", "dataset", "description"):
         v = data.get(key, Path(path).stem if key == "name" else "")
         if not isinstance(v, str):
-            raise NetworkError(f"{path}:{at.key(key)}: {key} = {v!r} must be a string")
+            raise NetworkError(f"{path}:{at.key(key)}: {key} = {shown(v)} must be a string")
         strings[key] = v
     if "input" not in data:
         raise NetworkError(f"{path}:1:1: missing input = [channels, height, width]")
@@ -253,15 +233,15 @@ def parse_toml(text: str, path: str = "<toml>") -> Network:
     if not layers:
         raise NetworkError(f"{path}:1:1: no [[layer]] tables")
     for i, spec in enumerate(layers):
-        where = lambda key, value=True: f"{path}:{at.key(key, i, value=value)}"     # noqa: E731
+        where = lambda key, value=True: f"{path}:{at.key(key, 'layer', i, value=value)}"  # noqa: E731
         for key, v in spec.items():
             if key not in TOML_LAYER_KEYS:
-                raise NetworkError(f"{where(key, False)}: unknown layer key {key!r}; allowed keys are "
+                raise NetworkError(f"{where(key, False)}: unknown layer key {shown(key)}; allowed keys are "
                                    + ", ".join(TOML_LAYER_KEYS))
             if key in _INT_KEYS and (not isinstance(v, int) or isinstance(v, bool)):
-                raise NetworkError(f"{where(key)}: {key} = {v!r} must be an integer")
+                raise NetworkError(f"{where(key)}: {key} = {shown(v)} must be an integer")
             if key in ("name", "type", "from") and not isinstance(v, str):
-                raise NetworkError(f"{where(key)}: {key} = {v!r} must be a string")
+                raise NetworkError(f"{where(key)}: {key} = {shown(v)} must be a string")
         if "type" not in spec:
             raise NetworkError(f"{where('type')}: layer {i + 1} has no type; use one of " + ", ".join(KINDS))
         kind = _kind(spec["type"], where("type"))

@@ -19,14 +19,22 @@ checking every shape; :data:`BUILTIN` lists the built-in networks with their sou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from crosstrain.golden.deconv import ConvTranspose, DeconvError
+from crosstrain.golden.deconv import ConvTranspose, DeconvError, tap_hits
+from crosstrain.golden.userinput import shown
 
 KINDS = ("conv", "tconv", "fc", "pool", "add")
 WEIGHT_KINDS = ("conv", "tconv", "fc")
+# Largest channel count (fc: input features) and pixels per side of any layer's input or output:
+# published networks stay below 2^16 channels and 2^13 pixels (gigapixel inputs are tiled).
+MAX_SIZE = 1 << 20
+# [assumption] Widest weight kernel: published CNN kernels are at most a few tens of taps wide
+# (7 in ResNet, 11 in AlexNet); pools may span the whole feature map (global pooling).
+MAX_KERNEL = 1024
+MAX_NAME_CHARS = 100
 
 
 class NetworkError(ValueError):
@@ -52,20 +60,28 @@ class Layer:
     padding: int = 0
     output_padding: int = 0
     needs_input_error: bool = True   # False when the input is the network input
+    # The outputs this layer reads, by layer name ("input" = the network input; an add reads two):
+    # the wiring, which a network file or an ONNX export writes back; no part of the cost.
+    inputs: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise NetworkError(f"layer {self.name}: unknown type {self.kind!r}; use one of "
+            raise NetworkError(f"layer {self.name}: unknown type {shown(self.kind)}; use one of "
                                + ", ".join(KINDS), "type")
-        for key in ("in_ch", "out_ch", "in_h", "in_w", "kernel", "stride"):
+        top = MAX_KERNEL if self.kind in WEIGHT_KINDS else MAX_SIZE
+        for key, lo, hi in (("in_ch", 1, MAX_SIZE), ("out_ch", 1, MAX_SIZE), ("in_h", 1, MAX_SIZE),
+                            ("in_w", 1, MAX_SIZE), ("kernel", 1, top), ("stride", 1, MAX_SIZE),
+                            ("padding", 0, MAX_SIZE), ("output_padding", 0, MAX_SIZE)):
             v = getattr(self, key)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise NetworkError(f"layer {self.name}: {key} = {v!r} must be a positive integer", key)
-        for key in ("padding", "output_padding"):
-            v = getattr(self, key)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise NetworkError(f"layer {self.name}: {key} = {v!r} must be zero or a positive "
-                                   "integer", key)
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise NetworkError(f"layer {self.name}: {key} = {shown(v)} is not allowed: an integer "
+                                   f"from {lo} to {hi:,}", key)
+        # Padding rows beyond the kernel only add outputs that see no input (conv) or crop
+        # more than a tap adds (tconv); a pool pads at most half its window (as PyTorch).
+        most = self.kernel // 2 if self.kind == "pool" else self.kernel - 1
+        if self.padding > most:
+            raise NetworkError(f"layer {self.name}: padding = {self.padding} is not allowed with kernel "
+                               f"{self.kernel}: at most {most}", "padding")
         if self.kind == "tconv" and self.output_padding >= self.stride:
             raise NetworkError(f"layer {self.name}: output_padding = {self.output_padding} must be "
                                f"below stride ({self.stride})", "output_padding")
@@ -81,6 +97,9 @@ class Layer:
             raise NetworkError(f"layer {self.name}: kernel {self.kernel}, stride {self.stride} and "
                                f"padding {self.padding} leave no output from a {self.in_h} x "
                                f"{self.in_w} input", "kernel")
+        if max(self.out_h, self.out_w) > MAX_SIZE:
+            raise NetworkError(f"layer {self.name}: a {self.out_h} x {self.out_w} output is not "
+                               f"allowed: at most {MAX_SIZE:,} pixels per side", "stride")
         if self.kind in ("pool", "add") and self.out_ch != self.in_ch:
             raise NetworkError(f"layer {self.name}: a {self.kind} layer keeps its {self.in_ch} "
                                f"channels, not {self.out_ch}", "out_ch")
@@ -140,15 +159,14 @@ def _out_size(layer: Layer, n: int) -> int:
     return n
 
 
-def useful_taps(n_in: int, k: int, s: int, p: int, n_out: int) -> np.ndarray:
-    """Per convolution output along one dimension, the kernel taps that read a real input.
+def useful_taps(n_in: int, k: int, s: int, p: int, n_out: int) -> int:
+    """Kernel taps that read a real input, summed over the convolution outputs along one
+    dimension (closed form: :func:`crosstrain.golden.deconv.tap_hits`).
 
     Output ``o`` reads input ``o*s - p + t`` with tap ``t``; taps landing on padding are not
-    useful. Returns an int array of length ``n_out``. (Transposed convolutions:
-    :func:`crosstrain.golden.zeroskip.useful_macs`.)
+    useful. (Transposed convolutions: :func:`crosstrain.golden.zeroskip.useful_macs`.)
     """
-    i = np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :]
-    return ((i >= 0) & (i < n_in)).sum(axis=1)
+    return tap_hits(n_out, k, s, p, p + n_in)
 
 
 def conv_transpose(layer: "Layer") -> ConvTranspose:
@@ -190,10 +208,10 @@ class NetBuilder:
 
     def __init__(self, name: str, input_shape, *, dataset: str = "", description: str = ""):
         shape = tuple(input_shape)
-        if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
-                                      for v in shape):
-            raise NetworkError(f"network input {list(input_shape)!r} must be three positive integers "
-                               "[channels, height, width]", "input")
+        if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                      and 1 <= v <= MAX_SIZE for v in shape):
+            raise NetworkError(f"network input {shown(list(input_shape))} is not allowed: three "
+                               f"integers [channels, height, width] from 1 to {MAX_SIZE:,}", "input")
         self.name, self.dataset, self.description = name, dataset, description
         self.input_shape = shape
         self.layers: list[Layer] = []
@@ -201,21 +219,24 @@ class NetBuilder:
         self.last = "input"
 
     def _input(self, src, in_shape):
-        if src is not None:
-            if src not in self.outputs:
-                raise NetworkError(f"unknown source layer {src!r}; earlier layers are: "
-                                   + ", ".join(self.outputs), "from")
-            base, from_input = self.outputs[src], src == "input"
-        else:
-            base, from_input = self.outputs[self.last], self.last == "input"
+        if src is not None and src not in self.outputs:
+            names = list(self.outputs)
+            raise NetworkError(f"unknown source layer {shown(src)}; earlier layers are: "
+                               + ("…, " if len(names) > 10 else "") + ", ".join(names[-10:]), "from")
+        src = self.last if src is None else src
+        base = self.outputs[src]
         if in_shape is not None:
             base = tuple(b if g is None else g for g, b in zip(in_shape, base))
-        return base, from_input
+        return base, src
 
     def add_layer(self, kind, *, out_ch=None, kernel=1, stride=1, padding=0, output_padding=0,
-                  name=None, src=None, in_shape=None) -> Layer:
-        (c, h, w), from_input = self._input(src, in_shape)
+                  name=None, src=None, in_shape=None, other=None) -> Layer:
+        """One layer of ``kind``; ``other`` is the second input of an ``add`` (see :meth:`add`)."""
+        (c, h, w), src = self._input(src, in_shape)
         name = name or f"{kind}{len(self.layers) + 1}"
+        if not (len(name) <= MAX_NAME_CHARS and name.isprintable()):
+            raise NetworkError(f"layer name {shown(name)} is not allowed: at most {MAX_NAME_CHARS} "
+                               "printable characters", "name")
         if name in self.outputs:
             raise NetworkError(f"layer name {name!r} is used twice", "name")
         if kind == "fc":
@@ -226,7 +247,8 @@ class NetBuilder:
             raise NetworkError(f"layer {name}: a {kind} layer needs out_ch", "out_ch")
         layer = Layer(name=name, kind=kind, in_ch=c, out_ch=out_ch, in_h=h, in_w=w, kernel=kernel,
                       stride=stride, padding=padding, output_padding=output_padding,
-                      needs_input_error=not from_input)
+                      needs_input_error=src != "input",
+                      inputs=(src,) if other is None else (src, other))
         self.layers.append(layer)
         self.outputs[name] = layer.out_shape
         self.last = name
@@ -246,18 +268,20 @@ class NetBuilder:
         return self.add_layer("pool", kernel=kernel, stride=stride or kernel, padding=padding, **kw)
 
     def add(self, other, **kw):
-        """Residual add of the previous output and the output of layer ``other``."""
+        """Residual add of the previous output (or of layer ``src``) and the output of layer
+        ``other``."""
         if other not in self.outputs:
-            raise NetworkError(f"unknown source layer {other!r} for add", "from")
-        mine = self.outputs[self.last]
-        if self.outputs[other] != mine:
-            raise NetworkError(f"add: shapes differ: {self.last} gives {list(mine)}, {other} gives "
+            raise NetworkError(f"unknown source layer {shown(other)} for add", "from")
+        first = kw.get("src") or self.last
+        mine = self.outputs.get(first)
+        if mine is not None and self.outputs[other] != mine:
+            raise NetworkError(f"add: shapes differ: {first} gives {list(mine)}, {other} gives "
                                f"{list(self.outputs[other])}", "from")
-        return self.add_layer("add", **kw)
+        return self.add_layer("add", other=other, **kw)
 
     def build(self) -> Network:
         if not self.layers:
-            raise NetworkError(f"network {self.name!r} has no layers", "layer")
+            raise NetworkError(f"network {shown(self.name)} has no layers", "layer")
         return Network(name=self.name, layers=tuple(self.layers), input_shape=self.input_shape,
                        dataset=self.dataset, description=self.description)
 
@@ -375,6 +399,6 @@ BUILTIN = {f.__name__.replace("_", "-"): f for f in (
 def builtin(name: str) -> Network:
     """A built-in network by name (see :data:`BUILTIN`)."""
     if name not in BUILTIN:
-        raise NetworkError(f"unknown network {name!r}: built-in networks are {', '.join(BUILTIN)}, "
-                           "or give a .csv or .toml file")
+        raise NetworkError(f"unknown network {shown(name)}: built-in networks are {', '.join(BUILTIN)}, "
+                           "or give a .csv, .toml or .onnx file")
     return BUILTIN[name]()

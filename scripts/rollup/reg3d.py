@@ -49,7 +49,8 @@ from crosstrain.rollup.gpu import (
     kernels,
     native_memory,
 )
-from crosstrain.rollup.mapper import SettingError, Technique, map_network
+from crosstrain.golden.userinput import shown
+from crosstrain.rollup.mapper import SettingError, Technique, check_setting, map_network
 from crosstrain.rollup.networks import Network
 
 
@@ -93,22 +94,22 @@ class Reg3dSettings:
     gpu_idle_fraction: float = 0.1         # [assumption] board power an idle GPU draws while it waits
 
     def __post_init__(self):
+        # Energies per bit up to 1 nJ (DRAM: 3-20 pJ/bit, reference sheet s.9); link bandwidths
+        # from 1 MB/s to 10 PB/s (the MIV assumption is 0.1 PB/s); link latencies up to 1 s.
         for k in ("dram_core_pj_per_bit", "reram_read_pj_per_bit"):
-            if not getattr(self, k) >= 0:
-                raise SettingError(f"reg3d.{k} = {getattr(self, k)!r}: zero or positive")
-        if not 0 <= self.gpu_idle_fraction <= 1:
-            raise SettingError(f"reg3d.gpu_idle_fraction = {self.gpu_idle_fraction!r}: a fraction in [0, 1]")
+            check_setting(f"reg3d.{k}", getattr(self, k), 0, 1e3)
+        check_setting("reg3d.gpu_idle_fraction", self.gpu_idle_fraction, 0, 1, what="a fraction")
         for lk in self.links:
-            if lk.bandwidth_gbs is not None and not lk.bandwidth_gbs > 0:
-                raise SettingError(f"link.{lk.name}.bandwidth_gbs = {lk.bandwidth_gbs!r}: positive")
-            if not (lk.latency_ns >= 0 and lk.pj_per_bit >= 0):
-                raise SettingError(f"link.{lk.name}: latency_ns and pj_per_bit must be zero or positive")
+            if lk.bandwidth_gbs is not None:
+                check_setting(f"link.{lk.name}.bandwidth_gbs", lk.bandwidth_gbs, 1e-3, 1e7)
+            check_setting(f"link.{lk.name}.latency_ns", lk.latency_ns, 0, 1e9)
+            check_setting(f"link.{lk.name}.pj_per_bit", lk.pj_per_bit, 0, 1e3)
 
     def link(self, name: str) -> Link:
         for lk in self.links:
             if lk.name == name:
                 return lk
-        raise SettingError(f"unknown link {name!r}: use one of {', '.join(l.name for l in self.links)}")
+        raise SettingError(f"unknown link {shown(name)}: use one of {', '.join(l.name for l in self.links)}")
 
 
 def link_bandwidth_gbs(lk: Link, spec: GpuSpec) -> float:
@@ -164,7 +165,8 @@ def reg3d_cost(net: Network, cfg: HardwareConfig, spec: GpuSpec, *, mapping: str
     pim = reram_cost(nm, name="pim", description="", settings=cost_settings)
     sec = lambda c: cycles.cycles_to_seconds(cfg, c)                 # noqa: E731
 
-    gpu_phases = {"backward", "gradient", "update"} if mapping == "conservative" else {"gradient", "update"}
+    # a tuple, not a set: gpu_busy is summed in this order, so the float sum is the same in every run
+    gpu_phases = ("backward", "gradient", "update") if mapping == "conservative" else ("gradient", "update")
     phases = {p: PhaseCost(ph.latency_s, ph.energy_j, dict(ph.events), dict(ph.components))
               for p, ph in pim.phases.items()}
     phases["transfer"] = PhaseCost()

@@ -23,6 +23,29 @@ def test_digits_file_is_what_scikit_learn_loads():
     assert np.array_equal(y_tr, d.target[order[n_test:]])
 
 
+def test_without_scikit_learn_the_error_names_the_extra(monkeypatch):
+    real = training.importlib.util.find_spec
+    monkeypatch.setattr(training.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "sklearn" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"pip install 'crosstrain\[digits\]'"):
+        training.digits_file()
+
+
+def test_progress_wraps_every_training_step():
+    seen = {}
+
+    def progress(iterable, *, desc, total):
+        seen.update(desc=desc, total=total)
+        for step in iterable:
+            seen["last"] = step
+            yield step
+    result = training.train(config.load("pipelayer"), SHORT, [we.Ledger(config.load("pipelayer"))],
+                            progress=progress)
+    assert seen == {"desc": "training, every write kept", "total": result.steps,
+                    "last": result.steps - 1}
+    assert len(result.epoch_accuracy) == SHORT.epochs
+
+
 def test_im2col_and_col2im_are_adjoint():
     rng = np.random.default_rng(1)
     a = rng.normal(size=(2, 4, 4, 3))

@@ -79,3 +79,14 @@ def test_reference_accounting_by_hand():
     assert cycles.cycles_to_seconds(p, cycles.mvm_schedule(p).latency) == pytest.approx(2304e-9)
     # the CRS keeps the RTL schedule
     assert cycles.crs_cycles(c) == cycles.crs_cycles(config.load("panther"))
+
+
+def test_adc_shared_by_arrays_lengthens_conversions():
+    # GraphR's example: one ADC for 8 crossbars x 8 bitlines at 1 GS/s is a 64 ns step
+    cfg = config.load("graphr")
+    s = cycles.mvm_schedule(cfg, arrays_per_adc=8)
+    assert (s.read_cycles, s.conv_cycles, s.step_interval) == (30, 64, 64)     # 29.31 ns read
+    assert s.latency == 30 + 15 * 64 + 64 + 2 and s.interval == 16 * 64
+    assert cycles.mvm_schedule(cfg).conv_cycles == 8
+    with pytest.raises(ValueError, match="arrays_per_adc"):
+        cycles.mvm_schedule(cfg, arrays_per_adc=0)

@@ -1,5 +1,7 @@
 """The golden transposed convolution against plain-loop oracles written here, for every formulation."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -206,3 +208,69 @@ def test_operand_shapes_and_types_are_checked():
         ConvTranspose(in_channels=1, out_channels=1, kernel=2, stride=0)
     with pytest.raises(DeconvError, match=r"padding = 1.5: must be an integer"):
         ConvTranspose(in_channels=1, out_channels=1, kernel=2, padding=1.5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 12), st.integers(1, 6), st.integers(1, 5), st.integers(-15, 40),
+       st.integers(0, 40))
+def test_tap_hits_counts_window_taps_in_a_range(count, taps, stride, lo, width):
+    hi = lo + width
+    want = sum(lo <= i * stride + t < hi for i in range(count) for t in range(taps))
+    assert deconv.tap_hits(count, taps, stride, lo, hi) == want
+
+
+@st.composite
+def wide_layers(draw):
+    """Layers with every relation of kernel, stride and padding (kernel < stride included)."""
+    k, s = draw(st.integers(1, 9)), draw(st.integers(1, 7))
+    try:
+        return ConvTranspose(in_channels=1, out_channels=1, kernel=k, stride=s,
+                             padding=draw(st.integers(0, k + 2)),
+                             output_padding=draw(st.integers(0, s - 1)),
+                             height=draw(st.integers(1, 6)), width=draw(st.integers(1, 6)))
+    except DeconvError:
+        assume(False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(wide_layers())
+def test_phase_classes_are_runs_of_equal_phases(spec):
+    """The closed-form runs cover exactly the enumerated phases, each phase with its run's
+    geometry, and every phase's reads are the (window, tap) pairs on input pixels counted here."""
+    geometry = ("taps", "q_lo", "q_hi", "q_read_hi", "reads")
+    for axis, n_in in (("y", spec.height), ("x", spec.width)):
+        phases = spec.axis_phases(axis)
+        runs = spec.axis_phase_classes(axis)
+        assert len(runs) <= 4 and sum(n for *_, n in runs) == len(phases)
+        for first, pos, n in runs:
+            assert phases[pos] == first
+            for ph in phases[pos:pos + n]:
+                assert [getattr(ph, f) for f in geometry] == [getattr(first, f) for f in geometry]
+        for ph in phases:
+            assert ph.reads == sum(0 <= q - j < n_in for q in range(ph.q_lo, ph.q_read_hi + 1)
+                                   for j in range(ph.taps))
+    reads = np.bincount(deconv.read_sequence(spec)[:, 0], minlength=len(spec.phases))
+    assert [ph.y.reads * ph.x.reads for ph in spec.phases] == reads.tolist()
+    classes = spec.phase_classes()
+    assert sum(n for _, n in classes) == len(spec.phases)
+    for first, _ in classes:
+        assert spec.phases[first.index] == first
+
+
+def test_huge_kernel_and_stride_take_no_memory():
+    """kernel = stride = 10**9: checking the layer and classing its 10**18 phase groups is
+    closed form (the enumeration would hold 10**9 phases per axis)."""
+    tracemalloc.start()
+    try:
+        spec = ConvTranspose(in_channels=3, out_channels=2, kernel=10**9, stride=10**9, padding=7,
+                             height=3, width=2)
+        classes = spec.phase_classes()
+        with pytest.raises(DeconvError, match=r"in '1\.\.999999999' meet no kernel tap"):
+            ConvTranspose(in_channels=1, out_channels=1, kernel=1, stride=10**9, height=2, width=2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+    assert sum(n for _, n in classes) == (10**9) ** 2
+    # kernel = stride: every output pixel reads exactly one input pixel (with one tap)
+    assert sum(n * ph.y.reads * ph.x.reads for ph, n in classes) == (3 * 10**9 - 14) * (2 * 10**9 - 14)

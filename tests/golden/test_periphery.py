@@ -1,4 +1,4 @@
-"""crosstrain.golden.periphery.PeripheryParams: --param names, JSON round trip, the output width, errors."""
+"""crosstrain.golden.periphery.PeripheryParams: typed overrides, JSON round trip, the output width, errors."""
 
 import json
 
@@ -7,50 +7,42 @@ import pytest
 
 from crosstrain.golden import config, crossbar, encoding
 from crosstrain.golden.config import ConfigError
-from crosstrain.golden.periphery import SHORT_NAMES, PeripheryParams, from_params
-
-# a valid value, different from panther's, for every short name
-OTHER = dict(rows=64, cols=32, encoding="differential", read_latency_ns=50.0, bits_per_cell=4,
-             write_latency_ns=20.0, dac_bits=2, adc_bits=9, adcs_per_array=4, adc_mode="lossless",
-             weight_bits=20, weight_frac_bits=4, input_bits=8, error_bits=8, update_slices=20,
-             update_slice_bits=5, opa_shift=2, clock_ghz=2.0, opa_phase_ns=10.0, pipeline_cycles=3)
-NEEDS = {"adc_mode": ["adc_bits=9"]}   # a lossless ADC must resolve 128 rows x 3
+from crosstrain.golden.periphery import PeripheryParams, periphery_params
 
 CONFIGS = [
-    ("panther", []), ("pipelayer", []),
-    ("panther", ["encoding=differential"]),
-    ("panther", ["dac_bits=2", "adc_bits=6"]),
-    ("panther", ["rows=16", "cols=48", "adcs_per_array=4", "adc_bits=5"]),
-    ("panther", ["bits_per_cell=4", "weight_bits=8", "weight_frac_bits=4", "input_bits=8",
-                 "encoding=differential"]),
-    ("isaac", ["dac_bits=3", "input_bits=9"]),
+    ("panther", {}), ("pipelayer", {}),
+    ("panther", {"crossbar.encoding": "differential"}),
+    ("panther", {"converters.dac_bits": 2, "converters.adc_bits": 6}),
+    ("panther", {"crossbar.rows": 16, "crossbar.cols": 48, "converters.adcs_per_array": 4,
+                 "converters.adc_bits": 5}),
+    ("panther", {"device.bits_per_cell": 4, "precision.weight_bits": 8, "precision.weight_frac_bits": 4,
+                 "precision.input_bits": 8, "crossbar.encoding": "differential",
+                 "precision.update_slices": 8}),   # 16 slices of 4-bit cells: a 66-bit weight
+    ("isaac", {"converters.dac_bits": 3, "precision.input_bits": 9}),
 ]
 
 
-def test_every_short_name_is_its_section_field():
-    assert OTHER.keys() == SHORT_NAMES.keys()
-    for short, path in SHORT_NAMES.items():
-        section, field = path.split(".")
-        by_short = from_params([f"{short}={OTHER[short]}", *NEEDS.get(short, [])])
-        by_path = from_params([f"{path}={OTHER[short]}", *NEEDS.get(short, [])])
-        assert by_short == by_path, short
-        got = getattr(getattr(by_short.cfg, section), field)
-        want = OTHER[short]
-        assert got == ((want,) if short == "update_slice_bits" else want), short
-        assert got != getattr(getattr(config.load("panther"), section), field), short
+def test_overrides_change_exactly_their_fields():
+    base = config.as_dict(config.load("panther"))
+    p = periphery_params({"crossbar.rows": 64, "converters.adc_bits": 9, "precision.update_slice_bits": 5})
+    got = config.as_dict(p.cfg)
+    changed = {(s, f) for s in base if s not in ("name", "parts") for f in base[s] if got[s][f] != base[s][f]}
+    assert got["parts"] == base["parts"]
+    assert changed == {("crossbar", "rows"), ("converters", "adc_bits"), ("precision", "update_slice_bits")}
+    assert (p.rows, p.adc_bits, p.cfg.precision.update_slice_bits) == (64, 9, (5,))
 
 
-def test_dict_form_and_preset_file(tmp_path):
+def test_nested_form_and_preset_file(tmp_path):
     f = tmp_path / "mine.toml"
     f.write_text('base = "isaac"\n[converters]\nadc_bits = 7\n')
-    p = from_params({"adcs_per_array": 2, "converters.dac_bits": 2}, preset=str(f))
+    p = periphery_params({"converters": {"adcs_per_array": 2}, "converters.dac_bits": 2}, preset=str(f))
     assert (p.adc_bits, p.adcs_per_array, p.dac_bits) == (7, 2, 2)
-    assert p == from_params(["adcs_per_array=2", "converters.dac_bits=2"], preset=str(f))
+    assert p == periphery_params({"converters.adcs_per_array": 2, "converters.dac_bits": 2}, preset=str(f))
 
 
-@pytest.mark.parametrize("preset, pairs", CONFIGS + [("panther", ["out_width=48"])])
-def test_round_trip_through_json(preset, pairs):
-    p = from_params(pairs, preset=preset)
+@pytest.mark.parametrize("preset, overrides, out_width", [(*c, 0) for c in CONFIGS] + [("panther", {}, 48)])
+def test_round_trip_through_json(preset, overrides, out_width):
+    p = periphery_params(overrides, preset=preset, out_width=out_width)
     back = PeripheryParams.from_dict(json.loads(json.dumps(p.as_dict())))
     assert back == p and back.out_width == p.out_width
     assert config.as_dict(back.cfg) == config.as_dict(p.cfg)
@@ -92,9 +84,9 @@ def signed_bits(lo: int, hi: int) -> int:
     return max((-lo - 1).bit_length(), hi.bit_length()) + 1
 
 
-@pytest.mark.parametrize("preset, pairs", CONFIGS)
-def test_out_width_holds_every_output_and_is_at_most_one_bit_loose(preset, pairs):
-    p = from_params(pairs, preset=preset)
+@pytest.mark.parametrize("preset, overrides", CONFIGS)
+def test_out_width_holds_every_output_and_is_at_most_one_bit_loose(preset, overrides):
+    p = periphery_params(overrides, preset=preset)
     lo, hi = output_range(p)
     y = extreme_outputs(p)
     assert lo <= y.min() and y.max() <= hi, "the bound is not a bound"
@@ -105,7 +97,7 @@ def test_out_width_holds_every_output_and_is_at_most_one_bit_loose(preset, pairs
 
 def test_clipping_reaches_the_sign_step_bound():
     """All-max weights and the most negative inputs drive every ADC to full scale on the sign step."""
-    p = from_params(["rows=16", "cols=16", "adc_bits=5"])       # 16 rows x level 3 > 31: clips
+    p = periphery_params({"crossbar.rows": 16, "crossbar.cols": 16, "converters.adc_bits": 5})  # clips
     y = extreme_outputs(p)
     half = 1 << (p.input_bits - 1)
     per_set = sum(1 << (p.bits_per_cell * k) for k in range(p.weight_slices))
@@ -114,34 +106,39 @@ def test_clipping_reaches_the_sign_step_bound():
 
 
 def test_explicit_out_width_is_kept_when_wide_enough():
-    p = from_params(["out_width=64"])
+    p = periphery_params(out_width=64)
     assert p.out_width == 64 and p.min_out_width < 64
 
 
-@pytest.mark.parametrize("pairs, needle", [
-    (["rows=0"], "crossbar.rows = 0"),
-    (["cols=-4"], "crossbar.cols = -4"),
-    (["rows=2.5"], "crossbar.rows = 2.5"),
-    (["adcs_per_array=0"], "converters.adcs_per_array = 0"),
-    (["dac_bits=0"], "converters.dac_bits = 0"),
-    (["weight_bits=0"], "precision.weight_bits = 0"),
-    (["bits_per_cell=3"], "precision.weight_bits = 16 is not allowed: must be a multiple of device.bits_per_cell"),
-    (["adc_bits=40"], "converters.adc_bits = 40"),
-    (["adc_mode=lossless"], "converters.adc_bits = 8"),
-    (["encoding=triple"], "crossbar.encoding = 'triple'"),
-    (["converters.adc_lsb=0.5"], "converters.adc_lsb = 0.5 is not allowed in RTL"),
-    (["out_width=10"], "out_width = 10 is too narrow: the output path needs 40 bits for adc_bits=8"),
-    (["adc_bits=12", "out_width=40"], "out_width = 40 is too narrow"),
-    (["out_width=0"], "out_width = 0"),
-    (["out_width=wide"], "out_width = 'wide'"),
-    (["update_slice_bits=a,b"], "update_slice_bits = 'a,b' is not a comma-separated list"),
-    (["nope=1"], "unknown parameter 'nope': use one of adc_bits"),
-    (["crossbar.nope=1"], "unknown field crossbar.nope"),
-    (["adc_bits"], "parameter 'adc_bits' is not KEY=VALUE"),
+@pytest.mark.parametrize("overrides, out_width, needle", [
+    ({"crossbar.rows": 0}, 0, "crossbar.rows = 0"),
+    ({"crossbar.cols": -4}, 0, "crossbar.cols = -4"),
+    ({"crossbar.rows": 2.5}, 0, "crossbar.rows = 2.5"),
+    ({"crossbar.rows": "16"}, 0, "crossbar.rows = '16'"),
+    ({"converters.adcs_per_array": 0}, 0, "converters.adcs_per_array = 0"),
+    ({"converters.dac_bits": 0}, 0, "converters.dac_bits = 0"),
+    ({"precision.weight_bits": 0}, 0, "precision.weight_bits = 0"),
+    ({"device.bits_per_cell": 3}, 0,
+     "precision.weight_bits = 16 is not allowed: must be a multiple of device.bits_per_cell"),
+    ({"converters.adc_bits": 40}, 0, "converters.adc_bits = 40"),
+    ({"converters.adc_mode": "lossless"}, 0, "converters.adc_bits = 8"),
+    ({"crossbar.encoding": "triple"}, 0, "crossbar.encoding = 'triple'"),
+    ({"converters.adc_lsb": 0.5}, 0, "converters.adc_lsb = 0.5 is not allowed in RTL"),
+    ({}, 10, "out_width = 10 is too narrow: the output path needs 40 bits for adc_bits=8"),
+    ({"converters.adc_bits": 12}, 40, "out_width = 40 is too narrow"),
+    ({}, -1, "out_width = -1 is not allowed: 0 (the width the outputs need) up to 128"),
+    ({}, "wide", "out_width = 'wide' is not allowed"),
+    ({}, True, "out_width = True is not allowed"),
+    ({"precision.update_slice_bits": ("a", "b")}, 0, "precision.update_slice_bits = ('a', 'b')"),
+    ({"crossbar.nope": 1}, 0, "unknown field crossbar.nope"),
+    ({"crossbar.rows": 8192}, 0, "crossbar.rows = 8192 is not allowed in RTL: 1 to 4096"),
+    ({"crossbar.cols": 4097}, 0, "crossbar.cols = 4097 is not allowed in RTL: 1 to 4096"),
+    ({"tile.pipeline_cycles": 65}, 0, "tile.pipeline_cycles = 65 is not allowed in RTL: 0 to 64"),
+    ({}, 129, "out_width = 129 is not allowed: 0 (the width the outputs need) up to 128"),
 ])
-def test_each_bad_parameter_is_one_line_naming_it(pairs, needle):
+def test_each_bad_parameter_is_one_line_naming_it(overrides, out_width, needle):
     with pytest.raises(ConfigError) as e:
-        from_params(pairs)
+        periphery_params(overrides, out_width=out_width)
     msg = str(e.value)
     assert needle in msg and "\n" not in msg
 
@@ -153,3 +150,16 @@ def test_the_rtl_refuses_a_reference_accounting():
         PeripheryParams(config.load("panther-sim"))
     assert "\n" not in str(e.value)
     PeripheryParams(config.load("panther"))                   # RTL-backed
+
+
+def test_rtl_limits_themselves_are_allowed():
+    p = periphery_params({"crossbar.rows": 4096, "crossbar.cols": 4096, "tile.pipeline_cycles": 64},
+                         out_width=128)
+    assert (p.rows, p.cols, p.pipeline_cycles, p.out_width) == (4096, 4096, 64, 128)
+    # a wide configuration within the configuration's int64 bounds still fits the widest out_width
+    wide = periphery_params({"crossbar.rows": 4096, "crossbar.cols": 4096, "device.bits_per_cell": 1,
+                             "precision.weight_bits": 24, "precision.input_bits": 26,
+                             "precision.error_bits": 26, "converters.adc_bits": 24,
+                             "converters.dac_bits": 1, "crossbar.encoding": "differential",
+                             "precision.update_slices": 24, "precision.opa_shift": 28})
+    assert wide.min_out_width <= 128

@@ -1,11 +1,13 @@
 """Zero skipping is exact and counts what it skips; layer costs against counts derived here."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crosstrain.golden import config, crossbar, deconv
+from crosstrain.golden import config, crossbar, deconv, zeroskip
 from crosstrain.golden.cycles import mvm_schedule
 from crosstrain.golden.deconv import ConvTranspose
 from crosstrain.golden.events import Events
@@ -202,3 +204,110 @@ def test_network_inputs_chain_and_sparsity(name):
         zeros = (x == 0).mean()
         assert (0.4 < zeros < 0.6) if layer.relu_input else zeros < 0.01
         assert (x.min() >= 0) == layer.relu_input
+
+
+def enumerated_costs(spec, cfg, x):
+    """The decomposed and zero-skipping costs phase group by phase group, from the read sequence
+    and the materialized windows (the enumeration the closed form replaces)."""
+    sched, cin, cout, apb = mvm_schedule(cfg), spec.in_channels, spec.out_channels, cfg.arrays_per_block
+    batch = len(x)
+    reads = np.bincount(deconv.read_sequence(spec)[:, 0], minlength=len(spec.phases))
+    dec = dict(arrays=0, mvms=0, rows_allocated=0, rows_activated=0, cycles=0, events=Events())
+    zs = dict(mvms=0, rows_allocated=0, rows_activated=0, cycles=0, events=Events(),
+              skipped=SkipCounts())
+    col_tiles = -(-cout // cfg.crossbar.cols)
+    for ph in spec.phases:
+        rows, n = ph.slots * cin, batch * ph.y.read_count * ph.x.read_count
+        dec["arrays"] += -(-rows // cfg.crossbar.rows) * col_tiles * apb
+        dec["mvms"] += n
+        dec["rows_allocated"] += n * rows
+        dec["rows_activated"] += batch * int(reads[ph.index]) * cin
+        dec["cycles"] = max(dec["cycles"], sched.total(n))
+        dec["events"] += crossbar.count_mvm_events(cfg, (rows, cout), n)
+        if not n:
+            continue
+        vec = deconv.phase_inputs(spec, x, ph)[:, :ph.y.read_count, :ph.x.read_count].reshape(-1, rows)
+        ones = deconv.phase_inputs(spec, np.ones_like(x), ph)[:, :ph.y.read_count, :ph.x.read_count]
+        any_step = np.zeros((len(vec), cfg.input_steps), dtype=bool)
+        for r0 in range(0, rows, cfg.crossbar.rows):
+            plan = plan_steps(vec[:, r0:r0 + cfg.crossbar.rows], cfg)
+            any_step |= plan.issued
+            k = int(plan.issued.sum())
+            zs["events"] += Events(array_steps=k * apb * col_tiles,
+                                   dac_conversions=k * apb * col_tiles * plan.zero.shape[1],
+                                   adc_conversions=k * apb * cout, shift_adds=k * apb * cout)
+        run, nonzero, read = int(any_step.any(axis=1).sum()), int(np.count_nonzero(vec)), int(ones.sum())
+        zs["skipped"] += SkipCounts(vectors=len(vec), zero_vectors=len(vec) - run, values=read,
+                                    zero_values=read - nonzero, steps=any_step.size,
+                                    steps_issued=int(any_step.sum()))
+        zs["mvms"] += run
+        zs["rows_allocated"] += run * rows
+        zs["rows_activated"] += nonzero
+        zs["cycles"] = max(zs["cycles"], stream_cycles(cfg, int(any_step.sum()) + len(vec) - run))
+    return dec, zs
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 6), st.integers(0, 4), st.integers(0, 5), st.integers(1, 5),
+       st.integers(1, 5), st.integers(1, 20), st.integers(1, 40), st.integers(0, 2**32 - 1))
+def test_closed_form_costs_equal_the_enumeration(k, s, p, op, h, w, cin, chunk, seed):
+    """layer_costs (phase classes, closed-form reads, chunked windows) against the group-by-group
+    enumeration; ``chunk`` shrinks the planning chunk so that windows split anywhere."""
+    try:
+        spec = ConvTranspose(in_channels=cin, out_channels=3, kernel=k, stride=s, padding=p,
+                             output_padding=op % s, height=h, width=w)
+    except deconv.DeconvError:
+        return
+    rng = np.random.default_rng(seed)
+    x = sparse_inputs(rng, 8, (2, cin, h, w), 0.5, False)
+    cfg = small_cfg(rows=8)
+    want_dec, want_zs = enumerated_costs(spec, cfg, x)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(zeroskip, "PLAN_CHUNK_VALUES", chunk)
+        got = layer_costs(spec, cfg, x)
+    for name, want in (("decomposed", want_dec), ("zero_skip", want_zs)):
+        for key, value in want.items():
+            assert getattr(got[name], key) == value, (name, key, f"seed={seed}")
+    pairs = [sum(0 <= i * s + t - p < n_out for i in range(n_in) for t in range(k))
+             for n_in, n_out in ((h, spec.out_height), (w, spec.out_width))]
+    assert got["naive"].useful_macs == pairs[0] * pairs[1] * 2 * cin * 3
+
+
+def test_costs_of_a_huge_layer_take_no_memory():
+    """Value-independent costs are closed form: kernel = stride = 10**9 (10**18 phase groups of
+    one geometry), and a 10**9-pixel input side."""
+    cfg = config.load("panther")
+    tracemalloc.start()
+    try:
+        big = layer_costs(ConvTranspose(in_channels=2, out_channels=3, kernel=10**9, stride=10**9,
+                                        height=2, width=3), cfg)
+        wide = layer_costs(ConvTranspose(in_channels=2, out_channels=3, kernel=4, stride=2,
+                                         padding=1, height=10**9, width=5), cfg)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+    # kernel = stride: each of the 2e9 x 3e9 outputs is one MVM of one pixel's channels
+    dec = big["decomposed"]
+    assert dec.mvms == dec.rows_allocated // 2 == 6 * 10**18 and dec.utilization == 1.0
+    # k4 s2 p1: per axis each input pixel meets 4 taps, minus the 2 cropped at the borders
+    assert wide["naive"].useful_macs == (4 * 10**9 - 2) * (4 * 5 - 2) * 2 * 3
+
+
+def test_zero_skip_cost_memory_is_bounded_by_the_chunk(monkeypatch):
+    """The windows (16 x 16 taps x 2 channels at 47 x 47 positions: 1,131,008 values, 9 MB
+    as int64) are planned a chunk at a time from a view of the input."""
+    cfg = config.load("panther")
+    spec = ConvTranspose(in_channels=2, out_channels=4, kernel=16, stride=1, height=32, width=32)
+    x = np.random.default_rng(0).integers(-100, 100, (1, 2, 32, 32))
+    full = layer_costs(spec, cfg, x)["zero_skip"]
+    assert layer_costs(spec, cfg)["decomposed"].rows_allocated == 16 * 16 * 2 * 47 * 47
+    monkeypatch.setattr(zeroskip, "PLAN_CHUNK_VALUES", 4096)
+    tracemalloc.start()
+    try:
+        chunked = layer_costs(spec, cfg, x)["zero_skip"]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+    assert chunked == full

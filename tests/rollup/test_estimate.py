@@ -2,6 +2,7 @@
 
 import json
 import re
+from dataclasses import fields
 
 import pytest
 
@@ -100,9 +101,9 @@ def test_every_system_on_every_builtin():
 
 def test_every_assumption_can_be_changed_by_name():
     s = EstimateSettings()
-    s = s.with_setting("cost.duty", "0.5").with_setting("gpu.kernel_overhead_s", "0")
-    s = s.with_setting("reg3d.gpu_idle_fraction", 0).with_setting("link.tsv.pj_per_bit", "0.2")
-    s = s.with_setting("mapper.acc_bits", "24")
+    s = s.with_setting("cost.duty", 0.5).with_setting("gpu.kernel_overhead_s", 0)
+    s = s.with_setting("reg3d.gpu_idle_fraction", 0).with_setting("link.tsv.pj_per_bit", 0.2)
+    s = s.with_setting("mapper.acc_bits", 24)
     assert (s.cost.duty, s.gpu_settings.kernel_overhead_s, s.reg3d.gpu_idle_fraction) == (0.5, 0.0, 0.0)
     assert s.reg3d.link("tsv").pj_per_bit == 0.2 and s.technique("serial", set()).acc_bits == 24
     d = s.as_dict()
@@ -110,13 +111,66 @@ def test_every_assumption_can_be_changed_by_name():
     for key, value, needle in (("cost.colour", 1, "unknown setting 'cost.colour'"),
                                ("link.wifi.pj_per_bit", 1, "unknown link 'wifi'"),
                                ("link.tsv.speed", 1, "link fields are"),
-                               ("cost.duty", "lots", "expected a number"),
+                               ("cost.duty", "lots", "expected a finite number"),
+                               ("cost.duty", "0.5", "expected a finite number"),
+                               ("cost.duty", float("inf"), "expected a finite number"),
+                               ("mapper.acc_bits", 2.5, "expected an integer"),
+                               ("mapper.acc_bits", True, "expected an integer"),
                                ("reg3d.gpu_idle_fraction", 2, "a fraction in [0, 1]")):
         with pytest.raises(SettingError, match=re.escape(needle)):
             s.with_setting(key, value)
 
 
 def test_crs_samples_is_a_setting():
-    s = EstimateSettings().with_setting("mapper.crs_samples", "64")
+    s = EstimateSettings().with_setting("mapper.crs_samples", 64)
+    with pytest.raises(SettingError, match="expected an integer"):      # typed values only
+        EstimateSettings().with_setting("mapper.crs_samples", "64")
     assert s.crs_samples == 64 and s.technique("opa", set()).crs_samples == 64
     assert s.technique("opa", set(), crs=False).crs_samples == 0
+
+
+def _numeric_settings():
+    s = EstimateSettings()
+    groups = {"cost": s.cost, "gpu": s.gpu_settings, "reg3d": s.reg3d}
+    for group, obj in groups.items():
+        for f in fields(obj):
+            if isinstance(getattr(obj, f.name), (int, float)):
+                yield f"{group}.{f.name}"
+    for lk in s.reg3d.links:
+        yield from (f"link.{lk.name}.{k}" for k in ("bandwidth_gbs", "latency_ns", "pj_per_bit"))
+    yield from ("mapper.acc_bits", "mapper.opa_writes_per_cell", "mapper.crs_samples")
+
+
+@pytest.mark.parametrize("key", list(_numeric_settings()))
+def test_every_numeric_setting_rejects_non_finite_and_absurd_values(key):
+    for value in ("inf", "-inf", "nan", "-1", "1e308", "9" * 400, "٣"):
+        with pytest.raises(SettingError) as e:
+            EstimateSettings().with_setting(key, value)
+        msg = str(e.value)
+        assert msg.startswith(key) and "\n" not in msg and len(msg) < 200, (value, msg)
+
+
+def test_other_estimate_settings_are_bounded():
+    for kwargs, needle in (({"batch": 10 ** 400}, "batch = <an integer of about 400 digits>"),
+                           ({"batch": 0}, "batch = 0"),
+                           ({"accuracy_drop": (("panther", float("nan")),)}, "accuracy drop of 'panther'"),
+                           ({"replication": 10 ** 9}, "replication = 1000000000"),
+                           ({"crs_samples": -1}, "crs_samples = -1")):
+        with pytest.raises(SettingError, match=re.escape(needle)):
+            EstimateSettings(**kwargs)
+    with pytest.raises(SettingError, match="link fields are"):
+        EstimateSettings().with_setting("link.tsv.name", "x")
+
+
+def test_a_system_without_energy_is_an_error_not_an_infinite_ratio():
+    zero = {k: 0 for k in ("tile.mvm_step_energy_pj", "tile.array_read_energy_pj",
+                           "converters.adc_energy_pj", "converters.dac_energy_pj",
+                           "tile.shift_add_energy_pj", "tile.opa_step_energy_pj",
+                           "device.write_energy_pj")}
+    zero["parts"] = ()                                             # no digital parts either
+    never = EstimateSettings(overrides=tuple(zero.items()), crs_samples=0)
+    with pytest.raises(SettingError, match=r"^panther: .* 0 J per iteration"):   # no CRS, no reads
+        estimate(builtin("mlp-512"), never, ["panther"])
+    s = EstimateSettings(overrides=tuple(zero.items()))
+    e = estimate(builtin("mlp-512"), s, ["panther"])               # CRS row reads still cost
+    assert json.loads(json.dumps(e.as_dict(), allow_nan=False))["systems"][1]["energy_j"] > 0

@@ -1,12 +1,19 @@
 """The mapper: counts derived on paper, agreement with the golden model's event counters,
 conservation, the transposed-convolution decomposition and monotonicity."""
 
+import tracemalloc
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from crosstrain.golden import config, crossbar, cycles, zeroskip
+from crosstrain.golden.deconv import read_sequence
 from crosstrain.golden.events import Events
 from crosstrain.golden.opa import UpdateArrays
+from crosstrain.rollup import mapper
 from crosstrain.rollup.mapper import (
     Counts,
     SettingError,
@@ -17,7 +24,7 @@ from crosstrain.rollup.mapper import (
     mvm_cycles,
     replication_factors,
 )
-from crosstrain.rollup.networks import Layer, NetBuilder, builtin, conv_transpose, mlp
+from crosstrain.rollup.networks import Layer, NetBuilder, NetworkError, builtin, conv_transpose, mlp
 
 PANTHER = config.load("panther")
 PLAIN = Technique(replication=1, pipeline=False, crs_samples=3)
@@ -245,10 +252,10 @@ def test_bad_techniques_name_the_setting(kwargs, needle):
 def test_forward_and_backward_cycles_are_what_the_rtl_takes(seed=3):
     """The roll-up's MVM cycles of a layer's mini-batch equal the MVM unit's, measured in
     amaranth.sim on the same configuration (a 16x16 array keeps the simulation short)."""
-    from crosstrain.golden.periphery import from_params
+    from crosstrain.golden.periphery import periphery_params
     from crosstrain.tb.mvm_bench import random_inputs, random_weights, simulate
 
-    p = from_params(["rows=16", "cols=16", "read_latency_ns=20"])
+    p = periphery_params({"crossbar.rows": 16, "crossbar.cols": 16, "crossbar.read_latency_ns": 20})
     b = NetBuilder("two-fc", (16, 1, 1))
     b.fc(16, name="fc1")
     b.fc(16, name="fc2")              # fed by fc1, so its error is propagated backward
@@ -262,3 +269,64 @@ def test_forward_and_backward_cycles_are_what_the_rtl_takes(seed=3):
         work = fc2.phases[phase]         # the MVMs; loads, stores and transfers come on top
         assert work.batch_cycles - batch * work.movement_cycles == pytest.approx(measured), \
             f"{phase}: seed={seed}"
+
+
+def per_phase_gemms(layer):
+    """The decomposed mapping one phase group at a time, from the read sequence (the enumeration
+    that phase classes replace): (rows, cols, vectors, macs) per group that runs."""
+    spec = conv_transpose(layer)
+    reads = np.bincount(read_sequence(spec)[:, 0], minlength=len(spec.phases))
+    return sorted((ph.slots * layer.in_ch, layer.out_ch, ph.y.read_count * ph.x.read_count,
+                   int(reads[ph.index]) * layer.in_ch * layer.out_ch)
+                  for ph in spec.phases if ph.y.read_count * ph.x.read_count)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 9), st.integers(2, 6), st.integers(0, 4), st.integers(0, 5), st.integers(2, 5),
+       st.integers(1, 4), st.sampled_from(["opa", "serial", "external"]))
+@example(8, 4, 2, 0, 3, 2, "serial")             # two classes of two phases per axis
+def test_phase_classes_cost_what_their_groups_cost(k, s, p, op, h, cin, update):
+    """Phase groups of one geometry are one Gemm with ``groups`` copies: the same Gemms as the
+    group-by-group enumeration, and map_layer counts them as it counts the groups one by one."""
+    try:
+        layer = Layer("t", "tconv", in_ch=cin, out_ch=5, in_h=h, in_w=h + 1, kernel=k, stride=s,
+                      padding=p, output_padding=op % s)
+    except NetworkError:
+        return
+    parts = gemms(layer, tconv="decomposed")
+    if layer.in_h == layer.in_w == 1:
+        return
+    expanded = [x for x in parts for _ in range(x.groups)]
+    if (k, s, p) == (8, 4, 2):
+        assert [x.groups for x in parts] == [4] * 4
+    assert sorted((x.rows, x.cols, x.vectors, x.issued_macs) for x in expanded) == per_phase_gemms(layer)
+    assert all(x.issued_macs == x.useful_macs for x in parts)
+    tech = Technique(update=update, tconv="decomposed", replication=2,
+                     pim_phases=("forward", "backward") if update == "external" else
+                     ("forward", "backward", "gradient"))
+    grouped = map_layer(layer, PANTHER, tech, batch=3, replication=2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mapper, "gemms", lambda l, tconv: tuple(replace(x, groups=1) for x in expanded))
+        one_by_one = map_layer(layer, PANTHER, tech, batch=3, replication=2)
+    assert grouped.arrays == one_by_one.arrays
+    assert grouped.utilization == pytest.approx(one_by_one.utilization)
+    for phase, work in grouped.phases.items():
+        other = one_by_one.phases[phase]
+        assert work.counts.as_dict() == pytest.approx(other.counts.as_dict()), phase
+        assert (work.sample_cycles, work.batch_cycles) == (other.sample_cycles, other.batch_cycles)
+
+
+def test_huge_tconv_maps_without_memory():
+    """kernel = stride = 1024 (the largest a layer may have): 2**20 phase groups, one Gemm class."""
+    layer = Layer("t", "tconv", in_ch=2, out_ch=3, in_h=2, in_w=2, kernel=1024, stride=1024)
+    tracemalloc.start()
+    try:
+        lm = map_layer(layer, PANTHER, Technique(tconv="decomposed"), batch=2)
+        naive = map_layer(layer, PANTHER, Technique(), batch=2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+    g, = lm.gemms
+    assert (g.rows, g.vectors, g.groups) == (2, 4, 1024 ** 2) and lm.utilization == 1.0
+    assert naive.gemms[0].rows == 2 * 1024 ** 2

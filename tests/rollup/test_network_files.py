@@ -110,15 +110,40 @@ HEADER = "name,type,in_ch,in_h,in_w,out_ch,kernel\n"
      'output_padding = 2\n', "n.toml", "n.toml:7:18:", "must be below stride"),
     ('input = [3, 8, 8]\n[[layer]]\ntype = "conv"\nout_ch = 4\nfrom = "x"\n', "n.toml", "n.toml:5:8:",
      "unknown source layer 'x'"),
-    ('input = [3, 8]\n[[layer]]\ntype = "fc"\nout_ch = 4\n', "n.toml", "n.toml:1:9:", "three positive"),
+    ('input = [3, 8]\n[[layer]]\ntype = "fc"\nout_ch = 4\n', "n.toml", "n.toml:1:9:", "three integers"),
     ('[[layer]]\ntype = "fc"\nout_ch = 4\n', "n.toml", "n.toml:1:1:", "missing input"),
     ('input = [3, 8, 8]\nlayers = 3\n', "n.toml", "n.toml:2:1:", "unknown key 'layers'"),
     ('input = [3, 8, 8]\n[[layer]]\nout_ch = 4\n', "n.toml", "n.toml:2:1:", "has no type"),
+    # issue 10: sizes, digits, duplicates, NeuroSim rows, padding, huge integers
+    (HEADER + "c1,conv,3,8,8,4,٣\n", "n.csv", "n.csv:2:17:", "kernel = '٣' is not an integer"),
+    (HEADER + "c1,conv,3,1000000000,8,4,3\n", "n.csv", "n.csv:2:11:",
+     "in_h = 1000000000 is not allowed: from 1 to 1,048,576"),
+    (HEADER + "c1,conv,3,8,8,4," + "9" * 5000 + "\n", "n.csv", "n.csv:2:17:", "kernel = '999"),
+    (HEADER + "c1,conv,3,8,8,4,3\nc2,conv,,,,4," + "1" * 140_000 + "\n", "n.csv", "n.csv:3:1:",
+     "field larger than field limit (131072)"),
+    ("name,type,in_ch,type\n", "n.csv", "n.csv:1:17:", "column 'type' appears twice"),
+    (HEADER[:-1] + ",padding\nc1,conv,3,8,8,4,3,50\n", "n.csv", "n.csv:2:19:",
+     "padding = 50 is not allowed with kernel 3: at most 2"),
+    ("32,32,3,3,3,128,0,1,5\n", "ns.csv", "ns.csv:1:21:", "this one has 9"),
+    ("32,32,3,3,3,128,0,0\n", "ns.csv", "ns.csv:1:19:", "stride = 0 is not allowed: from 1"),
+    ('input = [3, 8, 8]\n[[layer]]\ntype = "conv"\nout_ch = ' + "9" * 400 + "\nkernel = 3\n", "n.toml",
+     "n.toml:4:", "out_ch = <an integer of about 400 digits> is not allowed"),
+    ('input = [3, 8, 8]\n[[layer]]\ntype = "conv"\nout_ch = ' + "9" * 5000 + "\n", "n.toml",
+     "n.toml:4:10:", "an integer of more than 4,300 digits"),
+    ('input = [3, 1048576, 1048576]\n[[layer]]\ntype = "tconv"\nout_ch = 4\nkernel = 2\nstride = 2\n',
+     "n.toml", "n.toml:", "at most 1,048,576 pixels per side"),
 ])
 def test_malformed_files_name_file_line_column(text, name, where, needle):
     msg = _err(text, name)
     assert msg.startswith(where), msg
     assert needle in msg, msg
+
+
+def test_files_that_are_not_utf8_name_the_byte(tmp_path):
+    f = tmp_path / "n.csv"
+    f.write_bytes(b"type,in_ch\nc\xffnv,3\n")
+    with pytest.raises(NetworkError, match=r"n.csv:2:2: byte 0xff is not UTF-8"):
+        load(f)
 
 
 def test_missing_file_and_unknown_name(tmp_path):

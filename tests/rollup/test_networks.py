@@ -1,6 +1,10 @@
 """Built-in networks against published parameter counts; the builder's shape checks."""
 
+import tracemalloc
+
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from crosstrain.rollup.networks import BUILTIN, Layer, NetBuilder, NetworkError, builtin, useful_taps
 
@@ -47,8 +51,28 @@ def test_every_builtin_builds_and_chains():
 
 def test_conv_useful_taps_by_hand():
     # k3 s1 p1 on 5: the border outputs lose one tap to padding; k3 s2 p1 on 5 -> 3 outputs
-    assert useful_taps(5, 3, 1, 1, 5).tolist() == [2, 3, 3, 3, 2]
-    assert useful_taps(5, 3, 2, 1, 3).tolist() == [2, 3, 2]
+    assert useful_taps(5, 3, 1, 1, 5) == 2 + 3 + 3 + 3 + 2
+    assert useful_taps(5, 3, 2, 1, 3) == 2 + 3 + 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 6), st.integers(1, 4), st.integers(0, 5))
+def test_conv_useful_taps_equal_the_enumeration(n_in, k, s, p):
+    n_out = (n_in + 2 * p - k) // s + 1
+    assume(n_out >= 1)
+    want = sum(0 <= o * s - p + t < n_in for o in range(n_out) for t in range(k))
+    assert useful_taps(n_in, k, s, p, n_out) == want
+
+
+def test_a_billion_pixel_side_takes_no_memory():
+    """A conv with 10**9 pixels along one side: its useful taps are closed form."""
+    tracemalloc.start()
+    try:
+        n = useful_taps(10**9, 3, 1, 1, 10**9)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 16 and n == 3 * 10**9 - 2
 
 
 @pytest.mark.parametrize("build, needle", [
@@ -79,3 +103,19 @@ def test_fc_flattens_and_pool_keeps_channels():
 def test_unknown_builtin_names_the_choices():
     with pytest.raises(NetworkError, match="vgg8-cifar10"):
         builtin("vgg9")
+
+
+def test_layers_record_their_inputs():
+    """The wiring an export writes back: the previous output, ``src``, and an add's two inputs."""
+    b = NetBuilder("t", (4, 8, 8))
+    b.conv(4, 3, padding=1, name="a")
+    b.conv(4, 3, padding=1, name="b")
+    b.conv(4, 1, name="skip", src="a")
+    b.add("b", name="sum")
+    b.add("a", src="b", name="sum2")
+    assert {l.name: l.inputs for l in b.build().layers} == {
+        "a": ("input",), "b": ("a",), "skip": ("a",), "sum": ("skip", "b"), "sum2": ("b", "a")}
+    with pytest.raises(NetworkError, match=r"add: shapes differ: input gives \[4, 8, 8\], x gives"):
+        b.fc(2, name="x")
+        b.add("x", src="input")
+    assert Layer("l", "conv", 1, 1, inputs=("a",)) == Layer("l", "conv", 1, 1)   # not part of the cost

@@ -5,10 +5,11 @@ import pytest
 from amaranth.sim import Simulator
 
 from crosstrain.golden.cycles import mvm_schedule
-from crosstrain.golden.periphery import from_params
+from crosstrain.golden.periphery import periphery_params
 from crosstrain.rtl.adc_sequencer import AdcSequencer
 
-SMALL = ["rows=8", "cols=8", "input_bits=6", "weight_bits=8", "weight_frac_bits=4", "adc_bits=4"]
+SMALL = {"crossbar.rows": 8, "crossbar.cols": 8, "precision.input_bits": 6,
+         "precision.weight_bits": 8, "precision.weight_frac_bits": 4, "converters.adc_bits": 4}
 
 
 def tokens_for(p, n_vectors, rng, *, transposed=(), empty=()):
@@ -69,13 +70,14 @@ def run(p, tokens, *, emit_delay=0):
 
 
 @pytest.mark.parametrize("extra", [
-    [],                                          # read 3 < conv 8 (one ADC)
-    ["adcs_per_array=4", "read_latency_ns=5"],   # read 5 > conv 2: ADCs idle 3 of 5 cycles
-    ["adcs_per_array=2", "read_latency_ns=4"],   # read = conv = 4
-    ["rows=6", "cols=8", "adcs_per_array=2", "read_latency_ns=3"],   # conv 4 / 3 per mode
+    {},                                                                # read 3 < conv 8 (one ADC)
+    {"converters.adcs_per_array": 4, "crossbar.read_latency_ns": 5},   # read 5 > conv 2: ADCs idle 3 of 5
+    {"converters.adcs_per_array": 2, "crossbar.read_latency_ns": 4},   # read = conv = 4
+    {"crossbar.rows": 6, "crossbar.cols": 8, "converters.adcs_per_array": 2,
+     "crossbar.read_latency_ns": 3},                                   # conv 4 / 3 per mode
 ])
 def test_schedule_matches_the_cycle_model(extra):
-    p = from_params(SMALL + ["read_latency_ns=3"] + extra)
+    p = periphery_params(SMALL | {"crossbar.read_latency_ns": 3} | extra)
     rng = np.random.default_rng(0)
     toks = tokens_for(p, 3, rng, transposed={1}, empty={2})
     tr = run(p, toks)
@@ -115,8 +117,8 @@ def test_schedule_matches_the_cycle_model(extra):
 
 
 def test_steady_state_adc_utilization_is_the_models():
-    for extra in ([], ["adcs_per_array=4", "read_latency_ns=5"]):
-        p = from_params(SMALL + ["read_latency_ns=3"] + extra)
+    for extra in ({}, {"converters.adcs_per_array": 4, "crossbar.read_latency_ns": 5}):
+        p = periphery_params(SMALL | {"crossbar.read_latency_ns": 3} | extra)
         s = mvm_schedule(p.cfg)
         tr = run(p, tokens_for(p, 4, np.random.default_rng(1)))
         busy = np.flatnonzero(tr["convert"])
@@ -126,7 +128,7 @@ def test_steady_state_adc_utilization_is_the_models():
 
 
 def test_a_waiting_output_holds_the_final_conversion_and_the_next_sample():
-    p = from_params(SMALL + ["read_latency_ns=3", "adcs_per_array=2"])
+    p = periphery_params(SMALL | {"crossbar.read_latency_ns": 3, "converters.adcs_per_array": 2})
     s = mvm_schedule(p.cfg)
     toks = tokens_for(p, 3, np.random.default_rng(2))
     delay = 30                                   # longer than a vector's interval

@@ -7,12 +7,13 @@ from amaranth.sim import Simulator
 
 from crosstrain.golden.encoding import slice_weights
 from crosstrain.golden.opa import UpdateArrays
-from crosstrain.golden.periphery import from_params
+from crosstrain.golden.periphery import periphery_params
 from crosstrain.rtl.crs_compose import CrsCompose
 from crosstrain.tb.words import pack, unpack
 
-SMALL = ["rows=4", "cols=4", "weight_bits=8", "weight_frac_bits=0", "input_bits=6", "error_bits=6",
-         "update_slices=6"]
+SMALL = {"crossbar.rows": 4, "crossbar.cols": 4, "precision.weight_bits": 8,
+         "precision.weight_frac_bits": 0, "precision.input_bits": 6, "precision.error_bits": 6,
+         "precision.update_slices": 6}
 
 
 def golden_crs(p, levels):
@@ -94,12 +95,13 @@ def check(p, lanes, levels, sent, got, note):
 
 
 @pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("extra", [[], ["encoding=differential"], ["pipeline_cycles=0"],
-                                   ["pipeline_cycles=4", "encoding=differential"],
-                                   ["update_slice_bits=4,4,3,3,2,5"], ["weight_bits=12"],
-                                   ["bits_per_cell=1", "update_slices=12", "update_slice_bits=3"]])
+@pytest.mark.parametrize("extra", [
+    {}, {"crossbar.encoding": "differential"}, {"tile.pipeline_cycles": 0},
+    {"tile.pipeline_cycles": 4, "crossbar.encoding": "differential"},
+    {"precision.update_slice_bits": (4, 4, 3, 3, 2, 5)}, {"precision.weight_bits": 12},
+    {"device.bits_per_cell": 1, "precision.update_slices": 12, "precision.update_slice_bits": 3}])
 def test_random_levels_match_golden(seed, extra):
-    p = from_params(SMALL + extra)
+    p = periphery_params(SMALL | extra)
     rng = np.random.default_rng(seed)
     levels = random_levels(p, rng, 12)[:, :36]
     sent, got = simulate(p, 3, levels, seed)
@@ -111,7 +113,7 @@ def test_random_levels_match_golden(seed, extra):
 
 @pytest.mark.parametrize("encoding", ["offset", "differential"])
 def test_full_size_column_matches_golden(encoding):
-    p = from_params([f"encoding={encoding}", "update_slice_bits=6,6,6,6,5,5,5,5,6,6,6,6,5,5,5,5"])
+    p = periphery_params({"crossbar.encoding": encoding, "precision.update_slice_bits": (6, 6, 6, 6, 5, 5, 5, 5) * 2})
     rng = np.random.default_rng(5)
     levels = random_levels(p, rng, 8)
     sent, got = simulate(p, 1, levels, 5)                       # panther: one ADC, one lane

@@ -9,15 +9,16 @@ import pytest
 from amaranth.sim import Simulator
 
 from crosstrain.golden.config import ConfigError
-from crosstrain.golden.periphery import from_params
+from crosstrain.golden.periphery import periphery_params
 from crosstrain.rtl.crs_unit import CrsUnit
 from crosstrain.tb.runner import run_bench
 from crosstrain.tb.update_array import CrsPortResponder, UpdateArrayModel, check_crs
 from crosstrain.tb.update_array import random_signed as rand
 
-SMALL = ["rows=4", "cols=6", "adcs_per_array=2", "weight_bits=8", "weight_frac_bits=0",
-         "input_bits=6", "error_bits=6", "update_slices=6", "read_latency_ns=3",
-         "write_latency_ns=2", "update_slice_bits=5"]
+SMALL = {"crossbar.rows": 4, "crossbar.cols": 6, "converters.adcs_per_array": 2,
+         "precision.weight_bits": 8, "precision.weight_frac_bits": 0, "precision.input_bits": 6,
+         "precision.error_bits": 6, "precision.update_slices": 6, "crossbar.read_latency_ns": 3,
+         "device.write_latency_ns": 2, "precision.update_slice_bits": 5}
 
 
 def updated_model(p, rng, n_opa=6):
@@ -63,22 +64,22 @@ def check(p, model, golden, out, note):
 
 @pytest.mark.parametrize("seed", range(2))
 @pytest.mark.parametrize("extra", [
-    [],                                                   # conversions (3) longer than a write (2)
-    ["write_latency_ns=7", "encoding=differential"],      # writes longer than conversions
-    ["pipeline_cycles=5"],                                # the pipeline longer than a read drive
-    ["pipeline_cycles=1", "cols=5"],                      # only the ADC register; a gap in the last ADC
-    ["adcs_per_array=1", "update_slice_bits=4,4,3,3,2,5", "rows=1"],
-    ["adcs_per_array=6", "weight_bits=12"],
+    {},                                                   # conversions (3) longer than a write (2)
+    {"device.write_latency_ns": 7, "crossbar.encoding": "differential"},  # writes longer than conversions
+    {"tile.pipeline_cycles": 5},                          # the pipeline longer than a read drive
+    {"tile.pipeline_cycles": 1, "crossbar.cols": 5},      # only the ADC register; a gap in the last ADC
+    {"converters.adcs_per_array": 1, "precision.update_slice_bits": (4, 4, 3, 3, 2, 5), "crossbar.rows": 1},
+    {"converters.adcs_per_array": 6, "precision.weight_bits": 12},
 ])
 def test_crs_matches_golden(seed, extra):
-    p = from_params(SMALL + extra)
+    p = periphery_params(SMALL | extra)
     model, golden = updated_model(p, np.random.default_rng(seed))
     out = simulate(p, model)
     check(p, model, golden, out, f"seed={seed} {extra}")
 
 
 def test_saturated_slices_and_weights():
-    p = from_params(SMALL + ["update_slice_bits=3"])
+    p = periphery_params(SMALL | {"precision.update_slice_bits": 3})
     rng = np.random.default_rng(9)
     model, golden = updated_model(p, rng, n_opa=20)
     assert golden.events.opa_saturated > 0
@@ -90,7 +91,8 @@ def test_saturated_slices_and_weights():
 
 
 def test_full_size_crs_matches_golden():
-    p = from_params(["adcs_per_array=16", "read_latency_ns=4", "write_latency_ns=4", "rows=8"])
+    p = periphery_params({"converters.adcs_per_array": 16, "crossbar.read_latency_ns": 4,
+                          "device.write_latency_ns": 4, "crossbar.rows": 8})
     model, golden = updated_model(p, np.random.default_rng(4), n_opa=3)
     out = simulate(p, model)
     check(p, model, golden, out, "panther widths, 8 rows")
@@ -99,9 +101,9 @@ def test_full_size_crs_matches_golden():
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_impossible_params():
     with pytest.raises(ConfigError, match="converters.adc_bits = 5 is too narrow"):
-        CrsUnit(params=from_params(SMALL + ["adc_bits=5", "update_slice_bits=6"]))
+        CrsUnit(params=periphery_params(SMALL | {"converters.adc_bits": 5, "precision.update_slice_bits": 6}))
     with pytest.raises(ConfigError, match="tile.pipeline_cycles = 0 is too short"):
-        CrsUnit(params=from_params(SMALL + ["pipeline_cycles=0"]))
+        CrsUnit(params=periphery_params(SMALL | {"tile.pipeline_cycles": 0}))
     gc.collect()            # the half-built component warns when collected: do it under the filter
 
 
@@ -111,7 +113,8 @@ def test_impossible_params():
 def test_cocotb_bench(simulator, encoding):
     # panther, full size; Icarus runs ~900 cycles/s here (32880 cycles per CRS), so it resolves
     # 32 rows (all 128 columns, the full datapath) to keep the test to seconds
-    p = from_params([f"encoding={encoding}"] + (["rows=32"] if simulator == "icarus" else []))
+    p = periphery_params({"crossbar.encoding": encoding}
+                         | ({"crossbar.rows": 32} if simulator == "icarus" else {}))
     tests, failed = run_bench(CrsUnit(params=p), design="crs_unit",
                               params={"periphery": p.as_dict(), "seed": 2, "opas": 3},
                               simulator=simulator, test_module="crosstrain.tb.crs_bench")

@@ -8,7 +8,7 @@ import pytest
 from crosstrain.golden.cycles import mvm_schedule
 from crosstrain.golden.deconv import ConvTranspose, read_sequence
 from crosstrain.golden.events import Events
-from crosstrain.golden.periphery import from_params
+from crosstrain.golden.periphery import periphery_params
 from crosstrain.golden.zeroskip import crossbar_deconv, layer_costs, plan_steps, stream_cycles
 from crosstrain.tb.deconv_mvm_bench import (
     bench_top,
@@ -24,8 +24,9 @@ from crosstrain.tb.runner import run_bench
 
 # 16 x 8 arrays, 8-bit inputs (8 steps), 6-bit ADC: at most 12 rows x level 3 = 36 per column,
 # so no code clips and the crossbar result is the exact transposed conv
-SMALL = ["rows=16", "cols=8", "input_bits=8", "weight_bits=8", "weight_frac_bits=4",
-         "adc_bits=6", "read_latency_ns=3"]
+SMALL = {"crossbar.rows": 16, "crossbar.cols": 8, "precision.input_bits": 8,
+         "precision.weight_bits": 8, "precision.weight_frac_bits": 4, "converters.adc_bits": 6,
+         "crossbar.read_latency_ns": 3}
 LAYERS = [
     ConvTranspose(in_channels=3, out_channels=4, kernel=4, stride=2, padding=1, height=4, width=4),
     # uneven sub-kernels (2x2, 2x1, 1x2, 1x1 taps), output padding, a non-square map
@@ -37,7 +38,7 @@ LAYERS = [
 @pytest.mark.parametrize("skip_zero", [False, True])
 @pytest.mark.parametrize("layer", range(len(LAYERS)))
 def test_layer_equals_the_golden_transposed_conv(layer, skip_zero, seed=0):
-    spec, p = LAYERS[layer], from_params(SMALL)
+    spec, p = LAYERS[layer], periphery_params(SMALL)
     x, w = random_layer(spec, p, np.random.default_rng(seed), batch=2)
     events = Events()
     crossbar_deconv(spec, x, w, p.cfg, events=events)
@@ -67,7 +68,7 @@ def test_address_generator_feeds_the_golden_reads():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_step_vectors_issue_exactly_the_plan(seed):
-    p = from_params(SMALL + [f"dac_bits={1 + seed}"])
+    p = periphery_params(SMALL | {"converters.dac_bits": 1 + seed})
     issued = np.random.default_rng(seed).random((20, p.input_steps)) < 0.5
     issued[3] = False
     vecs = step_vectors(p, issued)
@@ -79,7 +80,7 @@ def test_measured_layer_cycles_equal_the_model(seed):
     """A layer whose phase groups span two row tiles (8 channels x 4 slots = 32 rows of 16-row
     arrays), batch 2, ReLU inputs (the top rows scaled down): each group's measured
     stream takes stream_cycles of its tokens, and the busiest group's cycles are layer_costs'."""
-    p = from_params(SMALL)
+    p = periphery_params(SMALL)
     spec = ConvTranspose(in_channels=8, out_channels=4, kernel=4, stride=2, padding=1,
                          height=3, width=3)
     x, _ = random_layer(spec, p, np.random.default_rng(seed), batch=2)
@@ -102,7 +103,7 @@ def test_measured_layer_cycles_equal_the_model(seed):
 @pytest.mark.parametrize("skip_zero", [False, True])
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_cocotb_bench(simulator, skip_zero):
-    d = {"spec": LAYERS[0].as_params(), "params": from_params(SMALL).as_dict(),
+    d = {"spec": LAYERS[0].as_params(), "params": periphery_params(SMALL).as_dict(),
          "skip_zero": skip_zero, "seed": 2}
     tests, failed = run_bench(bench_top(d), design="deconv_mvm", params=d, simulator=simulator,
                               test_module="crosstrain.tb.deconv_mvm_bench")

@@ -7,12 +7,13 @@ import pytest
 from amaranth.sim import Simulator
 
 from crosstrain.golden import encoding
-from crosstrain.golden.periphery import from_params
+from crosstrain.golden.periphery import periphery_params
 from crosstrain.golden.zeroskip import plan_steps
 from crosstrain.rtl.input_streamer import InputStreamer
 from crosstrain.tb.mvm_bench import random_inputs, vector_words
 
-SMALL = ["rows=8", "cols=8", "input_bits=6", "weight_bits=8", "weight_frac_bits=4", "adc_bits=4"]
+SMALL = {"crossbar.rows": 8, "crossbar.cols": 8, "precision.input_bits": 6,
+         "precision.weight_bits": 8, "precision.weight_frac_bits": 4, "converters.adc_bits": 4}
 
 
 def stream(p, xs, transposed, *, skip_zero, n_tokens, seed, stall=0.4):
@@ -55,7 +56,7 @@ def levels_of(tok, n):
 @pytest.mark.parametrize("dac_bits", [1, 2, 3])
 @pytest.mark.parametrize("seed", range(2))
 def test_every_step_matches_input_steps(dac_bits, seed):
-    p = from_params(SMALL + [f"dac_bits={dac_bits}"])
+    p = periphery_params(SMALL | {"converters.dac_bits": dac_bits})
     rng = np.random.default_rng(seed)
     xs = random_inputs(p, rng, 5)
     xs[1] = 0
@@ -76,7 +77,7 @@ def test_every_step_matches_input_steps(dac_bits, seed):
 @pytest.mark.parametrize("dac_bits", [1, 2])
 @pytest.mark.parametrize("seed", range(3))
 def test_zero_skipping_issues_exactly_the_golden_tokens(dac_bits, seed):
-    p = from_params(SMALL + [f"dac_bits={dac_bits}"])
+    p = periphery_params(SMALL | {"converters.dac_bits": dac_bits})
     rng = np.random.default_rng(seed)
     xs = random_inputs(p, rng, 8) >> rng.integers(0, p.input_bits, (8, 1))   # few steps each
     xs[rng.random(xs.shape) < 0.6] = 0
@@ -96,7 +97,7 @@ def test_zero_skipping_issues_exactly_the_golden_tokens(dac_bits, seed):
 
 
 def test_transposed_drives_the_columns_only():
-    p = from_params(SMALL + ["rows=8", "cols=5"])
+    p = periphery_params(SMALL | {"crossbar.rows": 8, "crossbar.cols": 5})
     rng = np.random.default_rng(0)
     x = rng.integers(-32, 32, 8)                    # garbage on the lines past the 5 columns
     tokens = stream(p, [x, x], [True, False], skip_zero=False, n_tokens=2 * p.input_steps, seed=0)
@@ -112,7 +113,7 @@ def test_transposed_drives_the_columns_only():
 def test_back_to_back_tokens_have_no_gap():
     """With the output always ready, a vector's first token follows the previous last token in
     the next cycle: the streamer never idles the crossbar between vectors."""
-    p = from_params(SMALL)
+    p = periphery_params(SMALL)
     dut = InputStreamer(params=p)
     words = vector_words(p, random_inputs(p, np.random.default_rng(1), 3), [False] * 3)
     valid_cycles = []
@@ -140,5 +141,5 @@ def test_bad_parameters():
     with pytest.raises(TypeError, match="params must be a crosstrain.golden.periphery.PeripheryParams"):
         InputStreamer(params={"rows": 8})
     with pytest.raises(TypeError, match="skip_zero must be a bool, not 'yes'"):
-        InputStreamer(params=from_params(SMALL), skip_zero="yes")
+        InputStreamer(params=periphery_params(SMALL), skip_zero="yes")
     gc.collect()

@@ -30,7 +30,7 @@ from crosstrain.tools import require_simulator, yosys_command
 #   shows up as unused.
 # DECLFILENAME: Amaranth writes a design's submodules into the same file as its top, named
 #   ``top.submodule`` (e.g. ``mvm_unit.sequencer``), which can never match the file name.
-LINT_SIZE = ["rows=32", "cols=32"]
+LINT_SIZE = {"crossbar.rows": 32, "crossbar.cols": 32}
 LINT_WAIVERS = ["-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-PROCASSINIT", "-Wno-UNUSEDSIGNAL",
                 "-Wno-DECLFILENAME"]
 
@@ -47,8 +47,8 @@ def exported(tmp_path_factory):
         if name not in cache:
             cache[name] = out / f"{name}.v"
             block = BLOCKS[name]
-            pairs = LINT_SIZE if block.params is PERIPHERY else []
-            cache[name].write_text(verilog_text(block.build(pairs), name))
+            values = LINT_SIZE if block.params is PERIPHERY else {}
+            cache[name].write_text(verilog_text(block.build(values), name))
         return cache[name]
     return get
 

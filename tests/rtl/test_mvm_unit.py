@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from crosstrain.golden.config import ConfigError
-from crosstrain.golden.periphery import from_params
+from crosstrain.golden.periphery import periphery_params
 from crosstrain.golden.zeroskip import plan_steps
 from crosstrain.rtl.mvm_unit import MvmUnit
 from crosstrain.tb.mvm_bench import (
@@ -21,8 +21,9 @@ from crosstrain.tb.mvm_bench import (
 )
 from crosstrain.tb.runner import run_bench
 
-SMALL = ["rows=8", "cols=8", "input_bits=6", "weight_bits=8", "weight_frac_bits=4", "adc_bits=4",
-         "read_latency_ns=3"]
+SMALL = {"crossbar.rows": 8, "crossbar.cols": 8, "precision.input_bits": 6,
+         "precision.weight_bits": 8, "precision.weight_frac_bits": 4, "converters.adc_bits": 4,
+         "crossbar.read_latency_ns": 3}
 
 
 def mixed(p, rng, modes):
@@ -31,14 +32,14 @@ def mixed(p, rng, modes):
 
 @pytest.mark.parametrize("encoding", ["offset", "differential"])
 @pytest.mark.parametrize("extra", [
-    [],                                            # read 3 < conv 8: ADC-bound, utilization 1
-    ["adcs_per_array=2"],                          # read 3 < conv 4
-    ["adcs_per_array=4", "read_latency_ns=5"],     # read-bound: conv 2 of 5 cycles
-    ["rows=6", "cols=8", "adcs_per_array=3"],      # rows != cols, padded ADC lanes
-    ["pipeline_cycles=4", "dac_bits=2"],
+    {},                                                                # read 3 < conv 8: ADC-bound
+    {"converters.adcs_per_array": 2},                                  # read 3 < conv 4
+    {"converters.adcs_per_array": 4, "crossbar.read_latency_ns": 5},   # read-bound: conv 2 of 5 cycles
+    {"crossbar.rows": 6, "crossbar.cols": 8, "converters.adcs_per_array": 3},  # rows != cols, padded lanes
+    {"tile.pipeline_cycles": 4, "converters.dac_bits": 2},
 ])
 def test_values_and_cycles_match_the_golden_models(encoding, extra, seed=0):
-    p = from_params(SMALL + [f"encoding={encoding}"] + extra)
+    p = periphery_params(SMALL | {"crossbar.encoding": encoding} | extra)
     rng = np.random.default_rng(seed)
     w = random_weights(p, rng)
     modes = [False, False, True, False, True, True]
@@ -48,7 +49,7 @@ def test_values_and_cycles_match_the_golden_models(encoding, extra, seed=0):
 
 
 def test_adc_clipping_extremes_and_zeros():
-    p = from_params(SMALL)
+    p = periphery_params(SMALL)
     wc, xc = clipping_case(p)
     lo, hi = -(1 << (p.input_bits - 1)), (1 << (p.input_bits - 1)) - 1
     xs = [xc[0], np.zeros(p.rows, np.int64), np.full(p.rows, lo), np.full(p.rows, hi)]
@@ -62,7 +63,7 @@ def test_adc_clipping_extremes_and_zeros():
 @pytest.mark.parametrize("seed", range(2))
 def test_output_back_pressure(seed, skip_zero):
     """Outputs stalled for longer than a vector takes: nothing lost, nothing overwritten."""
-    p = from_params(SMALL + ["adcs_per_array=2"])
+    p = periphery_params(SMALL | {"converters.adcs_per_array": 2})
     rng = np.random.default_rng(seed)
     w = random_weights(p, rng)
     modes = [False, True, False, False, True, False]
@@ -75,7 +76,7 @@ def test_output_back_pressure(seed, skip_zero):
 
 
 def test_reset_mid_operation():
-    p = from_params(SMALL)
+    p = periphery_params(SMALL)
     rng = np.random.default_rng(3)
     w = random_weights(p, rng)
     xs = list(random_inputs(p, rng, 4))
@@ -87,7 +88,7 @@ def test_reset_mid_operation():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_zero_skipping_stream(seed):
-    p = from_params(SMALL + ["adcs_per_array=2"])
+    p = periphery_params(SMALL | {"converters.adcs_per_array": 2})
     rng = np.random.default_rng(seed)
     w = random_weights(p, rng)
     xs = random_inputs(p, rng, 8) >> rng.integers(1, p.input_bits, (8, 1))
@@ -103,11 +104,11 @@ def test_zero_skipping_stream(seed):
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_bad_parameters_are_one_line_before_elaboration():
     with pytest.raises(ConfigError, match="tile.pipeline_cycles = 0 is too short"):
-        MvmUnit(params=from_params(["pipeline_cycles=0"]))
+        MvmUnit(params=periphery_params({"tile.pipeline_cycles": 0}))
     with pytest.raises(TypeError, match="params must be a crosstrain.golden.periphery.PeripheryParams"):
         MvmUnit(params=None)
     with pytest.raises(TypeError, match="skip_zero must be a bool"):
-        MvmUnit(params=from_params([]), skip_zero=1)
+        MvmUnit(params=periphery_params(), skip_zero=1)
     gc.collect()
 
 
@@ -115,7 +116,7 @@ def test_bad_parameters_are_one_line_before_elaboration():
 @pytest.mark.parametrize("encoding", ["offset", "differential"])
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_cocotb_bench_at_panther_size(simulator, encoding):
-    p = from_params([f"encoding={encoding}"])
+    p = periphery_params({"crossbar.encoding": encoding})
     assert (p.rows, p.cols, p.weight_bits, p.weight_slices, p.adc_bits) == (128, 128, 16, 8, 8)
     tests, failed = run_bench(MvmUnit(params=p), design="mvm_unit",
                               params={"params": p.as_dict(), "seed": 1}, simulator=simulator,

@@ -6,15 +6,16 @@ from amaranth.sim import Simulator
 
 from crosstrain.golden import cycles
 from crosstrain.golden.opa import PHASES, UpdateArrays, opa_drive
-from crosstrain.golden.periphery import from_params
+from crosstrain.golden.periphery import periphery_params
 from crosstrain.rtl.opa_driver import OpaDriver
 from crosstrain.tb.runner import run_bench
 from crosstrain.tb.update_array import UpdateArrayModel
 from crosstrain.tb.update_array import random_signed as rand
 from crosstrain.tb.words import pack
 
-SMALL = ["rows=5", "cols=4", "input_bits=5", "error_bits=6", "weight_bits=4", "weight_frac_bits=0",
-         "update_slices=6", "opa_phase_ns=3"]
+SMALL = {"crossbar.rows": 5, "crossbar.cols": 4, "precision.input_bits": 5,
+         "precision.error_bits": 6, "precision.weight_bits": 4, "precision.weight_frac_bits": 0,
+         "precision.update_slices": 6, "tile.opa_phase_ns": 3}
 
 
 def extremes(bits, n):
@@ -89,10 +90,11 @@ def check_drives(p, model, xs, ds, note):
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("extra", [[], ["opa_shift=2", "update_slices=5"],
-                                   ["update_slice_bits=3,2,3,2,2,2"], ["bits_per_cell=1", "update_slices=11"]])
+@pytest.mark.parametrize("extra", [{}, {"precision.opa_shift": 2, "precision.update_slices": 5},
+                                   {"precision.update_slice_bits": (3, 2, 3, 2, 2, 2)},
+                                   {"device.bits_per_cell": 1, "precision.update_slices": 11}])
 def test_random_opas_match_golden(seed, extra):
-    p = from_params(SMALL + extra)
+    p = periphery_params(SMALL | extra)
     rng = np.random.default_rng(seed)
     n = 4
     xs, ds = rand(rng, p.input_bits, (n, p.rows)), rand(rng, p.error_bits, (n, p.cols))
@@ -108,7 +110,7 @@ def test_random_opas_match_golden(seed, extra):
 
 
 def test_saturating_slices_match_golden():
-    p = from_params(SMALL + ["update_slice_bits=2"])              # no headroom at all
+    p = periphery_params(SMALL | {"precision.update_slice_bits": 2})      # no headroom at all
     rng = np.random.default_rng(7)
     xs, ds = rand(rng, p.input_bits, (6, p.rows)), rand(rng, p.error_bits, (6, p.cols))
     model, _ = simulate(p, xs, ds, 7)
@@ -120,7 +122,7 @@ def test_saturating_slices_match_golden():
 
 
 def test_back_to_back_opas_leave_no_gap():
-    p = from_params(SMALL)
+    p = periphery_params(SMALL)
     rng = np.random.default_rng(3)
     n = 3
     xs, ds = rand(rng, p.input_bits, (n, p.rows)), rand(rng, p.error_bits, (n, p.cols))
@@ -130,7 +132,7 @@ def test_back_to_back_opas_leave_no_gap():
 
 
 def test_full_size_drive_matches_golden():
-    p = from_params(["opa_phase_ns=1"])                            # panther 128 x 128, 16 bits
+    p = periphery_params({"tile.opa_phase_ns": 1})                        # panther 128 x 128, 16 bits
     rng = np.random.default_rng(11)
     xs, ds = rand(rng, p.input_bits, (1, p.rows)), rand(rng, p.error_bits, (1, p.cols))
     model, out = simulate(p, xs, ds, 11)
@@ -141,7 +143,7 @@ def test_full_size_drive_matches_golden():
 @pytest.mark.cocotb
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_cocotb_bench(simulator):
-    p = from_params([])                                            # panther, full size
+    p = periphery_params()                                                # panther, full size
     tests, failed = run_bench(OpaDriver(params=p), design="opa_driver",
                               params={"periphery": p.as_dict(), "seed": 1}, simulator=simulator,
                               test_module="crosstrain.tb.opa_bench")

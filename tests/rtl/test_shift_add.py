@@ -9,12 +9,13 @@ from amaranth.sim import Simulator
 from crosstrain.golden import crossbar, encoding
 from crosstrain.golden.config import ConfigError
 from crosstrain.golden.events import Events
-from crosstrain.golden.periphery import from_params
+from crosstrain.golden.periphery import periphery_params
 from crosstrain.rtl.shift_add import ShiftAdd
 from crosstrain.tb.mvm_bench import random_inputs, random_weights
 from crosstrain.tb.words import unpack
 
-SMALL = ["rows=8", "cols=8", "input_bits=6", "weight_bits=8", "weight_frac_bits=4", "adc_bits=4"]
+SMALL = {"crossbar.rows": 8, "crossbar.cols": 8, "precision.input_bits": 6,
+         "precision.weight_bits": 8, "precision.weight_frac_bits": 4, "converters.adc_bits": 4}
 
 
 def golden_records(p, w, x, transposed):
@@ -79,10 +80,10 @@ def run(p, records, n_out, *, gap_seed=0, hold=0):
 
 
 @pytest.mark.parametrize("encoding_name", ["offset", "differential"])
-@pytest.mark.parametrize("extra", [[], ["adcs_per_array=3"], ["pipeline_cycles=4"],
-                                   ["rows=5", "cols=8", "adcs_per_array=2"]])
+@pytest.mark.parametrize("extra", [{}, {"converters.adcs_per_array": 3}, {"tile.pipeline_cycles": 4},
+                                   {"crossbar.rows": 5, "crossbar.cols": 8, "converters.adcs_per_array": 2}])
 def test_matches_sliced_mvm(encoding_name, extra):
-    p = from_params(SMALL + [f"encoding={encoding_name}"] + extra)
+    p = periphery_params(SMALL | {"crossbar.encoding": encoding_name} | extra)
     rng = np.random.default_rng(len(extra))
     w = random_weights(p, rng)
     xs = list(random_inputs(p, rng, 2)) + list(random_inputs(p, rng, 2, transposed=True))
@@ -104,7 +105,7 @@ def test_matches_sliced_mvm(encoding_name, extra):
 
 
 def test_output_waits_for_ready_and_holds_still():
-    p = from_params(SMALL)
+    p = periphery_params(SMALL)
     rng = np.random.default_rng(5)
     w = random_weights(p, rng)
     xs = random_inputs(p, rng, 3)
@@ -117,7 +118,7 @@ def test_output_waits_for_ready_and_holds_still():
 
 
 def test_empty_record_gives_zero():
-    p = from_params(SMALL)
+    p = periphery_params(SMALL)
     rng = np.random.default_rng(6)
     w = random_weights(p, rng)
     x = random_inputs(p, rng, 1)[0]
@@ -136,5 +137,5 @@ def test_empty_record_gives_zero():
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_pipeline_too_short_is_one_line():
     with pytest.raises(ConfigError, match=r"tile.pipeline_cycles = 1 is too short"):
-        ShiftAdd(params=from_params(SMALL + ["pipeline_cycles=1"]))
+        ShiftAdd(params=periphery_params(SMALL | {"tile.pipeline_cycles": 1}))
     gc.collect()

@@ -6,7 +6,7 @@ import pytest
 
 from crosstrain.cli import main
 from crosstrain.golden.cycles import mvm_schedule
-from crosstrain.golden.periphery import from_params
+from crosstrain.golden.periphery import periphery_params
 
 
 def run_json(capsys, *args):
@@ -19,7 +19,7 @@ def test_bench_mvm_reaches_the_adc_bound_with_the_models_latency(capsys):
     for key in ("adc_utilization", "rtl_latency_cycles", "model_latency_cycles",
                 "rtl_interval_cycles", "model_interval_cycles", "bit_exact"):
         assert key in d
-    s = mvm_schedule(from_params([]).cfg)
+    s = mvm_schedule(periphery_params().cfg)
     assert d["bit_exact"] is True
     assert d["adc_utilization"] >= 0.95
     assert d["rtl_latency_cycles"] == d["model_latency_cycles"] == s.latency
@@ -28,8 +28,8 @@ def test_bench_mvm_reaches_the_adc_bound_with_the_models_latency(capsys):
 
 def test_bench_mvm_read_bound_parameters(capsys):
     """Two ADCs per array: conversions take 64 of every 128-cycle (100 ns) step, as the model says."""
-    d = run_json(capsys, "mvm", "--vectors", "2", "--param", "adcs_per_array=2")
-    s = mvm_schedule(from_params(["adcs_per_array=2"]).cfg)
+    d = run_json(capsys, "mvm", "--vectors", "2", "--set", "converters.adcs_per_array=2")
+    s = mvm_schedule(periphery_params({"converters.adcs_per_array": 2}).cfg)
     assert d["rtl_latency_cycles"] == s.latency and d["rtl_interval_cycles"] == s.interval
     assert d["model_adc_utilization"] == s.adc_utilization < 0.95
     assert d["whole_run_adc_utilization"] <= s.adc_utilization <= d["adc_utilization"]
@@ -39,16 +39,18 @@ def test_bench_mvm_read_bound_parameters(capsys):
 def test_bench_sim_runs_every_simulator(capsys):
     d = run_json(capsys, "sim", "--vectors", "1")
     assert set(d["simulators"]) == {"amaranth", "icarus", "verilator"}
-    assert d["simulated_cycles"] > mvm_schedule(from_params([]).cfg).latency
+    assert d["simulated_cycles"] > mvm_schedule(periphery_params().cfg).latency
     for name, r in d["simulators"].items():
         assert r["bit_exact"] is True, name
         assert r["cycles_per_s"] > 0 and r["run_s"] > 0 and r["build_s"] >= 0, name
-        assert r["rtl_latency_cycles"] == mvm_schedule(from_params([]).cfg).latency, name
+        assert r["rtl_latency_cycles"] == mvm_schedule(periphery_params().cfg).latency, name
 
 
 @pytest.mark.parametrize("args, needle", [
-    (("mvm", "--vectors", "0"), "--vectors (0) must be positive"),
+    (("mvm", "--vectors", "0"), "argument --vectors: '0' is out of range: an integer from 1 to 10,000"),
     (("mvm", "--param", "pipeline_cycles=1"), "tile.pipeline_cycles = 1 is too short"),
+    (("mvm", "--set", "tile.pipeline_cycles=1"), "tile.pipeline_cycles = 1 is too short"),
+    (("mvm", "--set", "periphery.out_width=4"), "out_width = 4 is too narrow"),
     (("mvm", "--param", "adc_bits=0"), "converters.adc_bits"),
 ])
 def test_bad_input_is_one_line(capsys, args, needle):

@@ -2,6 +2,9 @@
 
 import json
 import re
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,12 +69,71 @@ def test_custom_layer(capsys):
      "output_size (11, 8) does not match the input"),
     ("in_channels=4,out_channels=4,kernel=4,stride=2,output_padding=2", "output_padding = 2 must be"),
     ("in_channels=4,out_channels=4,kernel=4,strides=2", "'strides=2' is not KEY=VALUE"),
-    ("in_channels=4,out_channels=4,kernel=four", "kernel = 'four' is not an integer"),
+    ("in_channels=4,out_channels=4,kernel=four", "--layer: kernel = 'four': an integer"),
+    ("in_channels=4,out_channels=4,kernel=\u0664", "--layer: kernel = '\u0664': an integer"),
+    ("in_channels=4,out_channels=4,kernel=" + "4" * 5000, "--layer: kernel = '" + "4" * 57 + "...' is out of range"),
+    ("", "--layer '': give KEY=VALUE,..."),
+    (" ", "--layer '': give KEY=VALUE,..."),
+    (",", "--layer: '' is not KEY=VALUE"),
+    ("in_channels=4,out_channels=4,kernel=4,height=100000,width=100000",
+     "this layer needs 40,000,000,000 values (at most 16,777,216)"),
 ])
 def test_bad_layers_get_one_line_errors(capsys, layer, message):
     assert main(["deconv", "--layer", layer]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+LAYER = "in_channels=8,out_channels=4,kernel=3,stride=2,padding=1,height=5,width=6,output_size=10x12"
+
+
+def test_set_convt_is_the_layer_and_config_is_preset(capsys):
+    """--set convt.* names the custom layer as --layer does; --config is --preset."""
+    old = run_json(capsys, "--layer", LAYER, "--config", "isaac")
+    sets = [a for item in LAYER.split(",") for a in ("--set", "convt." + item.replace("10x12", "[10, 12]"))]
+    new = run_json(capsys, *sets, "--preset", "isaac")
+    assert new == old and new["config"] == "isaac" and new["layers"][0]["output_padding"] == 1
+    assert run_json(capsys, *sets, "--set", "crossbar.rows=64") != new
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--set", "convt.in_channels=4"), "convt.out_channels is missing"),
+    (("--set", "convt.kernal=4"), "unknown field convt.kernal: fields are in_channels"),
+    (("--set", "convt.in_channels=4", "--set", "convt.out_channels=4", "--set", "convt.kernel=4",
+      "--set", "convt.output_size=[1, 2, 3]"), "convt.output_size = '(1, 2, 3)' must be [H, W]"),
+    (("--set", "cost.duty=1"), "--set 'cost.duty': not a name this command takes"),
+    (("--batch", "0"), "argument --batch: '0' is out of range: an integer from 1 to 1,024"),
+    (("--seed", "-1"), "argument --seed: '-1' is out of range"),
+])
+def test_bad_values_get_one_line_errors(capsys, args, message):
+    assert main(["deconv", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+HUGE = [   # (arguments..., the size named, derived here)
+    # the input: 100000 x 100000 pixels of one channel
+    ("--layer", "in_channels=1,out_channels=1,kernel=4,stride=2,height=100000,width=100000",
+     "needs 10,000,000,000 values (at most 16,777,216)"),
+    # 10**9 x 10**9 outputs, each one MVM of a one-tap group of 2 rows (the channels)
+    ("--layer", "in_channels=2,out_channels=2,kernel=1000000000,stride=1000000000",
+     "needs 2,000,000,000,000,000,000 crossbar rows (at most 67,108,864)"),
+]
+
+
+@pytest.mark.parametrize("args", HUGE)
+def test_layers_too_large_to_simulate_are_one_line_within_bounded_memory(args):
+    """The limits are checked in closed form before anything is generated: the command fails in
+    one line inside 512 MB of address space (generating the 10**10-value input would need 80 GB)."""
+    *argv, message = args
+    limit = 512 << 20
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    run = subprocess.run([sys.executable, "-m", "crosstrain.cli", "deconv", *argv],
+                         capture_output=True, text=True, preexec_fn=cap, timeout=300)
+    assert run.returncode == 2 and message in run.stderr, run.stderr
+    assert run.stderr.count("\n") == 1 and "zero skipping is simulated" in run.stderr
 
 
 def test_layers_not_asked_for_stay_unmeasured(capsys):

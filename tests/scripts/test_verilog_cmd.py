@@ -14,7 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from crosstrain.cli import main
-from crosstrain.golden.periphery import PeripheryParams, from_params
+from crosstrain.golden.periphery import PeripheryParams, periphery_params
 from crosstrain.golden.write_elim import ComparatorParams
 from crosstrain.rtl.blocks import BLOCKS, PERIPHERY, Block
 from crosstrain.rtl.write_elim import beat_layout
@@ -45,7 +45,7 @@ def test_list_names_every_block_with_its_parameters(capsys):
 def test_every_block_exports_deterministic_verilog_without_paths(capsys, tmp_path, monkeypatch, name):
     monkeypatch.chdir(tmp_path)
     # periphery blocks on a 16 x 16 array keep the three exports short
-    size = ["--param", "rows=16", "--param", "cols=16"] if BLOCKS[name].params is PERIPHERY else []
+    size = ["--set", "crossbar.rows=16", "--set", "crossbar.cols=16"] if BLOCKS[name].params is PERIPHERY else []
     rc, out, _ = run(capsys, name, *size, "-o", "a.v")
     assert rc == 0 and "a.v" in out
     rc, _, _ = run(capsys, name, *size, "-o", str(tmp_path / "b.v"))
@@ -62,26 +62,43 @@ def test_every_block_exports_deterministic_verilog_without_paths(capsys, tmp_pat
 
 
 def test_params_change_the_verilog(capsys):
-    _, small, _ = run(capsys, "write_elim", "--param", "lanes=4", "--param", "width=8")
+    _, small, _ = run(capsys, "write_elim", "--set", "comparator.lanes=4", "--set", "comparator.width=8")
     bits = beat_layout(ComparatorParams(lanes=4, width=8)).size
     assert re.search(rf"input \[{bits - 1}:0\] i__payload;", small)
-    _, spec, _ = run(capsys, "deconv_addr", "--param", "kernel=3", "--param", "stride=1",
-                     "--param", "padding=0", "--param", "height=4", "--param", "width=4")
+    _, old, _ = run(capsys, "write_elim", "--param", "lanes=4", "--param", "width=8")
+    assert old == small                                  # the old spelling is an alias
+    _, spec, _ = run(capsys, "deconv_addr", "--set", "convt.kernel=3", "--set", "convt.stride=1",
+                     "--set", "convt.padding=0", "--set", "convt.height=4", "--set", "convt.width=4")
     _, default, _ = run(capsys, "deconv_addr")
     assert spec != default
+    _, old, _ = run(capsys, "deconv_addr", "--param", "kernel=3", "--param", "stride=1",
+                    "--param", "padding=0", "--param", "height=4", "--param", "width=4")
+    assert old == spec
 
 
 @pytest.mark.parametrize("args, needle", [
     (("nosuch",), "unknown block 'nosuch': use one of "),
     ((), "name a BLOCK"),
-    (("write_elim", "--param", "nope=1"), "unknown parameter 'nope': use one of lanes, width"),
-    (("write_elim", "--param", "lanes"), "'lanes' is not KEY=VALUE"),
+    (("write_elim", "--param", "nope=1"), "unknown parameter 'comparator.nope': use one of comparator.lanes, "
+                                          "comparator.width"),
+    (("write_elim", "--set", "comparator.nope=1"), "unknown parameter 'comparator.nope'"),
+    (("write_elim", "--param", "lanes"), "--param 'lanes': expected KEY=VALUE with KEY a field of comparator"),
+    (("write_elim", "--set", "crossbar.rows=4"), "--set 'crossbar.rows': not a name this command takes; "
+                                                 "use comparator.FIELD"),
+    (("write_elim", "--set", "comparator.lanes={a=1}"), "a table is not a value"),
+    (("write_elim", "--set", "comparator.lanes=" + "9" * 5000), "too large, integers go up to"),
     (("write_elim", "--param", "lanes=0"), "lanes must be an integer in [1, 1024], not 0"),
     (("write_elim", "--param", "width=wide"), "width must be an integer in [2, 32], not 'wide'"),
     (("write_elim", "--preset", "isaac"), "--preset does not apply"),
     (("deconv_addr", "--param", "stride=0"), "stride"),
+    (("deconv_addr", "--set", "convt.stride=0"), "stride"),
     (("deconv_addr", "--param", "kernel=1"), "kernel = 1 is smaller than stride = 2"),
     (("deconv_addr", "--param", "output_padding=2"), "output_padding = 2"),
+    (("deconv_addr", "--param", "kernel=1000000000", "--param", "stride=1000000000"),
+     "stride = 1000000000 is not allowed in RTL: 1 to 64"),
+    (("mvm_unit", "--param", "rows=8192"), "crossbar.rows = 8192 is not allowed in RTL: 1 to 4096"),
+    (("mvm_unit", "--param", "pipeline_cycles=1000000000"), "tile.pipeline_cycles = 1000000000"),
+    (("mvm_unit", "--param", "cols=4096"), "mvm_unit: port o.payload is "),
     (("write_elim", "-o", "no/such/dir/x.v"), "cannot write no/such/dir/x.v"),
 ])
 def test_bad_input_is_one_line_naming_it(capsys, tmp_path, monkeypatch, args, needle):
@@ -151,12 +168,18 @@ def periphery_block(monkeypatch):
 def test_periphery_block_takes_a_preset_and_params(capsys, periphery_block):
     rc, out, _ = run(capsys, "--list")
     assert rc == 0 and re.search(r"^counter\s+a counter\s+PeripheryParams \(--preset", out, re.M)
-    pairs = ["adc_mode=clip", "adc_bits=6", "crossbar.rows=64"]
-    rc, out, _ = run(capsys, "counter", "--preset", "pipelayer", *(a for p in pairs for a in ("--param", p)))
-    width = from_params(pairs, preset="pipelayer").out_width
+    values = {"converters.adc_mode": "clip", "converters.adc_bits": 6, "crossbar.rows": 64}
+    sets = ["converters.adc_mode=clip", "converters.adc_bits=6", "crossbar.rows=64"]
+    rc, out, _ = run(capsys, "counter", "--preset", "pipelayer", *(a for s in sets for a in ("--set", s)))
+    width = periphery_params(values, preset="pipelayer").out_width
+    assert width != periphery_params(preset="pipelayer").out_width
     assert rc == 0 and f"output [{width - 1}:0] o;" in out
-    _, wider, _ = run(capsys, "counter", "--param", "out_width=64")
-    assert "output [63:0] o;" in wider
+    pairs = ["adc_mode=clip", "adc_bits=6", "crossbar.rows=64"]          # the old spelling
+    _, old, _ = run(capsys, "counter", "--preset", "pipelayer", *(a for p in pairs for a in ("--param", p)))
+    assert old == out
+    for args in (("--set", "periphery.out_width=64"), ("--param", "out_width=64")):
+        _, wider, _ = run(capsys, "counter", *args)
+        assert "output [63:0] o;" in wider
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -165,7 +188,10 @@ def test_periphery_block_takes_a_preset_and_params(capsys, periphery_block):
     (("--param", "bits_per_cell=3"), "must be a multiple of device.bits_per_cell"),
     (("--param", "rows=0"), "crossbar.rows = 0"),
     (("--param", "adcs_per_array=0"), "converters.adcs_per_array = 0"),
-    (("--param", "nope=1"), "unknown parameter 'nope'"),
+    (("--param", "nope=1"), "--param 'nope=1': expected KEY=VALUE with KEY one of adc_bits"),
+    (("--set", "periphery.nope=1"), "unknown parameter 'periphery.nope'"),
+    (("--set", "periphery.out_width=wide"), "out_width = 'wide' is not allowed"),
+    (("--set", "comparator.lanes=4"), "not a name this command takes"),
     (("--preset", "nosuch"), "unknown preset or file 'nosuch'"),
 ])
 def test_periphery_block_bad_params_are_one_line(capsys, periphery_block, args, needle):
