@@ -210,6 +210,7 @@ class UpdateArrays:
         self.cells = self._update(self.cells, inc)
         self.write_counts += touched
         self.events.opa_phases += len(signs) * self.cfg.precision.update_slices
+        self.events.opa_steps += len(signs) // len(PHASES) * self.cfg.precision.update_slices
 
     def _update(self, cells: np.ndarray, pulses: np.ndarray) -> np.ndarray:
         n = self.cfg.nonideal

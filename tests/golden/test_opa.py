@@ -115,6 +115,7 @@ def test_events_and_write_counters():
     d = np.array([3, 0, 0, 0])
     u.opa(x, d)
     assert u.events.opa_phases == 16 * 4 * 16
+    assert u.events.opa_steps == 16 * 16          # row-bit steps x update slices: the energy count
     assert u.write_counts[0, 0, 0] == 2 and u.write_counts[0, 1, 1] == 1
     u.crs()
     assert u.events.crs_ops == 1 and (u.write_counts >= 2).all()

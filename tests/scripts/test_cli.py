@@ -22,7 +22,9 @@ def test_presets_table_and_json():
     r = crosstrain("presets")
     assert r.returncode == 0 and "panther" in r.stdout and "pipelayer" in r.stdout
     data = json.loads(crosstrain("presets", "--json").stdout)
-    assert {p["name"] for p in data["presets"]} == {"isaac", "puma", "panther", "pipelayer", "graphr"}
+    assert {p["name"] for p in data["presets"]} == {"isaac", "puma", "panther", "pipelayer",
+                                                    "panther-sim", "puma-sim", "graphr"}
+    assert "reference accounting" in r.stdout
 
 
 def test_config_show_preset_and_file(tmp_path):
