@@ -168,6 +168,7 @@ class UpdateArrays:
             inc = opa_pulses(xs[r0:r0 + rows], ds[r0:r0 + rows], self.cfg, group)
             self.write_counts += np.count_nonzero(inc, axis=0).transpose(1, 0, 2)
             self.events.opa_phases += len(inc) * group * p.input_bits * len(PHASES) * p.update_slices
+            self.events.opa_steps += len(inc) * group * p.input_bits * p.update_slices
             if ideal:
                 self._walk(inc, group)
             else:
