@@ -124,7 +124,9 @@ def implement(component, name: str, target_name: str, *, freq_mhz: float = DEFAU
                      work, "pnr.log", deadline, timeout)
         report = json.loads((work / "report.json").read_text())
     site = report["utilization"].get(t.site, {"used": 0, "available": 0})
-    fmax = {clk: round(float(v["achieved"]), 2) for clk, v in sorted(report["fmax"].items())}
+    # clock nets as nextpnr names them, without what it appends through a global buffer
+    # (iCE40: clk$SB_IO_IN_$glb_clk)
+    fmax = {clk.split("$")[0]: round(float(v["achieved"]), 2) for clk, v in sorted(report["fmax"].items())}
     return {**counts, "sites_used": int(site["used"]), "sites_available": int(site["available"]),
             "fmax_mhz": fmax, "timing_met": all(v >= freq_mhz for v in fmax.values()),
             "synth_seconds": round(synth_s, 1), "pnr_seconds": round(pnr_s, 1)}
@@ -154,5 +156,5 @@ def _run(what: str, cmd: list[str], cwd: Path, log: str, deadline: float, timeou
         lines += (r.stderr + r.stdout).splitlines()
         first = next((ln for ln in lines if "ERROR" in ln), None) or next(
             (ln for ln in reversed(lines) if ln.strip()), f"exit status {r.returncode}")
-        raise UserError(f"{what} failed: {first.strip()}")
+        raise UserError(f"{what} failed: {first.strip().removeprefix('ERROR: ')}")
     return time.monotonic() - start
