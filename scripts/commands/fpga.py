@@ -57,6 +57,7 @@ def run(args):
     from crosstrain.commands.verilog import build
 
     t = fpga.target(args.target)
+    fpga.commands(t)                     # a missing tool fails before any export
     if args.all == bool(args.block):
         raise UserError("name one BLOCK or give --all (crosstrain verilog --list names the blocks)")
     if args.all:
