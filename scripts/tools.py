@@ -1,4 +1,5 @@
-"""Finding the external tools (Icarus Verilog, Verilator, the YoWASP Yosys and nextpnr) with one-line errors.
+"""Finding the external tools (Icarus Verilog, Verilator, the YoWASP Yosys and nextpnr) with
+one-line errors.
 
 ``python -m crosstrain.tools`` prints what was found; the setup script calls it last.
 """

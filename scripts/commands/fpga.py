@@ -79,8 +79,10 @@ def run(args):
             if not args.all:
                 raise
             failed += 1
-            print(f"crosstrain fpga: error: {name}: {options.one_line(str(e))}", file=sys.stderr)
-            rows.append({"block": name, "error": options.one_line(str(e))})
+            msg = options.one_line(str(e))
+            msg = msg if msg.startswith(f"{name}: ") else f"{name}: {msg}"
+            print(f"crosstrain fpga: error: {msg}", file=sys.stderr)
+            rows.append({"block": name, "error": msg})
             continue
         for clk, mhz in res["fmax_mhz"].items():
             if mhz < args.freq:

@@ -4,7 +4,8 @@ target, a failing tool, a missing tool and the time limit.
 
 The end-to-end run is input_streamer on an 8 x 8 array for the LFE5U-25F (about 15 s, most of it
 the first call of each yowasp tool), and deconv_addr on the iCE40UP5K (its 33 port bits fit the
-pins; about 5 s). ``CROSSTRAIN_FPGA_ALL=1`` adds every block at 16 x 16 (``slow``: minutes).
+pins; about 5 s), also through ``--all`` beside a block the iCE40 refuses.
+``CROSSTRAIN_FPGA_ALL=1`` adds every block at 16 x 16 (``slow``: minutes).
 """
 
 import contextlib
@@ -153,3 +154,20 @@ def test_all_blocks_at_16x16():
     assert rc == 0, err
     for row in rows:
         check_block(row, fpga.DEFAULT_FREQ_MHZ)
+
+
+def test_all_runs_every_block_and_reports_failures_one_line_each(monkeypatch):
+    """``--all`` on two blocks, one of which cannot run on the iCE40 (too many port bits): the
+    other still runs, the failure is one stderr line and a row with ``error``, exit status 1."""
+    import crosstrain.commands.fpga as command
+
+    monkeypatch.setattr(command, "BLOCKS", {n: BLOCKS[n] for n in ("input_streamer", "deconv_addr")})
+    rc, out, err = cli("--all", *SMALL, "--target", "ice40-up5k", "--json")
+    assert rc == 1
+    ok, bad = json.loads(out)["blocks"]
+    assert ok["block"] == "deconv_addr" and bad == {"block": "input_streamer", "error": bad["error"]}
+    check_block(ok, fpga.DEFAULT_FREQ_MHZ, carry_sites=0)
+    errors = [ln for ln in err.splitlines() if ": error: " in ln]
+    assert errors == [f"crosstrain fpga: error: {bad['error']}"]
+    assert bad["error"].startswith("input_streamer: ") and bad["error"].count("input_streamer") == 1
+    assert "port bits with clk and rst, more than the 39 I/O pins" in bad["error"]
