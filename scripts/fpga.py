@@ -36,7 +36,6 @@ ECP5_CELLS = {"lut": ("LUT4",), "carry": ("CCU2C",), "ff": ("TRELLIS_FF",), "bra
               "dsp": ("MULT18X18D", "ALU54B"), "lutram": ("TRELLIS_DPR16X4",)}
 ICE40_CELLS = {"lut": ("SB_LUT4",), "carry": ("SB_CARRY",), "ff": ("SB_DFF",), "bram": ("SB_RAM40_4K",),
                "dsp": ("SB_MAC16",), "lutram": ()}
-RESOURCES = tuple(ECP5_CELLS)
 
 
 @dataclass(frozen=True)
