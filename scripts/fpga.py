@@ -126,7 +126,9 @@ def implement(component, name: str, target_name: str, *, freq_mhz: float = DEFAU
                      [pnr, *t.pnr_args, "--json", f"{name}.json", "--report", "report.json",
                       "--placer", PLACER, "--router", ROUTER, "--seed", str(seed),
                       "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "-q", "-l", "pnr.log"],
-                     work, "pnr.log", deadline, timeout)
+                     work, "pnr.log", deadline, timeout,
+                     hint=f" (the netlist: {counts['lut']:,} LUT4, {counts['carry']:,} carry, "
+                          f"{counts['ff']:,} FF; a larger --target may fit it)")
         report = json.loads((work / "report.json").read_text())
     site = report["utilization"].get(t.site, {"used": 0, "available": 0})
     # clock nets as nextpnr names them, without what it appends through a global buffer
@@ -143,9 +145,10 @@ def _count_cells(cells: dict, kinds: dict) -> dict[str, int]:
             for res, prefixes in kinds.items()}
 
 
-def _run(what: str, cmd: list[str], cwd: Path, log: str, deadline: float, timeout: float) -> float:
+def _run(what: str, cmd: list[str], cwd: Path, log: str, deadline: float, timeout: float,
+         hint: str = "") -> float:
     """Run one tool in ``cwd`` within ``deadline``; its seconds, or a one-line UserError with the
-    tool's first ERROR line."""
+    tool's first ERROR line (and ``hint``)."""
     start = time.monotonic()
     left = deadline - start
     try:
@@ -161,5 +164,5 @@ def _run(what: str, cmd: list[str], cwd: Path, log: str, deadline: float, timeou
         lines += (r.stderr + r.stdout).splitlines()
         first = next((ln for ln in lines if "ERROR" in ln), None) or next(
             (ln for ln in reversed(lines) if ln.strip()), f"exit status {r.returncode}")
-        raise UserError(f"{what} failed: {first.strip().removeprefix('ERROR: ')}")
+        raise UserError(f"{what} failed: {first.strip().removeprefix('ERROR: ')}{hint}")
     return time.monotonic() - start

@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 
 import pytest
@@ -108,14 +109,21 @@ def test_ice40_refuses_more_port_bits_than_pins():
     assert f"input_streamer: {bits} port bits with clk and rst, more than the 39 I/O pins" in err, err
 
 
-def test_tool_failure_is_one_line(monkeypatch):
-    bad = fpga.TARGETS["ecp5-25k"].__class__(**{**fpga.TARGETS["ecp5-25k"].__dict__,
-                                                "synth": "synth_ecp5 -top {top} -nosuchoption"})
-    monkeypatch.setitem(fpga.TARGETS, "ecp5-25k", bad)
+@pytest.mark.parametrize("change, start, needle", [
+    ({"synth": "synth_ecp5 -top {top} -nosuchoption"}, "input_streamer: Yosys synth_ecp5 failed: ",
+     "Command syntax error"),
+    ({"pnr_args": ("--25k", "--nosuchoption")}, "input_streamer: nextpnr-ecp5 failed: ",
+     "nosuchoption"),
+])
+def test_tool_failure_is_one_line(monkeypatch, change, start, needle):
+    t = fpga.TARGETS["ecp5-25k"]
+    monkeypatch.setitem(fpga.TARGETS, "ecp5-25k", t.__class__(**{**t.__dict__, **change}))
     rc, out, err = cli("input_streamer", *SMALL)
     assert rc == 2 and out == ""
-    assert err.startswith("crosstrain fpga: error: input_streamer: Yosys synth_ecp5 failed: ")
-    assert "Command syntax error" in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"crosstrain fpga: error: {start}") and needle in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    if "pnr_args" in change:                 # place-and-route failures name the netlist's size
+        assert re.search(r"\(the netlist: [\d,]+ LUT4, [\d,]+ carry, [\d,]+ FF; a larger --target", err), err
 
 
 def test_missing_tool_is_one_line(monkeypatch):
