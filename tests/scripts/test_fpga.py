@@ -5,7 +5,7 @@ target, a failing tool, a missing tool and the time limit.
 The end-to-end run is input_streamer on an 8 x 8 array for the LFE5U-25F (about 15 s, most of it
 the first call of each yowasp tool), and deconv_addr on the iCE40UP5K (its 33 port bits fit the
 pins; about 5 s), also through ``--all`` beside a block the iCE40 refuses.
-``CROSSTRAIN_FPGA_ALL=1`` adds every block at 16 x 16 (``slow``: minutes).
+``CROSSTRAIN_FPGA_ALL=1`` adds every block at 16 x 16 (``slow``: about 7 minutes).
 """
 
 import contextlib
