@@ -92,10 +92,12 @@ class ProgrammedArray:
         self.events.cell_writes += int(sel.sum())
         self.events.rows_written += int(sel.any(axis=2).sum())
 
-    def mvm(self, x: np.ndarray, *, transposed: bool = False) -> np.ndarray:
-        """MVM (``x @ W``) or transposed MVM (``x @ W.T``) through the stored conductances."""
+    def mvm(self, x: np.ndarray, *, transposed: bool = False, events: Events | None = None) -> np.ndarray:
+        """MVM (``x @ W``) or transposed MVM (``x @ W.T``) through the stored conductances; its
+        events go to ``events`` (default: the array's own)."""
         return sliced_mvm(self.levels, self.sign, self.shift, x, self.cfg, transposed=transposed,
-                          events=self.events, read_rng=self.rng, integer_levels=self.ideal)
+                          events=self.events if events is None else events, read_rng=self.rng,
+                          integer_levels=self.ideal)
 
     def mvm_t(self, x: np.ndarray) -> np.ndarray:
         return self.mvm(x, transposed=True)

@@ -1,6 +1,7 @@
 """Typed hardware configuration: device, crossbar, converters, precision, tile, non-idealities.
 
-A configuration is a frozen tree of dataclasses. It is built from a built-in preset
+A configuration is a frozen tree of dataclasses plus a list of digital :class:`Part` s (buffers,
+ALUs, eDRAM, router: area, leakage and energy per counted event). It is built from a built-in preset
 (``golden/presets/NAME.toml``, every value cited there) or from a user TOML file that may start
 from a preset (``base = "panther"``) and override any field. Every check raises
 :class:`ConfigError` with one line naming the field, the bad value and what is allowed.
@@ -12,6 +13,7 @@ the roll-up, so none of them can drift from another.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -50,6 +52,7 @@ class Crossbar:
     cols: int = 128
     encoding: str = "offset"          # "offset" (ISAAC bias) or "differential" (G+ / G- arrays)
     read_latency_ns: float = 100.0    # one analog read step (row drive to sample-and-hold)
+    array_area_um2: float = 25.0      # one rows x cols array
 
 
 @dataclass(frozen=True)
@@ -87,16 +90,42 @@ class Tile:
 
     clock_ghz: float = 1.0            # periphery clock; one ADC conversion per ADC per cycle
     arrays_per_tile: int = 96
+    cores_per_tile: int = 12          # cores (ISAAC: IMAs) per tile; arrays_per_tile is split among them
     shift_add_energy_pj: float = 0.05 # per accumulated ADC code
     opa_phase_ns: float = 20.0        # one polarity phase of an outer-product update
-    opa_phase_energy_pj: float = 88.8 # per array per phase
+    opa_step_energy_pj: float = 88.8  # per update array per row-bit step (its 4 polarity phases)
     mvm_step_energy_pj: float = 309.0 # per array per input step, converters included (0 = use parts)
     array_read_energy_pj: float = 0.0 # analog array energy per step when mvm_step_energy_pj is 0
-    edram_access_pj: float = 20.45    # per 256-bit access
     edram_kb: int = 64
-    leakage_mw: float = 0.0
-    area_mm2: float = 0.372
+    edram_access_ns: float = 2.0      # one 256-bit eDRAM access (loads and stores on the critical path)
+    noc_latency_ns: float = 31.0      # one packet through the on-chip network between layers
+    noc_bandwidth_gbps: float = 32.0  # bits per ns a tile sends into the network
     pipeline_cycles: int = 2          # shift-and-add / output register stages after the last code
+    accounting: str = "rtl"           # "rtl": the schedules the RTL runs; "reference": a reference
+    #                                   simulator's stage accounting (crosstrain.golden.cycles)
+    reference_stages: int = 2         # reference accounting: stages added to an MVM's input steps
+
+
+#: Events a :class:`Part` can be charged per (counted by the roll-up, crosstrain.rollup.mapper).
+PART_EVENTS = ("input_buffer_writes", "input_buffer_reads", "output_buffer_writes",
+               "data_memory_accesses", "alu_ops", "multiplies", "edram_accesses", "instructions",
+               "network_ns")
+PART_PER = ("core", "tile")
+ACCOUNTINGS = ("rtl", "reference")
+
+
+@dataclass(frozen=True)
+class Part:
+    """A digital part of every core or every tile: its area, leakage and energy per event."""
+
+    name: str = "part"
+    per: str = "tile"                 # "core" or "tile": instances come with every active one
+    count: float = 1.0                # per core / tile; a fraction for a part shared by tiles
+    area_mm2: float = 0.0             # each
+    power_mw: float = 0.0             # each, at full activity (a paper's power table)
+    leakage_mw: float = 0.0           # each, while its core / tile holds part of the network
+    energy_pj: float = 0.0            # per event
+    event: str = ""                   # one of PART_EVENTS, or "" (no per-event energy)
 
 
 @dataclass(frozen=True)
@@ -126,6 +155,7 @@ class HardwareConfig:
     precision: Precision = field(default_factory=Precision)
     tile: Tile = field(default_factory=Tile)
     nonideal: NonIdeal = field(default_factory=NonIdeal)
+    parts: tuple[Part, ...] = ()
 
     def __post_init__(self):
         validate(self)
@@ -176,8 +206,13 @@ class HardwareConfig:
         b = self.precision.update_slice_bits
         return b * self.precision.update_slices if len(b) == 1 else b
 
+    @property
+    def arrays_per_core(self) -> int:
+        return self.tile.arrays_per_tile // self.tile.cores_per_tile
+
     def with_overrides(self, overrides: dict) -> "HardwareConfig":
-        """A copy with ``{"section.field": value}`` or nested ``{section: {field: value}}`` changed."""
+        """A copy with ``{"section.field": value}`` or nested ``{section: {field: value}}`` changed;
+        ``{"parts": [...]}`` replaces the parts, ``{"parts.NAME.FIELD": value}`` changes one."""
         nested: dict = {}
         for key, value in overrides.items():
             if isinstance(value, dict):
@@ -212,6 +247,7 @@ RANGES = {
     "crossbar.rows": (1, 65536),            # published arrays: 16 .. 1024 lines
     "crossbar.cols": (1, 65536),
     "crossbar.read_latency_ns": _TIME_NS,
+    "crossbar.array_area_um2": _AREA_UM2,   # published: 25 um^2 per 128 x 128 array (ISAAC)
     "converters.dac_bits": (1, 31),         # and below precision.input_bits
     "converters.adc_bits": (1, 24),
     "converters.adc_lsb": (2.0 ** -24, 2.0 ** 48),   # column-sum units per code; sums < 2^56
@@ -230,16 +266,18 @@ RANGES = {
     "precision.opa_shift": (0, 64),
     "tile.clock_ghz": (1e-3, 100.0),        # 1 MHz .. 100 GHz; published periphery: 1-1.28 GHz
     "tile.arrays_per_tile": (1, 1 << 20),
+    "tile.cores_per_tile": (1, 1 << 20),    # and a divisor of arrays_per_tile (published: 8-12)
     "tile.shift_add_energy_pj": _ENERGY_PJ,
     "tile.opa_phase_ns": _TIME_NS,
-    "tile.opa_phase_energy_pj": _ENERGY_PJ,
+    "tile.opa_step_energy_pj": _ENERGY_PJ,
     "tile.mvm_step_energy_pj": _ENERGY_PJ,
     "tile.array_read_energy_pj": _ENERGY_PJ,
-    "tile.edram_access_pj": _ENERGY_PJ,
     "tile.edram_kb": (0, 1 << 20),          # up to 1 GB per tile (published: 64 kB)
-    "tile.leakage_mw": _POWER_MW,
-    "tile.area_mm2": (0.0, 1e4),            # a 100 x 100 mm tile is beyond any reticle (~860 mm^2)
+    "tile.edram_access_ns": _TIME_NS,
+    "tile.noc_latency_ns": (0.0, 1e9),      # 0 = not modelled; up to 1 s (published: 31 ns)
+    "tile.noc_bandwidth_gbps": (1e-3, 1e6), # 1 Mb/s .. 1 Pb/s per tile (published: 32 Gb/s)
     "tile.pipeline_cycles": (0, 4096),      # published periphery pipelines: 2 stages
+    "tile.reference_stages": (0, 4096),     # published simulators: 2 stages
     "nonideal.seed": (0, (1 << 63) - 1),    # numpy seeds are non-negative
     "nonideal.program_sigma": (0.0, 10.0),  # sigmas are fractions of the level range: at 10 the
     "nonideal.read_sigma": (0.0, 10.0),     # noise is ten full ranges and exp(10 N(0,1)) (d2d)
@@ -250,10 +288,17 @@ RANGES = {
     "nonideal.update_levels": (0, 1 << 20),          # 0 = ideal; published devices: 32-256 levels
     "nonideal.ltp_nonlinearity": (0.0, 20.0),        # NeuroSim's devices: 1.46-1.75 (ref. s.2)
     "nonideal.ltd_nonlinearity": (0.0, 20.0),
+    # each [[parts]] entry (checked per part as parts.NAME.FIELD)
+    "parts.count": (1e-6, 1e6),             # per core / tile; a fraction when tiles share one
+    "parts.area_mm2": (0.0, 1e4),           # a 100 x 100 mm part is beyond any reticle (~860 mm^2)
+    "parts.power_mw": _POWER_MW,
+    "parts.leakage_mw": _POWER_MW,
+    "parts.energy_pj": _ENERGY_PJ,
 }
 # Energies and leakage powers may also be 0: not modelled, or lumped into another figure.
 ZERO_MEANS_NONE = frozenset(p for p, r in RANGES.items() if r in (_ENERGY_PJ, _POWER_MW))
 NAME_MAX_CHARS = 1024
+PART_NAME_MAX_CHARS = 64        # a part's name is a column of reports and a --set name
 # Exact MVM and OPA results are int64: a product of signed operands summed over the lines of an
 # array, and the update slices composed into one wide weight, must stay below 2^62.
 INT64_BITS = 62
@@ -265,10 +310,30 @@ def _fail(path, value, allowed, *related):
     raise ConfigError(f"{path} = {shown(value)} is not allowed: {allowed}", (path, *related))
 
 
+def _range_key(path: str) -> str:
+    """The :data:`RANGES` key of a field: ``parts.FIELD`` for every part's (``parts.NAME.FIELD``,
+    ``parts[K].FIELD``), else the dotted path itself."""
+    return "parts." + path.rpartition(".")[2] if path.startswith("parts") else path
+
+
 def _between(path: str) -> str:
-    lo, hi = RANGES[path]
+    key = _range_key(path)
+    lo, hi = RANGES[key]
     f = (lambda v: f"{v:,}") if isinstance(lo, int) else (lambda v: f"{v:g}")
-    return ("0 (none) or " if path in ZERO_MEANS_NONE else "") + f"from {f(lo)} to {f(hi)}"
+    return ("0 (none) or " if key in ZERO_MEANS_NONE else "") + f"from {f(lo)} to {f(hi)}"
+
+
+def _in_range(path: str, v, *related) -> None:
+    """Fail unless ``v`` (each item of a tuple) has the type and range :data:`RANGES` gives."""
+    key = _range_key(path)
+    lo, hi = RANGES[key]
+    kind = int if isinstance(lo, int) else (int, float)
+    for item in v if isinstance(v, tuple) else (v,):
+        if isinstance(item, bool) or not isinstance(item, kind):
+            _fail(path, v, f"expected {'an integer' if kind is int else 'a number'} {_between(path)}",
+                  *related)
+        if not (lo <= item <= hi or item == 0 and key in ZERO_MEANS_NONE):   # NaN fails
+            _fail(path, v, _between(path), *related)
 
 
 def _coerce(path: str, value, default):
@@ -305,9 +370,12 @@ def _build(data: dict, *, base: HardwareConfig | None) -> HardwareConfig:
     for key, value in data.items():
         if key in ("name", "base"):
             continue
+        if key == "parts":
+            sections["parts"] = _parts(value, base.parts)
+            continue
         if key not in _SECTION_CLASSES:
             raise ConfigError(f"unknown section {shown(key)}: allowed sections are "
-                              + ", ".join(_SECTION_CLASSES), (key,))
+                              + ", ".join(_SECTION_CLASSES) + ", [[parts]]", (key,))
         if not isinstance(value, dict):
             _fail(key, value, f"[{key}] must be a table of fields")
         current = getattr(base, key)
@@ -322,6 +390,34 @@ def _build(data: dict, *, base: HardwareConfig | None) -> HardwareConfig:
     return replace(base, name=name, **sections)
 
 
+def _part(path: str, data, current: Part) -> Part:
+    if not isinstance(data, dict):
+        _fail(path, data, "a table of part fields (name, per, count, area_mm2, ...)")
+    known = [f.name for f in fields(Part)]
+    for k in data:
+        if k not in known:
+            raise ConfigError(f"unknown field {path}.{shown(k)[1:-1]}: allowed fields of a part are "
+                              + ", ".join(known), (f"{path}.{k}",))
+    return replace(current, **{k: _coerce(f"{path}.{k}", v, getattr(current, k)) for k, v in data.items()})
+
+
+def _parts(value, current: tuple) -> tuple:
+    """``[[parts]]`` tables (replace every part), or changes to named parts: ``{"NAME.FIELD":
+    value}`` (``with_overrides``) or ``{NAME: {FIELD: value}}`` (a file's ``[parts.NAME]``)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_part(f"parts[{k}]", d, Part()) for k, d in enumerate(value))
+    if not isinstance(value, dict):
+        _fail("parts", value, "a list of [[parts]] tables")
+    by_name = {p.name: p for p in current}
+    for key, v in value.items():
+        name, _, fname = (key, "", "") if isinstance(v, dict) else key.rpartition(".")
+        if name not in by_name:
+            raise ConfigError(f"unknown part {shown(name)} (parts.{shown(key)[1:-1]}): parts are "
+                              + (", ".join(by_name) or "none"), ("parts",))
+        by_name[name] = _part(f"parts.{name}", v if isinstance(v, dict) else {fname: v}, by_name[name])
+    return tuple(by_name.values())
+
+
 def validate(cfg: HardwareConfig) -> None:
     """Raise :class:`ConfigError` for the first impossible value in ``cfg``."""
     d, x, c, p, t, n = cfg.device, cfg.crossbar, cfg.converters, cfg.precision, cfg.tile, cfg.nonideal
@@ -330,22 +426,16 @@ def validate(cfg: HardwareConfig) -> None:
         _fail("name", cfg.name, f"1 to {NAME_MAX_CHARS} printable characters")
     for section in _SECTION_CLASSES:
         for f in fields(getattr(cfg, section)):
-            path, v = f"{section}.{f.name}", getattr(getattr(cfg, section), f.name)
-            if path not in RANGES:
-                continue
-            lo, hi = RANGES[path]
-            for item in v if isinstance(v, tuple) else (v,):
-                kind = int if isinstance(lo, int) else (int, float)
-                if isinstance(item, bool) or not isinstance(item, kind):
-                    _fail(path, v, f"expected {'an integer' if kind is int else 'a number'} "
-                                   f"{_between(path)}")
-                if not (lo <= item <= hi or item == 0 and path in ZERO_MEANS_NONE):   # NaN fails
-                    _fail(path, v, _between(path))
+            path = f"{section}.{f.name}"
+            if path in RANGES:
+                _in_range(path, getattr(getattr(cfg, section), f.name))
     if d.g_off_us >= d.g_on_us:
         _fail("device.g_off_us", d.g_off_us, f"must be below device.g_on_us ({d.g_on_us})",
               "device.g_on_us")
     if x.encoding not in ("offset", "differential"):
         _fail("crossbar.encoding", x.encoding, 'use "offset" or "differential"')
+    if t.accounting not in ACCOUNTINGS:
+        _fail("tile.accounting", t.accounting, 'use "rtl" or "reference"')
     if c.adc_mode not in ("lossless", "clip"):
         _fail("converters.adc_mode", c.adc_mode, 'use "lossless" or "clip"')
     if p.weight_bits % d.bits_per_cell:
@@ -406,6 +496,25 @@ def validate(cfg: HardwareConfig) -> None:
               "nonideal.stuck_on_fraction", "nonideal.stuck_off_fraction")
     if n.update_levels == 1:
         _fail("nonideal.update_levels", n.update_levels, "0 (ideal) or at least 2")
+    if t.arrays_per_tile % t.cores_per_tile:
+        _fail("tile.cores_per_tile", t.cores_per_tile,
+              f"must divide tile.arrays_per_tile ({t.arrays_per_tile}) into equal cores",
+              "tile.arrays_per_tile")
+    seen = set()
+    for k, q in enumerate(cfg.parts):
+        at = f"parts[{k}]"                      # where a file sets it; messages name parts.NAME
+        if not isinstance(q.name, str) or not 0 < len(q.name) <= PART_NAME_MAX_CHARS \
+                or not q.name.isprintable() or q.name in seen:
+            _fail(f"{at}.name", q.name, f"1 to {PART_NAME_MAX_CHARS} printable characters, a name "
+                                        "no other part has")
+        seen.add(q.name)
+        path = f"parts.{q.name}"
+        if q.per not in PART_PER:
+            _fail(f"{path}.per", q.per, 'use "core" or "tile"', f"{at}.per")
+        if q.event and q.event not in PART_EVENTS:
+            _fail(f"{path}.event", q.event, "empty or one of " + ", ".join(PART_EVENTS), f"{at}.event")
+        for f in ("count", "area_mm2", "power_mw", "leakage_mw", "energy_pj"):
+            _in_range(f"{path}.{f}", getattr(q, f), f"{at}.{f}")
 
 
 def presets() -> list[str]:
@@ -484,8 +593,13 @@ def _real(path: Path, where: str) -> Path:
 def _locate(paths: tuple[str, ...], at: TomlLocator) -> str:
     """``LINE:COLUMN`` of the first of the dotted field ``paths`` set in the file, else ``1:1``."""
     for path in paths:
-        section, _, name = path.rpartition(".")
-        hit = at.find(name, section or None)
+        indexed = re.fullmatch(r"(\w+)\[(\d+)\]\.(\w+)", path)     # parts[K].FIELD
+        if indexed:
+            table, k, name = indexed.groups()
+            hit = at.find(name, table, int(k)) or at.find(table)       # [[parts]] or parts = [...]
+        else:
+            section, _, name = path.rpartition(".")
+            hit = at.find(name, section or None)
         if hit:
             return f"{hit[0]}:{hit[2]}"
     for path in paths:
@@ -503,4 +617,5 @@ def as_dict(cfg: HardwareConfig) -> dict:
     for s in _SECTION_CLASSES:
         sec = getattr(cfg, s)
         out[s] = {f.name: plain(getattr(sec, f.name)) for f in fields(sec)}
+    out["parts"] = [{f.name: getattr(q, f.name) for f in fields(q)} for q in cfg.parts]
     return out

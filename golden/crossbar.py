@@ -224,7 +224,7 @@ def mvm(w: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *, transposed: bool =
     if fast and (cfg.adc_never_clips or cannot_clip(levels[0], x, cfg, transposed=transposed)):
         x2 = encoding.check_range("input", np.atleast_2d(x), cfg.precision.input_bits)
         bound = 2.0 ** (cfg.precision.input_bits + cfg.precision.weight_bits - 2) * x2.shape[1]
-        y = _exact_matmul(x2, w64.T if transposed else w64, bound)
+        y = exact_matmul(x2, w64.T if transposed else w64, bound)
         if events is not None:
             events += count_mvm_events(cfg, w64.shape, len(x2), transposed=transposed)
         return y if np.ndim(x) > 1 else y[0]
@@ -232,7 +232,7 @@ def mvm(w: np.ndarray, x: np.ndarray, cfg: HardwareConfig, *, transposed: bool =
                       events=events)
 
 
-def _exact_matmul(a: np.ndarray, b: np.ndarray, bound: float) -> np.ndarray:
+def exact_matmul(a: np.ndarray, b: np.ndarray, bound: float) -> np.ndarray:
     """``a @ b`` for integers whose every partial sum is at most ``bound`` in magnitude."""
     if bound < _F64_EXACT:
         return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)

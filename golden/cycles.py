@@ -40,6 +40,15 @@ for its last column to leave the compose pipeline. Slot by slot:
 - row 0: ``read_cycles + conv_cycles``;
 - rows 1 .. rows-1: ``max(read_cycles, pipeline_cycles) + max(conv_cycles, write_row_cycles)``;
 - the last write: ``pipeline_cycles + write_row_cycles``.
+
+Reference accounting (``tile.accounting = "reference"``; presets ``panther-sim``, ``puma-sim``):
+not a schedule the RTL runs but the way PANTHER's and PUMA's simulators charge time, for putting
+our numbers beside theirs. A stage lasts max(read, conversions) = ``step_interval``, in exact
+nanoseconds (no rounding to whole cycles, so results may be fractional cycles); an MVM takes
+``(input_steps + reference_stages)`` stages and the next starts only when it is done (every
+instruction charged its full latency); an OPA takes its 4 polarity phases whatever the bit count
+(``4 * opa_phase_ns``). CRS and row writes keep the RTL schedule. The RTL refuses such a
+configuration (crosstrain.golden.periphery).
 """
 
 from __future__ import annotations
@@ -77,6 +86,11 @@ def mvm_schedule(cfg: HardwareConfig, *, transposed: bool = False, arrays_per_ad
     steps = cfg.input_steps
     read = ns_to_cycles(cfg, cfg.crossbar.read_latency_ns)
     conv = math.ceil(lines * arrays_per_adc / cfg.converters.adcs_per_array)
+    if cfg.tile.accounting == "reference":
+        stage = max(cfg.crossbar.read_latency_ns * cfg.tile.clock_ghz, conv)
+        total = (steps + cfg.tile.reference_stages) * stage
+        return MvmSchedule(steps=steps, read_cycles=read, conv_cycles=conv, step_interval=stage,
+                           latency=total, interval=total, adc_utilization=conv / stage)
     step_interval = max(read, conv)
     latency = read + (steps - 1) * step_interval + conv + cfg.tile.pipeline_cycles
     return MvmSchedule(steps=steps, read_cycles=read, conv_cycles=conv, step_interval=step_interval,
@@ -88,10 +102,17 @@ def opa_phase_cycles(cfg: HardwareConfig) -> int:
     return ns_to_cycles(cfg, cfg.tile.opa_phase_ns)
 
 
+def opa_phases(cfg: HardwareConfig) -> int:
+    """Polarity phases one OPA drives in turn: every row-bit step's 4 (reference accounting: 4)."""
+    return 4 if cfg.tile.accounting == "reference" else cfg.precision.input_bits * 4
+
+
 def opa_cycles(cfg: HardwareConfig) -> int:
     """One outer-product update of a block: every row-bit step in four polarity phases; also
-    the interval between back-to-back OPAs."""
-    return cfg.precision.input_bits * 4 * opa_phase_cycles(cfg)
+    the interval between back-to-back OPAs. Reference accounting: the 4 phases, in exact ns."""
+    if cfg.tile.accounting == "reference":
+        return opa_phases(cfg) * cfg.tile.opa_phase_ns * cfg.tile.clock_ghz
+    return opa_phases(cfg) * opa_phase_cycles(cfg)
 
 
 def write_row_cycles(cfg: HardwareConfig) -> int:

@@ -14,7 +14,9 @@ class Events:
     adc_conversions  column (or row, for transposed MVM) conversions
     adc_clipped      conversions that saturated at the top code
     shift_adds       ADC codes accumulated by the shift-and-add
-    opa_phases       polarity phases of outer-product updates, per physical array
+    opa_phases       polarity phases of outer-product updates, per physical array (time)
+    opa_steps        row-bit steps of outer-product updates, per physical array (energy: the
+                     4 polarity phases of a step split its cells, each pulsed at most once)
     opa_saturated    update-slice cells that hit a headroom limit
     crs_ops          carry resolutions of one logical block
     cell_writes      cells programmed (weights, carry-resolved slices)
@@ -27,6 +29,7 @@ class Events:
     adc_clipped: int = 0
     shift_adds: int = 0
     opa_phases: int = 0
+    opa_steps: int = 0
     opa_saturated: int = 0
     crs_ops: int = 0
     cell_writes: int = 0

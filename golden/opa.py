@@ -37,6 +37,7 @@ from crosstrain.golden.config import HardwareConfig
 from crosstrain.golden.events import Events
 
 PHASES = ((1, 1), (1, -1), (-1, 1), (-1, -1))   # (row sign, column sign), in drive order
+_CHUNK_CELLS = 1 << 21      # OPA pulses computed at once (cells x OPAs), to bound memory
 
 
 def opa_drive(x: np.ndarray, d: np.ndarray, cfg: HardwareConfig):
@@ -58,6 +59,50 @@ def opa_drive(x: np.ndarray, d: np.ndarray, cfg: HardwareConfig):
     rows = np.stack([xbits & (xneg == (sr < 0)) for sr, _ in PHASES], axis=1)
     colmask = np.stack([dneg == (sc < 0) for _, sc in PHASES])                        # (4, C)
     return rows, pieces[:, None, :, :] * colmask[None, :, None, :]
+
+
+def opa_pulses(xs: np.ndarray, ds: np.ndarray, cfg: HardwareConfig, group: int = 1) -> np.ndarray:
+    """Signed pulses each update-slice cell receives from OPAs, summed over the steps and phases
+    of an OPA (what :meth:`UpdateArrays.apply_phases` adds for the :func:`opa_drive` of one row)
+    and over each ``group`` of consecutive OPAs: integers of shape (N / group, R, M, C) for
+    ``xs`` (N, R) and ``ds`` (N, C) (row before slice: one matmul per group yields them).
+
+    A cell (r, c) is driven in exactly one phase, the one of its signs, so its pulses are
+    ``sign(x_r) sign(d_c) sum_j bit_j(|x_r|) piece_m,j(|d_c|)``. The pieces of step ``j`` are
+    the digits of ``|d| << (j - opa_shift)``: with ``j - opa_shift = b*t + e`` (``0 <= e < b``),
+    digit ``m`` is digit ``m - t`` of ``|d| << e``, so ``b`` digit tables give every step.
+    """
+    p, b = cfg.precision, cfg.device.bits_per_cell
+    xs = encoding.check_range("OPA row input", xs, p.input_bits)
+    ds = encoding.check_range("OPA column input", ds, p.error_bits)
+    (n, n_rows), n_cols = xs.shape, ds.shape[1]
+    n_steps, n_slices, n_groups = p.input_bits, p.update_slices, n // group
+    exact = np.float32 if group * n_steps * cfg.cell_max < 1 << 24 else np.float64
+    raw = np.abs(xs).astype("<u8").view(np.uint8).reshape(n, n_rows, 8)
+    xbits = np.unpackbits(raw, axis=2, bitorder="little")[:, :, :n_steps].astype(exact)  # (N, R, J)
+    xbits *= np.where(xs < 0, -1, 1).astype(exact)[:, :, None]
+    n_digits = -(-(p.error_bits + b) // b)
+    sign = np.where(ds < 0, -1, 1).astype(exact)
+    tables = [(encoding.slice_unsigned(np.abs(ds) << e, n_digits, b).astype(exact) * sign)
+              .transpose(1, 0, 2) for e in range(b)]                                  # (N, K, C)
+    pieces = np.zeros((n, n_steps, n_slices, n_cols), dtype=exact)
+    for j in range(n_steps):
+        t, e = divmod(j - p.opa_shift, b)
+        lo, hi = max(0, t), min(n_slices, n_digits + t)
+        if lo < hi:
+            pieces[:, j, lo:hi] = tables[e][:, lo - t:hi - t]
+    rows = xbits.reshape(n_groups, group, n_rows, n_steps).transpose(0, 2, 1, 3)
+    total = np.matmul(rows.reshape(n_groups, n_rows, group * n_steps),
+                      pieces.reshape(n_groups, group * n_steps, -1))
+    return total.reshape(n_groups, n_rows, n_slices, n_cols)
+
+
+def carry_resolve(wide: np.ndarray, wide_bits: int, drop: int, weight_bits: int):
+    """CRS arithmetic: ``wide`` saturated to ``wide_bits`` signed bits, and the weights it
+    rounds to (``drop`` low bits dropped, round half up, saturated to ``weight_bits``)."""
+    wide = np.clip(wide, -(1 << (wide_bits - 1)), (1 << (wide_bits - 1)) - 1)
+    w = (wide + ((1 << drop) >> 1)) >> drop if drop else wide
+    return wide, np.clip(w, -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1)
 
 
 class UpdateArrays:
@@ -101,24 +146,57 @@ class UpdateArrays:
         scale = np.left_shift(np.int64(1), b * np.arange(len(digits), dtype=np.int64))
         return np.tensordot(scale, digits, axes=(0, 0)) - (1 << (self.wide_bits - 1))
 
-    def opa(self, x: np.ndarray, d: np.ndarray) -> None:
+    def opa(self, x: np.ndarray, d: np.ndarray, *, group: int = 1) -> None:
         """Apply the outer products of row inputs ``x`` (R or N x R) and columns ``d`` (C or N x C),
-        one OPA per row of the batch, in order."""
+        one OPA per row, in order, as pulse trains of ``group`` consecutive OPAs: each train as
+        one :meth:`apply_phases` of all its :func:`opa_drive` phases (the cells saturate once,
+        after the train). ``group=1`` (default): every OPA on its own, as the hardware drives
+        them; larger groups model the update saturating once per sample or per mini-batch."""
         xs, ds = np.atleast_2d(x), np.atleast_2d(d)
         if xs.shape[0] != ds.shape[0]:
             raise ValueError(f"OPA batch sizes differ: {xs.shape[0]} row vectors, {ds.shape[0]} column vectors")
         if xs.shape[1] != self.cells.shape[1] or ds.shape[1] != self.cells.shape[2]:
             raise ValueError(f"OPA vectors {xs.shape[1]} x {ds.shape[1]} do not match the block "
                              f"{self.cells.shape[1]} x {self.cells.shape[2]}")
-        for xv, dv in zip(xs, ds):
-            self._one(xv, dv)
+        if group < 1 or len(xs) % group:
+            raise ValueError(f"OPA group {group} does not divide the {len(xs)} OPAs")
+        p, n = self.cfg.precision, self.cfg.nonideal
+        ideal = not (n.c2c_sigma or n.ltp_nonlinearity or n.ltd_nonlinearity or n.update_levels)
+        m, r, c = self.cells.shape
+        rows = group * max(1, _CHUNK_CELLS // (group * max(m * r * c, p.input_bits * m * c)))
+        for r0 in range(0, len(xs), rows):
+            inc = opa_pulses(xs[r0:r0 + rows], ds[r0:r0 + rows], self.cfg, group)
+            self.write_counts += np.count_nonzero(inc, axis=0).transpose(1, 0, 2)
+            self.events.opa_phases += len(inc) * group * p.input_bits * len(PHASES) * p.update_slices
+            self.events.opa_steps += len(inc) * group * p.input_bits * p.update_slices
+            if ideal:
+                self._walk(inc, group)
+            else:
+                for step in inc.transpose(0, 2, 1, 3):
+                    self.cells = self._update(self.cells, step.astype(np.float64))
 
-    def _one(self, x, d) -> None:
-        rows, pieces = opa_drive(x, d, self.cfg)
-        n_steps = rows.shape[0]
-        signs = np.array([sr * sc for sr, sc in PHASES] * n_steps)
-        self.apply_phases(rows.reshape(n_steps * 4, -1),
-                          pieces.reshape((n_steps * 4,) + pieces.shape[2:]), signs)
+    def _walk(self, inc: np.ndarray, group: int) -> None:
+        """Ideal cells through the pulse trains ``inc`` (G, R, M, C) one after another, saturating
+        after each (as :meth:`_update`). Where no cell can reach a limit (an OPA moves a cell by
+        at most ``input_bits * cell_max`` levels) the trains are summed at once."""
+        cells, top = self.cells.transpose(1, 0, 2), self.cell_top[None, :, None]    # (R, M, C)
+        room = float(np.minimum(cells, top - cells).min())
+        if room // (group * self.cfg.precision.input_bits * self.cfg.cell_max) >= len(inc):
+            cells = cells + inc.sum(axis=0, dtype=np.float64)
+        else:
+            flat = cells.astype(inc.dtype).ravel()
+            tops = np.broadcast_to(top, cells.shape).astype(inc.dtype).ravel()
+            over, under = np.empty(flat.shape, bool), np.empty(flat.shape, bool)
+            for step in inc.reshape(len(inc), -1):
+                flat += step
+                np.greater(flat, tops, out=over)
+                np.less(flat, 0, out=under)
+                hits = int(np.count_nonzero(over)) + int(np.count_nonzero(under))
+                if hits:
+                    self.events.opa_saturated += hits
+                    np.clip(flat, 0, tops, out=flat)
+            cells = flat.reshape(cells.shape).astype(np.float64)
+        self.cells = cells.transpose(1, 0, 2).copy()
 
     def apply_phases(self, rows: np.ndarray, pieces: np.ndarray, signs: np.ndarray) -> None:
         """Apply the driven phases of one OPA (as :func:`opa_drive` lays them out, flattened over
@@ -133,6 +211,7 @@ class UpdateArrays:
         self.cells = self._update(self.cells, inc)
         self.write_counts += touched
         self.events.opa_phases += len(signs) * self.cfg.precision.update_slices
+        self.events.opa_steps += len(signs) // len(PHASES) * self.cfg.precision.update_slices
 
     def _update(self, cells: np.ndarray, pulses: np.ndarray) -> np.ndarray:
         n = self.cfg.nonideal
@@ -156,11 +235,8 @@ class UpdateArrays:
     def crs(self) -> np.ndarray:
         """Resolve carries: compose, round to ``weight_bits`` (saturating), re-slice. Returns the
         new weights for the forward / backward arrays."""
-        p = self.cfg.precision
-        lo, hi = -(1 << (self.wide_bits - 1)), (1 << (self.wide_bits - 1)) - 1
-        wide = np.clip(self.compose(), lo, hi)
-        w = (wide + ((1 << self.drop) >> 1)) >> self.drop if self.drop else wide
-        w = np.clip(w, -(1 << (p.weight_bits - 1)), (1 << (p.weight_bits - 1)) - 1)
+        wide, w = carry_resolve(self.compose(), self.wide_bits, self.drop,
+                                self.cfg.precision.weight_bits)
         self._store(wide)
         self.events.crs_ops += 1
         return w

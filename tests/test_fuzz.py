@@ -105,18 +105,20 @@ CONFIG_FIELDS = [
     ("precision", "weight_frac_bits", "12"), ("precision", "input_bits", "16"),
     ("precision", "error_bits", "16"), ("precision", "update_slices", "16"),
     ("precision", "update_slice_bits", "[6]"), ("precision", "opa_shift", "0"),
-    ("tile", "clock_ghz", "1.0"), ("tile", "arrays_per_tile", "64"),
+    ("crossbar", "array_area_um2", "25.0"),
+    ("tile", "clock_ghz", "1.0"), ("tile", "arrays_per_tile", "64"), ("tile", "cores_per_tile", "8"),
     ("tile", "shift_add_energy_pj", "0.05"), ("tile", "opa_phase_ns", "20.0"),
-    ("tile", "opa_phase_energy_pj", "88.8"), ("tile", "mvm_step_energy_pj", "309.0"),
-    ("tile", "array_read_energy_pj", "0.0"), ("tile", "edram_access_pj", "20.45"),
-    ("tile", "edram_kb", "64"), ("tile", "leakage_mw", "1.0"), ("tile", "area_mm2", "0.372"),
-    ("tile", "pipeline_cycles", "2"), ("nonideal", "seed", "3"), ("nonideal", "program_sigma", "0.01"),
+    ("tile", "opa_step_energy_pj", "88.8"), ("tile", "mvm_step_energy_pj", "309.0"),
+    ("tile", "array_read_energy_pj", "0.0"), ("tile", "edram_access_ns", "2.0"),
+    ("tile", "edram_kb", "64"), ("tile", "noc_latency_ns", "31.0"),
+    ("tile", "noc_bandwidth_gbps", "32.0"), ("tile", "accounting", '"reference"'),
+    ("tile", "reference_stages", "2"), ("tile", "pipeline_cycles", "2"), ("nonideal", "seed", "3"), ("nonideal", "program_sigma", "0.01"),
     ("nonideal", "read_sigma", "0.01"), ("nonideal", "d2d_sigma", "0.1"),
     ("nonideal", "c2c_sigma", "0.01"), ("nonideal", "stuck_on_fraction", "0.01"),
     ("nonideal", "stuck_off_fraction", "0.01"), ("nonideal", "update_levels", "32"),
     ("nonideal", "ltp_nonlinearity", "1.75"), ("nonideal", "ltd_nonlinearity", "1.46"),
 ]
-SETTINGS = ["cost.serial_read_row_pj", "cost.array_area_um2", "cost.opa_endurance", "cost.duty",
+SETTINGS = ["cost.serial_read_row_pj", "mapper.crs_samples", "cost.opa_endurance", "cost.duty",
             "gpu.precision", "gpu.compute_efficiency", "gpu.bandwidth_efficiency",
             "gpu.kernel_overhead_s", "gpu.bytes_per_value", "reg3d.dram_core_pj_per_bit",
             "reg3d.reram_read_pj_per_bit", "reg3d.gpu_idle_fraction", "link.2d.bandwidth_gbs",
@@ -125,7 +127,7 @@ SETTINGS = ["cost.serial_read_row_pj", "cost.array_area_um2", "cost.opa_enduranc
             "gpu", "link.wifi.pj_per_bit", "mapper.batch"]
 SYSTEMS = ["gpu", "panther", "pipelayer", "digital", "panther+zs+we", "pipelayer+we",
            "3d-reg-tsv-aggressive", "3d-reg-miv-conservative", "gpu-reram-tsv", "gpu-dram-miv"]
-PRESETS = ["panther", "pipelayer", "isaac", "puma"]
+PRESETS = ["panther", "pipelayer", "isaac", "puma", "panther-sim"]
 
 
 @dataclass
@@ -168,11 +170,15 @@ def gen_config(r: random.Random) -> tuple[str, dict[str, bytes]]:
     if kind == "boundary":              # valid extremes: the output must stay finite
         from crosstrain.golden.config import RANGES
 
-        picked = []
+        picked, part = [], ""
         for path in r.sample(sorted(RANGES), r.randint(1, 5)):
             value = r.choice(RANGES[path])
+            if path.startswith("parts."):                      # one [[parts]] entry of its own
+                part += f"{path.split('.')[1]} = {value!r}\n"
+                continue
             picked.append((*path.split("."), f"[{value}]" if path.endswith("slice_bits") else repr(value)))
-        text, mutation = _render(head, picked), kind
+        text = _render(head, picked) + (f'[[parts]]\nname = "fuzz"\n{part}' if part else "")
+        mutation = kind
     elif kind in ("value", "type"):
         section, name, _ = r.choice(CONFIG_FIELDS)
         value = toml_value(r) if kind == "value" else r.choice(TOML_ONLY)
@@ -389,7 +395,7 @@ def case_set(r: random.Random, seed: int) -> Case:
         argv += ["--setting", f"{r.choice(SETTINGS)}={value}"]
         family = "setting:" + value_class(value)
     else:
-        flag = r.choice(["--batch", "--replication", "--crs-period", "--zero-skip", "--write-elim",
+        flag = r.choice(["--batch", "--replication", "--crs-samples", "--zero-skip", "--write-elim",
                          "--accuracy-drop"])
         value = cli_value(r)
         family = f"flag:{flag[2:]}-{value_class(value)}"
@@ -473,7 +479,7 @@ def case_writes(r: random.Random, seed: int) -> Case:
 PERIPHERY_KEYS = ["rows", "cols", "adc_bits", "dac_bits", "adcs_per_array", "bits_per_cell",
                   "weight_bits", "input_bits", "update_slices", "update_slice_bits", "opa_shift",
                   "pipeline_cycles", "clock_ghz", "read_latency_ns", "out_width", "encoding",
-                  "adc_mode", "crossbar.rows", "tile.leakage_mw", "nonideal.seed", "colour"]
+                  "adc_mode", "crossbar.rows", "converters.adc_leakage_mw", "nonideal.seed", "colour"]
 BLOCKS = ["shift_add", "input_streamer", "adc_sequencer", "mvm_unit", "opa_driver", "crs_compose",
           "crs_unit", "crossbar_unit"]
 

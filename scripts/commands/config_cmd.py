@@ -25,8 +25,12 @@ def run(args):
              f"arrays per block, {cfg.input_steps} input steps, lossless ADC needs "
              f"{cfg.lossless_adc_bits} bits)"]
     for section, values in d.items():
-        if section == "name":
-            continue
-        lines.append(f"[{section}]")
-        lines += [f"  {k:<22} {fmt(v)}" for k, v in values.items()]
+        if section == "parts":
+            lines.append("[[parts]]  (per core / tile: count, area mm2, power mW, leakage mW, pJ per event)")
+            lines += [f"  {q['name']:<22} {q['per']:<5} {fmt(q['count'])} {fmt(q['area_mm2'])} "
+                      f"{fmt(q['power_mw'])} {fmt(q['leakage_mw'])} {fmt(q['energy_pj'])} {q['event']}"
+                      for q in values]
+        elif section != "name":
+            lines.append(f"[{section}]")
+            lines += [f"  {k:<22} {fmt(v)}" for k, v in values.items()]
     emit(args, d, "\n".join(lines))

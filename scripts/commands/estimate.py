@@ -25,7 +25,13 @@ from crosstrain.rollup.estimate import (
     parse_system,
 )
 from crosstrain.rollup.gpu import GPUS, GpuSettings
-from crosstrain.rollup.mapper import WRITE_ELIM_DEFAULT, ZERO_SKIP_DEFAULT, SettingError
+from crosstrain.rollup.mapper import (
+    CRS_SAMPLES_DEFAULT,
+    MAX_CRS_SAMPLES,
+    WRITE_ELIM_DEFAULT,
+    ZERO_SKIP_DEFAULT,
+    SettingError,
+)
 from crosstrain.rollup.networks import BUILTIN, NetworkError
 from crosstrain.rollup.reg3d import ACCURACY_DROP_DEFAULT, MAPPINGS
 
@@ -39,7 +45,7 @@ DESCRIPTION = ("What training a network costs on ReRAM accelerators, 3D-ReG and 
                "columns.")
 ORDER = 10
 MAX_BATCH = 1 << 20
-MAX_COUNT = 1_000_000           # --replication, --crs-period
+MAX_COUNT = 1_000_000           # --replication
 
 
 def add_arguments(parser):
@@ -64,8 +70,11 @@ def add_arguments(parser):
                              "replicates layers to the vector count of the largest convolution")
     parser.add_argument("--no-pipeline", action="store_true",
                         help="no inter-layer pipelining across the mini-batch")
-    parser.add_argument("--crs-period", type=options.int_type(1, MAX_COUNT), default=4,
-                        metavar="N", help="iterations between PANTHER carry resolutions (default 4)")
+    parser.add_argument("--crs-samples", type=options.int_type(0, MAX_CRS_SAMPLES),
+                        default=CRS_SAMPLES_DEFAULT, metavar="N",
+                        help="samples between PANTHER carry resolutions, charged pro rata (0 .. "
+                             f"{MAX_CRS_SAMPLES:,}; default {CRS_SAMPLES_DEFAULT}: every 4 "
+                             "mini-batches of 64; 0 = never)")
     parser.add_argument("--zero-skip", default="", metavar="PHASE=FRAC,...",
                         help="fractions of input steps skipped by +zs systems (defaults "
                              f"{_show(ZERO_SKIP_DEFAULT)} [assumption])")
@@ -135,7 +144,7 @@ def settings_from_args(args) -> EstimateSettings:
         batch=args.batch, preset=args.preset, baseline_preset=args.baseline_preset, gpu=args.gpu,
         gpu_settings=GpuSettings(precision=args.gpu_precision,
                                  bytes_per_value=2 if args.gpu_precision == "tensor" else 4),
-        replication=args.replication, pipeline=not args.no_pipeline, crs_period=args.crs_period,
+        replication=args.replication, pipeline=not args.no_pipeline, crs_samples=args.crs_samples,
         zero_skip=_pairs(args.zero_skip, "--zero-skip", ZERO_SKIP_DEFAULT),
         write_elim=_pairs(args.write_elim, "--write-elim", WRITE_ELIM_DEFAULT),
         accuracy_drop=_pairs(args.accuracy_drop, "--accuracy-drop", ACCURACY_DROP_DEFAULT,
@@ -174,11 +183,14 @@ def _text(data: dict, out: str, files: list[str]) -> str:
         life = s["lifetime_years"]
         rows.append([s["name"], s["latency_s"] * 1e3, s["energy_j"] * 1e3, s["area_mm2"],
                      s["speedup_vs_gpu"], s["energy_gain_vs_gpu"],
-                     "-" if life is None else life, s["gain_loss_ratio"]])
+                     "-" if life is None else life, s["gain_loss_ratio"], s["schedule"]])
     text = table(["system", "latency ms", "energy mJ", "area mm2", "speedup", "energy gain",
-                  "lifetime y", "GLR"], rows, title=title)
+                  "lifetime y", "GLR", "schedule"], rows, title=title)
     text += ("\n\nspeedup / energy gain vs the GPU; GLR = speedup x energy gain / (1 + accuracy drop %);"
              "\nlifetime: years of continuous training until the busiest cell wears out.")
+    if any("reference" in s["schedule"] for s in data["systems"]):
+        text += ("\nreference accounting: costed the way the reference simulator charges time "
+                 "(PANTHER's / PUMA's), not a schedule our RTL runs; see docs/REPRODUCTION.md.")
     if files:
         text += f"\nReport: {out}/ ({', '.join(files)}) in {data['elapsed_s']:.2f} s"
     return text

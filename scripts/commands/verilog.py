@@ -34,6 +34,15 @@ def add_arguments(parser):
     add_json_flag(parser)
 
 
+def build(args, name: str):
+    """The component of block ``name`` from ``args``' --preset and --set (the names its
+    parameters take: the configuration's for a periphery block, else the block's own)."""
+    b = block(name)
+    own = b.params.namespace if isinstance(b.params, Fields) else None
+    vals = options.values(args, (own,) if own else ("hardware", "periphery"), bare=own)
+    return b.build(vals, args.preset)
+
+
 def run(args):
     if args.list:
         rows = [[name, b.description, b.params.describe()] for name, b in sorted(BLOCKS.items())]
@@ -45,10 +54,7 @@ def run(args):
     if args.json:
         raise UserError("--json applies to --list only: the export is Verilog")
     from crosstrain.rtl.export import verilog_text
-    b = block(args.block)
-    own = b.params.namespace if isinstance(b.params, Fields) else None
-    vals = options.values(args, (own,) if own else ("hardware", "periphery"), bare=own)
-    text = verilog_text(b.build(vals, args.preset), args.block)
+    text = verilog_text(build(args, args.block), args.block)
     if args.output == "-":
         sys.stdout.write(text)
         return 0

@@ -1,6 +1,7 @@
 """Measure write elimination on real training: what each policy saves, costs and wears.
 
-One training run of the digits CNN (:mod:`crosstrain.experiments.training`) with the baseline ledger acting
+One training run of the digits CNN (the PipeLayer-like flow of :mod:`crosstrain.experiments.trainer`,
+every activation, error and weight update written into arrays) with the baseline ledger acting
 (every cell written) is observed by one ledger per loss-free policy: they see the very same
 values, so their counts need no run of their own and their accuracy is the baseline's. Each
 candidate that contains a lossy policy trains on its own, with its ledger acting.
@@ -23,10 +24,15 @@ counts are the baseline's. Totals, by phase and overall:
 from __future__ import annotations
 
 import math
+
+import numpy as np
 from dataclasses import asdict
 
-from crosstrain.experiments.training import LAYERS, TrainingSettings, train
+from crosstrain.experiments.train_networks import digits_cnn
+from crosstrain.experiments.trainer import SYSTEMS, RunResult, fit
+from crosstrain.experiments.training import TrainingSettings, load_digits_split
 from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.crossbar import count_mvm_events
 from crosstrain.golden.cycles import mvm_schedule, write_row_cycles
 from crosstrain.golden.events import Events
 from crosstrain.golden.write_elim import PHASES, POLICIES, REASONS, SCHEMES, Ledger, PhaseSummary
@@ -70,22 +76,74 @@ def mvm_time_ns(vectors: dict, cfg: HardwareConfig) -> float:
     return cycles / cfg.tile.clock_ghz
 
 
+class LedgerHooks:
+    """Every matrix the training writes goes through the ledgers: the first acts (what it returns
+    is what the MVMs use, so a lossy policy changes the training), the others observe the same
+    values (they must be loss-free, so they would return the same values)."""
+
+    def __init__(self, cfg: HardwareConfig, ledgers):
+        self.cfg, self.ledgers = cfg, list(ledgers)
+
+    def write(self, phase, layer, new):
+        acting, *observers = self.ledgers
+        seen = acting.write(phase, layer, new)
+        for ledger in observers:
+            ledger.write(phase, layer, new)
+        return seen
+
+    def gradient(self, layer, stored_shape, n_vec) -> None:
+        """Skipped error tiles skip their weight-gradient MVMs: count what they save."""
+        rows, cols = self.cfg.crossbar.rows, self.cfg.crossbar.cols
+        for ledger in self.ledgers:
+            for (rt, ct), skip in np.ndenumerate(ledger.skipped_tiles(layer)):
+                if skip:
+                    shape = (min(rows, stored_shape[0] - rt * rows),
+                             min(cols, stored_shape[1] - ct * cols))
+                    ledger.mvm_skipped += count_mvm_events(self.cfg, shape, n_vec)
+
+
+def train(cfg: HardwareConfig, settings: TrainingSettings, ledgers, *, progress=None) -> RunResult:
+    """Train the digits CNN the PipeLayer-like way; ``ledgers[0]`` acts on the writes, the
+    others observe them.
+
+    ``progress(iterable, desc=..., total=...)`` (:func:`crosstrain.output.track`), if given,
+    wraps the training steps (the command line passes a progress bar)."""
+    for ledger in ledgers[1:]:
+        if not ledger.exact:
+            names = ", ".join(p.name for p in ledger.policies if not p.exact)
+            raise ValueError(f"observing ledgers must be loss-free; {names} changes what the "
+                             "arrays hold: give it its own training run")
+    settings.check(cfg)
+    data = load_digits_split(settings)
+    tick = None
+    if progress:
+        steps = settings.epochs * (len(data[0]) // settings.batch)
+        desc = "training, " + ("+".join(p.name for p in ledgers[0].policies) or "every write kept")
+        ticks = iter(progress(range(steps), desc=desc, total=steps))
+        tick = lambda: next(ticks, None)          # noqa: E731
+    run = fit(digits_cnn(), SYSTEMS["pipelayer"], cfg, settings, data,
+              hooks=LedgerHooks(cfg, ledgers), progress=tick)
+    if tick:
+        tick()                                    # the end of the steps closes the bar
+    return run
+
+
 def run_study(cfg: HardwareConfig, settings: TrainingSettings, candidates: dict, *,
               duty: float = 1.0, endurances=ENDURANCES, progress=None) -> dict:
     """Train, apply every candidate (name -> tuple of policies), return the report as plain data.
 
-    ``progress`` is handed to each training run (see :func:`crosstrain.experiments.training.train`)."""
+    ``progress`` is handed to each training run (see :func:`train`)."""
     exact_policies = {p.name: p for pols in candidates.values() if all(q.exact for q in pols)
                       for p in pols}
     observers = {name: Ledger(cfg, (p,)) for name, p in exact_policies.items()}
     baseline = Ledger(cfg)
     base_run = train(cfg, settings, [baseline, *observers.values()], progress=progress)
     steps = base_run.steps
-    layers = [name for name, _, _, _ in LAYERS]
+    layers = [layer.name for layer in digits_cnn().weight_layers]
     base = {(ph, ly): baseline.summary(ph, ly) for ph in PHASES for ly in (None, *layers)}
 
     mvm_e = mvm_energy_pj(sum(base_run.events.values(), Events()), cfg)
-    mvm_t = mvm_time_ns(base_run.mvm_vectors, cfg) * steps
+    mvm_t = mvm_time_ns(base_run.vectors, cfg) * steps
     w_e = sum(write_energy_pj(base[ph, None].tally.events, cfg) for ph in PHASES)
     w_t = sum(write_time_ns(base[ph, None].tally.events, cfg) for ph in PHASES)
     step_seconds = (mvm_t + w_t) * 1e-9 / steps

@@ -4,7 +4,8 @@ System names (``crosstrain estimate --systems``):
 
 ``gpu``                          the GPU baseline (roofline on its own DRAM); always estimated
 ``gpu-{dram,reram}-{2d,tsv,miv}``  GPU-only on stacked DRAM / ReRAM main memory (3D-ReG's points)
-``digital``                      PANTHER's digital-accelerator baseline (iso-area)
+``digital``, ``cmos-op``, ``pipelayer-panther``  PANTHER's baselines: its flow on ``preset`` with
+                                 other units (crosstrain.rollup.variants)
 ``pipelayer``                    PipeLayer-like: serial-write updates, ``baseline_preset``
 ``panther``                      in-crossbar OPA + CRS (PANTHER), ``preset``; also 3D-ReG's PIM-only
 ``3d-reg-{2d,tsv,miv}-{conservative,aggressive}``  GPU + ``preset`` crossbars
@@ -24,10 +25,10 @@ from functools import lru_cache
 from crosstrain.golden import config
 from crosstrain.golden.config import HardwareConfig
 from crosstrain.golden.userinput import shown
-from crosstrain.rollup.cost import CostSettings, SystemCost, digital_cost, reram_cost
+from crosstrain.rollup.cost import CostSettings, SystemCost, reram_cost
 from crosstrain.rollup.gpu import GpuSettings, gpu
 from crosstrain.rollup.mapper import (
-    CRS_PERIOD_DEFAULT,
+    CRS_SAMPLES_DEFAULT,
     WRITE_ELIM_DEFAULT,
     ZERO_SKIP_DEFAULT,
     SettingError,
@@ -45,19 +46,21 @@ from crosstrain.rollup.reg3d import (
     gpu_only,
     reg3d_cost,
 )
+from crosstrain.rollup.variants import DESCRIPTIONS, NO_CRS, VARIANTS, variant
 
 SCHEMA = "crosstrain.estimate/1"
 DEFAULT_SYSTEMS = ("gpu", "pipelayer", "panther", "panther+zs+we", "3d-reg-tsv-conservative",
                    "3d-reg-tsv-aggressive", "3d-reg-miv-conservative", "3d-reg-miv-aggressive")
 _GPU_ONLY = tuple(f"gpu-{m}-{l}" for m in ("dram", "reram") for l in LINK_NAMES if (m, l) != ("dram", "2d"))
 _REG3D = tuple(f"3d-reg-{l}-{m}" for l in LINK_NAMES for m in MAPPINGS)
-ALL_SYSTEMS = ("gpu",) + _GPU_ONLY + ("digital", "pipelayer", "pipelayer+we", "panther", "panther+zs",
-                                      "panther+we", "panther+zs+we") + _REG3D
+ALL_SYSTEMS = ("gpu",) + _GPU_ONLY + tuple(VARIANTS) + (
+    "pipelayer", "pipelayer+we", "panther", "panther+zs", "panther+we", "panther+zs+we") + _REG3D
 DEFAULT_NETWORK = "vgg8-cifar10"
 # Every system reports every phase and component (zeros where it has none), in this order.
 PHASE_ORDER = ("forward", "backward", "gradient", "update", "crs", "writes", "transfer")
-COMPONENTS = ("mvm", "array", "adc", "dac", "shift_add", "opa", "serial_read", "cell_write", "buffer",
-              "leakage", "gpu_core", "gpu_memory", "gpu_idle", "link")
+COMPONENTS = ("mvm", "shift_add", "opa", "serial_read", "cell_write", "alu", "buffers", "edram",
+              "instruction", "network", "leakage", "gpu_core", "gpu_memory", "gpu_idle", "link")
+AREA_COMPONENTS = ("arrays", "adcs", "dacs", "core", "tile", "gpu_die")
 BATCH_DEFAULT = 64          # [assumption] PANTHER's precision study uses mini-batches of 64
 
 
@@ -111,7 +114,7 @@ class EstimateSettings:
     reg3d: Reg3dSettings = field(default_factory=Reg3dSettings)
     replication: int | str = "balanced"
     pipeline: bool = True
-    crs_period: int = CRS_PERIOD_DEFAULT
+    crs_samples: int = CRS_SAMPLES_DEFAULT
     zero_skip: tuple[tuple[str, float], ...] = _pairs(ZERO_SKIP_DEFAULT)
     write_elim: tuple[tuple[str, float], ...] = _pairs(WRITE_ELIM_DEFAULT)
     accuracy_drop: tuple[tuple[str, float], ...] = _pairs(ACCURACY_DROP_DEFAULT)
@@ -132,17 +135,18 @@ class EstimateSettings:
             return _hardware(source, self.overrides)
         return _hardware.__wrapped__(source, self.overrides)
 
-    def technique(self, update: str, suffixes: set[str]) -> Technique:
+    def technique(self, update: str, suffixes: set[str], *, crs: bool = True) -> Technique:
         return Technique(update=update, tconv="decomposed" if "zs" in suffixes else "naive",
                          zero_skip=self.zero_skip if "zs" in suffixes else (),
                          write_elim=self.write_elim if "we" in suffixes else (),
                          replication=self.replication, pipeline=self.pipeline,
-                         crs_period=self.crs_period, acc_bits=self.acc_bits,
+                         crs_samples=self.crs_samples if crs else 0, acc_bits=self.acc_bits,
                          opa_writes_per_cell=self.opa_writes_per_cell)
 
     def with_setting(self, key: str, value) -> "EstimateSettings":
         """A copy with one setting changed: ``cost.FIELD``, ``gpu.FIELD``, ``reg3d.FIELD``,
-        ``link.NAME.FIELD`` or ``mapper.acc_bits`` / ``mapper.opa_writes_per_cell``."""
+        ``link.NAME.FIELD`` or ``mapper.acc_bits`` / ``mapper.opa_writes_per_cell`` /
+        ``mapper.crs_samples``."""
         group, _, name = key.partition(".")
         targets = {"cost": self.cost, "gpu": self.gpu_settings, "reg3d": self.reg3d}
         if group == "link":
@@ -153,7 +157,7 @@ class EstimateSettings:
             new = replace(lk, **{fname: typed_setting(key, getattr(lk, fname), value)})
             links = tuple(new if l.name == lname else l for l in self.reg3d.links)
             return replace(self, reg3d=replace(self.reg3d, links=links))
-        if group == "mapper" and name in ("acc_bits", "opa_writes_per_cell"):
+        if group == "mapper" and name in ("acc_bits", "opa_writes_per_cell", "crs_samples"):
             return replace(self, **{name: typed_setting(key, getattr(self, name), value)})
         if group in targets and name in {f.name for f in fields(targets[group])} and name != "links":
             obj = targets[group]
@@ -162,7 +166,7 @@ class EstimateSettings:
         raise SettingError(f"unknown setting {shown(key)}: use cost.FIELD ({_names(self.cost)}), gpu.FIELD "
                            f"({_names(self.gpu_settings)}), reg3d.FIELD ({_names(self.reg3d)}), "
                            "link.NAME.FIELD (bandwidth_gbs, latency_ns, pj_per_bit), "
-                           "mapper.acc_bits or mapper.opa_writes_per_cell")
+                           "mapper.acc_bits, mapper.opa_writes_per_cell or mapper.crs_samples")
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -188,6 +192,7 @@ class Estimate:
             empty = {"latency_s": 0.0, "energy_j": 0.0, "events": {}, "components": {}}
             d["phases"] = {p: d["phases"].get(p, empty) for p in PHASE_ORDER}
             d["components"] = {c: d["components"].get(c, 0.0) for c in COMPONENTS}
+            d["area_breakdown"] = {c: d["area_breakdown"].get(c, 0.0) for c in AREA_COMPONENTS}
             systems.append(d)
         return {
             "schema": SCHEMA, "network": net.name,
@@ -222,27 +227,24 @@ def estimate(net: Network, settings: EstimateSettings = EstimateSettings(),
     spec = gpu(settings.gpu)
     B = settings.batch
     out: list[SystemCost] = []
-    panther_cache: dict = {}
     for name in names:
         base, suf = parsed[name]
         if base == "gpu" or base in _GPU_ONLY:
             memory, lk = ("dram", "2d") if base == "gpu" else base.split("-")[1:]
             s = gpu_only(net, spec, settings.hardware("preset"), memory=memory, link_name=lk, batch=B,
                          settings=settings.gpu_settings, reg3d_settings=settings.reg3d)
-        elif base in ("panther", "digital"):
-            key = frozenset(suf)
-            if key not in panther_cache:
-                cfg = settings.hardware("preset")
-                nm = map_network(net, cfg, settings.technique("opa", suf), batch=B)
-                panther_cache[key] = (nm, reram_cost(nm, name="panther", description="",
-                                                     settings=settings.cost))
-            nm, pc = panther_cache[key]
-            if base == "digital":
-                s = digital_cost(nm, pc.area_mm2, settings.cost)
-            else:
-                s = reram_cost(nm, name=name, settings=settings.cost,
-                               description=f"PANTHER: in-crossbar OPA + CRS every {settings.crs_period} "
-                                           f"iterations ({nm.cfg.name}){_suffix_text(suf)}")
+        elif base == "panther":
+            nm = map_network(net, settings.hardware("preset"), settings.technique("opa", suf), batch=B)
+            s = reram_cost(nm, name=name, settings=settings.cost,
+                           description=f"PANTHER: in-crossbar OPA + CRS every {settings.crs_samples} "
+                                       f"samples ({nm.cfg.name}){_suffix_text(suf)}")
+        elif base in VARIANTS:
+            cfg = variant(settings.hardware("preset"), base)
+            nm = map_network(net, cfg, settings.technique("opa", suf, crs=base not in NO_CRS), batch=B)
+            s = reram_cost(nm, name=name, settings=settings.cost, description=DESCRIPTIONS[base])
+            if base == "digital":                  # digital words: no cells to wear out
+                s.kind, s.writes_per_cell = "digital", {}
+                s.max_writes_per_cell = s.lifetime_iterations = s.lifetime_years = None
         elif base == "pipelayer":
             cfg = settings.hardware("baseline")
             nm = map_network(net, cfg, settings.technique("serial", suf), batch=B)

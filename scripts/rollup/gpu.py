@@ -176,10 +176,10 @@ def gpu_cost(net: Network, spec: GpuSpec, *, batch: int, settings: GpuSettings =
     mem = memory or native_memory(spec)
     latency = sum(ph.latency_s for ph in phases.values())
     return SystemCost(
-        name=name or "gpu", kind="gpu",
+        name=name or "gpu", kind="gpu", schedule="roofline",
         description=description or f"{spec.name} roofline ({settings.precision}, {mem.label})",
         hardware=spec.name, latency_s=latency, energy_j=sum(ph.energy_j for ph in phases.values()),
         area_mm2=spec.die_mm2, phases=phases, components=components, layers=list(layers.values()),
         critical_path={p: ph.latency_s for p, ph in phases.items()},
-        area_breakdown={"die": spec.die_mm2})
+        area_breakdown={"gpu_die": spec.die_mm2})
 

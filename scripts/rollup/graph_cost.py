@@ -33,7 +33,7 @@ import numpy as np
 
 from crosstrain.golden import cycles, graph
 from crosstrain.golden.config import HardwareConfig
-from crosstrain.rollup.cost import CostSettings, counts_energy_pj
+from crosstrain.rollup.cost import CostSettings, counts_energy_pj, leakage_mw
 from crosstrain.rollup.gpu import GpuSettings, Kernel, gpu, kernel_time_energy
 from crosstrain.rollup.mapper import Counts, SettingError
 
@@ -190,7 +190,8 @@ def graphr_cost(part: graph.Partition, run: graph.GraphRun, algorithm: str, cfg:
     energy["memory_write"] = write_bits / settings.memory_access_bits * settings.memory_write_pj * 1e-12
     energy["salu"] = salu * settings.salu_op_pj * 1e-12
     adcs = engines.ges * -(-engines.crossbars_per_ge // engines.crossbars_per_adc)
-    energy["leakage"] = (cfg.tile.leakage_mw * engines.ges + cfg.converters.adc_leakage_mw * adcs) * 1e-3 * t
+    parts_mw = leakage_mw(cfg, engines.ges * cfg.tile.arrays_per_tile, 0)    # a tile is one GE
+    energy["leakage"] = (parts_mw + cfg.converters.adc_leakage_mw * adcs) * 1e-3 * t
     return PlatformCost("graphr", f"GraphR: {engines.ges} GEs x {engines.crossbars_per_ge} crossbars of "
                         f"{part.rows}x{part.cols}, {part.packing} rounds", t, sum(energy.values()), energy,
                         {"rounds": n_rounds, "time_slots": n_slots, "engine_s": ge_s,

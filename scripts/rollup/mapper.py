@@ -18,7 +18,7 @@ method (:class:`Technique`):
 
 - ``opa`` (PANTHER): forward copy (MVM), backward copy (transposed MVM), ``update_slices``
   update arrays per block; the weight gradient is accumulated in place by outer products (one
-  OPA per MVM vector) and carries are resolved every ``crs_period`` iterations (CRS), which
+  OPA per MVM vector) and carries are resolved every ``crs_samples`` samples (CRS), which
   rewrites the update slices and the forward and backward copies;
 - ``serial`` (PipeLayer-like): forward and backward copies plus activation arrays; the
   im2col activations of the batch are written into arrays (the "writes" phase), the weight
@@ -42,6 +42,22 @@ Pipelined, a pass takes the sum of the layers' one-sample latencies plus ``batch
 slowest layer's marginal cycles per sample (:meth:`NetworkMap.pass_cycles`); otherwise every
 layer processes the whole batch before the next starts. Weight updates (all layers in parallel) and
 amortized CRS follow. Digital layers (pool, add) move data only and are assumed to keep up.
+
+Digital work and data movement [assumption: PANTHER's core (a PUMA core) runs load, MVM and
+store instructions in order]. One vector through an R x C GEMM tiled rb x cb: its input is loaded
+from the tile eDRAM once per column block (R * cb values; transposed: C * rb) into the core's
+data memory and copied into the crossbar input buffer; every row block's partial outputs (C * rb;
+transposed: R * cb) go through the output buffer and the data memory back to the eDRAM. So per
+vector: eDRAM bits = (loads + stores) x bits, data memory accesses 2 x (loads + stores), input
+buffer writes = loads, input buffer reads = one per step per block (one access reads the step's
+bits of every row), output buffer writes = stores, ALU operations = stores (partial-sum adds and
+the activation), multiplies = outputs of a transposed MVM (the activation derivative), and
+3 instructions per block (load, MVM, store) + 1 (ALU). An OPA loads its x (R * cb) and its error
+(C * rb) into the update drivers (2 instructions per block). A layer's loads and stores take
+``tile.edram_access_ns`` per 256-bit access, spread over the eDRAMs of the tiles holding the
+layer, and each sample's output (forward) or input error (backward) crosses the network to the
+next layer's tiles: ``tile.noc_latency_ns`` + bits / ``tile.noc_bandwidth_gbps``. Both are on the
+critical path, after the layer's MVMs [assumption: no overlap], so latency grows with layer size.
 """
 
 from __future__ import annotations
@@ -74,11 +90,14 @@ ZERO_SKIP_DEFAULT = {"forward": 0.13, "backward": 0.13, "gradient": 0.13}
 # ("update-cell": 0.71); [assumption] CRS rewrites behave like updates, other networks like
 # digits, and OPAs are not skipped.
 WRITE_ELIM_DEFAULT = {"writes": 0.53, "update": 0.71, "crs": 0.71}
-CRS_PERIOD_DEFAULT = 4     # CRS every 4 mini-batches (PANTHER precision study, reference sheet s.1)
+# CRS every 4 mini-batches of 64 samples (PANTHER precision study, reference sheet s.1): carries
+# build up per OPA, i.e. per sample, so the cadence is in samples and an iteration of B samples
+# is charged B / CRS_SAMPLES_DEFAULT carry resolutions.
+CRS_SAMPLES_DEFAULT = 256
 # Bounds of the mapping switches: far beyond any published design, and small enough that every
 # count stays an exact integer and every cost a finite float.
 MAX_REPLICATION = 1 << 16  # copies of one layer (PipeLayer replicates early layers up to ~64x)
-MAX_CRS_PERIOD = 1 << 20   # iterations between carry resolutions
+MAX_CRS_SAMPLES = 1 << 30  # samples between carry resolutions (2^20 iterations of 1,024 samples)
 MAX_ACC_BITS = 64          # a digital accumulator wider than int64 is not built
 MAX_OPA_WRITES = 1e6       # writes counted per cell per OPA
 
@@ -112,7 +131,9 @@ class Technique:
         update / crs; eliminated writes also skip the MVMs of their operand tiles.
     replication : int >= 1 or "balanced".
     pipeline : pipeline layers across the mini-batch.
-    crs_period : iterations between carry resolutions (opa only).
+    crs_samples : samples (OPAs into every update cell) between carry resolutions (opa only);
+        an iteration of ``batch`` samples is charged ``batch / crs_samples`` of them; 0 = never
+        (nothing to resolve, e.g. digital weights; PANTHER's compiler emits no CRS either).
     acc_bits : [assumption] width of the digital gradient accumulators (serial update).
     opa_writes_per_cell : [assumption] writes one OPA counts for every update cell it spans
         (endurance; the golden OPA counts every touched cell once).
@@ -125,7 +146,7 @@ class Technique:
     write_elim: tuple[tuple[str, float], ...] = ()
     replication: int | str = "balanced"
     pipeline: bool = True
-    crs_period: int = CRS_PERIOD_DEFAULT
+    crs_samples: int = CRS_SAMPLES_DEFAULT
     acc_bits: int = 32
     opa_writes_per_cell: float = 1.0
 
@@ -152,7 +173,8 @@ class Technique:
         if self.replication != "balanced":
             check_setting("replication", self.replication, 1, MAX_REPLICATION, integer=True,
                           what="'balanced' or an integer")
-        check_setting("crs_period", self.crs_period, 1, MAX_CRS_PERIOD, integer=True)
+        check_setting("mapper.crs_samples", self.crs_samples, 0, MAX_CRS_SAMPLES, integer=True,
+                      what="samples between carry resolutions (0 = never), an integer")
         check_setting("mapper.acc_bits", self.acc_bits, 1, MAX_ACC_BITS, integer=True)
         check_setting("mapper.opa_writes_per_cell", self.opa_writes_per_cell, 0, MAX_OPA_WRITES)
 
@@ -169,8 +191,10 @@ class Counts:
 
     ``row_reads`` are serial reads of one array row (CRS, serial updates); they are not in
     ``array_steps`` / ``adc_conversions`` (their conversions are priced inside the row read).
-    ``buffer_bits`` are bits read from or written to the tile eDRAM. Counts may be fractional
-    (averages under skipping and elimination).
+    ``buffer_bits`` are bits read from or written to the tile eDRAM; ``network_bits`` bits sent
+    between layers in ``transfers`` transfers; the others are the digital events of the module
+    docstring (crosstrain.golden.config.PART_EVENTS). Counts may be fractional (averages under
+    skipping and elimination).
     """
 
     array_steps: float = 0.0
@@ -178,18 +202,29 @@ class Counts:
     adc_conversions: float = 0.0
     shift_adds: float = 0.0
     opa_phases: float = 0.0
+    opa_steps: float = 0.0
     crs_ops: float = 0.0
     cell_writes: float = 0.0
     rows_written: float = 0.0
     row_reads: float = 0.0
     buffer_bits: float = 0.0
+    input_buffer_writes: float = 0.0
+    input_buffer_reads: float = 0.0
+    output_buffer_writes: float = 0.0
+    data_memory_accesses: float = 0.0
+    alu_ops: float = 0.0
+    multiplies: float = 0.0
+    instructions: float = 0.0
+    network_bits: float = 0.0
+    transfers: float = 0.0
 
     @classmethod
     def from_events(cls, ev: Events, scale: float = 1.0) -> "Counts":
         return cls(*(getattr(ev, n, 0.0) * scale for n in _COUNT_NAMES))
 
     def __add__(self, other: "Counts") -> "Counts":
-        return Counts(*(getattr(self, n) + getattr(other, n) for n in _COUNT_NAMES))
+        a, b = self.__dict__, other.__dict__
+        return Counts(**{n: a[n] + b[n] for n in _COUNT_NAMES})
 
     def as_dict(self) -> dict:
         return {n: getattr(self, n) for n in _COUNT_NAMES}
@@ -256,6 +291,7 @@ class PhaseWork:
     counts: Counts = field(default_factory=Counts)
     sample_cycles: float = 0.0    # one sample through this layer (its pipeline stage time)
     batch_cycles: float = 0.0     # the whole mini-batch back to back, this layer alone
+    movement_cycles: float = 0.0  # of each sample's cycles: loads, stores, network (in both above)
 
 
 @dataclass
@@ -355,6 +391,45 @@ def mvm_cycles(sched: cycles.MvmSchedule, n: float, skip: float = 0.0) -> float:
     return sched.total(n) - skip * (sched.interval * (n - 1) + (sched.steps - 1) * sched.step_interval)
 
 
+EDRAM_ACCESS_BITS = 256    # PANTHER / PUMA: the eDRAM access width is 256 bits (constants_panther.py)
+
+
+def digital_work(c: Counts, x: Gemm, cfg: HardwareConfig, n: float, *, bits: int, steps: float,
+                 transposed: bool = False) -> float:
+    """Count the loads, stores, buffer, ALU and instruction events of ``n`` MVMs (or transposed
+    MVMs) of ``steps`` input steps through ``x`` (module docstring); returns the eDRAM accesses of
+    one of them."""
+    rb, cb = x.blocks(cfg)
+    loads, stores = (x.cols * rb, x.rows * cb) if transposed else (x.rows * cb, x.cols * rb)
+    c.buffer_bits += n * (loads + stores) * bits
+    c.input_buffer_writes += n * loads
+    c.input_buffer_reads += n * rb * cb * steps
+    c.output_buffer_writes += n * stores
+    c.data_memory_accesses += n * 2 * (loads + stores)
+    c.alu_ops += n * stores
+    c.multiplies += n * x.rows if transposed else 0.0
+    c.instructions += n * (3 * rb * cb + 1)
+    return (loads + stores) * bits / EDRAM_ACCESS_BITS
+
+
+def transfer(c: Counts, n: float, values: int, bits: int, cfg: HardwareConfig) -> float:
+    """``n`` samples each sending ``values`` values of ``bits`` bits to the next layer's tiles;
+    returns the network time of one, ns."""
+    c.network_bits += n * values * bits
+    c.transfers += n
+    return cfg.tile.noc_latency_ns + values * bits / cfg.tile.noc_bandwidth_gbps
+
+
+def _add_movement(w: PhaseWork, edram_accesses: float, network_ns: float, tiles: int,
+                  cfg: HardwareConfig, batch: int) -> None:
+    """Put one sample's loads, stores (``edram_accesses``, spread over ``tiles`` eDRAMs) and
+    network transfer on the phase's critical path, for one sample and for the batch."""
+    ns = edram_accesses / tiles * cfg.tile.edram_access_ns + network_ns
+    w.movement_cycles += ns * cfg.tile.clock_ghz
+    w.sample_cycles += ns * cfg.tile.clock_ghz
+    w.batch_cycles += batch * ns * cfg.tile.clock_ghz
+
+
 def replication_factors(net: Network, tech: Technique) -> dict[str, int]:
     vec = {l.name: max(g.vectors for g in gemms(l, tconv=tech.tconv)) for l in net.weight_layers}
     if tech.replication != "balanced":
@@ -391,6 +466,8 @@ def map_layer(layer: Layer, cfg: HardwareConfig, tech: Technique, *, batch: int,
         arrays["backward"] = arrays["forward"]
     wpc = {}
 
+    moved = {}                                            # phase -> eDRAM accesses per sample
+
     # forward: one MVM per vector on every block of the forward copy
     f = phases["forward"]
     zs = tech.skip("forward")
@@ -398,9 +475,11 @@ def map_layer(layer: Layer, cfg: HardwareConfig, tech: Technique, *, batch: int,
     for x in parts:
         n = B * x.vectors * x.groups
         f.counts += Counts.from_events(count_mvm_events(cfg, (x.rows, x.cols), n), 1 - zs)
-        f.counts.buffer_bits += n * (x.rows + x.cols) * p.input_bits
+        acc = digital_work(f.counts, x, cfg, n, bits=p.input_bits, steps=cfg.input_steps * (1 - zs))
+        moved["forward"] = moved.get("forward", 0.0) + x.vectors * x.groups * acc
         f.sample_cycles = max(f.sample_cycles, mvm_cycles(sched, x.vectors / g, zs))
         f.batch_cycles = max(f.batch_cycles, mvm_cycles(sched, B * x.vectors / g, zs))
+    net = {"forward": transfer(f.counts, B, layer.output_values, p.input_bits, cfg)}
 
     if backward:   # error back-propagation: transposed MVMs on the backward copy
         b = phases["backward"]
@@ -410,31 +489,45 @@ def map_layer(layer: Layer, cfg: HardwareConfig, tech: Technique, *, batch: int,
             n = B * x.vectors * x.groups
             ev = count_mvm_events(err, (x.rows, x.cols), n, transposed=True)
             b.counts += Counts.from_events(ev, 1 - zs)
-            b.counts.buffer_bits += n * (x.rows + x.cols) * p.error_bits
+            acc = digital_work(b.counts, x, cfg, n, bits=p.error_bits,
+                               steps=err.input_steps * (1 - zs), transposed=True)
+            moved["backward"] = moved.get("backward", 0.0) + x.vectors * x.groups * acc
             b.sample_cycles = max(b.sample_cycles, mvm_cycles(sched, x.vectors / g, zs))
             b.batch_cycles = max(b.batch_cycles, mvm_cycles(sched, B * x.vectors / g, zs))
+        net["backward"] = transfer(b.counts, B, layer.input_values, p.error_bits, cfg)
 
     if tech.update == "opa":
-        _opa_layer(parts, cfg, tech, phases, arrays, wpc, B, g, cell_copies)
+        moved["gradient"] = _opa_layer(parts, cfg, tech, phases, arrays, wpc, B, g, cell_copies)
     elif tech.update == "serial":
         _serial_layer(parts, cfg, tech, phases, arrays, wpc, B, g, cell_copies)
     else:
         _external_update(parts, cfg, tech, phases, wpc, g, cell_copies)
+    tiles = math.ceil(sum(arrays.values()) / cfg.tile.arrays_per_tile)
+    for name in moved.keys() | net.keys():
+        _add_movement(phases[name], moved.get(name, 0.0), net.get(name, 0.0), tiles, cfg, B)
     return LayerMap(layer, parts, g, arrays, phases, wpc)
 
 
 def _opa_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
-    """PANTHER: OPA per vector into the update slices; CRS every crs_period iterations."""
+    """PANTHER: OPA per vector into the update slices; CRS every crs_samples samples."""
     p, M = cfg.precision, cfg.precision.update_slices
     zs, we_g, we_c = tech.skip("gradient"), tech.elim("gradient"), tech.elim("crs")
-    phases_per_opa = cycles.opa_cycles(cfg) // cycles.opa_phase_cycles(cfg)
+    phases_per_opa = cycles.opa_phases(cfg)
     gr, crs = phases["gradient"], phases["crs"]
-    per = 1.0 / tech.crs_period
+    per = B / tech.crs_samples if tech.crs_samples else 0.0     # CRS charged to this iteration
+    moved = 0.0                              # eDRAM accesses per sample
     for x in parts:
         rb, cb = x.blocks(cfg)
         n_opa = B * x.vectors * (1 - we_g) * x.groups
         gr.counts.opa_phases += n_opa * rb * cb * M * phases_per_opa * (1 - zs)
-        gr.counts.buffer_bits += n_opa * (x.rows * p.input_bits + x.cols * p.error_bits)
+        gr.counts.opa_steps += n_opa * rb * cb * M * p.input_bits * (1 - zs)
+        loads = x.rows * cb * p.input_bits + x.cols * rb * p.error_bits        # x and the error
+        gr.counts.buffer_bits += n_opa * loads
+        gr.counts.input_buffer_writes += n_opa * (x.rows * cb + x.cols * rb)
+        gr.counts.input_buffer_reads += n_opa * rb * cb * p.input_bits * (1 - zs)
+        gr.counts.data_memory_accesses += n_opa * 2 * (x.rows * cb + x.cols * rb)
+        gr.counts.instructions += n_opa * 2 * rb * cb
+        moved += x.vectors * x.groups * (1 - we_g) * loads / EDRAM_ACCESS_BITS
         per_sample = math.ceil(x.vectors / g) * cycles.opa_cycles(cfg) * (1 - zs) * (1 - we_g)
         gr.sample_cycles = max(gr.sample_cycles, per_sample)
         gr.batch_cycles = max(gr.batch_cycles, math.ceil(B * x.vectors / g) * cycles.opa_cycles(cfg)
@@ -455,6 +548,7 @@ def _opa_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
     wpc["forward"] = per * (1 - we_c)
     if "backward" in arrays:
         wpc["backward"] = wpc["forward"]
+    return moved
 
 
 def _serial_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
@@ -518,11 +612,15 @@ def _external_update(parts, cfg, tech, phases, wpc, g, copies):
 
 
 def _digital_layer(layer: Layer, cfg: HardwareConfig, phases, batch: int) -> None:
-    """Pool / add: data moved through the eDRAM, no crossbar work."""
+    """Pool / add: data moved through the eDRAM and on to the next layer, no crossbar work (the
+    digital units are assumed to keep up)."""
     bits = cfg.precision.input_bits
     operands = 2 if layer.kind == "add" else 1
-    phases["forward"].counts.buffer_bits = batch * bits * (operands * layer.input_values
-                                                           + layer.output_values)
+    f = phases["forward"]
+    f.counts.buffer_bits = batch * bits * (operands * layer.input_values + layer.output_values)
+    _add_movement(f, 0.0, transfer(f.counts, batch, layer.output_values, bits, cfg), 1, cfg, batch)
     if layer.needs_input_error:
-        phases["backward"].counts.buffer_bits = batch * cfg.precision.error_bits * (
-            layer.output_values + operands * layer.input_values)
+        b, ebits = phases["backward"], cfg.precision.error_bits
+        b.counts.buffer_bits = batch * ebits * (layer.output_values + operands * layer.input_values)
+        _add_movement(b, 0.0, transfer(b.counts, batch, layer.input_values, ebits, cfg), 1, cfg,
+                      batch)

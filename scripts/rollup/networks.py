@@ -288,19 +288,22 @@ class NetBuilder:
 
 # ---- built-in networks ------------------------------------------------------------------------
 
-def _mlp(name, sizes, source):
-    b = NetBuilder(name, (sizes[0], 1, 1), description=f"MLP {'-'.join(map(str, sizes))} ({source})")
+def mlp(sizes, *, name: str = "", source: str = "") -> Network:
+    """Fully connected layers ``sizes[0] -> sizes[1] -> ...`` (``fc1``, ``fc2``, ...)."""
+    text = "-".join(map(str, sizes))
+    b = NetBuilder(name or f"mlp-{text}", (sizes[0], 1, 1),
+                   description=f"MLP {text}" + (f" ({source})" if source else ""))
     for i, n in enumerate(sizes[1:], 1):
         b.fc(n, name=f"fc{i}")
     return b.build()
 
 
 def mlp_panther() -> Network:
-    return _mlp("mlp-panther", (1024, 256, 512, 512, 10), "PANTHER benchmark MLP")
+    return mlp((1024, 256, 512, 512, 10), name="mlp-panther", source="PANTHER benchmark MLP")
 
 
 def mlp_512() -> Network:
-    return _mlp("mlp-512", (512, 512, 512), "PANTHER benchmark MLP")
+    return mlp((512, 512, 512), name="mlp-512", source="PANTHER benchmark MLP")
 
 
 def vgg8_cifar10() -> Network:

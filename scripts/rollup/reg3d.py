@@ -217,7 +217,7 @@ def reg3d_cost(net: Network, cfg: HardwareConfig, spec: GpuSpec, *, mapping: str
     components["leakage"] = pim.static_energy_j
     components["gpu_idle"] = idle
     return SystemCost(
-        name=f"3d-reg-{lk.name}-{mapping}", kind="3d-reg",
+        name=f"3d-reg-{lk.name}-{mapping}", kind="3d-reg", schedule=f"{pim.schedule} + roofline",
         description=f"3D-ReG, {mapping} mapping: {cfg.name} crossbars run "
                     f"{' + '.join(pim_phases)}, {spec.name} the rest, over {lk.name.upper()}",
         hardware=f"{cfg.name} + {spec.name} + {lk.name}", latency_s=latency,

@@ -1,11 +1,10 @@
-"""The fixed-point digits CNN: its pieces, its arithmetic against the golden MVM, its training."""
+"""The pieces every training run shares: the digits data, layer geometry, settings."""
 
 import numpy as np
 import pytest
 
 from crosstrain.experiments import training
 from crosstrain.golden import config
-from crosstrain.golden import write_elim as we
 from crosstrain.golden.config import ConfigError
 
 SHORT = training.TrainingSettings(epochs=1)
@@ -29,21 +28,6 @@ def test_without_scikit_learn_the_error_names_the_extra(monkeypatch):
                         lambda name, *a: None if name == "sklearn" else real(name, *a))
     with pytest.raises(ConfigError, match=r"pip install 'crosstrain\[digits\]'"):
         training.digits_file()
-
-
-def test_progress_wraps_every_training_step():
-    seen = {}
-
-    def progress(iterable, *, desc, total):
-        seen.update(desc=desc, total=total)
-        for step in iterable:
-            seen["last"] = step
-            yield step
-    result = training.train(config.load("pipelayer"), SHORT, [we.Ledger(config.load("pipelayer"))],
-                            progress=progress)
-    assert seen == {"desc": "training, every write kept", "total": result.steps,
-                    "last": result.steps - 1}
-    assert len(result.epoch_accuracy) == SHORT.epochs
 
 
 def test_im2col_and_col2im_are_adjoint():
@@ -74,60 +58,58 @@ def test_rescale_rounds_and_saturates():
     assert training.rescale([1000, -1000, 6], 2, 8).tolist() == [127, -128, 2]
 
 
-def test_training_learns_and_loss_free_policies_do_not_change_it():
-    cfg = config.load("pipelayer")
-    base = we.Ledger(cfg)
-    r0 = training.train(cfg, SHORT, [base])
-    assert r0.accuracy > 0.6                  # chance is 0.1
-    acting = we.Ledger(cfg, [we.POLICIES["zero-row"], we.POLICIES["update-cell"]])
-    r1 = training.train(cfg, SHORT, [acting])
-    assert r1.accuracy == r0.accuracy
-    for layer, _, _, _ in training.LAYERS:
-        assert np.array_equal(acting.stores["updates", layer].array.weights,
-                              base.stores["updates", layer].array.weights)
-    assert acting.summary("errors").tally.events.cell_writes < base.summary("errors").tally.offered_cells
-
-
-def test_recorded_writes_are_the_training_values():
-    cfg = config.load("pipelayer")
-    seen = []
-
-    class Recorder(we.Ledger):
-        def write(self, phase, layer, new):
-            seen.append((phase, layer, np.array(new)))
-            return super().write(phase, layer, new)
-
-    training.train(cfg, training.TrainingSettings(epochs=1, batch=400), [Recorder(cfg)])
-    acts = {ly: m for ph, ly, m in seen if ph == "activations"}
-    errs = {ly: m for ph, ly, m in seen if ph == "errors"}
-    assert acts["conv1"].shape == (400 * 64, 1) and errs["conv1"].shape == (400 * 64, 8)
-    assert (acts["conv2"] >= 0).all() and (acts["fc"] >= 0).all()          # after ReLU
-    assert (errs["conv1"] == 0).mean() > 0.5                               # ReLU' and pooling
-    assert (errs["fc"] != 0).mean() > 0.9                                  # softmax error
-    assert 3 * 3 == len([1 for ph, _, _ in seen if ph == "updates"])        # 3 steps x 3 layers
-
-
-def test_observers_must_be_loss_free():
-    cfg = config.load("pipelayer")
-    with pytest.raises(ValueError, match="small-row-1pct"):
-        training.train(cfg, SHORT, [we.Ledger(cfg), we.Ledger(cfg, [we.POLICIES["small-row-1pct"]])])
-
-
 @pytest.mark.parametrize("kw, needle", [
     (dict(epochs=0), "epochs = 0"),
     (dict(batch=1.5), "batch = 1.5"),
     (dict(learning_rate=-1), "learning_rate = -1"),
     (dict(test_fraction=1.0), "test_fraction = 1.0"),
     (dict(error_frac_bits=16), "error_frac_bits = 16"),
+    (dict(crs_period=0), "crs_period = 0"),
+    (dict(seed=-1), "seed = -1"),
+    (dict(opa="cell"), "opa = 'cell'"),
 ])
 def test_bad_settings(kw, needle):
     with pytest.raises(ConfigError, match=needle):
         training.TrainingSettings(**kw).check(config.load("pipelayer"))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_default_training_reaches_ninety_percent(seed):
-    cfg = config.load("pipelayer")
-    r = training.train(cfg, training.TrainingSettings(seed=seed), [we.Ledger(cfg)])
-    assert r.accuracy >= 0.9, f"seed={seed}: {r.epoch_accuracy}"
+def windows_brute_force(a, k, s, p, fill=0):
+    """Every k x k window at stride s over a padded with p, in (ky, kx, c) order, loop by loop."""
+    n, h, w, c = a.shape
+    ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    out = np.full((n, ho, wo, k, k, c), fill, dtype=a.dtype)
+    for i in range(ho):
+        for j in range(wo):
+            for ky in range(k):
+                for kx in range(k):
+                    y, x = i * s + ky - p, j * s + kx - p
+                    if 0 <= y < h and 0 <= x < w:
+                        out[:, i, j, ky, kx, :] = a[:, y, x, :]
+    return out.reshape(n * ho * wo, k * k * c)
+
+
+@pytest.mark.parametrize("k, s, p", [(3, 1, 1), (3, 2, 1), (2, 2, 0), (4, 2, 1), (3, 3, 2), (1, 1, 0)])
+def test_im2col_is_every_window(k, s, p):
+    a = np.random.default_rng(k * 10 + s).normal(size=(2, 7, 6, 3))
+    np.testing.assert_array_equal(training.im2col(a, k, s, p), windows_brute_force(a, k, s, p))
+    g = np.random.default_rng(1).normal(size=training.im2col(a, k, s, p).shape)
+    assert np.isclose((training.im2col(a, k, s, p) * g).sum(),
+                      (a * training.col2im(g, a.shape, k, s, p)).sum())
+
+
+@pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 1), (3, 1, 1)])
+def test_maxpool_with_stride_and_padding(k, s, p):
+    a = np.random.default_rng(3).integers(-50, 50, size=(2, 6, 5, 2))
+    pooled, win = training.maxpool(a, k, s, p)
+    low = np.iinfo(a.dtype).min
+    ref = windows_brute_force(a, k, s, p, fill=low).reshape(pooled.shape[:3] + (k * k, 2))
+    np.testing.assert_array_equal(pooled, ref.max(axis=3))
+    # each window's gradient goes to its first maximum in (ky, kx) order
+    g = np.random.default_rng(4).integers(1, 9, size=pooled.shape)
+    expect = np.zeros(a.shape, dtype=g.dtype)
+    for n, i, j, c in np.ndindex(pooled.shape):
+        cells = [(i * s + ky - p, j * s + kx - p) for ky in range(k) for kx in range(k)]
+        y, x = next(yx for yx in cells if 0 <= yx[0] < a.shape[1] and 0 <= yx[1] < a.shape[2]
+                    and a[n, yx[0], yx[1], c] == pooled[n, i, j, c])
+        expect[n, y, x, c] += g[n, i, j, c]
+    np.testing.assert_array_equal(training.unpool(g, win), expect)

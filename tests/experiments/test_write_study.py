@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from crosstrain.experiments import write_study as ws
@@ -74,7 +75,8 @@ def test_mvm_energy_prices_parts_or_the_lumped_step():
                         10 * t.array_read_energy_pj + 100 * c.adc_energy_pj
                         + 50 * c.dac_energy_pj + 100 * t.shift_add_energy_pj)
     panther = config.load("panther")
-    assert ws.mvm_energy_pj(ev, panther) == 10 * panther.tile.mvm_step_energy_pj
+    assert math.isclose(ws.mvm_energy_pj(ev, panther), 10 * panther.tile.mvm_step_energy_pj
+                        + 100 * panther.tile.shift_add_energy_pj)     # shift-and-add outside the step
 
 
 def test_vgg8_volumes():
@@ -113,3 +115,65 @@ def test_write_energy_and_time_come_from_the_preset():
     assert ws.write_energy_pj(ev, cfg) == 10 * cfg.device.write_energy_pj
     # rows are programmed in whole periphery cycles (50.88 ns -> 51 cycles of 1 ns)
     assert ws.write_time_ns(ev, cfg) == 3 * 51
+
+
+def test_training_learns_and_loss_free_policies_do_not_change_it():
+    cfg = config.load("pipelayer")
+    base = we.Ledger(cfg)
+    r0 = ws.train(cfg, TrainingSettings(epochs=1), [base])
+    assert r0.accuracy > 0.6                  # chance is 0.1
+    acting = we.Ledger(cfg, [we.POLICIES["zero-row"], we.POLICIES["update-cell"]])
+    r1 = ws.train(cfg, TrainingSettings(epochs=1), [acting])
+    assert r1.accuracy == r0.accuracy
+    for layer in ("conv1", "conv2", "fc"):
+        assert np.array_equal(acting.stores["updates", layer].array.weights,
+                              base.stores["updates", layer].array.weights)
+    assert acting.summary("errors").tally.events.cell_writes < base.summary("errors").tally.offered_cells
+
+
+def test_recorded_writes_are_the_training_values():
+    cfg = config.load("pipelayer")
+    seen = []
+
+    class Recorder(we.Ledger):
+        def write(self, phase, layer, new):
+            seen.append((phase, layer, np.array(new)))
+            return super().write(phase, layer, new)
+
+    ws.train(cfg, TrainingSettings(epochs=1, batch=400), [Recorder(cfg)])
+    acts = {ly: m for ph, ly, m in seen if ph == "activations"}
+    errs = {ly: m for ph, ly, m in seen if ph == "errors"}
+    assert acts["conv1"].shape == (400 * 64, 1) and errs["conv1"].shape == (400 * 64, 8)
+    assert (acts["conv2"] >= 0).all() and (acts["fc"] >= 0).all()          # after ReLU
+    assert (errs["conv1"] == 0).mean() > 0.5                               # ReLU' and pooling
+    assert (errs["fc"] != 0).mean() > 0.9                                  # softmax error
+    assert 3 * 3 == len([1 for ph, _, _ in seen if ph == "updates"])        # 3 steps x 3 layers
+
+
+def test_observers_must_be_loss_free():
+    cfg = config.load("pipelayer")
+    with pytest.raises(ValueError, match="small-row-1pct"):
+        ws.train(cfg, TrainingSettings(epochs=1), [we.Ledger(cfg), we.Ledger(cfg, [we.POLICIES["small-row-1pct"]])])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_default_training_reaches_ninety_percent(seed):
+    cfg = config.load("pipelayer")
+    r = ws.train(cfg, TrainingSettings(seed=seed), [we.Ledger(cfg)])
+    assert r.accuracy >= 0.9, f"seed={seed}: {r.epoch_accuracy}"
+
+
+def test_progress_wraps_every_training_step():
+    seen = {}
+
+    def progress(iterable, *, desc, total):
+        seen.update(desc=desc, total=total)
+        for step in iterable:
+            seen["last"] = step
+            yield step
+    result = ws.train(config.load("pipelayer"), TrainingSettings(epochs=1),
+                      [we.Ledger(config.load("pipelayer"))], progress=progress)
+    assert seen == {"desc": "training, every write kept", "total": result.steps,
+                    "last": result.steps - 1}
+    assert len(result.epoch_accuracy) == 1

@@ -6,7 +6,7 @@ from crosstrain.golden import config
 from crosstrain.golden.config import ConfigError
 
 
-@pytest.mark.parametrize("name", ["isaac", "puma", "panther", "pipelayer", "graphr"])
+@pytest.mark.parametrize("name", config.presets())
 def test_presets_load_and_are_cited(name):
     cfg = config.load(name)
     assert cfg.name == name
@@ -120,7 +120,7 @@ def test_every_numeric_field_has_a_physical_range(path, default):
 def test_the_issue_examples_are_rejected():
     assert "tile.clock_ghz = 1e+308" in _rejected({"tile.clock_ghz": 1e308})
     assert "crossbar.read_latency_ns" in _rejected({"crossbar.read_latency_ns": 1e300})
-    assert "tile.leakage_mw" in _rejected({"tile.leakage_mw": 1e308})
+    assert "converters.adc_leakage_mw" in _rejected({"converters.adc_leakage_mw": 1e308})
     assert "nonideal.seed = -1" in _rejected({"nonideal.seed": -1})
     # a read at 5 V would program the cell (writes take 2-4 V, reference sheet s.2)
     assert "device.read_voltage_v = 5.0" in _rejected({"device.read_voltage_v": 5.0})
@@ -134,7 +134,8 @@ def test_the_issue_examples_are_rejected():
 
 def test_energies_are_zero_or_physical():
     """0 means not modelled; a non-zero energy below Landauer's kT ln 2 (2.9e-21 J) is not."""
-    assert config.load("panther").with_overrides({"tile.leakage_mw": 0, "device.write_energy_pj": 0})
+    assert config.load("panther").with_overrides({"converters.adc_leakage_mw": 0,
+                                                  "device.write_energy_pj": 0})
     assert "0 (none) or" in _rejected({"device.write_energy_pj": 1e-30})
 
 
@@ -160,7 +161,7 @@ def _file_error(tmp_path, text, name="f.toml") -> str:
 
 @pytest.mark.parametrize("text, where_what", [
     ('base = "panther"\n[tile]\nclock_ghz = 1e308\n', ":3:13: tile.clock_ghz = 1e+308 is not allowed"),
-    ('base = "panther"\ntile.leakage_mw = 1e308\n', ":2:19: tile.leakage_mw"),
+    ('base = "panther"\nconverters.adc_leakage_mw = 1e308\n', ":2:29: converters.adc_leakage_mw"),
     ('base = "panther"\ncrossbar = { rows = 0 }\n', ":2:21: crossbar.rows = 0"),
     ('[crossbar]\nrows = 8\ncols = 8\n\n[converters]\nadcs_per_array = 100\n',
      ":6:18: converters.adcs_per_array"),
@@ -194,3 +195,41 @@ def test_base_chains_are_bounded(tmp_path):
     assert config.load(chain(config.MAX_BASE_DEPTH)).crossbar.rows == 128
     with pytest.raises(ConfigError, match=f"more than {config.MAX_BASE_DEPTH} files chained"):
         config.load(chain(1500))
+
+
+@pytest.mark.parametrize("field", ["count", "area_mm2", "power_mw", "leakage_mw", "energy_pj"])
+def test_every_numeric_part_field_has_a_physical_range(field):
+    """A part's numbers are checked as the sections' are, named parts.NAME.FIELD."""
+    for value in (-1.0, 1e308, float("inf"), float("nan"), "1", True):
+        assert _rejected({f"parts.alu.{field}": value}).startswith(f"parts.alu.{field} = "), value
+    assert "0 (none) or" in _rejected({"parts.alu.energy_pj": 1e-30})       # below Landauer
+    assert config.load("panther").with_overrides({"parts.alu.energy_pj": 0}).parts[0].energy_pj == 0
+    assert config.load("panther").with_overrides({"parts": {"alu": {"count": 2}}}).parts[0].count == 2
+
+
+def test_parts_and_tile_structure_are_checked():
+    assert _rejected({"tile.cores_per_tile": 7}).startswith("tile.cores_per_tile = 7")   # 128 arrays
+    assert _rejected({"tile.accounting": "ideal"}).startswith("tile.accounting = 'ideal'")
+    assert _rejected({"parts.alu.per": "chip"}).startswith("parts.alu.per = 'chip'")
+    assert _rejected({"parts.alu.event": "flops"}).startswith("parts.alu.event = 'flops'")
+    assert _rejected({"parts.nope.energy_pj": 1.0}).startswith("unknown part 'nope'")
+    assert _rejected({"parts.alu.colour": 1}).startswith("unknown field parts.alu.colour")
+    two = [{"name": "a"}, {"name": "a"}]
+    assert _rejected({"parts": two}).startswith("parts[1].name = 'a'")
+    assert _rejected({"parts": [{"name": "x" * 65}]}).startswith("parts[0].name = ")
+    assert _rejected({"parts": [3]}).startswith("parts[0] = 3")
+
+
+@pytest.mark.parametrize("text, where_what", [
+    ('base = "panther"\n[[parts]]\nname = "a"\n[[parts]]\nname = "b"\ncount = -1\n',
+     ":6:9: parts.b.count = -1.0 is not allowed"),
+    ('base = "panther"\n[[parts]]\nname = "a"\nenergy_pj = "big"\n',
+     ":4:13: parts[0].energy_pj = 'big' is not allowed"),
+    ('base = "panther"\nparts = [\n  { name = "a", per = "die" },\n]\n',
+     ":2:9: parts.a.per = 'die' is not allowed"),
+    ('base = "panther"\n[parts.alu]\nenergy_pj = 1e99\n', ":3:13: parts.alu.energy_pj = 1e+99 is not allowed"),
+    ('base = "panther"\n[tile]\narrays_per_tile = 96\ncores_per_tile = 7\n',
+     ":4:18: tile.cores_per_tile = 7 is not allowed"),
+])
+def test_part_errors_in_files_name_the_line_and_column(tmp_path, text, where_what):
+    assert _file_error(tmp_path, text).startswith(where_what)

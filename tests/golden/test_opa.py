@@ -115,6 +115,7 @@ def test_events_and_write_counters():
     d = np.array([3, 0, 0, 0])
     u.opa(x, d)
     assert u.events.opa_phases == 16 * 4 * 16
+    assert u.events.opa_steps == 16 * 16          # row-bit steps x update slices: the energy count
     assert u.write_counts[0, 0, 0] == 2 and u.write_counts[0, 1, 1] == 1
     u.crs()
     assert u.events.crs_ops == 1 and (u.write_counts >= 2).all()
@@ -124,6 +125,8 @@ def test_batch_mismatch_is_reported():
     u = UpdateArrays(small_cfg(), np.zeros((2, 3), int))
     with pytest.raises(ValueError, match="do not match"):
         u.opa(np.zeros(3, int), np.zeros(3, int))
+    with pytest.raises(ValueError, match="group 2 does not divide the 3 OPAs"):
+        u.opa(np.zeros((3, 2), int), np.zeros((3, 3), int), group=2)
 
 
 def test_nonlinear_update_is_seeded_and_bent():
@@ -139,3 +142,57 @@ def test_nonlinear_update_is_seeded_and_bent():
     ideal = UpdateArrays(base, np.zeros((2, 2), int))
     ideal.opa(np.array([5, 5]), np.array([7, -7]))
     assert not np.allclose(runs[0], ideal.cells)
+
+
+def phase_by_phase(u, xs, ds, *, group=1):
+    """Reference: each OPA's opa_drive phases, ``group`` consecutive OPAs in one apply_phases."""
+    steps = []
+    for x, d in zip(xs, ds):
+        rows, pieces = opa_drive(x, d, u.cfg)
+        n = rows.shape[0]
+        steps.append((rows.reshape(n * 4, -1), pieces.reshape((n * 4,) + pieces.shape[2:]),
+                      np.array([sr * sc for sr, sc in PHASES] * n)))
+    steps = [tuple(np.concatenate(parts) for parts in zip(*steps[k:k + group]))
+             for k in range(0, len(steps), group)]
+    for rows, pieces, signs in steps:
+        u.apply_phases(rows, pieces, signs)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([(3,), (4,), (6,), (14,), (6, 6, 6, 5, 5, 5, 4)]), st.integers(1, 12),
+       st.sampled_from([1, 2, 5]), st.sampled_from([0, 3, 8]), st.sampled_from([1, 2, 3]),
+       st.integers(0, 2**32 - 1))
+def test_batched_opa_is_one_apply_phases_per_group(slice_bits, n_groups, group, shift, bpc, seed):
+    m = 14 // bpc
+    widths = [max(slice_bits[k * len(slice_bits) // m], bpc) for k in range(m)]
+    cfg = small_cfg(slice_bits=widths if len(slice_bits) > 1 else widths[:1], bpc=bpc, m=m
+                    ).with_overrides({"precision.opa_shift": shift})
+    rng = np.random.default_rng(seed)
+    w = rand(rng, cfg.precision.weight_bits, (3, 4))
+    xs, ds = rand(rng, 6, (n_groups * group, 3)), rand(rng, 6, (n_groups * group, 4))
+    fast, ref = UpdateArrays(cfg, w), UpdateArrays(cfg, w)
+    fast.opa(xs, ds, group=group)
+    phase_by_phase(ref, xs, ds, group=group)
+    np.testing.assert_array_equal(fast.cells, ref.cells, err_msg=f"seed={seed}")
+    assert fast.events == ref.events, f"seed={seed}"
+    np.testing.assert_array_equal(fast.write_counts, ref.write_counts, err_msg=f"seed={seed}")
+
+
+def test_batched_opa_with_noisy_updates_matches_phase_by_phase():
+    cfg = small_cfg(slice_bits=(6,), m=7).with_overrides(
+        {"nonideal.c2c_sigma": 0.1, "nonideal.ltp_nonlinearity": 2.0, "nonideal.update_levels": 40})
+    rng = np.random.default_rng(5)
+    xs, ds = rand(rng, 6, (20, 3)), rand(rng, 6, (20, 4))
+    fast, ref = UpdateArrays(cfg, np.zeros((3, 4), int)), UpdateArrays(cfg, np.zeros((3, 4), int))
+    fast.opa(xs, ds)
+    phase_by_phase(ref, xs, ds)
+    np.testing.assert_array_equal(fast.cells, ref.cells)
+    assert fast.events == ref.events
+
+
+def test_deep_headroom_holds_the_exact_sum_of_many_opas():
+    cfg = small_cfg(slice_bits=(14,))
+    u = UpdateArrays(cfg, np.zeros((2, 2), int))
+    u.opa(np.full((30, 2), -31), np.full((30, 2), 31))
+    assert u.events.opa_saturated == 0
+    np.testing.assert_array_equal(u.compose(), np.full((2, 2), -30 * 31 * 31))

@@ -26,7 +26,8 @@ def test_overrides_change_exactly_their_fields():
     base = config.as_dict(config.load("panther"))
     p = periphery_params({"crossbar.rows": 64, "converters.adc_bits": 9, "precision.update_slice_bits": 5})
     got = config.as_dict(p.cfg)
-    changed = {(s, f) for s in base if s != "name" for f in base[s] if got[s][f] != base[s][f]}
+    changed = {(s, f) for s in base if s not in ("name", "parts") for f in base[s] if got[s][f] != base[s][f]}
+    assert got["parts"] == base["parts"]
     assert changed == {("crossbar", "rows"), ("converters", "adc_bits"), ("precision", "update_slice_bits")}
     assert (p.rows, p.adc_bits, p.cfg.precision.update_slice_bits) == (64, 9, (5,))
 
@@ -140,6 +141,15 @@ def test_each_bad_parameter_is_one_line_naming_it(overrides, out_width, needle):
         periphery_params(overrides, out_width=out_width)
     msg = str(e.value)
     assert needle in msg and "\n" not in msg
+
+
+
+def test_the_rtl_refuses_a_reference_accounting():
+    # panther-sim costs time as PANTHER's simulator does; no RTL runs that schedule
+    with pytest.raises(ConfigError, match="tile.accounting = 'reference' is not allowed in RTL") as e:
+        PeripheryParams(config.load("panther-sim"))
+    assert "\n" not in str(e.value)
+    PeripheryParams(config.load("panther"))                   # RTL-backed
 
 
 def test_rtl_limits_themselves_are_allowed():

@@ -119,6 +119,8 @@ def test_issued_steps_alone_rebuild_every_input(cfg, seed):
 def test_stream_of_whole_mvms_is_the_schedule():
     for name in config.presets():
         cfg = config.load(name)
+        if cfg.tile.accounting != "rtl":          # token streams are what the RTL runs
+            continue
         s = mvm_schedule(cfg)
         assert stream_cycles(cfg, 0) == 0
         for n in range(1, 5):

@@ -6,8 +6,10 @@ from dataclasses import fields
 
 import pytest
 
+from crosstrain.golden import config
 from crosstrain.rollup.estimate import (
     ALL_SYSTEMS,
+    AREA_COMPONENTS,
     COMPONENTS,
     DEFAULT_SYSTEMS,
     PHASE_ORDER,
@@ -22,7 +24,7 @@ from crosstrain.rollup.networks import NetBuilder, builtin
 SYSTEM_KEYS = {"name", "kind", "description", "hardware", "latency_s", "energy_j", "area_mm2",
                "speedup_vs_gpu", "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio",
                "lifetime_iterations", "lifetime_years", "max_writes_per_cell", "writes_per_cell", "arrays", "tiles",
-               "static_energy_j", "components", "area_breakdown", "critical_path", "phases",
+               "static_energy_j", "components", "area_breakdown", "critical_path", "phases", "schedule",
                "layers", "notes"}
 
 
@@ -42,11 +44,33 @@ def test_json_schema_of_the_default_estimate():
     for s in d["systems"]:
         assert set(s) == SYSTEM_KEYS, s["name"]
         assert list(s["phases"]) == list(PHASE_ORDER) and list(s["components"]) == list(COMPONENTS)
+        assert list(s["area_breakdown"]) == list(AREA_COMPONENTS)
         for p in s["phases"].values():
             assert set(p) == {"latency_s", "energy_j", "events", "components"}
     gpu = d["systems"][0]
     assert gpu["speedup_vs_gpu"] == gpu["energy_gain_vs_gpu"] == 1.0
     assert {"batch", "preset", "gpu", "gpu_settings", "cost", "zero_skip", "write_elim"} <= set(d["settings"])
+
+
+def test_every_system_breaks_energy_and_area_into_the_same_components():
+    # a lumped preset (panther: 309 pJ per array step, converters included) and one summed from
+    # parts (pipelayer: array + ADC + DAC) both report their MVM energy as `mvm`; areas as
+    # arrays / ADCs / DACs / core and tile parts; the GPU's die as gpu_die
+    est = estimate(builtin("vgg8-cifar10"), EstimateSettings(batch=2), ALL_SYSTEMS).as_dict()
+    for s in est["systems"]:
+        assert list(s["components"]) == list(COMPONENTS), s["name"]
+        assert list(s["area_breakdown"]) == list(AREA_COMPONENTS), s["name"]
+        assert sum(s["area_breakdown"].values()) == pytest.approx(s["area_mm2"]), s["name"]
+    by = {s["name"]: s for s in est["systems"]}
+    for name in ("panther", "pipelayer"):
+        assert by[name]["components"]["mvm"] > 0 and by[name]["area_breakdown"]["adcs"] > 0
+    pl = by["pipelayer"]["phases"]["forward"]
+    cfg = config.load("pipelayer")
+    ev = pl["events"]
+    assert pl["components"]["mvm"] == pytest.approx(
+        (ev["array_steps"] * cfg.tile.array_read_energy_pj + ev["adc_conversions"] * cfg.converters.adc_energy_pj
+         + ev["dac_conversions"] * cfg.converters.dac_energy_pj) * 1e-12)
+    assert by["gpu"]["area_breakdown"]["gpu_die"] == by["gpu"]["area_mm2"]
 
 
 def test_gpu_is_always_the_first_system_and_drops_apply():
@@ -97,6 +121,14 @@ def test_every_assumption_can_be_changed_by_name():
             s.with_setting(key, value)
 
 
+def test_crs_samples_is_a_setting():
+    s = EstimateSettings().with_setting("mapper.crs_samples", 64)
+    with pytest.raises(SettingError, match="expected an integer"):      # typed values only
+        EstimateSettings().with_setting("mapper.crs_samples", "64")
+    assert s.crs_samples == 64 and s.technique("opa", set()).crs_samples == 64
+    assert s.technique("opa", set(), crs=False).crs_samples == 0
+
+
 def _numeric_settings():
     s = EstimateSettings()
     groups = {"cost": s.cost, "gpu": s.gpu_settings, "reg3d": s.reg3d}
@@ -106,7 +138,7 @@ def _numeric_settings():
                 yield f"{group}.{f.name}"
     for lk in s.reg3d.links:
         yield from (f"link.{lk.name}.{k}" for k in ("bandwidth_gbs", "latency_ns", "pj_per_bit"))
-    yield from ("mapper.acc_bits", "mapper.opa_writes_per_cell")
+    yield from ("mapper.acc_bits", "mapper.opa_writes_per_cell", "mapper.crs_samples")
 
 
 @pytest.mark.parametrize("key", list(_numeric_settings()))
@@ -123,7 +155,7 @@ def test_other_estimate_settings_are_bounded():
                            ({"batch": 0}, "batch = 0"),
                            ({"accuracy_drop": (("panther", float("nan")),)}, "accuracy drop of 'panther'"),
                            ({"replication": 10 ** 9}, "replication = 1000000000"),
-                           ({"crs_period": -1}, "crs_period = -1")):
+                           ({"crs_samples": -1}, "crs_samples = -1")):
         with pytest.raises(SettingError, match=re.escape(needle)):
             EstimateSettings(**kwargs)
     with pytest.raises(SettingError, match="link fields are"):
@@ -133,10 +165,12 @@ def test_other_estimate_settings_are_bounded():
 def test_a_system_without_energy_is_an_error_not_an_infinite_ratio():
     zero = {k: 0 for k in ("tile.mvm_step_energy_pj", "tile.array_read_energy_pj",
                            "converters.adc_energy_pj", "converters.dac_energy_pj",
-                           "tile.shift_add_energy_pj", "tile.opa_phase_energy_pj",
-                           "device.write_energy_pj", "tile.edram_access_pj")}
+                           "tile.shift_add_energy_pj", "tile.opa_step_energy_pj",
+                           "device.write_energy_pj")}
+    zero["parts"] = ()                                             # no digital parts either
+    never = EstimateSettings(overrides=tuple(zero.items()), crs_samples=0)
+    with pytest.raises(SettingError, match=r"^panther: .* 0 J per iteration"):   # no CRS, no reads
+        estimate(builtin("mlp-512"), never, ["panther"])
     s = EstimateSettings(overrides=tuple(zero.items()))
-    with pytest.raises(SettingError, match=r"^digital: .* 0 J per iteration"):   # no serial reads
-        estimate(builtin("mlp-512"), s, ["digital"])
     e = estimate(builtin("mlp-512"), s, ["panther"])               # CRS row reads still cost
     assert json.loads(json.dumps(e.as_dict(), allow_nan=False))["systems"][1]["energy_j"] > 0

@@ -24,20 +24,14 @@ from crosstrain.rollup.mapper import (
     mvm_cycles,
     replication_factors,
 )
-from crosstrain.rollup.networks import Layer, NetBuilder, NetworkError, builtin, conv_transpose
+from crosstrain.rollup.networks import Layer, NetBuilder, NetworkError, builtin, conv_transpose, mlp
 
 PANTHER = config.load("panther")
-PLAIN = Technique(replication=1, pipeline=False, crs_period=1)
+PLAIN = Technique(replication=1, pipeline=False, crs_samples=3)
 
 
 def fc(n_in, n_out, *, first=True):
     return Layer("fc", "fc", in_ch=n_in, out_ch=n_out, needs_input_error=not first)
-
-
-def one_layer_net(n_in, n_out):
-    b = NetBuilder("mlp1", (n_in, 1, 1))
-    b.fc(n_out)
-    return b.build()
 
 
 def test_one_layer_mlp_counted_on_paper():
@@ -45,34 +39,43 @@ def test_one_layer_mlp_counted_on_paper():
     # encoding: 8 arrays per block; 16-bit inputs through 1-bit DACs: 15 magnitude + 1 sign =
     # 16 steps; 16 update slices), batch 3, no replication, CRS every iteration.
     # Blocks: ceil(300/128) = 3 row blocks (128, 128, 44 rows) x ceil(150/128) = 2 column blocks.
-    nm = map_network(one_layer_net(300, 150), PANTHER, PLAIN, batch=3)
+    nm = map_network(mlp((300, 150)), PANTHER, PLAIN, batch=3)
     lm = nm.layers[0]
     f = lm.phases["forward"].counts
     assert f.array_steps == 3 * 6 * 8 * 16                  # vectors x blocks x arrays x steps
     assert f.adc_conversions == 3 * 16 * 8 * (3 * 150)     # each row block converts all 150 columns
     assert f.dac_conversions == 3 * 16 * 8 * (2 * 300)     # each column block drives all 300 rows
     assert f.shift_adds == f.adc_conversions
-    # one MVM: read 100 ns = 100 cycles; 128 columns / 1 ADC = 128 cycles per step;
-    # latency = 100 + 15*128 + 128 + 2 pipeline = 2150, then one every 16*128 = 2048
-    assert lm.phases["forward"].batch_cycles == 2150 + 2 * 2048
+    # one MVM at 1.28 GHz: read 100 ns = 128 cycles; 128 columns / 1 ADC = 128 cycles per step;
+    # latency = 128 + 15*128 + 128 + 2 pipeline = 2178, then one every 16*128 = 2048; then each
+    # sample's loads and stores (300 inputs for each of 2 column blocks, 150 outputs from each of
+    # 3 row blocks, 16 bits: 65.625 accesses of 2 ns) and its 150 outputs over the network (31 ns
+    # + 2400 bits at 32 per ns)
+    fw = lm.phases["forward"]
+    assert fw.movement_cycles == pytest.approx((65.625 * 2 + 31 + 75) * 1.28)
+    assert fw.batch_cycles == pytest.approx(2178 + 2 * 2048 + 3 * fw.movement_cycles)
+    assert (f.buffer_bits, f.network_bits, f.transfers) == (3 * 1050 * 16, 3 * 150 * 16, 3)
     # the first layer propagates no error
     assert lm.phases["backward"].counts == Counts() and "backward" not in lm.arrays
     # OPA: per OPA per block 16 update slices x 16 row-bit steps x 4 polarity phases
     g = lm.phases["gradient"]
     assert g.counts.opa_phases == 3 * 6 * 16 * 16 * 4
-    assert g.batch_cycles == 3 * 16 * 4 * 20                # 20 ns phases at 1 GHz
+    assert g.counts.opa_steps == 3 * 6 * 16 * 16
+    # 20 ns phases: 26 cycles at 1.28 GHz; each OPA loads its x and error (65.625 accesses)
+    assert g.movement_cycles == pytest.approx(65.625 * 2 * 1.28)
+    assert g.batch_cycles == pytest.approx(3 * 16 * 4 * 26 + 3 * g.movement_cycles)
     # CRS: read 300 rows of each of 2 column blocks in 16 slices; rewrite 16 update slices and
-    # the 8 forward slices of all 45,000 weights; row-pipelined read (228) vs write (86 cycles)
+    # the 8 forward slices of all 45,000 weights; row-pipelined read (256) vs write (110 cycles)
     c = lm.phases["crs"]
     assert (c.counts.row_reads, c.counts.crs_ops) == (2 * 300 * 16, 6)
     assert c.counts.cell_writes == 300 * 150 * (16 + 8)
     assert c.counts.rows_written == 2 * 300 * (16 + 8)
-    assert c.batch_cycles == 228 + 127 * 228 + 86 + 2
+    assert c.batch_cycles == 256 + 127 * 256 + 110 + 2
     assert lm.arrays == {"forward": 6 * 8, "update": 6 * 16}
     assert lm.writes_per_cell == {"update": 3 + 1, "forward": 1}   # 3 OPAs + 1 CRS rewrite
     t = nm.timeline()
-    assert (t["forward"], t["backward"], t["update"]) == (6246, 3840, 0)
-    assert t["total"] == 6246 + 3840 + 29272
+    assert (t["forward"], t["backward"], t["update"]) == (fw.batch_cycles, g.batch_cycles, 0)
+    assert t["total"] == pytest.approx(fw.batch_cycles + g.batch_cycles + 32880)
 
 
 def test_transposed_mvm_converts_rows_and_drives_columns():
@@ -111,6 +114,7 @@ def test_counts_agree_with_golden_event_counters():
         for name in ("array_steps", "dac_conversions", "adc_conversions", "shift_adds"):
             assert getattr(c, name) == getattr(ev, name), (phase, name)
     assert lm.phases["gradient"].counts.opa_phases == upd.opa_phases
+    assert lm.phases["gradient"].counts.opa_steps == upd.opa_steps
     crs = lm.phases["crs"].counts
     assert crs.crs_ops == upd.crs_ops
     assert crs.cell_writes == upd.cell_writes + copy_writes
@@ -163,7 +167,7 @@ def test_decomposition_is_golden_deconvs(geometry):
         assert sum(g.vectors for g in lm.gemms) == ref[name].mvms
         assert sum(g.issued_macs for g in lm.gemms) == ref[name].issued_macs
         assert lm.utilization == pytest.approx(ref[name].utilization)
-        assert f.batch_cycles == ref[name].cycles
+        assert f.batch_cycles - f.movement_cycles == pytest.approx(ref[name].cycles)   # the MVMs
         for key in ("array_steps", "dac_conversions", "adc_conversions", "shift_adds"):
             assert getattr(f.counts, key) == getattr(ref[name].events, key), (tconv, key)
 
@@ -212,7 +216,7 @@ def test_replication_trades_arrays_for_cycles():
 
 
 def test_pipelining_a_single_layer_changes_nothing():
-    net = one_layer_net(300, 150)
+    net = mlp((300, 150))
     for update in ("opa", "serial"):
         piped = map_network(net, PANTHER, Technique(update=update, replication=1), batch=5).timeline()
         flat = map_network(net, PANTHER, Technique(update=update, replication=1, pipeline=False),
@@ -235,7 +239,7 @@ def test_mvm_cycles_without_skipping_is_the_schedule():
     ({"zero_skip": (("update", 0.1),)}, "zero_skip phase 'update'"),
     ({"write_elim": (("writes", 1.0),)}, "a fraction in [0, 1)"),
     ({"replication": 0}, "replication = 0"),
-    ({"crs_period": 0}, "crs_period = 0"),
+    ({"crs_samples": -1}, "crs_samples = -1"),
     ({"update": "external", "pim_phases": ("forward", "gradient")}, "gradient off the crossbars"),
     ({"pim_phases": ("forward",)}, "pim_phases applies"),
 ])
@@ -262,7 +266,9 @@ def test_forward_and_backward_cycles_are_what_the_rtl_takes(seed=3):
     for phase, transposed in (("forward", False), ("backward", True)):
         run = simulate(p, w, random_inputs(p, rng, batch, transposed=transposed), [transposed] * batch)
         measured = run.emitted[-1] - run.accepted[0]
-        assert fc2.phases[phase].batch_cycles == measured, f"{phase}: seed={seed}"
+        work = fc2.phases[phase]         # the MVMs; loads, stores and transfers come on top
+        assert work.batch_cycles - batch * work.movement_cycles == pytest.approx(measured), \
+            f"{phase}: seed={seed}"
 
 
 def per_phase_gemms(layer):

@@ -85,7 +85,7 @@ def test_impossible_params():
 @pytest.mark.parametrize("encoding", ["offset", "differential"])
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_cocotb_bench(simulator, encoding):
-    # panther, full size; Icarus runs ~900 cycles/s here (29272 cycles per CRS), so it resolves
+    # panther, full size; Icarus runs ~900 cycles/s here (32880 cycles per CRS), so it resolves
     # 32 rows (all 128 columns, the full datapath) to keep the test to seconds
     p = periphery_params({"crossbar.encoding": encoding}
                          | ({"crossbar.rows": 32} if simulator == "icarus" else {}))

@@ -27,7 +27,7 @@ def test_bench_mvm_reaches_the_adc_bound_with_the_models_latency(capsys):
 
 
 def test_bench_mvm_read_bound_parameters(capsys):
-    """Two ADCs per array: conversions take 64 of every 100-cycle step, as the model says."""
+    """Two ADCs per array: conversions take 64 of every 128-cycle (100 ns) step, as the model says."""
     d = run_json(capsys, "mvm", "--vectors", "2", "--set", "converters.adcs_per_array=2")
     s = mvm_schedule(periphery_params({"converters.adcs_per_array": 2}).cfg)
     assert d["rtl_latency_cycles"] == s.latency and d["rtl_interval_cycles"] == s.interval
