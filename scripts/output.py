@@ -76,6 +76,16 @@ def strict_json(obj, **kwargs) -> str:
                         "number (a bug: please report it with the command line)") from None
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"not strict JSON: {name}")
+
+
+def strict_loads(text: str):
+    """``text`` parsed as strict JSON: NaN, Infinity and -Infinity raise ValueError (what the
+    ``--json`` outputs promise; the tests read them with this)."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
 def _non_finite(obj, key: str) -> tuple[str, float] | None:
     """(key path, value) of the first non-finite number in ``obj``, or None."""
     if hasattr(obj, "tolist"):

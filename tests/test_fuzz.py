@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
-import json
 import os
 import random
 import re
@@ -35,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from crosstrain.output import strict_loads
 
 CASES = int(os.environ.get("CROSSTRAIN_FUZZ_CASES", "1200"))
 START = int(os.environ.get("CROSSTRAIN_FUZZ_START", "0"))
@@ -589,10 +590,6 @@ def run_in_process(case: Case, folder: Path) -> tuple[int | str, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-def _reject_constant(name):
-    raise ValueError(f"non-finite number {name} in the JSON")
-
-
 _USAGE = re.compile(r"\Ausage: .*?\n(?=crosstrain[^\n]*?: error: )", re.S)
 _NONFINITE = re.compile(r"(?<![\w.])[-+]?(nan|inf|infinity)(?![\w])", re.I)
 
@@ -606,7 +603,7 @@ def verdict(case: Case, rc, out: str, err: str) -> str | None:
             return "exit 0 without output"
         if "--json" in case.argv:
             try:
-                json.loads(out, parse_constant=_reject_constant)
+                strict_loads(out)
             except ValueError as e:
                 return f"exit 0, stdout is not strict JSON: {str(e)[:200]}"
         elif case.argv[0] != "verilog" and _NONFINITE.search(out):

@@ -48,18 +48,24 @@ MAX_BATCH = 1 << 20
 MAX_COUNT = 1_000_000           # --replication
 
 
-def add_arguments(parser):
+def add_workload(parser):
+    """The flags that say what one estimate costs: ``--network``, ``--batch``, ``--preset`` and
+    ``--baseline-preset`` (``crosstrain sweep`` takes the same for its base point)."""
     parser.add_argument("--network", default=DEFAULT_NETWORK, metavar="NAME|FILE",
                         help=f"built-in network ({', '.join(BUILTIN)}) or a .csv / .toml / .onnx "
                              f"file (default {DEFAULT_NETWORK})")
-    parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS), metavar="LIST",
-                        help="comma-separated systems, or 'all'; ReRAM and 3D-ReG names may add +zs "
-                             f"and/or +we (choices: {', '.join(ALL_SYSTEMS)})")
     parser.add_argument("--batch", type=options.int_type(1, MAX_BATCH), default=64,
                         help=f"mini-batch size (1 .. {MAX_BATCH:,}; default 64)")
     options.add_preset(parser, "panther", "crossbars of PANTHER, digital and 3D-ReG (default panther)")
     parser.add_argument("--baseline-preset", default="pipelayer", metavar="PRESET|FILE.toml",
                         help="crossbars of the PipeLayer-like system (default pipelayer)")
+
+
+def add_arguments(parser):
+    add_workload(parser)
+    parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS), metavar="LIST",
+                        help="comma-separated systems, or 'all'; ReRAM and 3D-ReG names may add +zs "
+                             f"and/or +we (choices: {', '.join(ALL_SYSTEMS)})")
     options.add_set(parser, ("hardware", "estimate"), old=("--setting",),
                     example="converters.adcs_per_array=4 (both presets) or gpu.compute_efficiency=0.3")
     parser.add_argument("--gpu", default="rtx2080ti", choices=sorted(GPUS),

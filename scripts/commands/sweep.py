@@ -20,15 +20,16 @@ import time
 from pathlib import Path
 
 from crosstrain import options
+from crosstrain.commands.estimate import add_workload
 from crosstrain.errors import UserError
 from crosstrain.experiments import sweep
 from crosstrain.golden import config
 from crosstrain.golden.config import ConfigError
 from crosstrain.output import add_json_flag, emit, table, track
 from crosstrain.rollup import network_files
-from crosstrain.rollup.estimate import ALL_SYSTEMS, DEFAULT_NETWORK, parse_system
+from crosstrain.rollup.estimate import ALL_SYSTEMS, parse_system
 from crosstrain.rollup.mapper import SettingError
-from crosstrain.rollup.networks import BUILTIN, NetworkError
+from crosstrain.rollup.networks import NetworkError
 
 NAME = "sweep"
 HELP = "estimates over a grid of design points: resumable, local or Dask workers, Pareto front"
@@ -39,7 +40,6 @@ DESCRIPTION = ("One estimate per point of a design-space grid (--grid NAME=VALUE
                "(docs/sweeps.md).")
 ORDER = 12
 GROUPS = ("hardware", "estimate")
-MAX_BATCH = 1 << 20
 MAX_AXIS = 10_000               # values of one axis
 MAX_WORKERS = 256
 RESULTS = "results.jsonl"
@@ -61,17 +61,10 @@ def add_arguments(parser):
     parser.add_argument("--random", type=options.int_type(1, sweep.MAX_POINTS), default=None,
                         metavar="N", help="draw N points of the grid (without replacement) instead of all")
     options.add_seed(parser, help="seed of --random")
-    parser.add_argument("--network", default=DEFAULT_NETWORK, metavar="NAME|FILE",
-                        help=f"built-in network ({', '.join(BUILTIN)}) or a .csv / .toml / .onnx "
-                             f"file (default {DEFAULT_NETWORK})")
+    add_workload(parser)
     parser.add_argument("--systems", default="panther", metavar="LIST",
                         help="comma-separated systems, or 'all' (default panther; the GPU baseline "
                              f"is always costed too; choices: {', '.join(ALL_SYSTEMS)})")
-    parser.add_argument("--batch", type=options.int_type(1, MAX_BATCH), default=64,
-                        help=f"mini-batch size (1 .. {MAX_BATCH:,}; default 64)")
-    options.add_preset(parser, "panther", "crossbars of PANTHER, digital and 3D-ReG (default panther)")
-    parser.add_argument("--baseline-preset", default="pipelayer", metavar="PRESET|FILE.toml",
-                        help="crossbars of the PipeLayer-like system (default pipelayer)")
     options.add_set(parser, GROUPS, example="converters.adcs_per_array=4 (the base of every point)")
     parser.add_argument("--workers", type=options.int_type(1, MAX_WORKERS), default=1,
                         help="local worker processes, or the workers of the cluster --engine dask "

@@ -1,11 +1,11 @@
 """``crosstrain bench golden``: interleaved rounds, ratios within a round, strict JSON."""
 
-import json
 
 import numpy as np
 
 from crosstrain.bench.golden import rounds, spread
 from crosstrain.cli import main
+from crosstrain.output import strict_loads
 
 
 def test_rounds_interleave_the_contenders_in_rotating_order():
@@ -20,13 +20,9 @@ def test_spread_is_the_median_and_quartiles():
     assert spread(np.array([4.0, 1.0, 3.0, 2.0, 5.0])) == {"median": 3.0, "q1": 2.0, "q3": 4.0}
 
 
-def no_constant(name):
-    raise ValueError(f"{name} is not strict JSON")
-
-
 def test_bench_golden_json(capsys):
     assert main(["bench", "golden", "--vectors", "64", "--repeat", "3", "--json"]) == 0
-    d = json.loads(capsys.readouterr().out, parse_constant=no_constant)
+    d = strict_loads(capsys.readouterr().out)
     assert d["threads"] == 1 and d["repeat"] == 3 and d["timer"] == "process CPU time"
     assert set(d["encodings"]) == {"offset", "differential"}
     ratios = [d["lossless_vs_matmul"], d["proof_vs_matmul"]] + [

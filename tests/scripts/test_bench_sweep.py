@@ -1,18 +1,13 @@
 """``crosstrain bench sweep``: runs both worker counts and the memory run, strict JSON (a
 benchmark: nothing here is timed)."""
 
-import json
-
 from crosstrain.cli import main
-
-
-def no_constant(name):
-    raise ValueError(f"{name} is not strict JSON")
+from crosstrain.output import strict_loads
 
 
 def test_bench_sweep_json(capsys):
     assert main(["bench", "sweep", "--points", "4", "--memory-points", "10", "--json"]) == 0
-    d = json.loads(capsys.readouterr().out, parse_constant=no_constant)
+    d = strict_loads(capsys.readouterr().out)
     assert d["points"] == 4 and d["memory_points"] == 10 and d["network"] == "vgg8-cifar10"
     assert d["ratio"] == d["points_per_s_2_workers"] / d["points_per_s_1_worker"]
     assert d["points_per_s_1_worker"] == 4 / d["seconds_1_worker"]

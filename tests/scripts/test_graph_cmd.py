@@ -1,21 +1,15 @@
 """``crosstrain graph`` and ``crosstrain bench graph``: strict JSON, the table, one-line errors."""
 
-import json
 
 import pytest
 
 from crosstrain.cli import main
-
-
-def strict(text):
-    def no_constant(name):
-        raise AssertionError(f"not strict JSON: {name}")
-    return json.loads(text, parse_constant=no_constant)
+from crosstrain.output import strict_loads
 
 
 def run_json(capsys, *args):
     assert main(["graph", *args, "--json"]) == 0
-    return strict(capsys.readouterr().out)
+    return strict_loads(capsys.readouterr().out)
 
 
 def test_json_keys_and_settings(capsys):
@@ -77,7 +71,7 @@ def test_sssp_on_real_weights_is_refused(tmp_path, capsys):
 
 def test_bench_graph_reports_the_goal(capsys):
     assert main(["bench", "graph", "--scale", "8", "--edge-factor", "4", "--iterations", "3", "--json"]) == 0
-    d = strict(capsys.readouterr().out)
+    d = strict_loads(capsys.readouterr().out)
     assert d["vertices"] == 256 and d["edges"] == 1024 and d["goal_s"] == 10.0
     assert d["total_s"] == pytest.approx(d["generate_s"] + d["partition_s"] + d["golden_pagerank_s"])
     assert d["ratio_vs_float64"] > 0 and d["max_rel_error"] < 1e-2

@@ -1,12 +1,12 @@
 """``crosstrain train`` as a user runs it (a subprocess, real exit codes, strict JSON)."""
 
-import json
 import subprocess
 import sys
 
 import pytest
 
 from crosstrain.cli import main
+from crosstrain.output import strict_loads
 
 MLP = """name = "mlp-64-16-10"
 input = [1, 8, 8]
@@ -24,12 +24,6 @@ def crosstrain(*args, cwd=None):
                           text=True, cwd=cwd)
 
 
-def strict_json(text):
-    def no_constants(name):
-        raise ValueError(f"not strict JSON: {name}")
-    return json.loads(text, parse_constant=no_constants)
-
-
 @pytest.fixture(scope="module")
 def small_net(tmp_path_factory):
     path = tmp_path_factory.mktemp("net") / "mlp.toml"
@@ -44,7 +38,7 @@ def report(small_net, tmp_path_factory):
                    "--systems", "panther,pipelayer,3d-reg-conservative",
                    "--variant", "h3:precision.update_slice_bits=[3];crs_period=128", "--json", cwd=out)
     assert r.returncode == 0, r.stderr
-    return strict_json(r.stdout), out
+    return strict_loads(r.stdout), out
 
 
 def test_json_report(report):
