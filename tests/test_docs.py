@@ -53,3 +53,14 @@ def test_rtl_contract_example_drives_mvm_unit():
     assert outputs == golden
     latency, model_latency, interval, model_interval = map(int, re.findall(r"\d+", r.stdout.splitlines()[1]))
     assert (latency, interval) == (model_latency, model_interval)
+
+
+def test_ci_runs_exactly_the_readme_commands():
+    """``.ci/run`` is the README's Setup, Test and Run code blocks, command for command, in order."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = {name: re.search(rf"^## {name}\n.*?```sh\n(.*?)```", readme, re.S | re.M).group(1)
+              for name in ("Setup", "Test", "Run")}
+    documented = [line for name in ("Setup", "Test", "Run") for line in blocks[name].splitlines()]
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    commands = [line for line in ci if line and not line.startswith(("#", "set ", "cd "))]
+    assert commands == documented
