@@ -171,10 +171,6 @@ class GraphStreamer(wiring.Component):
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
-                for table, (_, wr, width) in mems.items():
-                    m.d.comb += [wr.addr.eq(self.load.payload.addr),
-                                 wr.data.eq(self.load.payload.data[:width]),
-                                 wr.en.eq(self.load.valid & (self.load.payload.table == table))]
                 with m.If(self.start & (self.count != 0)):
                     m.d.sync += [block.eq(0), edge.eq(0), count.eq(self.count)]
                     m.next = "HEAD"
@@ -188,7 +184,6 @@ class GraphStreamer(wiring.Component):
                     m.d.sync += [pending.eq(0), row.eq(0), tick.eq(0)]
                     m.next = "PROGRAM"
             with m.State("PROGRAM"):                  # write_row_cycles per row, rows in order
-                m.d.comb += self.program.valid.eq(~ResetSignal())
                 with m.If(tick == write - 1):
                     m.d.sync += [tick.eq(0), row.eq(row + 1)]
                     with m.If(row == rows - 1):
@@ -196,17 +191,24 @@ class GraphStreamer(wiring.Component):
                 with m.Else():
                     m.d.sync += tick.eq(tick + 1)
             with m.State("ISSUE"):                    # the source values to the MVM unit
-                m.d.comb += mvm.i.valid.eq(1)
                 with m.If(mvm.i.ready):
                     m.next = "WAIT"
             with m.State("WAIT"):                     # the unit's output, passed on with the windows
-                m.d.comb += [self.o.valid.eq(mvm.o.valid), mvm.o.ready.eq(self.o.ready)]
                 with m.If(mvm.o.valid & self.o.ready):
                     m.d.sync += block.eq(block + 1)
                     with m.If(block + 1 == count):
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "HEAD"
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        # outputs as continuous assignments outside the FSM's processes: Icarus evaluates those
+        # at time 0, a process only once its inputs change (the state holds through the reset)
+        idle, wait = fsm.ongoing("IDLE"), fsm.ongoing("WAIT")
+        m.d.comb += [self.busy.eq(~idle),
+                     self.program.valid.eq(fsm.ongoing("PROGRAM") & ~ResetSignal()),
+                     mvm.i.valid.eq(fsm.ongoing("ISSUE")),
+                     self.o.valid.eq(wait & mvm.o.valid), mvm.o.ready.eq(wait & self.o.ready)]
+        for table, (_, wr, width) in mems.items():     # loads only while idle
+            m.d.comb += [wr.addr.eq(self.load.payload.addr), wr.data.eq(self.load.payload.data[:width]),
+                         wr.en.eq(idle & self.load.valid & (self.load.payload.table == table))]
         wiring.connect(m, mvm.xbar, wiring.flipped(self.xbar))
         return m
