@@ -232,7 +232,7 @@ class StreamerParams:
     periphery: PeripheryParams
     vertices: int = 64
     blocks: int = 64
-    edges: int = 512
+    edges: int = 256
 
     def __post_init__(self):
         if not isinstance(self.periphery, PeripheryParams):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from crosstrain.golden import periphery
 from crosstrain.golden.config import ConfigError
 from crosstrain.golden.deconv import ConvTranspose
+from crosstrain.golden.graph import StreamerParams
 from crosstrain.golden.write_elim import ComparatorParams
 
 OUT_WIDTH = "periphery.out_width"
@@ -85,6 +86,21 @@ class Fields:
 
 
 PERIPHERY = PeripheryKind()
+
+
+class StreamerKind(PeripheryKind):
+    """The graph streamer's :class:`~crosstrain.golden.graph.StreamerParams`: its crossbar's
+    periphery as :data:`PERIPHERY` takes it (default preset ``graphr``) and the default memory
+    sizes."""
+
+    def parse(self, values: dict, preset: str | None):
+        return StreamerParams(super().parse(values, preset or "graphr"))
+
+    def describe(self) -> str:
+        d = StreamerParams.__dataclass_fields__
+        sizes = ", ".join(f"{n} {d[n].default}" for n in ("vertices", "blocks", "edges"))
+        return (f"StreamerParams (--preset, default graphr; --set SECTION.FIELD of the "
+                f"configuration, {OUT_WIDTH}; memories for {sizes})")
 
 
 @dataclass(frozen=True)
@@ -151,6 +167,11 @@ BLOCKS: dict[str, Block] = {
         "crosstrain.rtl.crs_unit:CrsUnit",
         "carry resolution of one block: row reads, compose, row writes of update slices and copies",
         PERIPHERY),
+    "graph_streamer": Block(
+        "crosstrain.rtl.graph_streamer:GraphStreamer",
+        "GraphR sub-block streamer: non-empty blocks in streaming order, edge and vertex fetch, "
+        "row writes, MVM unit",
+        StreamerKind()),
     "crossbar_unit": Block(
         "crosstrain.rtl.crossbar_unit:CrossbarUnit",
         "tile top: MVM / transposed MVM / OPA / CRS commands on one stream, one crossbar port",

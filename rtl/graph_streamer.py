@@ -3,7 +3,7 @@ MVM unit at graph-engine size."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, ResetSignal, Signal, signed
+from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -12,6 +12,15 @@ from crosstrain.rtl.adc_sequencer import MvmPortSignature
 from crosstrain.rtl.mvm_unit import MvmUnit
 from crosstrain.rtl.ports import FlowSignature
 from crosstrain.rtl.shift_add import output_layout
+
+
+class State(enum.Enum, shape=3):
+    IDLE = 0
+    HEAD = 1         # the block word is read
+    FETCH = 2        # one edge read per cycle up to the block's end, written a cycle later
+    PROGRAM = 3      # write_row_cycles per crossbar row, rows in order
+    ISSUE = 4        # the row window's source values to the MVM unit
+    WAIT = 5         # the unit's output, passed on with the block's windows
 
 
 class Table(enum.Enum, shape=2):
@@ -154,6 +163,7 @@ class GraphStreamer(wiring.Component):
         weights = Signal(data.ArrayLayout(signed(p.weight_bits), rows * cols))
         row = Signal(range(rows))
         tick = Signal(range(write))
+        state = Signal(State)
 
         (block_rd, _, _), (edge_rd, _, _), (vertex_rd, _, _) = mems.values()
         head, edge_word = block_rd.data, edge_rd.data
@@ -169,43 +179,38 @@ class GraphStreamer(wiring.Component):
         for line in range(rows):
             m.d.comb += mvm.i.payload.x[line].eq(vertex_rd.data[line])
 
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
-                with m.If(self.start & (self.count != 0)):
-                    m.d.sync += [block.eq(0), edge.eq(0), count.eq(self.count)]
-                    m.next = "HEAD"
-            with m.State("HEAD"):                     # the block word is read this cycle
-                m.d.sync += weights.eq(0)
-                m.next = "FETCH"
-            with m.State("FETCH"):                    # one edge read per cycle up to the block's end
-                with m.If(edge != head.end):
-                    m.d.sync += [edge.eq(edge + 1), pending.eq(1)]
-                with m.Else():
-                    m.d.sync += [pending.eq(0), row.eq(0), tick.eq(0)]
-                    m.next = "PROGRAM"
-            with m.State("PROGRAM"):                  # write_row_cycles per row, rows in order
-                with m.If(tick == write - 1):
-                    m.d.sync += [tick.eq(0), row.eq(row + 1)]
-                    with m.If(row == rows - 1):
-                        m.next = "ISSUE"
-                with m.Else():
-                    m.d.sync += tick.eq(tick + 1)
-            with m.State("ISSUE"):                    # the source values to the MVM unit
-                with m.If(mvm.i.ready):
-                    m.next = "WAIT"
-            with m.State("WAIT"):                     # the unit's output, passed on with the windows
-                with m.If(mvm.o.valid & self.o.ready):
-                    m.d.sync += block.eq(block + 1)
-                    with m.If(block + 1 == count):
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.next = "HEAD"
-        # outputs as continuous assignments outside the FSM's processes: Icarus evaluates those
+        # an If chain, not a Switch: the Verilog backend writes a Switch as one case statement
+        # per register, incomplete (a lint warning) for registers only some states assign
+        with m.If(state == State.IDLE):
+            with m.If(self.start & (self.count != 0)):
+                m.d.sync += [block.eq(0), edge.eq(0), count.eq(self.count), state.eq(State.HEAD)]
+        with m.Elif(state == State.HEAD):
+            m.d.sync += [weights.eq(0), state.eq(State.FETCH)]
+        with m.Elif(state == State.FETCH):
+            with m.If(edge != head.end):
+                m.d.sync += [edge.eq(edge + 1), pending.eq(1)]
+            with m.Else():
+                m.d.sync += [pending.eq(0), row.eq(0), tick.eq(0), state.eq(State.PROGRAM)]
+        with m.Elif(state == State.PROGRAM):
+            with m.If(tick == write - 1):
+                m.d.sync += [tick.eq(0), row.eq(row + 1)]
+                with m.If(row == rows - 1):
+                    m.d.sync += state.eq(State.ISSUE)
+            with m.Else():
+                m.d.sync += tick.eq(tick + 1)
+        with m.Elif(state == State.ISSUE):
+            with m.If(mvm.i.ready):
+                m.d.sync += state.eq(State.WAIT)
+        with m.Else():                                # State.WAIT
+            with m.If(mvm.o.valid & self.o.ready):
+                m.d.sync += block.eq(block + 1)
+                m.d.sync += state.eq(Mux(block + 1 == count, State.IDLE, State.HEAD))
+        # outputs as continuous assignments outside the state's process: Icarus evaluates those
         # at time 0, a process only once its inputs change (the state holds through the reset)
-        idle, wait = fsm.ongoing("IDLE"), fsm.ongoing("WAIT")
+        idle, wait = state == State.IDLE, state == State.WAIT
         m.d.comb += [self.busy.eq(~idle),
-                     self.program.valid.eq(fsm.ongoing("PROGRAM") & ~ResetSignal()),
-                     mvm.i.valid.eq(fsm.ongoing("ISSUE")),
+                     self.program.valid.eq((state == State.PROGRAM) & ~ResetSignal()),
+                     mvm.i.valid.eq(state == State.ISSUE),
                      self.o.valid.eq(wait & mvm.o.valid), mvm.o.ready.eq(wait & self.o.ready)]
         for table, (_, wr, width) in mems.items():     # loads only while idle
             m.d.comb += [wr.addr.eq(self.load.payload.addr), wr.data.eq(self.load.payload.data[:width]),
