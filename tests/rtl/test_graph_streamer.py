@@ -103,8 +103,8 @@ def test_bad_parameters_are_one_line():
 @pytest.mark.cocotb
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_cocotb_bench_on_a_small_rmat_graph(simulator):
-    params = streamer(vertices=24, blocks=16, edges=64)
-    d = {"streamer": params.as_dict(), "graph": rmat_graph(24, 40, 1), "slots": 2, "seed": 1}
+    params = streamer(vertices=32, blocks=16, edges=64)      # 10 of the 16 blocks non-empty
+    d = {"streamer": params.as_dict(), "graph": rmat_graph(32, 30, 1), "slots": 2, "seed": 1}
     tests, failed = run_bench(GraphStreamer(params=params), design="graph_streamer", params=d,
                               simulator=simulator, test_module="crosstrain.tb.graph_bench")
     assert (tests, failed) == (2, 0)
