@@ -175,10 +175,21 @@ def stuck_after(params: StreamerParams, part: Partition) -> int:
     return 4 * graph_stream_cycles(params.periphery.cfg, np.diff(part.block_edges)) + 1000
 
 
+async def pulse_start(tb) -> int:
+    """Drive ``start`` high for one cycle; returns that cycle."""
+    tb.set("start", 1)
+    at = tb.cycle
+    await tb.ticks(1)
+    tb.set("start", 0)
+    return at
+
+
 async def run_graph(tb, params: StreamerParams, part: Partition, w_codes, x_codes, *,
-                    pause=None) -> GraphResult:
+                    pause=None, reset_at: int | None = None) -> GraphResult:
     """Reset, load the memories, stream every block (``pause``: a pause generator of
-    :mod:`crosstrain.tb.stream` on ``o.ready``) and wait until ``busy`` falls."""
+    :mod:`crosstrain.tb.stream` on ``o.ready``) and wait until ``busy`` falls. With
+    ``reset_at``, a first run is cut by a two-cycle reset that many cycles after its ``start``
+    (what it streamed is dropped; the memories keep the graph) and the graph is streamed again."""
     p = params.periphery
     for name, value in (("start", 0), ("count", part.blocks), ("load__valid", 0)):
         tb.set(name, value)
@@ -192,20 +203,23 @@ async def run_graph(tb, params: StreamerParams, part: Partition, w_codes, x_code
     await tb.ticks(1)
     tb.remove(src)
     sink = tb.add(StreamSink(tb, "o", codec=Codec(window_layout(params)), pause=pause))
-    samples = xbar.model.samples
-    tb.set("start", 1)
-    start = tb.cycle
-    await tb.ticks(1)
-    tb.set("start", 0)
-    await sink.wait(part.blocks, timeout=stuck_after(params, part))
+    if reset_at is not None:
+        await pulse_start(tb)
+        await tb.ticks(reset_at)
+        await tb.reset(2)
+        assert not busy.value, f"busy is high after the reset (cycle {tb.cycle})"
+    dropped, prog.cycles, samples = len(sink.transfers), 0, xbar.model.samples
+    start = await pulse_start(tb)
+    await sink.wait(dropped + part.blocks, timeout=stuck_after(params, part))
     await tb.until(lambda: not busy.value, timeout=10, what="busy to fall after the last output")
     tb.remove(sink, prog, busy)
-    return GraphResult(start=start, outputs=list(sink.transfers), program_cycles=prog.cycles,
+    return GraphResult(start=start, outputs=list(sink.transfers[dropped:]), program_cycles=prog.cycles,
                        samples=xbar.model.samples - samples)
 
 
 def simulate(params: StreamerParams, part: Partition, w_codes, x_codes, *,
-             stall_seed: int | None = None, stall: float = 0.5) -> GraphResult:
+             stall_seed: int | None = None, stall: float = 0.5,
+             reset_at: int | None = None) -> GraphResult:
     """:func:`run_graph` in amaranth.sim; ``o.ready`` low with probability ``stall`` each cycle
     when ``stall_seed`` is given, else always high."""
     from crosstrain.rtl.graph_streamer import GraphStreamer
@@ -213,7 +227,7 @@ def simulate(params: StreamerParams, part: Partition, w_codes, x_codes, *,
     pause = None if stall_seed is None else random_pauses(np.random.default_rng(stall_seed), stall)
 
     async def body(tb):
-        return await run_graph(tb, params, part, w_codes, x_codes, pause=pause)
+        return await run_graph(tb, params, part, w_codes, x_codes, pause=pause, reset_at=reset_at)
 
     return run_amaranth(GraphStreamer(params=params), body)
 
@@ -254,3 +268,17 @@ async def output_back_pressure(dut):
 
     result = await run_cocotb(dut, body)
     check_graph(params, part, w, x, result, note=f"seed {seed}: back-pressure", timing=False)
+
+
+@cocotb.test()
+async def reset_mid_stream(dut):
+    """A reset while the third block is programmed: no handshake in it, idle after it, and the
+    graph streamed again from its memories is golden, cycles included."""
+    params, part, w, x, seed = setup()
+    third = graph_stream_cycles(params.periphery.cfg, np.diff(part.block_edges)[:2]) + 10
+
+    async def body(tb):
+        return await run_graph(tb, params, part, w, x, reset_at=third)
+
+    result = await run_cocotb(dut, body)
+    check_graph(params, part, w, x, result, note=f"seed {seed}: after a reset")
