@@ -105,7 +105,7 @@ class GraphStreamer(wiring.Component):
     start : In(1), count : In(range(params.blocks + 1))
         A ``start`` pulse while idle streams the first ``count`` blocks (none when 0).
     busy : Out(1)
-        High from the cycle after ``start`` until the cycle after the last output is taken.
+        High from the cycle after ``start`` through the cycle the last output is taken.
     program : Out(FlowSignature(program_layout(params)))
         Row ``row`` of the crossbar is written with ``cells`` in every cycle ``valid`` is high:
         ``write_row_cycles`` consecutive cycles per row, rows in order. Low while ``rst`` is high.
