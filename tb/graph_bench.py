@@ -124,17 +124,17 @@ class GraphResult:
 
 def check_graph(params: StreamerParams, part: Partition, w_codes, x_codes, result: GraphResult, *,
                 note: str, timing: bool = True) -> None:
-    """Windows and block outputs equal the golden ones (and, with ``timing``, the last output's
-    cycle equals :func:`crosstrain.golden.cycles.graph_stream_cycles`); the destinations' sums
-    equal :func:`crosstrain.golden.graph.mac_pass` bit for bit."""
+    """Windows and block outputs equal the golden ones (and, with ``timing``, each output's
+    cycle equals :func:`crosstrain.golden.cycles.graph_stream_cycles` of the blocks up to it);
+    the destinations' sums equal :func:`crosstrain.golden.graph.mac_pass` bit for bit."""
     p = params.periphery
     cfg = p.cfg
     board = Scoreboard("block output", note=note)
     want = golden_outputs(params, part, w_codes, x_codes)
     per_block = np.diff(part.block_edges)
-    for k, value in enumerate(want):
-        last = timing and k == len(want) - 1
-        board.expect(value, cycle=result.start + graph_stream_cycles(cfg, per_block) if last else None)
+    for k, value in enumerate(want):              # block k's output: its prefix of the schedule
+        board.expect(value, cycle=result.start + graph_stream_cycles(cfg, per_block[:k + 1])
+                     if timing else None)
     board.check(result.outputs)
     acc = np.zeros(part.col_windows * p.cols + p.cols, dtype=np.int64)
     for t in result.outputs:
