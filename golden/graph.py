@@ -272,11 +272,11 @@ class StreamerParams:
         return cls(PeripheryParams.from_dict(d["periphery"]), d["vertices"], d["blocks"], d["edges"])
 
 
-def block_matrix(part: Partition, codes: np.ndarray, block: int, fill: int = 0) -> np.ndarray:
+def block_matrix(part: Partition, codes: np.ndarray, block: int) -> np.ndarray:
     """Non-empty block ``block`` as a dense (rows, cols) array of ``codes`` (per edge, streaming
-    order); cells without an edge hold ``fill``."""
+    order) as the multiply-add semiring stores it: cells without an edge hold 0."""
     b0, b1 = int(block), int(block) + 1
-    return _dense(part, b0, b1, int(part.block_edges[b0]), int(part.block_edges[b1]), codes, fill)[0]
+    return _dense(part, b0, b1, int(part.block_edges[b0]), int(part.block_edges[b1]), codes, 0)[0]
 
 
 @dataclass

@@ -7,6 +7,9 @@ command line parses ``--set`` text into them):
 
 - :data:`PERIPHERY`: :class:`crosstrain.golden.periphery.PeripheryParams` from a preset, the
   configuration's ``section.field`` names and ``periphery.out_width``;
+- :class:`StreamerKind`: :class:`crosstrain.golden.graph.StreamerParams` of the graph streamer,
+  its periphery as :data:`PERIPHERY` takes it (default preset ``graphr``), its memories at their
+  default sizes;
 - :class:`Fields`: a dataclass of the block's own under a name of its own
   (``comparator.*``: ``crosstrain.golden.write_elim.ComparatorParams``, ``convt.*``:
   ``crosstrain.golden.deconv.ConvTranspose``), one name per field.
@@ -26,7 +29,6 @@ from dataclasses import dataclass
 from crosstrain.golden import periphery
 from crosstrain.golden.config import ConfigError
 from crosstrain.golden.deconv import ConvTranspose
-from crosstrain.golden.graph import StreamerParams
 from crosstrain.golden.write_elim import ComparatorParams
 
 OUT_WIDTH = "periphery.out_width"
@@ -93,10 +95,14 @@ class StreamerKind(PeripheryKind):
     periphery as :data:`PERIPHERY` takes it (default preset ``graphr``) and the default memory
     sizes."""
 
+    # crosstrain.golden.graph (scipy.sparse) is imported only when used: the command starts fast
+
     def parse(self, values: dict, preset: str | None):
+        from crosstrain.golden.graph import StreamerParams
         return StreamerParams(super().parse(values, preset or "graphr"))
 
     def describe(self) -> str:
+        from crosstrain.golden.graph import StreamerParams
         d = StreamerParams.__dataclass_fields__
         sizes = ", ".join(f"{n} {d[n].default}" for n in ("vertices", "blocks", "edges"))
         return (f"StreamerParams (--preset, default graphr; --set SECTION.FIELD of the "
