@@ -41,6 +41,13 @@ for its last column to leave the compose pipeline. Slot by slot:
 - rows 1 .. rows-1: ``max(read_cycles, pipeline_cycles) + max(conv_cycles, write_row_cycles)``;
 - the last write: ``pipeline_cycles + write_row_cycles``.
 
+Graph streamer (:class:`crosstrain.rtl.graph_streamer.GraphStreamer`, GraphR's sub-block
+streamer on one graph-engine crossbar): each non-empty block in turn takes one cycle to read its
+header, one per edge to read its edges into the block register plus one for the last, ``rows x
+write_row_cycles`` to program the crossbar row by row, one cycle to hand the source values to
+the MVM unit and ``latency`` (MVM) until its output is taken; the next block's header is read
+in the next cycle (:func:`graph_stream_cycles`).
+
 Reference accounting (``tile.accounting = "reference"``; presets ``panther-sim``, ``puma-sim``):
 not a schedule the RTL runs but the way PANTHER's and PUMA's simulators charge time, for putting
 our numbers beside theirs. A stage lasts max(read, conversions) = ``step_interval``, in exact
@@ -127,6 +134,15 @@ def crs_cycles(cfg: HardwareConfig) -> int:
     write = write_row_cycles(cfg)
     slot = max(read, pipe) + max(conv, write)
     return read + conv + (cfg.crossbar.rows - 1) * slot + pipe + write
+
+
+def graph_stream_cycles(cfg: HardwareConfig, edges_per_block) -> int:
+    """Cycles of the graph streamer over non-empty blocks holding ``edges_per_block`` edges each,
+    from the cycle ``start`` is seen to the cycle the last block's output is taken (output always
+    ready): per block ``edges + 3 + rows * write_row_cycles + latency`` (module docstring)."""
+    n = [int(k) for k in edges_per_block]
+    per_block = 3 + cfg.crossbar.rows * write_row_cycles(cfg) + mvm_schedule(cfg).latency
+    return sum(n) + len(n) * per_block
 
 
 def cycles_to_seconds(cfg: HardwareConfig, cycles: int | float) -> float:

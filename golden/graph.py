@@ -49,6 +49,7 @@ import scipy.sparse as sp
 from crosstrain.golden import crossbar, encoding
 from crosstrain.golden.config import ConfigError, HardwareConfig
 from crosstrain.golden.events import Events
+from crosstrain.golden.periphery import PeripheryParams
 
 PACKINGS = ("subgraph", "blocks")
 
@@ -214,6 +215,68 @@ def schedule(part: Partition, blocks: np.ndarray | None = None) -> Iterator[Sche
         i, j = int(part.block_row[b[k]]), int(part.block_col[b[k]])
         yield ScheduledBlock(int(b[k]), int(rnd[k]), int(slot[k]), i * R, min(i * R + R, n),
                              j * C, min(j * C + C, n))
+
+
+@dataclass(frozen=True)
+class StreamerParams:
+    """Sizes of the RTL sub-block streamer (:class:`crosstrain.rtl.graph_streamer.GraphStreamer`),
+    shared by it, its benches, its Verilog export and :func:`check_fits`.
+
+    periphery  the MVM unit's :class:`~crosstrain.golden.periphery.PeripheryParams`: one
+               graph-engine crossbar of ``crossbar.rows x crossbar.cols`` (the block size)
+    vertices   largest vertex count (the vertex memory holds ``ceil(vertices / rows)`` row windows)
+    blocks     words of the block memory (largest count of non-empty blocks)
+    edges      words of the edge memory (largest count of edges)
+    """
+
+    periphery: PeripheryParams
+    vertices: int = 64
+    blocks: int = 64
+    edges: int = 256
+
+    def __post_init__(self):
+        if not isinstance(self.periphery, PeripheryParams):
+            raise TypeError("StreamerParams.periphery must be a crosstrain.golden.periphery."
+                            f"PeripheryParams, not {self.periphery!r}")
+        for name in ("vertices", "blocks", "edges"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1 << 20:
+                raise ValueError(f"StreamerParams.{name} must be an integer in [1, {1 << 20}], not {v!r}")
+
+    @property
+    def row_windows(self) -> int:
+        return -(-self.vertices // self.periphery.rows)
+
+    @property
+    def col_windows(self) -> int:
+        return -(-self.vertices // self.periphery.cols)
+
+    def check_fits(self, part: Partition) -> None:
+        """ValueError of one line when ``part`` does not fit the streamer's memories or block size."""
+        p = self.periphery
+        if (part.rows, part.cols) != (p.rows, p.cols):
+            raise ValueError(f"the graph is cut into {part.rows}x{part.cols} blocks, the streamer's "
+                             f"crossbar is {p.rows}x{p.cols}: partition with the same configuration")
+        for name, need in (("vertices", part.n), ("blocks", part.blocks), ("edges", part.edges)):
+            if need > getattr(self, name):
+                raise ValueError(f"the graph needs {name} = {need}, the streamer holds "
+                                 f"{getattr(self, name)}: raise StreamerParams.{name}")
+
+    def as_dict(self) -> dict:
+        """JSON-ready form, for bench handoff."""
+        return {"periphery": self.periphery.as_dict(), "vertices": self.vertices,
+                "blocks": self.blocks, "edges": self.edges}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StreamerParams":
+        return cls(PeripheryParams.from_dict(d["periphery"]), d["vertices"], d["blocks"], d["edges"])
+
+
+def block_matrix(part: Partition, codes: np.ndarray, block: int) -> np.ndarray:
+    """Non-empty block ``block`` as a dense (rows, cols) array of ``codes`` (per edge, streaming
+    order) as the multiply-add semiring stores it: cells without an edge hold 0."""
+    b0, b1 = int(block), int(block) + 1
+    return _dense(part, b0, b1, int(part.block_edges[b0]), int(part.block_edges[b1]), codes, 0)[0]
 
 
 @dataclass

@@ -7,6 +7,9 @@ command line parses ``--set`` text into them):
 
 - :data:`PERIPHERY`: :class:`crosstrain.golden.periphery.PeripheryParams` from a preset, the
   configuration's ``section.field`` names and ``periphery.out_width``;
+- :class:`StreamerKind`: :class:`crosstrain.golden.graph.StreamerParams` of the graph streamer,
+  its periphery as :data:`PERIPHERY` takes it (default preset ``graphr``), its memories at their
+  default sizes;
 - :class:`Fields`: a dataclass of the block's own under a name of its own
   (``comparator.*``: ``crosstrain.golden.write_elim.ComparatorParams``, ``convt.*``:
   ``crosstrain.golden.deconv.ConvTranspose``), one name per field.
@@ -87,6 +90,25 @@ class Fields:
 PERIPHERY = PeripheryKind()
 
 
+class StreamerKind(PeripheryKind):
+    """The graph streamer's :class:`~crosstrain.golden.graph.StreamerParams`: its crossbar's
+    periphery as :data:`PERIPHERY` takes it (default preset ``graphr``) and the default memory
+    sizes."""
+
+    # crosstrain.golden.graph (scipy.sparse) is imported only when used: the command starts fast
+
+    def parse(self, values: dict, preset: str | None):
+        from crosstrain.golden.graph import StreamerParams
+        return StreamerParams(super().parse(values, preset or "graphr"))
+
+    def describe(self) -> str:
+        from crosstrain.golden.graph import StreamerParams
+        d = StreamerParams.__dataclass_fields__
+        sizes = ", ".join(f"{n} {d[n].default}" for n in ("vertices", "blocks", "edges"))
+        return (f"StreamerParams (--preset, default graphr; --set SECTION.FIELD of the "
+                f"configuration, {OUT_WIDTH}; memories for {sizes})")
+
+
 @dataclass(frozen=True)
 class Block:
     """One exportable component: ``"module:Class"``, what it does, and its parameters."""
@@ -151,6 +173,11 @@ BLOCKS: dict[str, Block] = {
         "crosstrain.rtl.crs_unit:CrsUnit",
         "carry resolution of one block: row reads, compose, row writes of update slices and copies",
         PERIPHERY),
+    "graph_streamer": Block(
+        "crosstrain.rtl.graph_streamer:GraphStreamer",
+        "GraphR sub-block streamer: non-empty blocks in streaming order, edge and vertex fetch, "
+        "row writes, MVM unit",
+        StreamerKind()),
     "crossbar_unit": Block(
         "crosstrain.rtl.crossbar_unit:CrossbarUnit",
         "tile top: MVM / transposed MVM / OPA / CRS commands on one stream, one crossbar port",
