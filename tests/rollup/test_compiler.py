@@ -1,0 +1,208 @@
+"""A layer compiled to a tile program and run by the golden interpreter gives, bit for bit, what
+golden computes for the layer directly; the references are independent (integer definitions of
+the layer, or golden's crossbar / OPA on the whole GEMM matrix, never the program)."""
+
+import numpy as np
+import pytest
+
+from crosstrain.golden import crossbar, cycles, deconv, interpreter, isa
+from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.opa import UpdateArrays
+from crosstrain.rollup import compiler, operands
+from crosstrain.rollup.mapper import Technique, gemms
+from crosstrain.rollup.networks import Layer, conv_transpose
+
+SMALL = {"crossbar.rows": 8, "crossbar.cols": 8, "precision.weight_bits": 8,
+         "precision.weight_frac_bits": 4, "precision.input_bits": 6, "precision.error_bits": 6,
+         "precision.update_slices": 8}
+EXACT = HardwareConfig().with_overrides({**SMALL, "precision.update_slice_bits": (12,)})
+# ADCs that clip and update cells that saturate: only golden itself is a reference
+LOSSY = HardwareConfig().with_overrides({**SMALL, "converters.adc_bits": 3,
+                                         "precision.update_slice_bits": (3,)})
+
+FC = Layer("fc1", "fc", in_ch=20, out_ch=12)
+CONV = Layer("conv1", "conv", in_ch=3, out_ch=5, in_h=5, in_w=5, kernel=3, padding=1)
+TCONV = Layer("tconv1", "tconv", in_ch=3, out_ch=4, in_h=3, in_w=3, kernel=4, stride=2, padding=1)
+BATCH = 2
+
+
+def shapes(layer):
+    if layer.kind == "fc":
+        return (BATCH, layer.in_ch), (layer.in_ch, layer.out_ch), (BATCH, layer.out_ch)
+    x = (BATCH, layer.in_ch, layer.in_h, layer.in_w)
+    y = (BATCH, layer.out_ch, layer.out_h, layer.out_w)
+    k = layer.kernel
+    w = (k, k, layer.in_ch, layer.out_ch) if layer.kind == "conv" else (layer.in_ch, layer.out_ch, k, k)
+    return x, w, y
+
+
+def data(layer, seed, lo=-3, hi=4):
+    rng = np.random.default_rng(seed)
+    xs, ws, ys = shapes(layer)
+    return (rng.integers(lo, hi, xs), rng.integers(-20, 21, ws), rng.integers(lo, hi, ys))
+
+
+def run(layer, cfg, x, w, e, *, crs_samples=BATCH, replication=1):
+    tile = compiler.tile_for(layer, cfg, units=60, batch=BATCH)
+    comp = compiler.compile_layer(layer, cfg, tile, batch=BATCH, replication=replication,
+                                  technique=Technique(crs_samples=crs_samples))
+    words = isa.disassemble(comp.binary(), tile)          # through the binary format
+    assert words == comp.program
+    res = interpreter.run(words, tile, cfg, operands.pack(comp, x, w, e))
+    return comp, res, operands.unpack(comp, res.buffer, [u.weights for u in res.units])
+
+
+def conv_direct(x, w, s, p):
+    """The convolution by its definition (loops over outputs and taps)."""
+    n, c, h, wd = x.shape
+    k, o = w.shape[0], w.shape[3]
+    ho, wo = (h + 2 * p - k) // s + 1, (wd + 2 * p - k) // s + 1
+    y = np.zeros((n, o, ho, wo), dtype=np.int64)
+    for i in range(ho):
+        for j in range(wo):
+            for ky in range(k):
+                for kx in range(k):
+                    r, q = i * s - p + ky, j * s - p + kx
+                    if 0 <= r < h and 0 <= q < wd:
+                        y[:, :, i, j] += x[:, :, r, q] @ w[ky, kx]
+    return y
+
+
+def conv_grads(x, w, g, s, p):
+    """dL/dx and dL/dw of :func:`conv_direct` by the same loops."""
+    n, c, h, wd = x.shape
+    k = w.shape[0]
+    dx, dw = np.zeros(x.shape, np.int64), np.zeros(w.shape, np.int64)
+    for i in range(g.shape[2]):
+        for j in range(g.shape[3]):
+            for ky in range(k):
+                for kx in range(k):
+                    r, q = i * s - p + ky, j * s - p + kx
+                    if 0 <= r < h and 0 <= q < wd:
+                        dx[:, :, r, q] += g[:, :, i, j] @ w[ky, kx].T
+                        dw[ky, kx] += x[:, :, r, q].T @ g[:, :, i, j]
+    return dx, dw
+
+
+def reference(layer, x, w, e):
+    """Forward output, input error and weight gradient from the layer's definition."""
+    if layer.kind == "fc":
+        return x @ w, e @ w.T, x.T @ e
+    if layer.kind == "conv":
+        return (conv_direct(x, w, layer.stride, layer.padding),
+                *conv_grads(x, w, e, layer.stride, layer.padding))
+    spec = conv_transpose(layer)
+    dw = np.zeros(w.shape, np.int64)
+    # dL/dw by the scatter definition: out[.., iy*s+ky-p, ix*s+kx-p] += x * w[:, :, ky, kx]
+    s, p, k = layer.stride, layer.padding, layer.kernel
+    for ky in range(k):
+        for kx in range(k):
+            for iy in range(layer.in_h):
+                for ix in range(layer.in_w):
+                    oy, ox = iy * s + ky - p, ix * s + kx - p
+                    if 0 <= oy < layer.out_h and 0 <= ox < layer.out_w:
+                        dw[:, :, ky, kx] += x[:, :, iy, ix].T @ e[:, :, oy, ox]
+    return deconv.scatter(spec, x, w), deconv.backward_input_strided(spec, e, w), dw
+
+
+def rounded(w, dw, cfg):
+    """The weights after OPAs adding ``dw`` to the wide weight and one CRS (round half up)."""
+    drop = cfg.precision.update_slices * cfg.device.bits_per_cell - cfg.precision.weight_bits
+    top = (1 << (cfg.precision.weight_bits - 1)) - 1
+    return np.clip(((w << drop) + dw + (1 << (drop - 1))) >> drop, -top - 1, top)
+
+
+@pytest.mark.parametrize("layer", [FC, CONV, TCONV], ids=lambda l: l.kind)
+def test_layer_matches_its_definition(layer):
+    x, w, e = data(layer, seed=1)
+    comp, res, (y, dx, w_new) = run(layer, EXACT, x, w, e)
+    y_ref, dx_ref, dw = reference(layer, x, w, e)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(dx, dx_ref)
+    assert dw.any()
+    np.testing.assert_array_equal(w_new, rounded(w, dw, EXACT))
+    assert res.counts["CRS"] == len(comp.blocks) and res.counts["MVM"] > 0
+
+
+@pytest.mark.parametrize("layer", [FC, CONV, TCONV], ids=lambda l: l.kind)
+def test_clipping_and_saturation_match_golden_on_the_gemm(layer):
+    """With clipping ADCs and saturating update cells, the blocks of every GEMM group together
+    give what golden's crossbar and OPA give for the whole matrix."""
+    x, w, e = data(layer, seed=2, lo=-31, hi=32)
+    w = np.clip(w * 6, -128, 127)
+    comp, res, (y, dx, w_new) = run(layer, LOSSY, x, w, e, crs_samples=1)
+    err = LOSSY.with_overrides({"precision.input_bits": LOSSY.precision.error_bits})
+    xs, es = operands.inputs(layer, x), operands.outputs(layer, e)
+    ys, dxs, mats = [], [], []
+    for xv, ev, m in zip(xs, es, operands.matrices(layer, w)):
+        ys.append(crossbar.mvm(m, xv, LOSSY))
+        dxs.append(crossbar.mvm(m, ev, err, transposed=True))
+        upd, per = UpdateArrays(LOSSY, m), len(xv) // BATCH
+        for s in range(BATCH):                              # CRS after every sample
+            upd.opa(xv[s * per:(s + 1) * per], ev[s * per:(s + 1) * per])
+            m = upd.crs()
+        mats.append(m)
+        assert upd.events.opa_saturated or layer.kind == "fc"
+    np.testing.assert_array_equal(y, operands.output_from(layer, ys, BATCH))
+    np.testing.assert_array_equal(dx, operands.input_error_from(layer, dxs, BATCH))
+    np.testing.assert_array_equal(w_new, operands.weights_from(layer, mats))
+    ideal = reference(layer, x, w, e)[0]
+    assert not np.array_equal(y, ideal)                     # the ADCs did clip
+
+
+def test_program_follows_the_mapper():
+    """Units = the mapper's blocks; MVM / MTVM / OPA words per vector per block."""
+    tile = compiler.tile_for(TCONV, EXACT, units=60, batch=BATCH)
+    comp = compiler.compile_layer(TCONV, EXACT, tile, batch=BATCH)
+    parts = gemms(TCONV, tconv="decomposed")
+    blocks = sum(g.groups * np.prod(g.blocks(EXACT)) for g in parts)
+    assert len(comp.blocks) == blocks
+    assert len(comp.regions) == sum(g.groups for g in parts) == TCONV.stride ** 2
+    res = interpreter.run(comp.program, tile, EXACT, np.zeros(tile.buffer_depth, np.int64))
+    per_block = sum(g.groups * np.prod(g.blocks(EXACT)) * g.vectors * BATCH for g in parts)
+    assert res.counts["MVM"] == res.counts["MTVM"] == res.counts["OPA"] == per_block
+    assert res.counts["CRS"] == 0                           # 2 samples, default cadence 256
+    assert res.counts["SYNC"] == 1
+
+
+def test_replicas_split_the_vectors_and_stay_equal():
+    x, w, e = data(FC, seed=3)
+    comp, res, (y, dx, w_new) = run(FC, EXACT, x, w, e, replication=2)
+    y_ref, dx_ref, dw = reference(FC, x, w, e)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(dx, dx_ref)
+    for b in comp.blocks:
+        twin = next(c for c in comp.blocks if (c.region, c.r0, c.c0, c.copy) == (b.region, b.r0, b.c0, 0))
+        np.testing.assert_array_equal(res.units[b.unit].weights, res.units[twin.unit].weights)
+    assert res.counts["MVM"] == BATCH * 6                  # 3 x 2 blocks, vectors split in two
+
+
+def test_units_overlap_and_sync_waits():
+    """Independent units run concurrently: the program takes far less than its units' busy
+    cycles summed, and at least the busiest unit's (the SYNC before HALT waits for it)."""
+    tile = compiler.tile_for(FC, EXACT, units=60, batch=BATCH)
+    comp = compiler.compile_layer(FC, EXACT, tile, batch=BATCH, technique=Technique(crs_samples=1))
+    res = interpreter.run(comp.program, tile, EXACT, np.zeros(tile.buffer_depth, np.int64))
+    busy = [u.busy for u in res.units[:len(comp.blocks)]]
+    d = interpreter.durations(EXACT)      # per vector: LOAD+STORE, LOAD+STORE, LOAD+LOAD
+    one = 8 * d["WRITE"] + BATCH * (d["MVM"] + d["MTVM"] + d["OPA"] + d["CRS"]) + BATCH * 6
+    assert busy == [one - (8 - b.r1 + b.r0) * d["WRITE"] for b in comp.blocks]
+    assert max(busy) <= res.cycles < sum(busy) / 2
+    assert d["CRS"] == cycles.crs_cycles(EXACT)
+    assert sum(res.phase_cycles.values()) == res.cycles
+
+
+def test_too_few_units_is_one_line():
+    tile = isa.TileParams(units=4, buffer_depth=1 << 16, max_length=8)
+    with pytest.raises(compiler.CompileError, match=r"needs 6 crossbar units.*--units 6") as e:
+        compiler.compile_layer(FC, EXACT, tile, batch=BATCH)
+    assert "\n" not in str(e.value)
+
+
+def test_small_buffer_and_weightless_layer_are_refused():
+    tile = isa.TileParams(units=8, buffer_depth=100, max_length=8)
+    with pytest.raises(compiler.CompileError, match="needs a buffer of"):
+        compiler.compile_layer(FC, EXACT, tile, batch=BATCH)
+    pool = Layer("pool1", "pool", in_ch=3, out_ch=3, in_h=4, in_w=4, kernel=2, stride=2)
+    with pytest.raises(compiler.CompileError, match="has no weights"):
+        compiler.tile_for(pool, EXACT, units=8, batch=BATCH)
