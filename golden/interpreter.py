@@ -61,9 +61,13 @@ def durations(cfg: HardwareConfig) -> dict[str, int]:
             "OPA": cycles.opa_cycles(cfg), "CRS": cycles.crs_cycles(cfg)}
 
 
-def run(program, tile: isa.TileParams, cfg: HardwareConfig, buffer: np.ndarray) -> Result:
+def run(program, tile: isa.TileParams, cfg: HardwareConfig, buffer: np.ndarray | None = None) -> Result:
     """Execute ``program`` (a sequence of :class:`~crosstrain.golden.isa.Instr`) from ``buffer``
-    (``tile.buffer_depth`` int64 values, copied); every instruction is checked against ``tile``."""
+    (``tile.buffer_depth`` int64 values, copied); every instruction is checked against ``tile``.
+    Without a buffer only the counts and cycles are worked out (no value is computed)."""
+    execute = buffer is not None
+    if buffer is None:
+        buffer = np.zeros(tile.buffer_depth, dtype=np.int64)
     rows, cols = cfg.crossbar.rows, cfg.crossbar.cols
     if max(rows, cols) > tile.max_length:
         raise isa.IsaError(f"a {rows} x {cols} crossbar needs tile max_length >= {max(rows, cols)}, "
@@ -81,6 +85,8 @@ def run(program, tile: isa.TileParams, cfg: HardwareConfig, buffer: np.ndarray) 
     pc = 0
     while pc < len(program):
         ins = program[pc]
+        if ins.op in ("HALT", "LOOP"):
+            res.counts[ins.op] += 1
         if ins.op == "HALT":
             break
         if ins.op == "LOOP":
@@ -90,10 +96,10 @@ def run(program, tile: isa.TileParams, cfg: HardwareConfig, buffer: np.ndarray) 
                                    "following words without LOOP or HALT")
             for i in range(ins["count"]):
                 for b in body:
-                    _step(b.shifted(i * ins["stride"]), tile, cfg, err, res, cost, state)
+                    _step(b.shifted(i * ins["stride"]), tile, cfg, err, res, cost, state, execute)
             pc += 1 + ins["body"]
             continue
-        _step(ins, tile, cfg, err, res, cost, state)
+        _step(ins, tile, cfg, err, res, cost, state, execute)
         pc += 1
     res.cycles = max([state["t"]] + [u.free_at for u in units])
     _close_phase(res, state, res.cycles)
@@ -105,7 +111,7 @@ def _close_phase(res: Result, state: dict, now: int) -> None:
         res.phase_cycles[state["phase"]] = res.phase_cycles.get(state["phase"], 0) + now - state["since"]
 
 
-def _step(ins: isa.Instr, tile, cfg, err, res: Result, cost, state) -> None:
+def _step(ins: isa.Instr, tile, cfg, err, res: Result, cost, state, execute: bool) -> None:
     tile.check(ins, ins.text())
     res.counts[ins.op] += 1
     if ins.op == "NOP":
@@ -122,7 +128,8 @@ def _step(ins: isa.Instr, tile, cfg, err, res: Result, cost, state) -> None:
         state["t"] = max([state["t"]] + waits)
         return
     u = res.units[ins["unit"]]
-    _execute(ins, u, cfg, err, res.buffer)
+    if execute:
+        _execute(ins, u, cfg, err, res.buffer)
     start = max(state["t"], u.free_at)
     u.free_at = start + cost[ins.op]
     u.busy += cost[ins.op]
