@@ -8,12 +8,18 @@ WRITE programs a weight row of every copy and re-initialises the update slices f
 weights. A unit's block is always ``crossbar.rows`` x ``crossbar.cols``; rows and columns a layer
 does not use hold weight 0 and are driven with 0, which changes no result.
 
-Cycles (a first model, not yet the RTL's; ``golden/cycles.py`` gives every duration): the
-scheduler issues one word per cycle and waits only at SYNC, until every unit in its mask is idle.
-Each unit runs what it is issued in order, one instruction at a time: MVM / MTVM for the
-schedule's full ``latency`` (no overlap of back-to-back MVMs on one unit), OPA ``opa_cycles``,
-CRS ``crs_cycles``, WRITE ``write_row_cycles``, LOAD and STORE one cycle each [assumption: the
-buffer moves one whole vector per cycle]. LOOP and MARK cost no cycle of their own.
+Cycles (a model of the schedule the RTL scheduler is meant to keep, with every duration from
+``golden/cycles.py``; the RTL does not exist yet): the scheduler issues one word per cycle into
+per-unit queues [assumption: deep enough that issue never stalls] and waits only at SYNC, until
+every unit in its mask is done. A unit has three in-order queues: loads, array operations and
+stores. A LOAD takes one cycle [assumption: the buffer moves a vector per cycle] and waits until
+the array has taken the register's previous contents (registers are double-buffered); an MVM /
+MTVM starts when the array is free and its input is loaded, frees the array after the schedule's
+``interval`` and has its output valid after ``latency`` (so back-to-back MVMs pipeline exactly as
+:meth:`~crosstrain.golden.cycles.MvmSchedule.total` says); a STORE takes one cycle once that
+output is valid; OPA occupies the array ``opa_cycles``, CRS ``crs_cycles``, WRITE
+``write_row_cycles``. LOOP and MARK cost no cycle. A phase's cycles (between MARKs) are, on its
+busiest unit, from its first array operation of the phase to its last result.
 """
 
 from __future__ import annotations
@@ -37,8 +43,14 @@ class Unit:
     col_in: np.ndarray
     out: np.ndarray
     update: UpdateArrays | None = None
-    free_at: int = 0          # cycle when its last issued instruction finishes
-    busy: int = 0             # cycles spent executing
+    load_free: int = 0        # when each queue can start its next instruction
+    array_free: int = 0
+    store_free: int = 0
+    reg_ready: list = field(default_factory=lambda: [0, 0])   # row / column input loaded at
+    reg_taken: list = field(default_factory=lambda: [0, 0])   # ... and taken by the array at
+    out_ready: int = 0        # the last MVM / MTVM output valid at
+    done: int = 0             # everything issued to it finished at
+    busy: int = 0             # cycles its array was occupied
 
 
 @dataclass
@@ -49,16 +61,16 @@ class Result:
     units: list[Unit]
     counts: Counter = field(default_factory=Counter)
     cycles: int = 0
-    phase_cycles: dict = field(default_factory=dict)   # MARK phase name -> cycles until the next MARK
+    phase_cycles: dict = field(default_factory=dict)   # MARK phase name -> cycles (module docstring)
 
 
-def durations(cfg: HardwareConfig) -> dict[str, int]:
-    """Cycles each instruction keeps its unit busy (module docstring)."""
+def durations(cfg: HardwareConfig) -> dict[str, tuple[int, int]]:
+    """(cycles the array is occupied, cycles until the result) of each array operation."""
     err = cfg.with_overrides({"precision.input_bits": cfg.precision.error_bits})
-    return {"LOAD": 1, "STORE": 1, "WRITE": cycles.write_row_cycles(cfg),
-            "MVM": cycles.mvm_schedule(cfg).latency,
-            "MTVM": cycles.mvm_schedule(err, transposed=True).latency,
-            "OPA": cycles.opa_cycles(cfg), "CRS": cycles.crs_cycles(cfg)}
+    fwd, bwd = cycles.mvm_schedule(cfg), cycles.mvm_schedule(err, transposed=True)
+    opa, crs, write = cycles.opa_cycles(cfg), cycles.crs_cycles(cfg), cycles.write_row_cycles(cfg)
+    return {"MVM": (fwd.interval, fwd.latency), "MTVM": (bwd.interval, bwd.latency),
+            "OPA": (opa, opa), "CRS": (crs, crs), "WRITE": (write, write)}
 
 
 def run(program, tile: isa.TileParams, cfg: HardwareConfig, buffer: np.ndarray | None = None) -> Result:
@@ -80,7 +92,7 @@ def run(program, tile: isa.TileParams, cfg: HardwareConfig, buffer: np.ndarray |
                   np.zeros(cols, np.int64)) for _ in range(tile.units)]
     res = Result(buf, units)
     cost = durations(cfg)
-    state = {"t": 0, "phase": None, "since": 0}
+    state = {"t": 0, "phase": None, "spans": {}}
     program = list(program)
     pc = 0
     while pc < len(program):
@@ -101,14 +113,10 @@ def run(program, tile: isa.TileParams, cfg: HardwareConfig, buffer: np.ndarray |
             continue
         _step(ins, tile, cfg, err, res, cost, state, execute)
         pc += 1
-    res.cycles = max([state["t"]] + [u.free_at for u in units])
-    _close_phase(res, state, res.cycles)
+    res.cycles = max([state["t"]] + [u.done for u in units])
+    for (phase, _), (first, last) in state["spans"].items():
+        res.phase_cycles[phase] = max(res.phase_cycles.get(phase, 0), last - first)
     return res
-
-
-def _close_phase(res: Result, state: dict, now: int) -> None:
-    if state["phase"] is not None:
-        res.phase_cycles[state["phase"]] = res.phase_cycles.get(state["phase"], 0) + now - state["since"]
 
 
 def _step(ins: isa.Instr, tile, cfg, err, res: Result, cost, state, execute: bool) -> None:
@@ -118,22 +126,48 @@ def _step(ins: isa.Instr, tile, cfg, err, res: Result, cost, state, execute: boo
         state["t"] += 1
         return
     if ins.op == "MARK":
-        now = max([state["t"]] + [u.free_at for u in res.units])
-        _close_phase(res, state, now)
-        state["phase"], state["since"] = isa.PHASE_NAMES[ins["phase"]], now
+        state["phase"] = isa.PHASE_NAMES[ins["phase"]]
         return
     if ins.op == "SYNC":
         mask = ins["mask"]
-        waits = [u.free_at for k, u in enumerate(res.units) if mask >> k & 1]
-        state["t"] = max([state["t"]] + waits)
+        state["t"] = max([state["t"]] + [u.done for k, u in enumerate(res.units) if mask >> k & 1])
         return
     u = res.units[ins["unit"]]
     if execute:
         _execute(ins, u, cfg, err, res.buffer)
-    start = max(state["t"], u.free_at)
-    u.free_at = start + cost[ins.op]
-    u.busy += cost[ins.op]
+    start, end = _time(ins, u, state["t"], cost)
+    u.done = max(u.done, end)
+    key = (state["phase"], ins["unit"])
+    if ins.op in cost:
+        first, last = state["spans"].get(key, (start, end))
+        state["spans"][key] = (min(first, start), max(last, end))
+    elif key in state["spans"]:
+        state["spans"][key] = (state["spans"][key][0], max(state["spans"][key][1], end))
     state["t"] += 1
+
+
+def _time(ins: isa.Instr, u: Unit, t: int, cost) -> tuple[int, int]:
+    """Start and end cycle of a unit instruction issued at ``t`` (module docstring)."""
+    op = ins.op
+    if op == "LOAD":
+        r = ins["reg"]
+        start = max(t, u.load_free, u.reg_taken[r])
+        u.load_free = u.reg_ready[r] = start + 1
+        return start, start + 1
+    if op == "STORE":
+        start = max(t, u.store_free, u.out_ready)
+        u.store_free = start + 1
+        return start, start + 1
+    reads = {"MVM": (0,), "MTVM": (1,), "OPA": (0, 1)}.get(op, ())
+    start = max([t, u.array_free] + [u.reg_ready[r] for r in reads])
+    occupied, result = cost[op]
+    for r in reads:
+        u.reg_taken[r] = start
+    u.array_free = start + occupied
+    u.busy += occupied
+    if op in ("MVM", "MTVM"):
+        u.out_ready = start + result
+    return start, start + result
 
 
 def _execute(ins: isa.Instr, u: Unit, cfg, err, buf: np.ndarray) -> None:

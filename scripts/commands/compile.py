@@ -110,5 +110,5 @@ def _text(d: dict) -> str:
             f"{len(d['regions'])} GEMM group(s)")
     phases = table(["phase", "cycles"], list(d["phase_cycles"].items()))
     return "\n".join([head, "", table(["instruction", "words", "executed"], rows), "", phases, "",
-                      f"cycles {d['cycles']:,} (golden/interpreter.py's model); wrote {d['program']} "
+                      f"cycles {d['cycles']:,} (golden/interpreter.py's schedule model); wrote {d['program']} "
                       f"({d['bytes']:,} bytes) and {d['listing']}"])

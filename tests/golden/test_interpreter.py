@@ -51,13 +51,28 @@ def test_transposed_mvm_opa_and_crs():
     np.testing.assert_array_equal(res.units[0].weights, ((w << drop) + dw + (1 << (drop - 1))) >> drop)
 
 
-def test_units_overlap_until_sync():
+def test_units_overlap_and_mvms_pipeline_until_sync():
     prog = [I("MVM", unit=0), I("MVM", unit=1), I("MVM", unit=1), I("SYNC", mask=0b11), I("MVM", unit=0)]
     res = interpreter.run(prog, TILE, CFG)
-    lat = cycles.mvm_schedule(CFG).latency
-    # unit 1's two MVMs run one after the other from cycle 1; unit 0 restarts after the SYNC
-    assert res.units[1].free_at == 1 + 2 * lat
-    assert res.cycles == res.units[0].free_at == 1 + 2 * lat + lat
+    s = cycles.mvm_schedule(CFG)
+    assert s.interval < s.latency
+    # unit 1 starts at cycle 1 and its second MVM one interval later (golden/cycles: total(2));
+    # unit 0 waits for the SYNC, then runs one more MVM
+    assert res.units[1].done == 1 + s.total(2)
+    assert res.cycles == res.units[0].done == 1 + s.total(2) + s.latency
+    assert res.units[1].busy == 2 * s.interval
+
+
+def test_load_waits_for_the_array_to_take_the_register():
+    """Double-buffered input: the third LOAD waits until the second MVM has started."""
+    prog = [I("LOAD", unit=0, reg=0, offset=0, addr=0, length=4), I("MVM", unit=0),
+            I("LOAD", unit=0, reg=0, offset=0, addr=0, length=4), I("MVM", unit=0),
+            I("LOAD", unit=0, reg=0, offset=0, addr=0, length=4), I("MVM", unit=0),
+            I("STORE", unit=0, acc=0, offset=0, addr=8, length=3)]
+    res = interpreter.run(prog, TILE, CFG)
+    s = cycles.mvm_schedule(CFG)
+    # first MVM starts after its LOAD (cycle 1); then one every interval; STORE after the last
+    assert res.cycles == 1 + s.total(3) + 1
 
 
 @pytest.mark.parametrize("prog, match", [
