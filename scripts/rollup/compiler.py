@@ -121,6 +121,10 @@ def tile_for(layer: Layer, cfg: HardwareConfig, *, units: int, batch: int,
              replication: int = 1) -> isa.TileParams:
     """The smallest tile whose buffer holds the layer's regions, with ``units`` units."""
     depth = sum(v * 2 * (r + c) + r * c for _, _, r, c, v in layer_regions(layer, batch))
+    if depth > isa.MAX_BUFFER_DEPTH:
+        raise CompileError(f"layer {layer.name} with batch {batch} needs a buffer of {depth:,} values, "
+                           f"more than the instruction format addresses ({isa.MAX_BUFFER_DEPTH:,}): "
+                           "lower --batch")
     return isa.TileParams(units=units, buffer_depth=max(2, depth),
                           max_length=max(cfg.crossbar.rows, cfg.crossbar.cols))
 
@@ -129,6 +133,10 @@ def compile_layer(layer: Layer, cfg: HardwareConfig, tile: isa.TileParams, *, ba
                   technique: Technique = Technique(), replication: int = 1,
                   layer_id: int = 0) -> Compiled:
     """The program that trains ``layer`` for one mini-batch of ``batch`` samples (module docstring)."""
+    if cfg.tile.accounting != "rtl":
+        raise CompileError(f"tile.accounting = {cfg.tile.accounting!r}: a tile program follows the RTL "
+                           "schedule, not a reference simulator's accounting; use an RTL-backed "
+                           "preset (e.g. panther)")
     if technique.update != "opa":
         raise CompileError(f"update = {technique.update!r}: the tile runs PANTHER's OPA updates; "
                            "use a preset with update = 'opa'")
@@ -151,9 +159,11 @@ def compile_layer(layer: Layer, cfg: HardwareConfig, tile: isa.TileParams, *, ba
                     blocks.append(Block(len(blocks), n, copy, r0, min(r0 + R, reg.rows),
                                         c0, min(c0 + C, reg.cols)))
     if len(blocks) > tile.units:
+        fix = (f"use --units {len(blocks)} or larger crossbars" if len(blocks) <= isa.MAX_UNITS else
+               f"a tile has at most {isa.MAX_UNITS}: use fewer copies or larger crossbars")
         raise CompileError(f"layer {layer.name} needs {len(blocks)} crossbar units ({len(regions)} "
                            f"GEMM groups x {replication} copies in {R} x {C} blocks); the tile has "
-                           f"{tile.units}: use --units {len(blocks)} or larger crossbars")
+                           f"{tile.units}: {fix}")
     prog = _Emitter(tile, layer_id)
     prog.phase("program")
     for b in blocks:

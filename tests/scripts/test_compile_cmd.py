@@ -77,6 +77,11 @@ def test_tconv_phases_and_table(capsys, tmp_path, net):
     (["--layer", "nope"], r"--layer 'nope': not a layer of toy; its layers with weights are c1, up"),
     (["--layer", "c1", "--units", "2"], r"needs 3 crossbar units .*use --units 3"),
     (["--layer", "c1", "--set", "crossbar.rows=0"], r"crossbar.rows"),
+    (["--layer", "c1", "--replication", "21"], r"needs 63 crossbar units .*at most 60: use fewer copies"),
+    # 4 phases x 36 windows x (16 + 3) x 2 values per sample, and the 4 16 x 3 matrices
+    (["--layer", "up", "--batch", "4096"], r"up with batch 4096 needs a buffer of 22,413,504 values, "
+                                           r"more than the instruction format addresses \(16,777,216\)"),
+    (["--preset", "panther-sim"], r"tile.accounting = 'reference': a tile program follows the RTL"),
 ])
 def test_errors_are_one_line(capsys, tmp_path, net, args, match):
     assert main(["compile", "--network", net, *SMALL, *args, "-o", str(tmp_path / "p.bin")]) == 2
