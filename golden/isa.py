@@ -227,6 +227,24 @@ def decode(word: int, tile: TileParams) -> Instr:
     return instr
 
 
+def executed(program) -> dict[str, int]:
+    """Instructions per opcode a program executes (LOOP bodies counted ``count`` times, up to
+    the first HALT), worked out without running it."""
+    out: dict[str, int] = {}
+    program, pc = list(program), 0
+    while pc < len(program):
+        ins = program[pc]
+        out[ins.op] = out.get(ins.op, 0) + 1
+        if ins.op == "HALT":
+            break
+        if ins.op == "LOOP":
+            for b in program[pc + 1:pc + 1 + ins["body"]]:
+                out[b.op] = out.get(b.op, 0) + ins["count"]
+            pc += ins["body"]
+        pc += 1
+    return out
+
+
 def assemble(program, tile: TileParams) -> bytes:
     """Little-endian 64-bit words of a sequence of instructions (the program file)."""
     return b"".join(encode(i, tile).to_bytes(8, "little") for i in program)

@@ -105,3 +105,10 @@ def test_loop_shifts_only_addresses():
     load = isa.Instr.make("LOAD", unit=1, reg=0, offset=2, addr=5, length=2)
     assert load.shifted(7)["addr"] == 12 and load.shifted(7)["offset"] == 2
     assert isa.Instr.make("MVM", unit=1).shifted(7) == isa.Instr.make("MVM", unit=1)
+
+
+def test_executed_counts_expand_loops_up_to_halt():
+    I = isa.Instr.make
+    prog = [I("MVM", unit=0), I("LOOP", count=5, body=2, stride=1), I("MVM", unit=0), I("OPA", unit=1),
+            I("HALT"), I("CRS", unit=0)]
+    assert isa.executed(prog) == {"MVM": 6, "LOOP": 1, "OPA": 5, "HALT": 1}

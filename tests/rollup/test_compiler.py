@@ -163,6 +163,7 @@ def test_program_follows_the_mapper():
     per_block = sum(g.groups * np.prod(g.blocks(EXACT)) * g.vectors * BATCH for g in parts)
     assert res.counts["MVM"] == res.counts["MTVM"] == res.counts["OPA"] == per_block
     assert res.counts["CRS"] == 0                           # 2 samples, default cadence 256
+    assert dict(res.counts) == isa.executed(comp.program)   # counted while running = counted statically
     assert res.counts["SYNC"] == 1
 
 

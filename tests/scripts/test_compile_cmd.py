@@ -90,6 +90,16 @@ def test_errors_are_one_line(capsys, tmp_path, net, args, match):
     assert re.search(match, err), err
 
 
+def test_big_programs_are_counted_not_timed(capsys, tmp_path, net, monkeypatch):
+    from crosstrain.commands import compile as cmd
+    monkeypatch.setattr(cmd, "MAX_TIMED", 100)
+    d = compile_json(capsys, tmp_path, "--network", net, "--layer", "c1", *SMALL)
+    assert d["cycles"] is None and d["phase_cycles"] is None and d["unit_busy_max"] is None
+    assert d["executed_by_kind"]["MVM"] == 3 * 36          # still counted
+    assert main(["compile", "--network", net, "--layer", "c1", *SMALL, "-o", str(tmp_path / "q.bin")]) == 0
+    assert "cycles not modelled: more than 100 instructions" in capsys.readouterr().out
+
+
 def test_unwritable_output_is_one_line(capsys, tmp_path, net):
     assert main(["compile", "--network", net, *SMALL, "-o", str(tmp_path / "no" / "p.bin")]) == 2
     assert "cannot write" in capsys.readouterr().err
