@@ -121,6 +121,11 @@ def tile_for(layer: Layer, cfg: HardwareConfig, *, units: int, batch: int,
              replication: int = 1) -> isa.TileParams:
     """The smallest tile whose buffer holds the layer's regions, with ``units`` units."""
     depth = sum(v * 2 * (r + c) + r * c for _, _, r, c, v in layer_regions(layer, batch))
+    for side in ("rows", "cols"):
+        if getattr(cfg.crossbar, side) > isa.MAX_LENGTH:
+            raise CompileError(f"crossbar.{side} = {getattr(cfg.crossbar, side):,}: a unit register "
+                               f"holds at most {isa.MAX_LENGTH:,} values; use crossbar.{side} <= "
+                               f"{isa.MAX_LENGTH:,}")
     if depth > isa.MAX_BUFFER_DEPTH:
         raise CompileError(f"layer {layer.name} with batch {batch} needs a buffer of {depth:,} values, "
                            f"more than the instruction format addresses ({isa.MAX_BUFFER_DEPTH:,}): "

@@ -81,6 +81,7 @@ def test_tconv_phases_and_table(capsys, tmp_path, net):
     # 4 phases x 36 windows x (16 + 3) x 2 values per sample, and the 4 16 x 3 matrices
     (["--layer", "up", "--batch", "4096"], r"up with batch 4096 needs a buffer of 22,413,504 values, "
                                            r"more than the instruction format addresses \(16,777,216\)"),
+    (["--set", "crossbar.cols=8192"], r"crossbar.cols = 8,192: a unit register holds at most 4,096"),
     (["--preset", "panther-sim"], r"tile.accounting = 'reference': a tile program follows the RTL"),
 ])
 def test_errors_are_one_line(capsys, tmp_path, net, args, match):
