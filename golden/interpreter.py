@@ -19,7 +19,8 @@ MTVM starts when the array is free and its input is loaded, frees the array afte
 :meth:`~crosstrain.golden.cycles.MvmSchedule.total` says); a STORE takes one cycle once that
 output is valid; OPA occupies the array ``opa_cycles``, CRS ``crs_cycles``, WRITE
 ``write_row_cycles``. LOOP and MARK cost no cycle. A phase's cycles (between MARKs) are, on its
-busiest unit, from its first array operation of the phase to its last result.
+busiest unit, from its first array operation of the phase to its last result; a phase marked
+several times adds its stretches.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def run(program, tile: isa.TileParams, cfg: HardwareConfig, buffer: np.ndarray |
                   np.zeros(cols, np.int64)) for _ in range(tile.units)]
     res = Result(buf, units)
     cost = durations(cfg)
-    state = {"t": 0, "phase": None, "spans": {}}
+    state = {"t": 0, "phase": (0, None), "spans": {}}
     program = list(program)
     pc = 0
     while pc < len(program):
@@ -114,8 +115,11 @@ def run(program, tile: isa.TileParams, cfg: HardwareConfig, buffer: np.ndarray |
         _step(ins, tile, cfg, err, res, cost, state, execute)
         pc += 1
     res.cycles = max([state["t"]] + [u.done for u in units])
-    for (phase, _), (first, last) in state["spans"].items():
-        res.phase_cycles[phase] = max(res.phase_cycles.get(phase, 0), last - first)
+    longest: dict = {}                      # (MARK number, phase) -> busiest unit's span
+    for (mark, _), (first, last) in state["spans"].items():
+        longest[mark] = max(longest.get(mark, 0), last - first)
+    for (_, phase), n in longest.items():
+        res.phase_cycles[phase] = res.phase_cycles.get(phase, 0) + n
     return res
 
 
@@ -126,7 +130,7 @@ def _step(ins: isa.Instr, tile, cfg, err, res: Result, cost, state, execute: boo
         state["t"] += 1
         return
     if ins.op == "MARK":
-        state["phase"] = isa.PHASE_NAMES[ins["phase"]]
+        state["phase"] = (state["phase"][0] + 1, isa.PHASE_NAMES[ins["phase"]])
         return
     if ins.op == "SYNC":
         mask = ins["mask"]

@@ -101,11 +101,6 @@ class TileParams:
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise IsaError(f"tile.{name} = {v!r} is not allowed: an integer from {lo:,} to {hi:,}",
                                (f"tile.{name}",))
-        for op in OPCODES:
-            used = sum(w for _, w in self.layout(op))
-            if used > WORD_BITS - OPCODE_BITS:      # cannot happen within the bounds; kept eager
-                raise IsaError(f"{op} needs {used} field bits, more than {WORD_BITS - OPCODE_BITS}: "
-                               "use a smaller tile.buffer_depth or tile.units", ("tile.buffer_depth",))
 
     @property
     def unit_bits(self) -> int:
