@@ -40,7 +40,7 @@ opcode  name    fields (most significant first)                 effect
 11      HALT    --                                              end of program
 ======  ======  ==============================================  =====================================
 
-LOOPs do not nest (a LOOP inside a body is rejected). :func:`encode` and :func:`decode` are exact
+LOOPs do not nest (the interpreter rejects a LOOP or HALT in a body). :func:`encode` and :func:`decode` are exact
 inverses on valid instructions; :func:`decode` rejects a malformed word with one line naming the
 word and the field.
 """
