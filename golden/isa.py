@@ -40,9 +40,9 @@ opcode  name    fields (most significant first)                 effect
 11      HALT    --                                              end of program
 ======  ======  ==============================================  =====================================
 
-LOOPs do not nest (the interpreter rejects a LOOP or HALT in a body). :func:`encode` and :func:`decode` are exact
-inverses on valid instructions; :func:`decode` rejects a malformed word with one line naming the
-word and the field.
+LOOPs do not nest (the interpreter rejects a LOOP or HALT in a body). :func:`encode` and
+:func:`decode` are exact inverses on valid instructions; :func:`decode` rejects a malformed word
+with one line naming the word and the field.
 """
 
 from __future__ import annotations

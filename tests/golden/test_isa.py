@@ -6,7 +6,8 @@ from crosstrain.golden import isa
 from crosstrain.golden.config import ConfigError
 
 tiles = st.builds(isa.TileParams, units=st.integers(1, isa.MAX_UNITS),
-                  buffer_depth=st.integers(2, isa.MAX_BUFFER_DEPTH), max_length=st.integers(1, isa.MAX_LENGTH))
+                  buffer_depth=st.integers(2, isa.MAX_BUFFER_DEPTH),
+                  max_length=st.integers(1, isa.MAX_LENGTH))
 
 
 @st.composite
@@ -56,7 +57,8 @@ def test_fields_are_packed_from_bit_59_down():
 
 @pytest.mark.parametrize("word, match", [
     (0xF << 60, r"word 0xf000000000000000: field opcode = 15 is not an opcode"),
-    ((3 << 60) | (3 << 58), r"word 0x3c00000000000000 \(MVM\): field unit = 3 is not below tile.units = 3"),
+    ((3 << 60) | (3 << 58),
+     r"word 0x3c00000000000000 \(MVM\): field unit = 3 is not below tile.units = 3"),
     ((3 << 60) | 1, r"\(MVM\): unused bits 57..0 are not zero"),
     ((8 << 60), r"\(SYNC\): field mask = 0 names no unit"),
     ((9 << 60), r"\(LOOP\): field count = 0 must be at least 1"),
