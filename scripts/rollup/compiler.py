@@ -117,8 +117,7 @@ def layer_regions(layer: Layer, batch: int) -> list[tuple[int, int, int, int, in
             for i, x in enumerate(gemms(layer, tconv="decomposed")) for k in range(x.groups)]
 
 
-def tile_for(layer: Layer, cfg: HardwareConfig, *, units: int, batch: int,
-             replication: int = 1) -> isa.TileParams:
+def tile_for(layer: Layer, cfg: HardwareConfig, *, units: int, batch: int) -> isa.TileParams:
     """The smallest tile whose buffer holds the layer's regions, with ``units`` units."""
     depth = sum(v * 2 * (r + c) + r * c for _, _, r, c, v in layer_regions(layer, batch))
     for side in ("rows", "cols"):
