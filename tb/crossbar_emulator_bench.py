@@ -64,14 +64,15 @@ class Run:
 
 
 def expected_stalls(p: PeripheryParams, step: Step) -> int:
-    """Stalled cycles of a step whose OPAs run back to back and are followed by a CRS (the
-    emulator's documented rule: ``rows + 1 - opa_phase_cycles`` at each later phase start,
-    ``rows - opa_phase_cycles`` at the CRS), when no forward-copy write outlasts the reads
-    (``lines_per_adc <= write_row_cycles + read_cycles``)."""
-    assert p.lines_per_adc() <= p.write_row_cycles + p.read_cycles, "forward writes would stall"
+    """Stalled cycles of a step whose OPAs run back to back, followed by a CRS and then an MVM,
+    by the emulator's documented rule: ``rows + 1 - opa_phase_cycles`` at each later phase
+    start, ``rows - opa_phase_cycles`` at the CRS, and ``lines_per_adc - write_row_cycles -
+    read_cycles + 1`` at the sample of the MVM after the CRS (the forward copy's last row
+    write, from the first cycle of the CRS's last write), each when positive."""
     phases = step.ops.count(Op.OPA) * cycles.opa_phases(p.cfg)
     per = p.opa_phase_cycles
-    return (phases - 1) * max(0, p.rows + 1 - per) + max(0, p.rows - per)
+    after_crs = p.lines_per_adc() - p.write_row_cycles - p.read_cycles + 1
+    return (phases - 1) * max(0, p.rows + 1 - per) + max(0, p.rows - per) + max(0, after_crs)
 
 
 def check_run(p: PeripheryParams, step: Step, run: Run, note: str) -> dict:

@@ -12,7 +12,9 @@ from crosstrain.golden.events import Events
 from crosstrain.golden.periphery import periphery_params
 from crosstrain.rtl.crossbar_emulator import CrossbarEmulator
 from crosstrain.rtl.crossbar_unit import Op
+from crosstrain.rtl.emulated_unit import EmulatedCrossbarUnit
 from crosstrain.tb.crossbar_emulator_bench import check_memories, check_run, emulator_step, simulate
+from crosstrain.tb.runner import run_bench
 
 # 2-bit DACs on 6 rows of 2-bit cells reach column sums of 54, past the 5-bit ADC's 31: clipping
 SMALL = {"crossbar.rows": 6, "crossbar.cols": 8, "converters.adcs_per_array": 2,
@@ -50,6 +52,7 @@ def saturations(p, step) -> int:
     {"tile.opa_phase_ns": 2, "crossbar.encoding": "differential"},      # 3-cycle phases: stalls
     {"converters.adcs_per_array": 4, "tile.opa_phase_ns": 4, "precision.update_slice_bits": 6,
      "converters.adc_bits": 6},
+    {"crossbar.rows": 16, "crossbar.cols": 16, "tile.opa_phase_ns": 4},  # forward-copy writes stall
 ])
 def test_training_step_matches_golden(seed, extra):
     p = periphery_params(SMALL | extra)
@@ -78,3 +81,22 @@ def test_bad_weights():
         CrossbarEmulator(params=p, weights=np.zeros((2, 2), int))
     with pytest.raises(ConfigError, match="weight value 128 does not fit in 8 signed bits"):
         CrossbarEmulator(params=p, weights=np.full((6, 8), 128))
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("simulator, extra", [
+    ("icarus", {"tile.opa_phase_ns": 2}),
+    ("verilator", {"crossbar.rows": 16, "crossbar.cols": 16, "crossbar.encoding": "differential",
+                   "tile.opa_phase_ns": 4}),
+])
+def test_cocotb_bench(simulator, extra):
+    """The same step as the amaranth.sim cases in the exported Verilog (outputs, cycles and stalls;
+    the memories are checked in amaranth.sim only): the emulated arrays start from the step's
+    weights, drawn from the bench's seed."""
+    p = periphery_params(SMALL | extra)
+    seed = 5
+    step = emulator_step(p, np.random.default_rng(seed), fwd=2, opas=2)
+    tests, failed = run_bench(EmulatedCrossbarUnit(params=p, weights=step.w0), design="emulated_unit",
+                              params={"periphery": p.as_dict(), "seed": seed, "fwd": 2, "opas": 2},
+                              simulator=simulator, test_module="crosstrain.tb.crossbar_emulator_bench")
+    assert (tests, failed) == (1, 0)
