@@ -94,8 +94,9 @@ class CrossbarEmulator(wiring.Component):
       written between its read and its conversions in the CRS schedule.
     - ``codes`` answers the conversion of cycle ``c`` in cycle ``c + 1`` (the memories' read
       register); 0 for lines past the last row or column and arrays past the mode's count.
-    - OPA: each phase (``pulse`` and ``start``) is latched, then applied row by row, one row per
-      cycle (a read, then a write one cycle later): each driven row's cells move by ``+- piece``
+    - OPA: each phase (``pulse`` and ``start``) is latched, then applied to its driven rows, one
+      per cycle, lowest first (a read, then a write one cycle later; undriven rows take no
+      cycle): each driven row's cells move by ``+- piece``
       and saturate at 0 and ``2**slice_bits[m] - 1``. A cell is driven in one polarity phase
       per step only, so saturating after every phase equals
       :meth:`crosstrain.golden.opa.UpdateArrays.apply_phases` saturating once per OPA.
@@ -103,15 +104,15 @@ class CrossbarEmulator(wiring.Component):
       levels to the backward copies (one word write each); the forward copies, column-major,
       take one word per cycle for ``lines_per_adc`` cycles (in the background).
 
-    Stall: an OPA phase takes ``rows`` cycles to apply, a forward-copy row write
+    Stall: an OPA phase takes as many cycles to apply as it drives rows, a forward-copy row write
     ``lines_per_adc``. ``stall`` is high in a cycle where the port asks for something a
     background sweep still holds: an OPA phase ``start`` or any CRS cycle while OPA rows remain
     to be read, an MVM ``sample`` or a write's first cycle while forward-copy lines remain. In a
     stalled cycle the emulator ignores the port; the periphery must hold it (freeze its clock
     enable, as :class:`crosstrain.rtl.emulated_unit.EmulatedCrossbarUnit` does), so the unit's
     own schedule (:mod:`crosstrain.golden.cycles`) is unchanged and stalls add cycles apart.
-    The first phase of an OPA's successor waits ``max(0, rows + 1 - opa_phase_cycles)`` stalled
-    cycles; a CRS right after an OPA ``max(0, rows - opa_phase_cycles)``.
+    A phase start waits ``max(0, n + 1 - opa_phase_cycles)`` stalled cycles after a phase that
+    drove ``n`` rows; a CRS right after an OPA ``max(0, n - opa_phase_cycles)``.
 
     Parameters
     ----------
@@ -185,9 +186,9 @@ class CrossbarEmulator(wiring.Component):
         upd_r = upd.read_port()
 
         # ---- background sweeps and the stall ------------------------------------------------
-        opa_row = Signal(range(rows + 1), init=rows)        # next row to read; rows: idle
+        opa_left = Signal(rows)                             # driven rows of the phase not yet read
         fwd_line = Signal(range(lpa + 1), init=lpa)         # next forward line to write; lpa: idle
-        opa_busy, fwd_busy = opa_row < rows, fwd_line < lpa
+        opa_busy, fwd_busy = opa_left.any(), fwd_line < lpa
         writing = Signal()                                  # ``write`` in the last taken cycle
         crs_mode = (port.mode == Mode.CRS_READ) | (port.mode == Mode.CRS_WRITE)
         mvm_mode = (port.mode == Mode.MVM) | (port.mode == Mode.MVM_T)
@@ -216,6 +217,8 @@ class CrossbarEmulator(wiring.Component):
             m.d.comb += [r.addr.eq(port.line), r.en.eq(convert & (held_kind == FWD))]
         for r in bwd_r:
             m.d.comb += [r.addr.eq(port.line), r.en.eq(convert & (held_kind == BWD))]
+        opa_next = opa_left & -opa_left                     # the lowest row left, one-hot
+        opa_row = _row_index(opa_next, rows)
         m.d.comb += [upd_r.addr.eq(Mux(opa_busy, opa_row, held_row)),
                      upd_r.en.eq(opa_busy | (convert & (held_kind == CRS)))]
 
@@ -239,15 +242,14 @@ class CrossbarEmulator(wiring.Component):
                 m.d.comb += port.codes[k][a].eq(Mux(conv_kind == CRS, crs, Mux(conv_kind == BWD, bsum, fsum)))
 
         # ---- OPA: latch the phase, then read-modify-write its rows ---------------------------
-        ph_rows, ph_pot = Signal(rows), Signal()
+        ph_pot = Signal()
         ph_pieces = Signal(pieces_layout(p))
-        wb, wb_row, wb_drive = Signal(), Signal(range(rows)), Signal()
+        wb, wb_row = Signal(), Signal(range(rows))
         with m.If(phase_start & act):
-            m.d.sync += [ph_rows.eq(port.rows), ph_pieces.eq(port.pieces), ph_pot.eq(port.potentiate),
-                         opa_row.eq(0)]
+            m.d.sync += [opa_left.eq(port.rows), ph_pieces.eq(port.pieces), ph_pot.eq(port.potentiate)]
         with m.Elif(opa_busy):
-            m.d.sync += opa_row.eq(opa_row + 1)
-        m.d.sync += [wb.eq(opa_busy), wb_row.eq(opa_row), wb_drive.eq(ph_rows.bit_select(opa_row, 1))]
+            m.d.sync += opa_left.eq(opa_left & ~opa_next)
+        m.d.sync += [wb.eq(opa_busy), wb_row.eq(opa_row)]
         lanes = []
         for k in range(p.update_slices):
             cell_top = (1 << p.slice_bits[k]) - 1
@@ -261,7 +263,7 @@ class CrossbarEmulator(wiring.Component):
         row = _row_index(port.rows, rows)
         with m.If(crs_write):
             m.d.comb += [upd_w.addr.eq(row), upd_w.data.eq(port.digits), upd_w.en.eq(1)]
-        with m.Elif(wb & wb_drive):
+        with m.Elif(wb):
             m.d.comb += [upd_w.addr.eq(wb_row), upd_w.data.eq(Cat(*lanes)), upd_w.en.eq(1)]
         bwd_addr = tree_or([Mux(port.rows[r], r % lpa_t, 0) for r in range(rows)])
         bwd_slot = Cat(*(tree_or([port.rows[r] for r in range(a * lpa_t, min(rows, (a + 1) * lpa_t))]

@@ -22,6 +22,7 @@ import numpy as np
 
 from crosstrain.golden import cycles
 from crosstrain.golden.encoding import slice_weights
+from crosstrain.golden.opa import opa_drive
 from crosstrain.golden.periphery import PeripheryParams
 from crosstrain.rtl.crossbar_unit import Op, command_layout
 from crosstrain.rtl.shift_add import output_layout
@@ -65,14 +66,17 @@ class Run:
 
 def expected_stalls(p: PeripheryParams, step: Step) -> int:
     """Stalled cycles of a step whose OPAs run back to back, followed by a CRS and then an MVM,
-    by the emulator's documented rule: ``rows + 1 - opa_phase_cycles`` at each later phase
-    start, ``rows - opa_phase_cycles`` at the CRS, and ``lines_per_adc - write_row_cycles -
+    by the emulator's documented rule: after a phase that drives ``n`` rows
+    (:func:`crosstrain.golden.opa.opa_drive`), ``n + 1 - opa_phase_cycles`` at the next phase
+    start, or ``n - opa_phase_cycles`` at the CRS; ``lines_per_adc - write_row_cycles -
     read_cycles + 1`` at the sample of the MVM after the CRS (the forward copy's last row
-    write, from the first cycle of the CRS's last write), each when positive."""
-    phases = step.ops.count(Op.OPA) * cycles.opa_phases(p.cfg)
+    write, from the first cycle of the CRS's last write); each when positive."""
     per = p.opa_phase_cycles
+    driven = np.concatenate([opa_drive(x, d, p.cfg)[0].reshape(-1, p.rows).sum(axis=1)
+                             for op, x, d in zip(step.ops, step.xs, step.ds) if op == Op.OPA])
     after_crs = p.lines_per_adc() - p.write_row_cycles - p.read_cycles + 1
-    return (phases - 1) * max(0, p.rows + 1 - per) + max(0, p.rows - per) + max(0, after_crs)
+    return (int(np.maximum(0, driven[:-1] + 1 - per).sum()) + max(0, int(driven[-1]) - per)
+            + max(0, after_crs))
 
 
 def check_run(p: PeripheryParams, step: Step, run: Run, note: str) -> dict:

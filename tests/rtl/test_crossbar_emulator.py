@@ -13,7 +13,8 @@ from crosstrain.golden.periphery import periphery_params
 from crosstrain.rtl.crossbar_emulator import CrossbarEmulator
 from crosstrain.rtl.crossbar_unit import Op
 from crosstrain.rtl.emulated_unit import EmulatedCrossbarUnit
-from crosstrain.tb.crossbar_emulator_bench import check_memories, check_run, emulator_step, simulate
+from crosstrain.tb.crossbar_emulator_bench import (check_memories, check_run, emulator_step, expected_stalls,
+                                                    simulate)
 from crosstrain.tb.runner import run_bench
 
 # 2-bit DACs on 6 rows of 2-bit cells reach column sums of 54, past the 5-bit ADC's 31: clipping
@@ -67,12 +68,21 @@ def test_training_step_matches_golden(seed, extra):
         raise
 
 
-def test_cases_exercise_clipping_and_saturation():
-    """The random cases above do clip ADC codes and saturate cells (else they would not test it)."""
-    p = periphery_params(SMALL)
-    steps = [emulator_step(p, np.random.default_rng(seed), fwd=2, opas=3) for seed in range(3)]
-    assert sum(golden_clips(p, s) for s in steps) > 0
-    assert sum(saturations(p, s) for s in steps) > 0
+def test_cases_exercise_clipping_saturation_and_stalls():
+    """The random cases above do clip ADC codes, saturate cells and stall (else they would not
+    test it)."""
+    def steps(extra):
+        p = periphery_params(SMALL | extra)
+        return p, [emulator_step(p, np.random.default_rng(seed), fwd=2, opas=3) for seed in range(3)]
+
+    p, cases = steps({})
+    assert sum(golden_clips(p, s) for s in cases) > 0
+    p, cases = steps({"precision.update_slice_bits": 3})
+    assert sum(saturations(p, s) for s in cases) > 0
+    for extra in ({"tile.opa_phase_ns": 2, "crossbar.encoding": "differential"},
+                  {"crossbar.rows": 16, "crossbar.cols": 16, "tile.opa_phase_ns": 4}):
+        p, cases = steps(extra)
+        assert all(expected_stalls(p, s) > 0 for s in cases), extra
 
 
 def test_bad_weights():
