@@ -159,10 +159,6 @@ BLOCKS: dict[str, Block] = {
         "crosstrain.rtl.crossbar_emulator:CrossbarEmulator",
         "the arrays and ADCs of one block in block RAM behind the crossbar port (weights all zero)",
         PERIPHERY),
-    "emulated_unit": Block(
-        "crosstrain.rtl.emulated_unit:EmulatedCrossbarUnit",
-        "crossbar_unit on crossbar_emulator: self-contained, a stall output for slow OPA phases",
-        PERIPHERY),
 }
 
 

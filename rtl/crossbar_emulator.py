@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -67,6 +67,14 @@ def tree_or(values):
         terms = [terms[k] | terms[k + 1] if k + 1 < len(terms) else terms[k]
                  for k in range(0, len(terms), 2)]
     return terms[0]
+
+
+def _select(values: list, index):
+    """``values[index]`` as a multiplexer covering every value of ``index`` (0 past the end)."""
+    if len(values) == 1:
+        return values[0]
+    width = Shape.cast(index.shape()).width
+    return Array(values + [Const(0)] * ((1 << width) - len(values)))[index]
 
 
 def _lane(word, index: int, bits: int):
@@ -225,20 +233,23 @@ class CrossbarEmulator(wiring.Component):
         def dac(line):
             return conv_drive[line * p.dac_bits:(line + 1) * p.dac_bits]
 
-        def clipped(total):
-            return Mux(total > top, top, total)
+        cell_max = (1 << b) - 1
+        dac_max = (1 << p.dac_bits) - 1
+
+        def clipped(total, lines):
+            return Mux(total > top, top, total) if lines * dac_max * cell_max > top else total
 
         n_codes = max(p.arrays, p.update_slices)
         for k in range(n_codes):
             for a in range(adcs):
                 fsum = bsum = crs = 0
                 if k < p.arrays:
-                    fsum = clipped(tree_sum(dac(r) * _lane(fwd_r[k].data, a * rows + r, b) for r in range(rows)))
-                    bsum = clipped(tree_sum(dac(c) * _lane(bwd_r[k].data, a * cols + c, b) for c in range(cols)))
+                    fsum = clipped(tree_sum(dac(r) * _lane(fwd_r[k].data, a * rows + r, b) for r in range(rows)), rows)
+                    bsum = clipped(tree_sum(dac(c) * _lane(bwd_r[k].data, a * cols + c, b) for c in range(cols)), cols)
                 if k < p.update_slices:
                     cells = [_lane(upd_r.data, k * cols + a * lpa + j, lvl) if a * lpa + j < cols else Const(0, lvl)
                              for j in range(lpa)]
-                    crs = Array(cells)[conv_line] if lpa > 1 else cells[0]
+                    crs = _select(cells, conv_line)
                 m.d.comb += port.codes[k][a].eq(Mux(conv_kind == CRS, crs, Mux(conv_kind == BWD, bsum, fsum)))
 
         # ---- OPA: latch the phase, then read-modify-write its rows ---------------------------
@@ -280,7 +291,7 @@ class CrossbarEmulator(wiring.Component):
             per_adc = []
             for a in range(adcs):
                 col = [wr_levels[k][a * lpa + j] if a * lpa + j < cols else Const(0, b) for j in range(lpa)]
-                per_adc.append(Array(col)[fwd_line] if lpa > 1 else col[0])
+                per_adc.append(_select(col, fwd_line))
             m.d.comb += [wp.addr.eq(fwd_line),
                          wp.data.eq(Cat(*(v for v in per_adc for _ in range(rows)))),
                          wp.en.eq(Mux(fwd_busy, Cat(*([wr_rows] * adcs)), 0))]
