@@ -58,10 +58,11 @@ def memory_images(p: PeripheryParams, weights) -> dict[str, list]:
 
 def _row_index(bits, n: int):
     """The index of the set bit of a one-hot ``n``-bit value."""
-    return tree_or([Mux(bits[r], r, 0) for r in range(n)]) if n > 1 else Const(0, 1)
+    return _tree_or([Mux(bits[r], r, 0) for r in range(n)]) if n > 1 else Const(0, 1)
 
 
-def tree_or(values):
+def _tree_or(values):
+    """OR of ``values`` as a balanced tree."""
     terms = list(values)
     while len(terms) > 1:
         terms = [terms[k] | terms[k + 1] if k + 1 < len(terms) else terms[k]
@@ -276,8 +277,8 @@ class CrossbarEmulator(wiring.Component):
             m.d.comb += [upd_w.addr.eq(row), upd_w.data.eq(port.digits), upd_w.en.eq(1)]
         with m.Elif(wb):
             m.d.comb += [upd_w.addr.eq(wb_row), upd_w.data.eq(Cat(*lanes)), upd_w.en.eq(1)]
-        bwd_addr = tree_or([Mux(port.rows[r], r % lpa_t, 0) for r in range(rows)])
-        bwd_slot = Cat(*(tree_or([port.rows[r] for r in range(a * lpa_t, min(rows, (a + 1) * lpa_t))]
+        bwd_addr = _tree_or([Mux(port.rows[r], r % lpa_t, 0) for r in range(rows)])
+        bwd_slot = Cat(*(_tree_or([port.rows[r] for r in range(a * lpa_t, min(rows, (a + 1) * lpa_t))]
                                  or [Const(0)]) for a in range(adcs)))
         for k, wp in enumerate(bwd_w):
             m.d.comb += [wp.addr.eq(bwd_addr), wp.data.eq(Cat(*([port.levels[k]] * adcs))),

@@ -100,8 +100,7 @@ def test_bad_weights():
 @pytest.mark.cocotb
 @pytest.mark.parametrize("simulator, extra", [
     ("icarus", {"tile.opa_phase_ns": 2}),
-    ("verilator", {"crossbar.rows": 16, "crossbar.cols": 16, "crossbar.encoding": "differential",
-                   "tile.opa_phase_ns": 4}),
+    ("verilator", {"crossbar.encoding": "differential", "converters.adcs_per_array": 1}),
 ])
 def test_cocotb_bench(simulator, extra):
     """The same step as the amaranth.sim cases in the exported Verilog (outputs, cycles and stalls;
