@@ -141,7 +141,9 @@ async def run_step(tb, p: PeripheryParams, step: Step, memories: dict | None = N
     stall = tb.probe("stall", trace=True)
     src.send_all(commands(step))
     start, t0 = tb.cycle, time.perf_counter()
-    await sink.wait(len(step.outputs), timeout=stuck_after(p) + 4 * p.rows * cycles.opa_cycles(p.cfg) * len(step.ops))
+    # stalls at most rows + 1 cycles a phase and lines_per_adc an operation
+    stalls = len(step.ops) * ((p.rows + 1) * cycles.opa_phases(p.cfg) + p.lines_per_adc())
+    await sink.wait(len(step.outputs), timeout=stuck_after(p) + stalls)
     tb.remove(src, sink, stall)
     n_out = [p.rows if op == Op.MVM_T else p.cols for op in step.ops if op in (Op.MVM, Op.MVM_T)]
     words = {name: [tb.ctx.get(mem.data[i]) for i in range(mem.depth)] for name, mem in (memories or {}).items()}
