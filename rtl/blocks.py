@@ -182,6 +182,10 @@ BLOCKS: dict[str, Block] = {
         "crosstrain.rtl.crossbar_unit:CrossbarUnit",
         "tile top: MVM / transposed MVM / OPA / CRS commands on one stream, one crossbar port",
         PERIPHERY),
+    "crossbar_emulator": Block(
+        "crosstrain.rtl.crossbar_emulator:CrossbarEmulator",
+        "the arrays and ADCs of one block in block RAM behind the crossbar port (weights all zero)",
+        PERIPHERY),
 }
 
 
