@@ -214,10 +214,10 @@ def gan_cost(gan: Gan, run, *, batch: int, schedule: str = "serial",
     latency = sum(path.values())
 
     # hardware: both models at once; update sub-runs for wear
-    d_hw = pass_network(gan, PASSES[-3], crossbars=True)
-    hw = [sub(gan.generator, batch)[0], sub(d_hw, batch)[0]]
+    by = {p.name: p for p in PASSES}
+    hw = [sub(gan.generator, batch)[0], sub(with_input_error(gan.discriminator), batch)[0]]
     updates = [sub(gan.generator, batch)[0],
-               sub(pass_network(gan, PASSES[3], crossbars=crossbars), 2 * batch)[0]]
+               sub(pass_network(gan, by["d-update"], crossbars=crossbars), 2 * batch)[0]]
     static_parts: dict[str, float] = {}
     if crossbars:
         static_parts["leakage"] = sum(s.static_energy_j / s.latency_s for s in hw) * latency
