@@ -9,6 +9,8 @@ System names (``crosstrain estimate --systems``):
 ``pipelayer``                    PipeLayer-like: serial-write updates, ``baseline_preset``
 ``panther``                      in-crossbar OPA + CRS (PANTHER), ``preset``; also 3D-ReG's PIM-only
 ``3d-reg-{2d,tsv,miv}-{conservative,aggressive}``  GPU + ``preset`` crossbars
+``pim-tgan``                     PIM-TGAN-like: ternary weights, one SOT-MRAM cell pair each (preset
+                                 ``pim-tgan``), updated as ``pipelayer`` is [assumption]
 
 A ReRAM or 3D-ReG name may end in ``+zs`` (zero skipping: the s^2 transposed-convolution
 decomposition and skipping of all-zero input bit-planes, fractions :attr:`EstimateSettings.
@@ -56,7 +58,8 @@ DEFAULT_SYSTEMS = ("gpu", "pipelayer", "panther", "panther+zs+we", "3d-reg-tsv-c
 _GPU_ONLY = tuple(f"gpu-{m}-{l}" for m in ("dram", "reram") for l in LINK_NAMES if (m, l) != ("dram", "2d"))
 _REG3D = tuple(f"3d-reg-{l}-{m}" for l in LINK_NAMES for m in MAPPINGS)
 ALL_SYSTEMS = ("gpu",) + _GPU_ONLY + tuple(VARIANTS) + (
-    "pipelayer", "pipelayer+we", "panther", "panther+zs", "panther+we", "panther+zs+we") + _REG3D
+    "pipelayer", "pipelayer+we", "panther", "panther+zs", "panther+we", "panther+zs+we") + _REG3D + (
+    "pim-tgan",)
 DEFAULT_NETWORK = "vgg8-cifar10"
 # Every system reports every phase and component (zeros where it has none), in this order.
 PHASE_ORDER = ("forward", "backward", "gradient", "update", "crs", "writes", "transfer")
@@ -138,8 +141,9 @@ class EstimateSettings:
         self.technique("opa", {"zs", "we"})           # checks every mapping switch now
 
     def hardware(self, which: str) -> HardwareConfig:
-        """The ``preset`` or ``baseline`` configuration with the overrides applied."""
-        source = self.preset if which == "preset" else self.baseline_preset
+        """The ``preset`` or ``baseline`` configuration (or the preset named ``which``) with the
+        overrides applied."""
+        source = {"preset": self.preset, "baseline": self.baseline_preset}.get(which, which)
         if source in config.presets():                       # files may change: never cached
             return _hardware(source, self.overrides)
         return _hardware.__wrapped__(source, self.overrides)
@@ -283,11 +287,12 @@ def system_cost(name: str, net: Network, settings: EstimateSettings, batch: int)
         if base == "digital":                  # digital words: no cells to wear out
             s.kind, s.writes_per_cell = "digital", {}
             s.max_writes_per_cell = s.lifetime_iterations = s.lifetime_years = None
-    elif base == "pipelayer":
-        cfg = settings.hardware("baseline")
+    elif base in ("pipelayer", "pim-tgan"):
+        cfg = settings.hardware("baseline" if base == "pipelayer" else "pim-tgan")
         nm = map_network(net, cfg, settings.technique("serial", suf), batch=B)
+        what = "PipeLayer-like" if base == "pipelayer" else "PIM-TGAN-like ternary weights (cell pairs)"
         s = reram_cost(nm, name=name, settings=settings.cost,
-                       description=f"PipeLayer-like: activation writes + gradient MVMs + serial "
+                       description=f"{what}: activation writes + gradient MVMs + serial "
                                    f"weight writes ({cfg.name}){_suffix_text(suf)}")
     else:
         lk, mapping = re.fullmatch(r"3d-reg-(\w+)-(\w+)", base).groups()
