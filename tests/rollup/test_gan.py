@@ -154,3 +154,13 @@ def test_cli_labels_the_gan_iteration_and_rejects_bad_schedules(tmp_path):
                  ("--set", "mapper.gan_schedule=pipelined", "--no-pipeline")):
         r = _cli("estimate", "--network", "dcgan", "--no-report", *args)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and "gan_schedule" in r.stderr, r.stderr
+
+
+def test_report_names_the_gan_iteration_and_its_passes(tmp_path):
+    from crosstrain.estimate_report import write_report
+
+    data = estimate(dcgan(), EstimateSettings(batch=2), ["panther"]).as_dict()
+    write_report(data, str(tmp_path / "r"), plots=False)
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "One GAN training iteration (mini-batch of 2)" in text
+    assert "g-through-d (discriminator, 2 samples: forward, backward)" in text
