@@ -166,12 +166,12 @@ def _system_pass(p: GanPass, S: SystemCost) -> _Pass:
     layers = {l.name: {ph: v for ph, v in l.phases.items() if ph in phases} for l in S.layers}
     tr = S.phases.get("transfer")
     if tr is not None and tr.events.get("link_bits"):
-        kinds = {_TRAFFIC[ph] for ph in p.phases if ph in _TRAFFIC}
-        share = sum(tr.events[f"{k}_bits"] for k in kinds) / tr.events["link_bits"]
+        kinds = dict.fromkeys(_TRAFFIC[ph] for ph in p.phases if ph in _TRAFFIC)   # ordered: same
+        share = sum(tr.events[f"{k}_bits"] for k in kinds) / tr.events["link_bits"]  # sums every run
         phases["transfer"] = PhaseCost(tr.latency_s * share, tr.energy_j * share,
                                        {k: v * share for k, v in tr.events.items()},
                                        {k: v * share for k, v in tr.components.items()})
-    parts = {(ph if ph in S.critical_path else _PART[ph]) for ph in p.phases}
+    parts = dict.fromkeys(ph if ph in S.critical_path else _PART[ph] for ph in p.phases)
     latency = sum(S.critical_path.get(part, 0.0) for part in parts)
     static = {k: S.components[k] / S.latency_s * latency for k in ("leakage", "gpu_idle")
               if k in S.components}

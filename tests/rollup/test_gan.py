@@ -164,3 +164,22 @@ def test_report_names_the_gan_iteration_and_its_passes(tmp_path):
     text = (tmp_path / "r" / "report.md").read_text()
     assert "One GAN training iteration (mini-batch of 2)" in text
     assert "g-through-d (discriminator, 2 samples: forward, backward)" in text
+
+
+def test_same_gan_json_under_any_hash_seed():
+    """Set order must not reach the sums (3D-ReG's link share and critical-path parts)."""
+    import json
+    import os
+
+    runs = [subprocess.Popen([sys.executable, "-m", "crosstrain.cli", "estimate", "--json", "--no-report",
+                              "--network", "dcgan", "--batch", "2", "--systems", "all"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}) for seed in ("0", "1", "5")]
+    outs = []
+    for p in runs:
+        stdout, stderr = p.communicate()
+        assert p.returncode == 0, stderr
+        d = json.loads(stdout)
+        d.pop("elapsed_s")
+        outs.append(json.dumps(d))
+    assert outs[1] == outs[0] and outs[2] == outs[0]
