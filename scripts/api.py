@@ -20,7 +20,7 @@ from crosstrain.golden.config import ConfigError, HardwareConfig
 from crosstrain.rollup import network_files
 from crosstrain.rollup.estimate import ALL_SYSTEMS, DEFAULT_NETWORK, DEFAULT_SYSTEMS, Estimate
 from crosstrain.rollup.estimate import estimate as _estimate
-from crosstrain.rollup.networks import Network
+from crosstrain.rollup.networks import Gan, Network
 
 
 def _dotted(values: dict | None, prefix: str = "") -> dict:
@@ -72,7 +72,7 @@ class EstimateResult:
         raise ValueError(f"table = {options.echo(table)}: use 'systems' or 'layers'")
 
 
-def estimate(network: str | Network = DEFAULT_NETWORK, systems=DEFAULT_SYSTEMS, *,
+def estimate(network: str | Network | Gan = DEFAULT_NETWORK, systems=DEFAULT_SYSTEMS, *,
              preset: str = "panther", baseline_preset: str = "pipelayer", batch: int = 64,
              set: dict | None = None) -> EstimateResult:
     """Estimate one training iteration of ``network`` (a built-in name, a .csv / .toml / .onnx
@@ -85,7 +85,7 @@ def estimate(network: str | Network = DEFAULT_NETWORK, systems=DEFAULT_SYSTEMS, 
         raise ConfigError(f"batch = {batch!r} is not allowed: a positive integer")
     if isinstance(systems, str):
         systems = ALL_SYSTEMS if systems.strip() == "all" else [s.strip() for s in systems.split(",") if s.strip()]
-    net = network if isinstance(network, Network) else network_files.load(network)
+    net = network if isinstance(network, (Network, Gan)) else network_files.load_workload(network)
     settings = options.estimate_settings(_dotted(set), batch=batch, preset=preset,
                                          baseline_preset=baseline_preset)
     return EstimateResult(_estimate(net, settings, list(systems)))

@@ -83,11 +83,16 @@ def _md_table(headers, rows) -> str:
 def markdown(data: dict, figures: list[str]) -> str:
     info, systems = data["network_info"], data["systems"]
     parts = [f"# CrossTrain estimate: {data['network']}", "",
-             f"Produced by `{data.get('command') or 'crosstrain estimate'}`. One training iteration "
+             f"Produced by `{data.get('command') or 'crosstrain estimate'}`. One "
+             f"{'GAN ' if info['iteration'] == 'gan' else ''}training iteration "
              f"(mini-batch of {data['batch_size']}) of {info['description']} "
              f"({info['weight_layers']} weight layers, {info['weights']:,} weights, "
              f"{info['macs_per_sample']:,} MACs per sample). Ratios are against `gpu`: "
              f"{systems[0]['description']}.", "", "## Systems", ""]
+    if info["passes"]:
+        parts[2] += f" Passes ({data['settings']['gan_schedule']} schedule): " + "; ".join(
+            f"{p['name']} ({p['model']}, {p['samples']} samples: {', '.join(p['phases'])})"
+            for p in info["passes"]) + "."
     parts.append(_md_table(
         ["system", "latency ms", "energy mJ", "area mm²", "speedup", "energy gain", "accuracy drop %",
          "GLR", "lifetime years", "schedule"],

@@ -98,13 +98,19 @@ TABLES = (
             "panther,panther+zs"),
            ("DCGAN discriminator", "--network dcgan-discriminator --systems panther,panther+zs "
             "--zero-skip forward=0,backward=0,gradient=0"))),
+    Table("pim-tgan", "PIM-TGAN-like ternary weights on SOT-MRAM cell pairs, one DCGAN training "
+          "iteration, batch 64", _vs("pim-tgan", "gpu") + _vs("pim-tgan", "pipelayer")
+          + _vs("pim-tgan", "panther+zs"),
+          (("serial GAN schedule", "--network dcgan --systems pim-tgan,pipelayer,panther+zs"),
+           ("EMAT's pipelined schedule", "--network dcgan --systems pim-tgan,pipelayer,panther+zs "
+                                         "--set mapper.gan_schedule=pipelined"))),
 )
 KEYS = ("units",) + tuple(t.key for t in TABLES)
 
 
 def _network(name: str):
     path = ROOT / name
-    return network_files.load(str(path) if name.startswith("docs/") and path.exists() else name)
+    return network_files.load_workload(str(path) if name.startswith("docs/") and path.exists() else name)
 
 
 @lru_cache(maxsize=None)

@@ -32,7 +32,7 @@ from crosstrain.rollup.mapper import (
     ZERO_SKIP_DEFAULT,
     SettingError,
 )
-from crosstrain.rollup.networks import BUILTIN, NetworkError
+from crosstrain.rollup.networks import BUILTIN, GANS, NetworkError
 from crosstrain.rollup.reg3d import ACCURACY_DROP_DEFAULT, MAPPINGS
 
 NAME = "estimate"
@@ -52,8 +52,9 @@ def add_workload(parser):
     """The flags that say what one estimate costs: ``--network``, ``--batch``, ``--preset`` and
     ``--baseline-preset`` (``crosstrain sweep`` takes the same for its base point)."""
     parser.add_argument("--network", default=DEFAULT_NETWORK, metavar="NAME|FILE",
-                        help=f"built-in network ({', '.join(BUILTIN)}) or a .csv / .toml / .onnx "
-                             f"file (default {DEFAULT_NETWORK})")
+                        help=f"built-in network ({', '.join(BUILTIN)}), a GAN (one GAN training "
+                             f"iteration: {', '.join(GANS)}) or a .csv / .toml / .onnx file "
+                             f"(default {DEFAULT_NETWORK})")
     parser.add_argument("--batch", type=options.int_type(1, MAX_BATCH), default=64,
                         help=f"mini-batch size (1 .. {MAX_BATCH:,}; default 64)")
     options.add_preset(parser, "panther", "crossbars of PANTHER, digital and 3D-ReG (default panther)")
@@ -162,7 +163,7 @@ def run(args):
     systems = ALL_SYSTEMS if args.systems.strip() == "all" else [
         s.strip() for s in args.systems.split(",") if s.strip()]
     try:
-        net = network_files.load(args.network)
+        net = network_files.load_workload(args.network)
         est = estimate(net, settings_from_args(args), systems)
     except (NetworkError, SettingError) as e:
         raise UserError(str(e)) from None
@@ -182,7 +183,8 @@ def run(args):
 def _text(data: dict, out: str, files: list[str]) -> str:
     info = data["network_info"]
     gpu = data["systems"][0]
-    title = (f"{data['network']} ({info['description']}), one training iteration, batch "
+    what = "one GAN training iteration" if info["iteration"] == "gan" else "one training iteration"
+    title = (f"{data['network']} ({info['description']}), {what}, batch "
              f"{data['batch_size']}; baseline {gpu['description']}")
     rows = []
     for s in data["systems"]:
@@ -194,6 +196,10 @@ def _text(data: dict, out: str, files: list[str]) -> str:
                   "lifetime y", "GLR", "schedule"], rows, title=title)
     text += ("\n\nspeedup / energy gain vs the GPU; GLR = speedup x energy gain / (1 + accuracy drop %);"
              "\nlifetime: years of continuous training until the busiest cell wears out.")
+    if info["passes"]:
+        text += "\nGAN iteration, " + data["settings"]["gan_schedule"] + " schedule; passes: " + "; ".join(
+            f"{p['name']} ({p['model']}, {p['samples']} samples: {', '.join(p['phases'])})"
+            for p in info["passes"])
     if any("reference" in s["schedule"] for s in data["systems"]):
         text += ("\nreference accounting: costed the way the reference simulator charges time "
                  "(PANTHER's / PUMA's), not a schedule our RTL runs; see docs/REPRODUCTION.md.")

@@ -107,6 +107,7 @@ class SystemCost:
     accuracy_drop_pct: float = 0.0
     notes: list[str] = field(default_factory=list)
     schedule: str = "rtl"          # rtl | reference accounting | roofline (see SCHEDULES)
+    passes: dict[str, dict] = field(default_factory=dict)   # GAN iterations: pass -> its cost
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -9,6 +9,8 @@ System names (``crosstrain estimate --systems``):
 ``pipelayer``                    PipeLayer-like: serial-write updates, ``baseline_preset``
 ``panther``                      in-crossbar OPA + CRS (PANTHER), ``preset``; also 3D-ReG's PIM-only
 ``3d-reg-{2d,tsv,miv}-{conservative,aggressive}``  GPU + ``preset`` crossbars
+``pim-tgan``                     PIM-TGAN-like: ternary weights, one SOT-MRAM cell pair each (preset
+                                 ``pim-tgan``), updated as ``pipelayer`` is [assumption]
 
 A ReRAM or 3D-ReG name may end in ``+zs`` (zero skipping: the s^2 transposed-convolution
 decomposition and skipping of all-zero input bit-planes, fractions :attr:`EstimateSettings.
@@ -36,7 +38,9 @@ from crosstrain.rollup.mapper import (
     check_setting,
     map_network,
 )
-from crosstrain.rollup.networks import Network
+from crosstrain.rollup.gan import SCHEDULES as GAN_SCHEDULES
+from crosstrain.rollup.gan import describe, gan_cost
+from crosstrain.rollup.networks import Gan, Network
 from crosstrain.rollup.reg3d import (
     ACCURACY_DROP_DEFAULT,
     LINK_NAMES,
@@ -54,7 +58,8 @@ DEFAULT_SYSTEMS = ("gpu", "pipelayer", "panther", "panther+zs+we", "3d-reg-tsv-c
 _GPU_ONLY = tuple(f"gpu-{m}-{l}" for m in ("dram", "reram") for l in LINK_NAMES if (m, l) != ("dram", "2d"))
 _REG3D = tuple(f"3d-reg-{l}-{m}" for l in LINK_NAMES for m in MAPPINGS)
 ALL_SYSTEMS = ("gpu",) + _GPU_ONLY + tuple(VARIANTS) + (
-    "pipelayer", "pipelayer+we", "panther", "panther+zs", "panther+we", "panther+zs+we") + _REG3D
+    "pipelayer", "pipelayer+we", "panther", "panther+zs", "panther+we", "panther+zs+we") + _REG3D + (
+    "pim-tgan",)
 DEFAULT_NETWORK = "vgg8-cifar10"
 # Every system reports every phase and component (zeros where it has none), in this order.
 PHASE_ORDER = ("forward", "backward", "gradient", "update", "crs", "writes", "transfer")
@@ -120,8 +125,15 @@ class EstimateSettings:
     accuracy_drop: tuple[tuple[str, float], ...] = _pairs(ACCURACY_DROP_DEFAULT)
     acc_bits: int = 32                  # see crosstrain.rollup.mapper.Technique
     opa_writes_per_cell: float = 1.0    # see crosstrain.rollup.mapper.Technique
+    gan_schedule: str = "serial"        # GAN iterations: serial | pipelined (crosstrain.rollup.gan)
 
     def __post_init__(self):
+        if self.gan_schedule not in GAN_SCHEDULES:
+            raise SettingError(f"mapper.gan_schedule = {shown(self.gan_schedule)}: use "
+                               f"{' or '.join(GAN_SCHEDULES)}")
+        if self.gan_schedule == "pipelined" and not self.pipeline:
+            raise SettingError("mapper.gan_schedule = 'pipelined' overlaps the GAN passes layer by "
+                               "layer and needs the layer pipeline: drop --no-pipeline or use serial")
         check_setting("batch", self.batch, 1, MAX_BATCH, integer=True)
         for name, drop in self.accuracy_drop:
             check_setting(f"accuracy drop of {shown(name)}", drop, 0, MAX_ACCURACY_DROP,
@@ -129,8 +141,9 @@ class EstimateSettings:
         self.technique("opa", {"zs", "we"})           # checks every mapping switch now
 
     def hardware(self, which: str) -> HardwareConfig:
-        """The ``preset`` or ``baseline`` configuration with the overrides applied."""
-        source = self.preset if which == "preset" else self.baseline_preset
+        """The ``preset`` or ``baseline`` configuration (or the preset named ``which``) with the
+        overrides applied."""
+        source = {"preset": self.preset, "baseline": self.baseline_preset}.get(which, which)
         if source in config.presets():                       # files may change: never cached
             return _hardware(source, self.overrides)
         return _hardware.__wrapped__(source, self.overrides)
@@ -146,7 +159,7 @@ class EstimateSettings:
     def with_setting(self, key: str, value) -> "EstimateSettings":
         """A copy with one setting changed: ``cost.FIELD``, ``gpu.FIELD``, ``reg3d.FIELD``,
         ``link.NAME.FIELD`` or ``mapper.acc_bits`` / ``mapper.opa_writes_per_cell`` /
-        ``mapper.crs_samples``."""
+        ``mapper.crs_samples`` / ``mapper.gan_schedule``."""
         group, _, name = key.partition(".")
         targets = {"cost": self.cost, "gpu": self.gpu_settings, "reg3d": self.reg3d}
         if group == "link":
@@ -157,7 +170,7 @@ class EstimateSettings:
             new = replace(lk, **{fname: typed_setting(key, getattr(lk, fname), value)})
             links = tuple(new if l.name == lname else l for l in self.reg3d.links)
             return replace(self, reg3d=replace(self.reg3d, links=links))
-        if group == "mapper" and name in ("acc_bits", "opa_writes_per_cell", "crs_samples"):
+        if group == "mapper" and name in ("acc_bits", "opa_writes_per_cell", "crs_samples", "gan_schedule"):
             return replace(self, **{name: typed_setting(key, getattr(self, name), value)})
         if group in targets and name in {f.name for f in fields(targets[group])} and name != "links":
             obj = targets[group]
@@ -166,7 +179,8 @@ class EstimateSettings:
         raise SettingError(f"unknown setting {shown(key)}: use cost.FIELD ({_names(self.cost)}), gpu.FIELD "
                            f"({_names(self.gpu_settings)}), reg3d.FIELD ({_names(self.reg3d)}), "
                            "link.NAME.FIELD (bandwidth_gbs, latency_ns, pj_per_bit), "
-                           "mapper.acc_bits, mapper.opa_writes_per_cell or mapper.crs_samples")
+                           "mapper.acc_bits, mapper.opa_writes_per_cell, mapper.crs_samples or "
+                           "mapper.gan_schedule")
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -178,7 +192,7 @@ class EstimateSettings:
 
 @dataclass
 class Estimate:
-    network: Network
+    network: Network | Gan
     settings: EstimateSettings
     systems: list[SystemCost]            # the GPU baseline first
     ratios: dict[str, dict[str, float]]  # name -> speedup_vs_gpu, energy_gain_vs_gpu, gain_loss_ratio
@@ -199,7 +213,9 @@ class Estimate:
             "network_info": {"dataset": net.dataset, "description": net.description,
                              "input_shape": list(net.input_shape), "layers": len(net.layers),
                              "weight_layers": len(net.weight_layers), "weights": net.weights,
-                             "macs_per_sample": net.macs},
+                             "macs_per_sample": net.macs,
+                             "iteration": "gan" if isinstance(net, Gan) else "training",
+                             "passes": describe(net, self.settings.batch) if isinstance(net, Gan) else []},
             "batch_size": self.settings.batch, "baseline": "gpu",
             "settings": self.settings.as_dict(), "systems": systems,
         }
@@ -217,46 +233,22 @@ def parse_system(name: str) -> tuple[str, set[str]]:
     return base, set(suffixes)
 
 
-def estimate(net: Network, settings: EstimateSettings = EstimateSettings(),
+def estimate(net: Network | Gan, settings: EstimateSettings = EstimateSettings(),
              systems=DEFAULT_SYSTEMS) -> Estimate:
-    """Estimate one training iteration of ``net`` on the GPU baseline and on ``systems``."""
+    """Estimate one training iteration of ``net`` (of a :class:`Gan`: one GAN training
+    iteration, crosstrain.rollup.gan) on the GPU baseline and on ``systems``."""
     if not net.weight_layers:
         raise SettingError(f"network {net.name!r} has no conv, tconv or fc layer: nothing to train")
     names = ["gpu"] + [s for s in dict.fromkeys(systems) if s != "gpu"]
     parsed = {n: parse_system(n) for n in names}
-    spec = gpu(settings.gpu)
-    B = settings.batch
     out: list[SystemCost] = []
     for name in names:
         base, suf = parsed[name]
-        if base == "gpu" or base in _GPU_ONLY:
-            memory, lk = ("dram", "2d") if base == "gpu" else base.split("-")[1:]
-            s = gpu_only(net, spec, settings.hardware("preset"), memory=memory, link_name=lk, batch=B,
-                         settings=settings.gpu_settings, reg3d_settings=settings.reg3d)
-        elif base == "panther":
-            nm = map_network(net, settings.hardware("preset"), settings.technique("opa", suf), batch=B)
-            s = reram_cost(nm, name=name, settings=settings.cost,
-                           description=f"PANTHER: in-crossbar OPA + CRS every {settings.crs_samples} "
-                                       f"samples ({nm.cfg.name}){_suffix_text(suf)}")
-        elif base in VARIANTS:
-            cfg = variant(settings.hardware("preset"), base)
-            nm = map_network(net, cfg, settings.technique("opa", suf, crs=base not in NO_CRS), batch=B)
-            s = reram_cost(nm, name=name, settings=settings.cost, description=DESCRIPTIONS[base])
-            if base == "digital":                  # digital words: no cells to wear out
-                s.kind, s.writes_per_cell = "digital", {}
-                s.max_writes_per_cell = s.lifetime_iterations = s.lifetime_years = None
-        elif base == "pipelayer":
-            cfg = settings.hardware("baseline")
-            nm = map_network(net, cfg, settings.technique("serial", suf), batch=B)
-            s = reram_cost(nm, name=name, settings=settings.cost,
-                           description=f"PipeLayer-like: activation writes + gradient MVMs + serial "
-                                       f"weight writes ({cfg.name}){_suffix_text(suf)}")
+        if isinstance(net, Gan):
+            s = gan_cost(net, lambda n, b: system_cost(name, n, settings, b), batch=settings.batch,
+                         schedule=settings.gan_schedule, cost=settings.cost)
         else:
-            lk, mapping = re.fullmatch(r"3d-reg-(\w+)-(\w+)", base).groups()
-            s = reg3d_cost(net, settings.hardware("preset"), spec, mapping=mapping, link_name=lk, batch=B,
-                           tech=settings.technique("opa", suf), gpu_settings=settings.gpu_settings,
-                           cost_settings=settings.cost, reg3d_settings=settings.reg3d)
-            s.name = name
+            s = system_cost(name, net, settings, settings.batch)[0]
         s.accuracy_drop_pct = _accuracy_drop(settings, name, base)
         out.append(s)
     base_s = out[0]
@@ -271,6 +263,44 @@ def estimate(net: Network, settings: EstimateSettings = EstimateSettings(),
                                f"the GPU's {base_s.latency_s:g} s and {base_s.energy_j:g} J: the ratios "
                                "overflow; check the energy and time settings")
     return Estimate(net, settings, out, ratios)
+
+
+def system_cost(name: str, net: Network, settings: EstimateSettings, batch: int):
+    """(cost of one training iteration of ``net`` on ``batch`` samples on system ``name``, the
+    crossbar mapping when the system is PipeLayer-like, PANTHER or a PANTHER baseline, else
+    None)."""
+    base, suf = parse_system(name)
+    spec, B, nm = gpu(settings.gpu), batch, None
+    if base == "gpu" or base in _GPU_ONLY:
+        memory, lk = ("dram", "2d") if base == "gpu" else base.split("-")[1:]
+        s = gpu_only(net, spec, settings.hardware("preset"), memory=memory, link_name=lk, batch=B,
+                     settings=settings.gpu_settings, reg3d_settings=settings.reg3d)
+    elif base == "panther":
+        nm = map_network(net, settings.hardware("preset"), settings.technique("opa", suf), batch=B)
+        s = reram_cost(nm, name=name, settings=settings.cost,
+                       description=f"PANTHER: in-crossbar OPA + CRS every {settings.crs_samples} "
+                                   f"samples ({nm.cfg.name}){_suffix_text(suf)}")
+    elif base in VARIANTS:
+        cfg = variant(settings.hardware("preset"), base)
+        nm = map_network(net, cfg, settings.technique("opa", suf, crs=base not in NO_CRS), batch=B)
+        s = reram_cost(nm, name=name, settings=settings.cost, description=DESCRIPTIONS[base])
+        if base == "digital":                  # digital words: no cells to wear out
+            s.kind, s.writes_per_cell = "digital", {}
+            s.max_writes_per_cell = s.lifetime_iterations = s.lifetime_years = None
+    elif base in ("pipelayer", "pim-tgan"):
+        cfg = settings.hardware("baseline" if base == "pipelayer" else "pim-tgan")
+        nm = map_network(net, cfg, settings.technique("serial", suf), batch=B)
+        what = "PipeLayer-like" if base == "pipelayer" else "PIM-TGAN-like ternary weights (cell pairs)"
+        s = reram_cost(nm, name=name, settings=settings.cost,
+                       description=f"{what}: activation writes + gradient MVMs + serial "
+                                   f"weight writes ({cfg.name}){_suffix_text(suf)}")
+    else:
+        lk, mapping = re.fullmatch(r"3d-reg-(\w+)-(\w+)", base).groups()
+        s = reg3d_cost(net, settings.hardware("preset"), spec, mapping=mapping, link_name=lk, batch=B,
+                       tech=settings.technique("opa", suf), gpu_settings=settings.gpu_settings,
+                       cost_settings=settings.cost, reg3d_settings=settings.reg3d)
+        s.name = name
+    return s, nm
 
 
 def _check_finite(s: SystemCost) -> None:

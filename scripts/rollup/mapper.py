@@ -340,15 +340,21 @@ class NetworkMap:
         one (its marginal cost per sample) and leaves ``sample_cycles`` after entering, so the
         pass takes ``sum(sample) + (batch - 1) * max(step)`` (= the layer's batch cycles for a
         single layer)."""
-        works = [[l.phases[p] for p in phases] for l in self.layers]
         if not self.technique.pipeline:
-            return sum(max(w.batch_cycles for w in ws) for ws in works)
+            return sum(max(l.phases[p].batch_cycles for p in phases) for l in self.layers)
+        fill, step = self.pipeline_stages(phases)
+        return fill + (self.batch - 1) * step
+
+    def pipeline_stages(self, phases: tuple[str, ...]) -> tuple[float, float]:
+        """(fill, step) of the pipelined pass of :meth:`pass_cycles`: the sum of the layers'
+        one-sample cycles and the slowest layer's marginal cycles per further sample."""
+        works = [[l.phases[p] for p in phases] for l in self.layers]
         fill = sum(max(w.sample_cycles for w in ws) for ws in works)
         if self.batch == 1:
-            return fill
+            return fill, 0.0
         step = max((max((w.batch_cycles - w.sample_cycles) / (self.batch - 1) for w in ws)
                     for ws in works), default=0.0)
-        return fill + (self.batch - 1) * step
+        return fill, step
 
     def timeline(self) -> dict[str, float]:
         """Cycles of one iteration on the critical path: forward pass, backward pass (error and

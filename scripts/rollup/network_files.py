@@ -39,7 +39,7 @@ from pathlib import Path
 
 from crosstrain.golden.userinput import TomlLocator, load_toml, read_text, shown
 from crosstrain.rollup import onnx_import
-from crosstrain.rollup.networks import KINDS, MAX_SIZE, NetBuilder, Network, NetworkError, builtin
+from crosstrain.rollup.networks import GANS, KINDS, MAX_SIZE, Gan, NetBuilder, Network, NetworkError, builtin
 
 CSV_COLUMNS = ("name", "type", "in_ch", "in_h", "in_w", "out_ch", "kernel", "stride", "padding",
                "output_padding", "from")
@@ -59,6 +59,12 @@ def load(source: str | Path) -> Network:
         return builtin(s)
     text = read_text(path, NetworkError, "network file")
     return parse_csv(text, s) if path.suffix.lower() == ".csv" else parse_toml(text, s)
+
+
+def load_workload(source: str | Path) -> Network | Gan:
+    """What ``crosstrain estimate --network`` takes: a built-in GAN by name (one GAN training
+    iteration), else what :func:`load` reads."""
+    return GANS[source]() if source in GANS else load(source)
 
 
 def _located(where: str, e: NetworkError | str, field=None) -> NetworkError:

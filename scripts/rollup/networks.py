@@ -396,9 +396,66 @@ BUILTIN = {f.__name__.replace("_", "-"): f for f in (
     dcgan_generator, dcgan_discriminator)}
 
 
+@dataclass(frozen=True)
+class Gan:
+    """A generator and a discriminator trained against each other: ``crosstrain estimate``
+    costs one GAN training iteration of the pair (crosstrain.rollup.gan lists its passes).
+
+    The properties ``estimate``'s JSON reports of a network cover both models: the input is the
+    generator's noise, the layers are the generator's then the discriminator's, ``macs`` is one
+    sample's forward pass through both.
+    """
+
+    name: str
+    generator: Network
+    discriminator: Network
+    description: str = ""
+
+    def __post_init__(self):
+        made, taken = self.generator.layers[-1].out_shape, self.discriminator.input_shape
+        if made != taken:
+            raise NetworkError(f"GAN {self.name}: the generator makes {list(made)} but the "
+                               f"discriminator takes {list(taken)}", "input")
+
+    @property
+    def dataset(self) -> str:
+        return self.discriminator.dataset
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.generator.input_shape
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        return self.generator.layers + self.discriminator.layers
+
+    @property
+    def weight_layers(self) -> tuple[Layer, ...]:
+        return self.generator.weight_layers + self.discriminator.weight_layers
+
+    @property
+    def weights(self) -> int:
+        return self.generator.weights + self.discriminator.weights
+
+    @property
+    def macs(self) -> int:
+        return self.generator.macs + self.discriminator.macs
+
+
+def dcgan() -> Gan:
+    """The PyTorch DCGAN example's generator and discriminator, trained together."""
+    return Gan("dcgan", dcgan_generator(), dcgan_discriminator(),
+               "DCGAN of the PyTorch example: generator nz=100, ngf=64 and discriminator ndf=64")
+
+
+#: Built-in GANs (``--network`` of ``crosstrain estimate``; not single networks).
+GANS = {"dcgan": dcgan}
+
+
 def builtin(name: str) -> Network:
     """A built-in network by name (see :data:`BUILTIN`)."""
     if name not in BUILTIN:
+        also = f" (GANs: {', '.join(GANS)}, in crosstrain estimate only)" if name in GANS else ""
         raise NetworkError(f"unknown network {shown(name)}: built-in networks are {', '.join(BUILTIN)}, "
-                           "or give a .csv, .toml or .onnx file")
+                           f"or give a .csv, .toml or .onnx file{also}")
     return BUILTIN[name]()

@@ -23,7 +23,7 @@ def test_presets_table_and_json():
     assert r.returncode == 0 and "panther" in r.stdout and "pipelayer" in r.stdout
     data = json.loads(crosstrain("presets", "--json").stdout)
     assert {p["name"] for p in data["presets"]} == {"isaac", "puma", "panther", "pipelayer",
-                                                    "panther-sim", "puma-sim", "graphr"}
+                                                    "panther-sim", "puma-sim", "graphr", "pim-tgan"}
     assert "reference accounting" in r.stdout
 
 
