@@ -246,8 +246,11 @@ class _File:
                                 f"{', '.join(allowed)}", value=False)
 
     def relative(self, text: str, names) -> str:
-        """A built-in name as it is, else a file path relative to the experiment file, absolute."""
-        return text if text in names else str((self.path.parent / text).resolve())
+        """A built-in name (or a word that is no file name) as it is, else a file path relative
+        to the experiment file, made absolute."""
+        if text in names or not (Path(text).suffix or "/" in text or os.sep in text):
+            return text
+        return str((self.path.parent / text).resolve())
 
 
 def load(path: str | Path) -> dict:
