@@ -16,7 +16,7 @@ from crosstrain.report_folder import Staging, replace_folder
 from crosstrain.rollup.estimate import AREA_COMPONENTS, COMPONENTS, PHASE_ORDER
 
 SYSTEM_COLUMNS = ("name", "kind", "hardware", "schedule", "latency_s", "energy_j", "area_mm2", "speedup_vs_gpu",
-                  "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio", "lifetime_iterations",
+                  "energy_gain_vs_gpu", "accuracy_drop_pct", "accuracy_source", "gain_loss_ratio", "lifetime_iterations",
                   "lifetime_years", "max_writes_per_cell", "arrays", "tiles", "static_energy_j")
 PLOT_FILES = ("energy_breakdown.png", "latency_per_layer.png", "speedup_energy.png")
 REPORT_FILES = ("report.md", "report.json", "systems.csv", "layers.csv", "experiment.toml") + PLOT_FILES
