@@ -393,11 +393,13 @@ def merge(*layers: dict) -> dict:
     return out
 
 
-def resolve(args) -> dict:
-    """The fully resolved experiment of ``args``: :data:`DEFAULTS`, the experiment file
-    (``args.experiment``, if given) and the command line, in that order."""
+def resolve(args, *, systems: list[str] | None = None) -> dict:
+    """The fully resolved experiment of ``args``: :data:`DEFAULTS` (with the command's own
+    default ``systems``, if given), the experiment file (``args.experiment``, if given) and the
+    command line, in that order."""
     file = load(args.experiment) if getattr(args, "experiment", None) else {}
-    return merge(DEFAULTS, file, from_args(args))
+    own = {"estimate": {"systems": systems}} if systems else {}
+    return merge(DEFAULTS, own, file, from_args(args))
 
 
 # --- writing -------------------------------------------------------------------------------

@@ -139,3 +139,14 @@ def test_measure_trains_only_what_the_systems_need(tmp_path, capsys, monkeypatch
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     d = run_json(capsys, "--accuracy", "measure", "--systems", "gpu,gpu-dram-tsv")
     assert d["accuracy"]["file"] is None and by_name(d)["gpu-dram-tsv"]["accuracy_source"].startswith("assumed 0")
+
+
+def test_the_api_takes_the_same_source(tmp_path, capsys):
+    import crosstrain
+
+    f = train_file(tmp_path / "t.json", {"panther": 2.0})
+    got = crosstrain.estimate("mlp-512", "gpu,panther", batch=8, accuracy=f).to_dict()
+    want = run_json(capsys, "--network", "mlp-512", "--systems", "gpu,panther", "--batch", "8", "--accuracy", f)
+    for k in ("command", "elapsed_s"):
+        want.pop(k)
+    assert json.loads(json.dumps(got)) == want and by_name(got)["panther"]["accuracy_drop_pct"] == 2.0

@@ -142,3 +142,22 @@ def test_a_bad_file_is_one_located_line(tmp_path, capsys, text, where, words):
 def test_a_missing_experiment_file_is_one_line(tmp_path, capsys):
     err = fail(capsys, str(tmp_path / "none.toml"))
     assert "cannot read experiment file" in err and "none.toml" in err
+
+
+def test_sweep_takes_the_file_as_its_base(tmp_path, capsys):
+    exp = tmp_path / "sw.toml"
+    exp.write_text('[hardware]\ncrossbar.rows = 64\n[estimate]\nsystems = ["panther"]\nbatch = 16\n')
+    grid = ("--grid", "converters.adcs_per_array=1,2", "--no-plot", "--json")
+
+    def sweep(*argv):
+        assert main(["sweep", *argv, *grid]) == 0, capsys.readouterr().err
+        d = json.loads(capsys.readouterr().out)
+        return d["base"], d["pareto"]
+    from_file = sweep(str(exp), "--out", str(tmp_path / "a"))
+    from_flags = sweep("--set", "crossbar.rows=64", "--systems", "panther", "--batch", "16",
+                       "--out", str(tmp_path / "b"))
+    assert from_file == from_flags and from_file[0]["batch"] == 16
+    # an estimate setting a sweep does not take is refused, not ignored
+    exp.write_text('[estimate]\ncrs_samples = 64\n')
+    assert main(["sweep", str(exp), *grid, "--out", str(tmp_path / "c")]) == 2
+    assert "crs_samples is not swept" in capsys.readouterr().err
