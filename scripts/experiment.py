@@ -44,6 +44,7 @@ from crosstrain.golden.userinput import TomlLocator, load_toml, read_text, shown
 from crosstrain.rollup import network_files
 from crosstrain.rollup.estimate import (
     ALL_SYSTEMS,
+    BATCH_DEFAULT,
     DEFAULT_NETWORK,
     DEFAULT_SYSTEMS,
     MAX_BATCH,
@@ -72,7 +73,7 @@ TABLES = ("zero_skip", "write_elim", "accuracy_drop")   # merged entry by entry
 DEFAULTS = {
     "network": DEFAULT_NETWORK,
     "hardware": {"base": "panther", "baseline": "pipelayer", "set": {}},
-    "estimate": {"systems": list(DEFAULT_SYSTEMS), "batch": 64, "gpu": "rtx2080ti",
+    "estimate": {"systems": list(DEFAULT_SYSTEMS), "batch": BATCH_DEFAULT, "gpu": "rtx2080ti",
                  "gpu_precision": "fp32", "replication": "balanced", "pipeline": True,
                  "crs_samples": CRS_SAMPLES_DEFAULT, "zero_skip": dict(ZERO_SKIP_DEFAULT),
                  "write_elim": dict(WRITE_ELIM_DEFAULT), "accuracy_drop": {}, "accuracy": "paper"},

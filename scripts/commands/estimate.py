@@ -18,7 +18,9 @@ from crosstrain.output import add_json_flag, emit, table
 from crosstrain.rollup import network_files
 from crosstrain.rollup.estimate import (
     ALL_SYSTEMS,
+    BATCH_DEFAULT,
     DEFAULT_NETWORK,
+    MAX_BATCH,
     DEFAULT_SYSTEMS,
     EstimateSettings,
     estimate,
@@ -43,8 +45,6 @@ DESCRIPTION = ("What training a network costs on ReRAM accelerators, 3D-ReG and 
                "folder; docs/estimate.md documents every setting, the JSON schema and the CSV "
                "columns.")
 ORDER = 10
-MAX_BATCH = 1 << 20
-MAX_COUNT = 1_000_000           # --replication
 
 
 def add_workload(parser):
@@ -54,8 +54,8 @@ def add_workload(parser):
     parser.add_argument("--network", default=options.default(DEFAULT_NETWORK), metavar="NAME|FILE",
                         help=f"built-in network ({', '.join(BUILTIN)}) or a .csv / .toml / .onnx "
                              f"file (default {DEFAULT_NETWORK})")
-    parser.add_argument("--batch", type=options.int_type(1, MAX_BATCH), default=options.default(64),
-                        help=f"mini-batch size (1 .. {MAX_BATCH:,}; default 64)")
+    parser.add_argument("--batch", type=options.int_type(1, MAX_BATCH), default=options.default(BATCH_DEFAULT),
+                        help=f"mini-batch size (1 .. {MAX_BATCH:,}; default {BATCH_DEFAULT})")
     options.add_preset(parser, options.default("panther"),
                        "crossbars of PANTHER, digital and 3D-ReG (default panther)")
     parser.add_argument("--baseline-preset", default=options.default("pipelayer"), metavar="PRESET|FILE.toml",
@@ -122,7 +122,7 @@ def _replication(text: str):
     if text.strip() == "balanced":
         return "balanced"
     try:
-        return options.integer(text, "", 1, MAX_COUNT)
+        return options.integer(text, "", 1, experiment.MAX_REPLICATION)
     except UserError as e:
         raise UserError(f"{e} or 'balanced'") from None
 
