@@ -93,9 +93,9 @@ def markdown(data: dict, figures: list[str]) -> str:
              f"{systems[0]['description']}.", "", "## Systems", ""]
     parts.append(_md_table(
         ["system", "latency ms", "energy mJ", "area mm²", "speedup", "energy gain", "accuracy drop %",
-         "GLR", "lifetime years", "schedule"],
+         "accuracy from", "GLR", "lifetime years", "schedule"],
         [[s["name"], s["latency_s"] * 1e3, s["energy_j"] * 1e3, s["area_mm2"], s["speedup_vs_gpu"],
-          s["energy_gain_vs_gpu"], s["accuracy_drop_pct"], s["gain_loss_ratio"],
+          s["energy_gain_vs_gpu"], s["accuracy_drop_pct"], s["accuracy_source"], s["gain_loss_ratio"],
           "-" if s["lifetime_years"] is None else s["lifetime_years"], s["schedule"]] for s in systems]))
     if any("reference" in s["schedule"] for s in systems):
         parts += ["", "*reference accounting*: time costed the way the reference simulator (PANTHER's "

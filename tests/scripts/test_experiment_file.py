@@ -2,6 +2,7 @@
 flags run, flags given on the command line win, the report's experiment.toml reproduces the same
 JSON, and every mistake in a file is one ``FILE:LINE:COLUMN:`` line (exit 2)."""
 
+import csv
 import json
 import re
 
@@ -93,6 +94,13 @@ def test_the_report_experiment_reproduces_the_same_json(files, capsys, tmp_path)
     assert f'accuracy = "{files / "train.json"}"' in text and "gpu = \"gtx1080\"" in text
     again = run_json(capsys, str(resolved), "--out", str(tmp_path / "r2"), "--no-plots")
     assert again == first
+    # every output says where each accuracy number came from: JSON, systems.csv, report.md
+    measured = f"measured:{files / 'train.json'}"
+    assert {s["name"]: s["accuracy_source"] for s in first["systems"]}["3d-reg-tsv-aggressive"] == measured
+    with open(tmp_path / "r1" / "systems.csv", newline="") as f:
+        rows = {r["name"]: r for r in csv.DictReader(f)}
+    assert rows["3d-reg-tsv-aggressive"]["accuracy_source"] == measured and rows["pipelayer"]["accuracy_source"] == "given"
+    assert f"| {measured} |" in (tmp_path / "r1" / "report.md").read_text()
     # and the report of the default run reproduces the default run
     plain = run_json(capsys, "--out", str(tmp_path / "r3"), "--no-plots", "--systems", "gpu,panther")
     assert run_json(capsys, str(tmp_path / "r3" / "experiment.toml"), "--no-report") == plain
