@@ -16,10 +16,10 @@ from crosstrain.report_folder import Staging, replace_folder
 from crosstrain.rollup.estimate import AREA_COMPONENTS, COMPONENTS, PHASE_ORDER
 
 SYSTEM_COLUMNS = ("name", "kind", "hardware", "schedule", "latency_s", "energy_j", "area_mm2", "speedup_vs_gpu",
-                  "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio", "lifetime_iterations",
+                  "energy_gain_vs_gpu", "accuracy_drop_pct", "accuracy_source", "gain_loss_ratio", "lifetime_iterations",
                   "lifetime_years", "max_writes_per_cell", "arrays", "tiles", "static_energy_j")
 PLOT_FILES = ("energy_breakdown.png", "latency_per_layer.png", "speedup_energy.png")
-REPORT_FILES = ("report.md", "report.json", "systems.csv", "layers.csv") + PLOT_FILES
+REPORT_FILES = ("report.md", "report.json", "systems.csv", "layers.csv", "experiment.toml") + PLOT_FILES
 LAYER_COLUMNS = ("system", "layer", "kind", "phase", "latency_s", "energy_j", "arrays", "replication",
                  "utilization")
 
@@ -52,19 +52,22 @@ def layer_rows(data: dict) -> list[list]:
     return rows
 
 
-def write_report(data: dict, out: str | Path, *, plots: bool = True) -> list[str]:
+def write_report(data: dict, out: str | Path, *, plots: bool = True, experiment: str | None = None) -> list[str]:
     """Write the report folder all or nothing (:func:`crosstrain.report_folder.replace_folder`:
     the earlier report stays whole on any failure, links are never followed, an earlier run's
-    files never remain beside this one's); returns the file names written."""
+    files never remain beside this one's); ``experiment``: the resolved experiment file
+    (crosstrain.experiment.to_toml), kept as experiment.toml. Returns the file names written."""
     report_json = strict_json(data, indent=2) + "\n"
     with replace_folder(out, owned=REPORT_FILES) as folder:
         folder.write_text("report.json", report_json)
+        if experiment is not None:
+            folder.write_text("experiment.toml", experiment)
         header, rows = system_rows(data)
         _csv(folder, "systems.csv", header, rows)
         _csv(folder, "layers.csv", LAYER_COLUMNS, layer_rows(data))
         figures = _plots(data, folder) if plots else []
         folder.write_text("report.md", markdown(data, figures))
-    return list(REPORT_FILES[:4]) + figures
+    return list(REPORT_FILES[:4]) + (["experiment.toml"] if experiment is not None else []) + figures
 
 
 def _csv(folder: Staging, name: str, header, rows) -> None:
@@ -95,9 +98,9 @@ def markdown(data: dict, figures: list[str]) -> str:
             for p in info["passes"]) + "."
     parts.append(_md_table(
         ["system", "latency ms", "energy mJ", "area mm²", "speedup", "energy gain", "accuracy drop %",
-         "GLR", "lifetime years", "schedule"],
+         "accuracy from", "GLR", "lifetime years", "schedule"],
         [[s["name"], s["latency_s"] * 1e3, s["energy_j"] * 1e3, s["area_mm2"], s["speedup_vs_gpu"],
-          s["energy_gain_vs_gpu"], s["accuracy_drop_pct"], s["gain_loss_ratio"],
+          s["energy_gain_vs_gpu"], s["accuracy_drop_pct"], s["accuracy_source"], s["gain_loss_ratio"],
           "-" if s["lifetime_years"] is None else s["lifetime_years"], s["schedule"]] for s in systems]))
     if any("reference" in s["schedule"] for s in systems):
         parts += ["", "*reference accounting*: time costed the way the reference simulator (PANTHER's "

@@ -101,10 +101,31 @@ def number(text: str, what: str) -> float:
     return float(v)
 
 
+class _Default:
+    """Marks a flag's default, so that an experiment file's value can win over it but not over
+    the same value typed on the command line (:func:`default`, :func:`given`)."""
+
+
+_MARKED = {t: type(f"Default{t.__name__.title()}", (_Default, t), {}) for t in (str, int, float)}
+
+
+def default(v):
+    """``v`` as a flag's default (``default=options.default(64)``): equal to ``v`` in every use,
+    but :func:`given` tells it from a value given on the command line."""
+    return _MARKED[type(v)](v)
+
+
+def given(v) -> bool:
+    """True when a flag's value came from the command line (not :func:`default`, not None)."""
+    return v is not None and not isinstance(v, _Default)
+
+
 def argument(parse):
     """An argparse ``type`` from ``parse(text)``, whose UserError becomes argparse's one-line
-    usage error (argparse names the flag)."""
+    usage error (argparse names the flag). A :func:`default` passes as it is."""
     def typed(text):
+        if isinstance(text, _Default):
+            return text
         try:
             return parse(text)
         except UserError as e:
@@ -146,15 +167,19 @@ def value(text: str, name: str):
             return t
         raise UserError(f"{name} = {echo(t)} is not a value: give a TOML literal such as 64, 0.5, "
                         'true, "offset" or [6, 6, 5]')
-    return _plain(doc["v"], name, t)
+    return plain(doc["v"], name, t)
 
 
-def _plain(v, name: str, text: str):
+def plain(v, name: str, text: str | None = None):
+    """A parsed TOML value (of ``--set`` or of a file) as a ``--set`` value: lists as tuples,
+    integers up to :data:`MAX_INT`, floats finite; tables and dates refused (``text``: the value
+    as written, for the message)."""
+    text = repr(v) if text is None else text
     if isinstance(v, dict):
         raise UserError(f"{name} = {echo(text)}: a table is not a value; give one --set per field "
                         "(e.g. --set crossbar.rows=64)")
     if isinstance(v, list):
-        return tuple(_plain(x, name, text) for x in v)
+        return tuple(plain(x, name, text) for x in v)
     if isinstance(v, bool) or isinstance(v, str):
         return v
     if isinstance(v, int):
@@ -200,7 +225,6 @@ def values(args, groups: tuple[str, ...], *, bare: str | None = None) -> dict:
     ``groups`` are the name groups the command takes; ``bare`` is the group that ``--param``'s
     undotted names belong to (a block's own fields), else they are :data:`SHORT_NAMES`.
     """
-    allowed = {first for g in groups for first in GROUPS[g][0]}
     out = {}
     for option, text in getattr(args, "set", []):
         key, sep, raw = text.partition("=")
@@ -212,11 +236,16 @@ def values(args, groups: tuple[str, ...], *, bare: str | None = None) -> dict:
                     f"KEY=VALUE with KEY a field of {bare}" if bare else
                     f"KEY=VALUE with KEY one of {', '.join(sorted(SHORT_NAMES))} or SECTION.FIELD")
             raise UserError(f"{option} {echo(text)}: expected {hint}")
-        if key.split(".")[0] not in allowed:
-            raise UserError(f"{option} {echo(key)}: not a name this command takes; use "
-                            + "; ".join(GROUPS[g][1] for g in groups))
+        check_name(key, groups, option)
         out[key] = (_comma_list(raw, key) if option == "--param" else None) or value(raw, key)
     return out
+
+
+def check_name(key: str, groups: tuple[str, ...], option: str = "--set") -> None:
+    """Raise a UserError unless the dotted ``key`` belongs to one of the name ``groups``."""
+    if key.split(".")[0] not in {first for g in groups for first in GROUPS[g][0]}:
+        raise UserError(f"{option} {echo(key)}: not a name this command takes; use "
+                        + "; ".join(GROUPS[g][1] for g in groups))
 
 
 def _comma_list(text: str, name: str):

@@ -12,19 +12,20 @@ import shlex
 import sys
 import time
 
-from crosstrain import options
+from crosstrain import accuracy, experiment, options
 from crosstrain.errors import UserError
 from crosstrain.output import add_json_flag, emit, table
 from crosstrain.rollup import network_files
 from crosstrain.rollup.estimate import (
     ALL_SYSTEMS,
+    BATCH_DEFAULT,
     DEFAULT_NETWORK,
+    MAX_BATCH,
     DEFAULT_SYSTEMS,
     EstimateSettings,
     estimate,
-    parse_system,
 )
-from crosstrain.rollup.gpu import GPUS, GpuSettings
+from crosstrain.rollup.gpu import GPUS
 from crosstrain.rollup.mapper import (
     CRS_SAMPLES_DEFAULT,
     MAX_CRS_SAMPLES,
@@ -33,7 +34,7 @@ from crosstrain.rollup.mapper import (
     SettingError,
 )
 from crosstrain.rollup.networks import BUILTIN, GANS, NetworkError
-from crosstrain.rollup.reg3d import ACCURACY_DROP_DEFAULT, MAPPINGS
+from crosstrain.rollup.reg3d import ACCURACY_DROP_DEFAULT
 
 NAME = "estimate"
 HELP = "training cost of a network on ReRAM accelerators, 3D-ReG and a GPU (the main job)"
@@ -44,53 +45,68 @@ DESCRIPTION = ("What training a network costs on ReRAM accelerators, 3D-ReG and 
                "folder; docs/estimate.md documents every setting, the JSON schema and the CSV "
                "columns.")
 ORDER = 10
-MAX_BATCH = 1 << 20
-MAX_COUNT = 1_000_000           # --replication
 
 
 def add_workload(parser):
     """The flags that say what one estimate costs: ``--network``, ``--batch``, ``--preset`` and
-    ``--baseline-preset`` (``crosstrain sweep`` takes the same for its base point)."""
-    parser.add_argument("--network", default=DEFAULT_NETWORK, metavar="NAME|FILE",
+    ``--baseline-preset`` (``crosstrain sweep`` takes the same for its base point). Their
+    defaults are :func:`crosstrain.options.default`s: an experiment file's values win over them."""
+    parser.add_argument("--network", default=options.default(DEFAULT_NETWORK), metavar="NAME|FILE",
                         help=f"built-in network ({', '.join(BUILTIN)}), a GAN (one GAN training "
                              f"iteration: {', '.join(GANS)}) or a .csv / .toml / .onnx file "
                              f"(default {DEFAULT_NETWORK})")
-    parser.add_argument("--batch", type=options.int_type(1, MAX_BATCH), default=64,
-                        help=f"mini-batch size (1 .. {MAX_BATCH:,}; default 64)")
-    options.add_preset(parser, "panther", "crossbars of PANTHER, digital and 3D-ReG (default panther)")
-    parser.add_argument("--baseline-preset", default="pipelayer", metavar="PRESET|FILE.toml",
+    parser.add_argument("--batch", type=options.int_type(1, MAX_BATCH), default=options.default(BATCH_DEFAULT),
+                        help=f"mini-batch size (1 .. {MAX_BATCH:,}; default {BATCH_DEFAULT})")
+    options.add_preset(parser, options.default("panther"),
+                       "crossbars of PANTHER, digital and 3D-ReG (default panther)")
+    parser.add_argument("--baseline-preset", default=options.default("pipelayer"), metavar="PRESET|FILE.toml",
                         help="crossbars of the PipeLayer-like system (default pipelayer)")
 
 
+def add_experiment(parser):
+    """The optional experiment file (crosstrain.experiment); flags given beside it win."""
+    parser.add_argument("experiment", nargs="?", default=None, metavar="EXPERIMENT.toml",
+                        help="an experiment file: network, [hardware] and [estimate] settings "
+                             "(docs/estimate.md); flags given on the command line win over it")
+
+
 def add_arguments(parser):
+    add_experiment(parser)
     add_workload(parser)
-    parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS), metavar="LIST",
+    d = options.default
+    parser.add_argument("--systems", default=d(",".join(DEFAULT_SYSTEMS)), metavar="LIST",
                         help="comma-separated systems, or 'all'; ReRAM and 3D-ReG names may add +zs "
                              f"and/or +we (choices: {', '.join(ALL_SYSTEMS)})")
     options.add_set(parser, ("hardware", "estimate"), old=("--setting",),
                     example="converters.adcs_per_array=4 (both presets) or gpu.compute_efficiency=0.3")
-    parser.add_argument("--gpu", default="rtx2080ti", choices=sorted(GPUS),
+    parser.add_argument("--gpu", default=d("rtx2080ti"), choices=sorted(GPUS),
                         help="GPU baseline (default rtx2080ti, PANTHER's)")
-    parser.add_argument("--gpu-precision", default="fp32", choices=("fp32", "tensor"))
-    parser.add_argument("--replication", default="balanced", metavar="N|balanced", type=_replication,
+    parser.add_argument("--gpu-precision", default=d("fp32"), choices=("fp32", "tensor"))
+    parser.add_argument("--replication", default=d("balanced"), metavar="N|balanced", type=_replication,
                         help="copies per layer (PipeLayer granularity); 'balanced' (default) "
                              "replicates layers to the vector count of the largest convolution")
-    parser.add_argument("--no-pipeline", action="store_true",
+    parser.add_argument("--no-pipeline", action="store_true", default=None,
                         help="no inter-layer pipelining across the mini-batch")
     parser.add_argument("--crs-samples", type=options.int_type(0, MAX_CRS_SAMPLES),
-                        default=CRS_SAMPLES_DEFAULT, metavar="N",
+                        default=d(CRS_SAMPLES_DEFAULT), metavar="N",
                         help="samples between PANTHER carry resolutions, charged pro rata (0 .. "
                              f"{MAX_CRS_SAMPLES:,}; default {CRS_SAMPLES_DEFAULT}: every 4 "
                              "mini-batches of 64; 0 = never)")
-    parser.add_argument("--zero-skip", default="", metavar="PHASE=FRAC,...",
+    parser.add_argument("--zero-skip", default=d(""), metavar="PHASE=FRAC,...",
                         help="fractions of input steps skipped by +zs systems (defaults "
                              f"{_show(ZERO_SKIP_DEFAULT)} [assumption])")
-    parser.add_argument("--write-elim", default="", metavar="PHASE=FRAC,...",
+    parser.add_argument("--write-elim", default=d(""), metavar="PHASE=FRAC,...",
                         help="fractions of writes eliminated by +we systems (defaults "
                              f"{_show(WRITE_ELIM_DEFAULT)} [assumption])")
-    parser.add_argument("--accuracy-drop", default="", metavar="NAME=PCT,...",
+    parser.add_argument("--accuracy-drop", default=d(""), metavar="NAME=PCT,...",
                         help="accuracy drop in percentage points per system or 3D-ReG mapping, for "
-                             f"the gain-loss ratio (defaults {_show(ACCURACY_DROP_DEFAULT)}, others 0)")
+                             "the gain-loss ratio; wins over --accuracy (fallbacks: "
+                             f"{_show(ACCURACY_DROP_DEFAULT)} [3D-ReG paper], others 0)")
+    parser.add_argument("--accuracy", default=d("paper"), metavar="FILE|measure|paper",
+                        help="measured accuracy drops: a `crosstrain train --json` result, or "
+                             "'measure' (train the built-in small network now, or take it from the "
+                             "cache; the experiment file's [measure] says how), or 'paper' "
+                             "(default: the paper's numbers as labelled fallbacks)")
     parser.add_argument("--out", default="crosstrain-report", metavar="DIR",
                         help="report folder (default crosstrain-report)")
     parser.add_argument("--no-report", action="store_true", help="write no report folder")
@@ -107,76 +123,47 @@ def _replication(text: str):
     if text.strip() == "balanced":
         return "balanced"
     try:
-        return options.integer(text, "", 1, MAX_COUNT)
+        return options.integer(text, "", 1, experiment.MAX_REPLICATION)
     except UserError as e:
         raise UserError(f"{e} or 'balanced'") from None
 
 
-def _pairs(text: str, option: str, defaults: dict, *, known=None, hi=None) -> tuple:
-    """``NAME=NUMBER,...`` over ``defaults``; ``known(name)`` (if given) raises for a bad name,
-    ``hi`` bounds the numbers (zero or positive, finite)."""
-    out = dict(defaults)
-    example = _show(defaults) or "x=1"
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UserError(f"{option} {options.echo(item)}: expected NAME=NUMBER, e.g. {example}")
-        if known:
-            known(key)
-        try:
-            v = options.number(value, key)
-        except UserError as e:
-            raise UserError(f"{option} {e}, e.g. {example}") from None
-        if hi is not None and not 0 <= v <= hi:
-            raise UserError(f"{option} {key} = {v!r}: between 0 and {hi}")
-        out[key] = v
-    return tuple(sorted(out.items()))
-
-
-def _drop_name(name: str) -> None:
-    """A name ``--accuracy-drop`` takes: a system (``--systems``) or a 3D-ReG mapping."""
-    if name not in MAPPINGS:
-        try:
-            parse_system(name)
-        except SettingError:
-            raise UserError(f"--accuracy-drop: unknown name {options.echo(name)}: use a system "
-                            f"({', '.join(ALL_SYSTEMS)}, +zs/+we variants) or a 3D-ReG mapping "
-                            f"({', '.join(MAPPINGS)})") from None
+def resolved(args, *, progress: bool = True) -> tuple[dict, EstimateSettings, dict]:
+    """(the resolved experiment, its settings with the accuracy drops, where the drops came
+    from) of ``args``: defaults, the experiment file, then the flags given."""
+    exp = experiment.resolve(args)
+    drops, sources, info = accuracy.drops(exp, exp["estimate"]["systems"], progress=progress)
+    return exp, experiment.settings(exp, drops, sources), info
 
 
 def settings_from_args(args) -> EstimateSettings:
-    return options.estimate_settings(
-        options.values(args, ("hardware", "estimate")),
-        batch=args.batch, preset=args.preset, baseline_preset=args.baseline_preset, gpu=args.gpu,
-        gpu_settings=GpuSettings(precision=args.gpu_precision,
-                                 bytes_per_value=2 if args.gpu_precision == "tensor" else 4),
-        replication=args.replication, pipeline=not args.no_pipeline, crs_samples=args.crs_samples,
-        zero_skip=_pairs(args.zero_skip, "--zero-skip", ZERO_SKIP_DEFAULT),
-        write_elim=_pairs(args.write_elim, "--write-elim", WRITE_ELIM_DEFAULT),
-        accuracy_drop=_pairs(args.accuracy_drop, "--accuracy-drop", ACCURACY_DROP_DEFAULT,
-                             known=_drop_name, hi=100))
+    return resolved(args)[1]
 
 
 def run(args):
     started = time.perf_counter()
-    systems = ALL_SYSTEMS if args.systems.strip() == "all" else [
-        s.strip() for s in args.systems.split(",") if s.strip()]
+    exp, settings, info = resolved(args, progress=not args.json)
+    measured_now = info.pop("measured_now", None)
     try:
-        net = network_files.load_workload(args.network)
-        est = estimate(net, settings_from_args(args), systems)
+        net = network_files.load_workload(exp["network"])
+        est = estimate(net, settings, exp["estimate"]["systems"])
     except (NetworkError, SettingError) as e:
         raise UserError(str(e)) from None
     data = est.as_dict()
+    data["accuracy"] = info
     data["command"] = " ".join(["crosstrain"] + [shlex.quote(a) for a in sys.argv[1:]]) \
         if sys.argv[1:2] == ["estimate"] else None
     files = []
     if not args.no_report:
         from crosstrain.estimate_report import write_report
-        files = write_report(data, args.out, plots=not args.no_plots)
+        files = write_report(data, args.out, plots=not args.no_plots,
+                             experiment=experiment.to_toml(exp, data["command"]))
         data["report_dir"] = args.out
     data["elapsed_s"] = time.perf_counter() - started
-    emit(args, data, _text(data, args.out, files))
+    text = _text(data, args.out, files)
+    if measured_now is not None:
+        text += f"\naccuracy {'measured now and cached' if measured_now else 'from the cache'}: {info['file']}"
+    emit(args, data, text)
     return 0
 
 
@@ -194,6 +181,11 @@ def _text(data: dict, out: str, files: list[str]) -> str:
                      "-" if life is None else life, s["gain_loss_ratio"], s["schedule"]])
     text = table(["system", "latency ms", "energy mJ", "area mm2", "speedup", "energy gain",
                   "lifetime y", "GLR", "schedule"], rows, title=title)
+    sources = {}
+    for s in data["systems"]:
+        sources.setdefault(s["accuracy_source"], []).append(f"{s['name']} {s['accuracy_drop_pct']:.3g}")
+    text += "\n\naccuracy drop (points) and where it came from:" + "".join(
+        f"\n  {source}: {', '.join(names)}" for source, names in sources.items())
     text += ("\n\nspeedup / energy gain vs the GPU; GLR = speedup x energy gain / (1 + accuracy drop %);"
              "\nlifetime: years of continuous training until the busiest cell wears out.")
     if info["passes"]:

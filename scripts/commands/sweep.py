@@ -1,8 +1,9 @@
 """``crosstrain sweep``: one estimate per point of a design-space grid, resumable, with the
 Pareto front of latency, energy and area (docs/sweeps.md).
 
-The base point is ``crosstrain estimate``'s: ``--preset``, ``--baseline-preset``, ``--set``,
-``--network``, ``--systems``, ``--batch``. Each ``--grid NAME=VALUES`` adds an axis with the
+The base point is ``crosstrain estimate``'s: an experiment file (its network, ``[hardware]`` and
+``[estimate]`` systems and batch) and ``--preset``, ``--baseline-preset``, ``--set``,
+``--network``, ``--systems``, ``--batch``, which win over the file. Each ``--grid NAME=VALUES`` adds an axis with the
 names and values of ``--set``; ``--random N`` draws N points of the grid instead of all. Every
 point is one ``crosstrain.estimate(...)`` call (the public API) in this process, a local process
 pool (``--workers N``) or on a Dask cluster (``--engine dask``); results go to
@@ -20,14 +21,15 @@ import time
 from pathlib import Path
 
 from crosstrain import options
-from crosstrain.commands.estimate import add_workload
+from crosstrain import experiment
+from crosstrain.commands.estimate import add_experiment, add_workload
 from crosstrain.errors import UserError
 from crosstrain.experiments import sweep
 from crosstrain.golden import config
 from crosstrain.golden.config import ConfigError
 from crosstrain.output import add_json_flag, emit, table, track
 from crosstrain.rollup import network_files
-from crosstrain.rollup.estimate import ALL_SYSTEMS, parse_system
+from crosstrain.rollup.estimate import ALL_SYSTEMS
 from crosstrain.rollup.mapper import SettingError
 from crosstrain.rollup.networks import NetworkError
 
@@ -61,8 +63,9 @@ def add_arguments(parser):
     parser.add_argument("--random", type=options.int_type(1, sweep.MAX_POINTS), default=None,
                         metavar="N", help="draw N points of the grid (without replacement) instead of all")
     options.add_seed(parser, help="seed of --random")
+    add_experiment(parser)
     add_workload(parser)
-    parser.add_argument("--systems", default="panther", metavar="LIST",
+    parser.add_argument("--systems", default=options.default("panther"), metavar="LIST",
                         help="comma-separated systems, or 'all' (default panther; the GPU baseline "
                              f"is always costed too; choices: {', '.join(ALL_SYSTEMS)})")
     options.add_set(parser, GROUPS, example="converters.adcs_per_array=4 (the base of every point)")
@@ -125,20 +128,25 @@ def _source(text: str) -> dict:
 
 
 def base_point(args) -> dict:
-    """The resolved base point of ``args`` (everything but the grid values), checked."""
-    systems = ALL_SYSTEMS if args.systems.strip() == "all" else [
-        s.strip() for s in args.systems.split(",") if s.strip()]
+    """The resolved base point of ``args`` (everything but the grid values), checked: the
+    experiment file (if given) and the flags given, as ``crosstrain estimate`` reads them."""
+    exp = experiment.resolve(args, systems=["panther"])
+    e, default = exp["estimate"], experiment.DEFAULTS["estimate"]
+    other = [k for k in e if k not in ("systems", "batch") and e[k] != default[k]]
+    if other:
+        raise UserError(f"{args.experiment}: [estimate] {other[0]} is not swept: a sweep takes the "
+                        "network, [hardware] and [estimate] systems and batch of an experiment file "
+                        "(estimate settings as --set names, e.g. mapper.crs_samples); remove it")
+    hw = exp["hardware"]
     try:
-        for s in systems:
-            parse_system(s)
-        network_files.load(args.network)
-        for preset in (args.preset, args.baseline_preset):
+        network_files.load(exp["network"])
+        for preset in (hw["base"], hw["baseline"]):
             config.load(preset)
-    except (NetworkError, SettingError) as e:
-        raise UserError(str(e)) from None
-    return {"schema": sweep.SCHEMA, "network": _source(args.network), "systems": list(systems),
-            "preset": _source(args.preset), "baseline_preset": _source(args.baseline_preset),
-            "batch": args.batch, "set": options.values(args, GROUPS)}
+    except (NetworkError, SettingError) as err:
+        raise UserError(str(err)) from None
+    return {"schema": sweep.SCHEMA, "network": _source(exp["network"]), "systems": e["systems"],
+            "preset": _source(hw["base"]), "baseline_preset": _source(hw["baseline"]),
+            "batch": e["batch"], "set": hw["set"]}
 
 
 def resolve(base: dict, point: dict) -> dict:

@@ -46,6 +46,7 @@ from crosstrain.rollup.reg3d import (
     LINK_NAMES,
     MAPPINGS,
     Reg3dSettings,
+    accuracy_drop,
     gain_loss_ratio,
     gpu_only,
     reg3d_cost,
@@ -123,6 +124,7 @@ class EstimateSettings:
     zero_skip: tuple[tuple[str, float], ...] = _pairs(ZERO_SKIP_DEFAULT)
     write_elim: tuple[tuple[str, float], ...] = _pairs(WRITE_ELIM_DEFAULT)
     accuracy_drop: tuple[tuple[str, float], ...] = _pairs(ACCURACY_DROP_DEFAULT)
+    accuracy_source: tuple[tuple[str, str], ...] = ()   # name -> where its drop came from (reg3d)
     acc_bits: int = 32                  # see crosstrain.rollup.mapper.Technique
     opa_writes_per_cell: float = 1.0    # see crosstrain.rollup.mapper.Technique
     gan_schedule: str = "serial"        # GAN iterations: serial | pipelined (crosstrain.rollup.gan)
@@ -185,7 +187,7 @@ class EstimateSettings:
     def as_dict(self) -> dict:
         d = asdict(self)
         d["reg3d"]["links"] = {l.name: asdict(l) for l in self.reg3d.links}
-        for k in ("overrides", "zero_skip", "write_elim", "accuracy_drop"):
+        for k in ("overrides", "zero_skip", "write_elim", "accuracy_drop", "accuracy_source"):
             d[k] = dict(getattr(self, k))
         return d
 
@@ -242,6 +244,7 @@ def estimate(net: Network | Gan, settings: EstimateSettings = EstimateSettings()
     names = ["gpu"] + [s for s in dict.fromkeys(systems) if s != "gpu"]
     parsed = {n: parse_system(n) for n in names}
     out: list[SystemCost] = []
+    sources: dict[str, str] = {}
     for name in names:
         base, suf = parsed[name]
         if isinstance(net, Gan):
@@ -249,7 +252,8 @@ def estimate(net: Network | Gan, settings: EstimateSettings = EstimateSettings()
                          schedule=settings.gan_schedule, cost=settings.cost)
         else:
             s = system_cost(name, net, settings, settings.batch)[0]
-        s.accuracy_drop_pct = _accuracy_drop(settings, name, base)
+        s.accuracy_drop_pct, sources[name] = accuracy_drop(
+            dict(settings.accuracy_drop), dict(settings.accuracy_source), name, base)
         out.append(s)
     base_s = out[0]
     ratios = {}
@@ -262,6 +266,7 @@ def estimate(net: Network | Gan, settings: EstimateSettings = EstimateSettings()
             raise SettingError(f"{s.name}: {s.latency_s:g} s and {s.energy_j:g} J per iteration against "
                                f"the GPU's {base_s.latency_s:g} s and {base_s.energy_j:g} J: the ratios "
                                "overflow; check the energy and time settings")
+        ratios[s.name]["accuracy_source"] = sources[s.name]
     return Estimate(net, settings, out, ratios)
 
 
@@ -330,13 +335,3 @@ def _nonfinite(value, path: str = "") -> str | None:
 def _suffix_text(suf: set[str]) -> str:
     words = {"zs": "zero skipping + s^2 tconv decomposition", "we": "write elimination"}
     return "".join(f" + {words[s]}" for s in sorted(suf, reverse=True))
-
-
-def _accuracy_drop(settings: EstimateSettings, name: str, base: str) -> float:
-    drops = dict(settings.accuracy_drop)
-    if name in drops:
-        return drops[name]
-    for mapping in MAPPINGS:
-        if base.endswith(mapping):
-            return drops.get(mapping, 0.0)
-    return drops.get(base, 0.0)

@@ -76,10 +76,30 @@ DEFAULT_LINKS = (
          "(reference sheet s.6, s.9); 1 ns"),
 )
 MAPPINGS = ("conservative", "aggressive")
-# [assumption] accuracy drop (percentage points) until measured training exists: the two ends
-# of the paper's 0.05-3.39 % range (conservative keeps more in full precision). Every other
-# system defaults to 0 (16-bit fixed point with enough update headroom; reference sheet s.1).
+# [assumption] accuracy drop (percentage points) when no measured drop is given (`crosstrain
+# train --json`, `crosstrain estimate --accuracy`): the two ends of the paper's 0.05-3.39 % range
+# (conservative keeps more in full precision). Every other system falls back to 0 (16-bit fixed
+# point with enough update headroom; reference sheet s.1).
 ACCURACY_DROP_DEFAULT = {"conservative": 0.05, "aggressive": 3.39}
+#: Where an accuracy drop came from, when no source is given with it (``measured:FILE`` and
+#: ``cache:FILE`` are given by the command line, crosstrain.accuracy).
+PAPER_SOURCE = "paper default [3D-ReG]"
+GIVEN_SOURCE = "given"
+ZERO_SOURCE = "assumed 0 [16-bit fixed point, reference sheet s.1]"
+BASELINE_SOURCE = "baseline"
+
+
+def accuracy_drop(drops: dict, sources: dict, name: str, base: str) -> tuple[float, str]:
+    """The accuracy drop of system ``name`` (base name ``base``, without +zs/+we) and where it
+    came from: the entry of the name itself, else of its 3D-ReG mapping, else of its base name;
+    without one, 0. An entry without a source is the paper's when it equals
+    :data:`ACCURACY_DROP_DEFAULT`, else given."""
+    keys = [name] + [m for m in MAPPINGS if base.startswith("3d-reg") and base.endswith(m)] + [base]
+    for k in keys:
+        if k in drops:
+            paper = ACCURACY_DROP_DEFAULT.get(k) == drops[k]
+            return drops[k], sources.get(k, PAPER_SOURCE if paper else GIVEN_SOURCE)
+    return 0.0, BASELINE_SOURCE if base == "gpu" else ZERO_SOURCE
 
 
 @dataclass(frozen=True)

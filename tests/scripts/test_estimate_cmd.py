@@ -27,7 +27,7 @@ def test_default_run_writes_the_report(tmp_path):
     for name in ("panther+zs+we", "3d-reg-miv-aggressive", "pipelayer", "speedup"):
         assert name in r.stdout
     files = {p.name for p in out.iterdir()}
-    assert files == {"report.md", "report.json", "systems.csv", "layers.csv", "energy_breakdown.png",
+    assert files == {"report.md", "report.json", "systems.csv", "layers.csv", "experiment.toml", "energy_breakdown.png",
                      "latency_per_layer.png", "speedup_energy.png"}
     data = json.loads((out / "report.json").read_text())
     assert data["network"] == "vgg8-cifar10" and data["command"].startswith("crosstrain estimate")
@@ -45,7 +45,8 @@ def test_default_run_writes_the_report(tmp_path):
     r = crosstrain("estimate", "--out", str(out), "--no-plots", "--batch", "8")
     assert r.returncode == 0, r.stderr
     assert victim.read_text() == "precious\n" and sorted(os.listdir(tmp_path)) == ["rep", "victim.txt"]
-    assert {p.name for p in out.iterdir()} == {"report.md", "report.json", "systems.csv", "layers.csv"}
+    assert {p.name for p in out.iterdir()} == {"report.md", "report.json", "systems.csv", "layers.csv",
+                                               "experiment.toml"}
     assert not (out / "systems.csv").is_symlink()
     assert json.loads((out / "report.json").read_text())["batch_size"] == 8
 

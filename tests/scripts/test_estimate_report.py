@@ -11,8 +11,11 @@ import pytest
 
 from crosstrain.errors import UserError
 from crosstrain.estimate_report import PLOT_FILES, REPORT_FILES, write_report
+from crosstrain.experiment import DEFAULTS, to_toml
 from crosstrain.rollup.estimate import EstimateSettings, estimate
 from crosstrain.rollup.networks import builtin
+
+EXPERIMENT = to_toml(DEFAULTS)      # the report keeps the resolved experiment as experiment.toml
 
 
 def tree(folder: Path) -> dict:
@@ -28,7 +31,7 @@ def runs(tmp_path_factory):
     new = estimate(net, EstimateSettings(batch=64), ("panther", "3d-reg-tsv-aggressive")).as_dict()
     old = estimate(net, EstimateSettings(batch=32), ("panther", "pipelayer")).as_dict()
     folder = tmp_path_factory.mktemp("earlier") / "rep"
-    write_report(old, folder)
+    write_report(old, folder, experiment=EXPERIMENT)
     return new, folder
 
 
@@ -51,7 +54,7 @@ def test_disk_full_in_any_file_leaves_the_earlier_report(earlier, failing_write,
     new, rep, before = earlier
     made = failing_write(name)
     with pytest.raises(UserError) as e:
-        write_report(new, rep)
+        write_report(new, rep, experiment=EXPERIMENT)
     assert made and made[0].fired, f"{name} was never written past 100 bytes"
     msg = str(e.value)
     assert "\n" not in msg and "No space left on device" in msg and name in msg and "unchanged" in msg
@@ -62,13 +65,13 @@ def test_ctrl_c_while_plotting_leaves_the_earlier_report(earlier, failing_write)
     new, rep, before = earlier
     made = failing_write(PLOT_FILES[1], KeyboardInterrupt(), budget=1000)
     with pytest.raises(KeyboardInterrupt):
-        write_report(new, rep)
+        write_report(new, rep, experiment=EXPERIMENT)
     assert made[0].fired and tree(rep) == before
 
 
 def test_new_report_replaces_the_earlier_one_whole(earlier):
     new, rep, _ = earlier
-    files = write_report(new, rep, plots=False)
+    files = write_report(new, rep, plots=False, experiment=EXPERIMENT)
     assert sorted(files) == sorted(p.name for p in rep.iterdir()) == sorted(set(REPORT_FILES) - set(PLOT_FILES))
     assert [p.name for p in rep.parent.iterdir()] == ["rep"]
     assert json.loads((rep / "report.json").read_text()) == new
