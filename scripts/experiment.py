@@ -59,7 +59,7 @@ from crosstrain.rollup.mapper import (
     ZERO_SKIP_DEFAULT,
     SettingError,
 )
-from crosstrain.rollup.networks import BUILTIN, NetworkError
+from crosstrain.rollup.networks import BUILTIN, GANS, NetworkError
 from crosstrain.rollup.reg3d import ACCURACY_DROP_DEFAULT, MAPPINGS
 
 GROUPS = ("hardware", "estimate")       # the --set names a file's [hardware] takes
@@ -269,9 +269,9 @@ def load(path: str | Path) -> dict:
         v = f.data["network"]
         if not isinstance(v, str):
             f.fail(None, "network", f"network = {shown(v)}: a built-in network name or a file")
-        out["network"] = f.relative(v, BUILTIN)
+        out["network"] = f.relative(v, {**BUILTIN, **GANS})
         try:
-            network_files.load(out["network"])
+            network_files.load_workload(out["network"])
         except NetworkError as e:
             f.fail(None, "network", str(e))
     if "hardware" in f.data:
@@ -435,7 +435,7 @@ def to_toml(exp: dict, command: str | None = None) -> str:
              "`crosstrain estimate experiment.toml` repeats it."]
     if command:
         lines.append(f"# Produced by: {' '.join(command.splitlines())}")
-    lines += [f"network = {_toml_value(_absolute(exp['network'], BUILTIN))}", "", "[hardware]"]
+    lines += [f"network = {_toml_value(_absolute(exp['network'], {**BUILTIN, **GANS}))}", "", "[hardware]"]
     hw = exp["hardware"]
     lines += [f"{k} = {_toml_value(_absolute(hw[k], config.presets()))}" for k in ("base", "baseline")]
     lines += [f"{_key(k)} = {_toml_value(v)}" for k, v in sorted(hw["set"].items())]

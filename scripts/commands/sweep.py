@@ -139,7 +139,7 @@ def base_point(args) -> dict:
                         "(estimate settings as --set names, e.g. mapper.crs_samples); remove it")
     hw = exp["hardware"]
     try:
-        network_files.load(exp["network"])
+        network_files.load_workload(exp["network"])
         for preset in (hw["base"], hw["baseline"]):
             config.load(preset)
     except (NetworkError, SettingError) as err:
