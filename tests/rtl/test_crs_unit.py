@@ -53,6 +53,7 @@ def test_saturated_slices_and_weights():
     check(p, model, golden, out, "saturated")
 
 
+@pytest.mark.slow
 def test_full_size_crs_matches_golden():
     p = periphery_params({"converters.adcs_per_array": 16, "crossbar.read_latency_ns": 4,
                           "device.write_latency_ns": 4, "crossbar.rows": 8})

@@ -91,10 +91,17 @@ def test_reset_mid_opa_then_a_whole_opa(seed):
     assert port.pulses == [cycles.opa_cycles(p.cfg)], f"seed={seed}"
 
 
+# panther's widths on 32 x 32 by default (the same datapath per row and column; a Verilator build
+# of the full-size driver takes minutes on two cores); panther at full size in the `slow` run
+BENCH_SIZES = [pytest.param({"crossbar.rows": 32, "crossbar.cols": 32}, id="32x32"),
+               pytest.param({}, id="panther", marks=pytest.mark.slow)]
+
+
 @pytest.mark.cocotb
+@pytest.mark.parametrize("size", BENCH_SIZES)
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-def test_cocotb_bench(simulator):
-    p = periphery_params()                                                # panther, full size
+def test_cocotb_bench(simulator, size):
+    p = periphery_params(size)
     tests, failed = run_bench(OpaDriver(params=p), design="opa_driver",
                               params={"periphery": p.as_dict(), "seed": 1}, simulator=simulator,
                               test_module="crosstrain.tb.opa_bench")
