@@ -57,6 +57,7 @@ import math
 from dataclasses import dataclass
 
 from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.write_elim import ComparatorParams
 
 
 def ns_to_cycles(cfg: HardwareConfig, ns: float) -> int:
@@ -131,3 +132,11 @@ def crs_cycles(cfg: HardwareConfig) -> int:
 
 def cycles_to_seconds(cfg: HardwareConfig, cycles: int | float) -> float:
     return cycles / (cfg.tile.clock_ghz * 1e9)
+
+
+def comparator_latency(p: ComparatorParams) -> int:
+    """Cycles from a beat accepted by the write-elimination comparator
+    (:class:`crosstrain.rtl.write_elim.WriteEliminator`) to its result valid, with the result
+    always taken: one per register stage (``p.stages``). Back to back, one beat per cycle."""
+    return p.stages
+
