@@ -140,3 +140,13 @@ def comparator_latency(p: ComparatorParams) -> int:
     always taken: one per register stage (``p.stages``). Back to back, one beat per cycle."""
     return p.stages
 
+
+def level_sum_stages(cfg: HardwareConfig) -> int:
+    """Register stages of the ADC sequencer's sum of a step's drive levels (the offset-encoding
+    correction of :class:`crosstrain.rtl.adc_sequencer.AdcSequencer`). The sum is taken at the
+    step's sample, ``read_cycles - 1`` cycles after the step's levels are first driven, so up to
+    that many stages cost no cycle: the schedule above does not change. One stage per two adder
+    levels of the ``max(rows, cols)``-input tree is enough (panther: 3 stages of its 7 levels,
+    under 128 read cycles)."""
+    levels = (max(cfg.crossbar.rows, cfg.crossbar.cols) - 1).bit_length()
+    return max(0, min(-(-levels // 2) - 1, mvm_schedule(cfg).read_cycles - 1))

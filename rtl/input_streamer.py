@@ -25,25 +25,15 @@ def vector_layout(p: PeripheryParams) -> data.StructLayout:
 def token_layout(p: PeripheryParams) -> data.StructLayout:
     """One crossbar step: the DAC level of every line, the step index (its shift; the sign step
     is ``input_steps - 1``), ``sign``, ``first`` (clear the accumulators), ``last`` (emit the
-    output), ``empty`` (an all-zero vector: no drive, output zero), ``level_sum`` (sum of the
-    levels, for the offset-encoding correction) and the mode."""
-    dac_max = (1 << p.dac_bits) - 1
+    output), ``empty`` (an all-zero vector: no drive, output zero) and the mode. (The sum of
+    the levels, for the offset-encoding correction, is the ADC sequencer's: it sums its drive
+    while the step is read.)"""
     return data.StructLayout({
         "levels": data.ArrayLayout(p.dac_bits, lines(p)),
         "step": range(p.input_steps),
         "sign": 1, "first": 1, "last": 1, "empty": 1,
-        "level_sum": range(lines(p) * dac_max + 1),
         "transposed": 1,
     })
-
-
-def tree_sum(values):
-    """Sum of ``values`` as a balanced adder tree (widths grow one bit per level)."""
-    terms = list(values)
-    while len(terms) > 1:
-        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
-                 for k in range(0, len(terms), 2)]
-    return terms[0]
 
 
 class InputStreamer(wiring.Component):
@@ -154,7 +144,6 @@ class InputStreamer(wiring.Component):
                          tok.first.eq(accept),
                          tok.last.eq(rest == 0),
                          tok.empty.eq(accept & (issued_in == 0)),
-                         tok.level_sum.eq(tree_sum(levels)),
                          tok.transposed.eq(Mux(accept, vin.transposed, mode))]
         with m.If(load):
             m.d.sync += held.eq(1)

@@ -56,7 +56,6 @@ def test_every_step_matches_input_steps(dac_bits, seed):
             assert np.array_equal(levels_of(tok, p.rows), steps[k, n]), note
             assert tuple(tok[f] for f in ("step", "sign", "first", "last", "empty")) == \
                 (k, k == s - 1, k == 0, k == s - 1, 0), note
-            assert tok["level_sum"] == steps[k, n].sum(), note
 
 
 @pytest.mark.parametrize("dac_bits", [1, 2])
@@ -77,7 +76,7 @@ def test_zero_skipping_issues_exactly_the_golden_tokens(dac_bits, seed):
     for tok, (n, k, *_ , empty) in zip(tokens, want):
         lv = levels_of(tok, p.rows)
         assert np.array_equal(lv, 0 * lv if empty else steps[k, n]), f"seed={seed} token {n},{k}"
-        assert tok["level_sum"] == lv.sum() and tok["sign"] == (k == p.input_steps - 1)
+        assert tok["sign"] == (k == p.input_steps - 1)
     assert (want[:, 4] == 1).sum() >= 2 and len(want) < len(xs) * p.input_steps
 
 
