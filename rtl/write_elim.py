@@ -59,9 +59,9 @@ class WriteEliminator(wiring.Component):
 
     Timing: a beat's result is valid ``params.stages`` cycles after the beat is accepted
     (:func:`crosstrain.golden.cycles.comparator_latency`): stage 1 compares every lane, stage 2
-    counts the live and significant lanes, stage 3 closes the group and loads the result and the
-    counters (with fewer stages, the later ones share a cycle with the earlier). The stages move
-    together, one beat per cycle while the result is read.
+    counts the live and significant lanes, stage 3 closes the group, stage 4 loads the result
+    and the counters (with fewer stages, the later ones share a cycle with the earlier). The
+    stages move together, one beat per cycle while the result is read.
 
     Parameters
     ----------
@@ -150,7 +150,7 @@ class WriteEliminator(wiring.Component):
                         n_live=n_live, n_skip=n_skip, n_sig=n_sig, last=s["last"],
                         granularity=s["granularity"], row_group=s["row_group"])
 
-        # stage 3: the group, the result register and the counters
+        # stage 3: the group
         pos = Signal(p.group_bits)                 # beats of the current group so far
         acc = Signal()                             # some element of the group so far significant
         acc_live = Signal(p.count_width)           # live elements of the group so far
@@ -159,20 +159,24 @@ class WriteEliminator(wiring.Component):
         running = acc | s["any"]
         end = cell | s["last"] | (row & (pos + 1 >= s["row_group"]))
         group_live = self._saturate(acc_live + s["n_live"])
-        take = s["valid"] & advance
-        with m.If(take):
-            m.d.sync += [self.o.payload.mask.eq(s["sig"]), self.o.payload.group_end.eq(end),
-                         self.o.payload.group_write.eq(running)]
+        with m.If(s["valid"] & advance):
             with m.If(end):
                 m.d.sync += [acc.eq(0), pos.eq(0), acc_live.eq(0)]
             with m.Else():
                 m.d.sync += [acc.eq(running), pos.eq(pos + 1), acc_live.eq(group_live)]
+        s = self._stage(m, advance, s["valid"], p.stages >= 4, mask=s["sig"], end=end,
+                        write=running,
+                        add_issued=Mux(cell, s["n_sig"], Mux(end & running, group_live, 0)),
+                        add_elim=Mux(cell, s["n_skip"], Mux(end & ~running, group_live, 0)))
+
+        # stage 4: the result register and the counters
+        take = s["valid"] & advance
+        with m.If(take):
+            m.d.sync += [self.o.payload.mask.eq(s["mask"]), self.o.payload.group_end.eq(s["end"]),
+                         self.o.payload.group_write.eq(s["write"])]
         with m.If(advance):
             m.d.sync += full.eq(s["valid"])
-
-        add_issued = Mux(cell, s["n_sig"], Mux(end & running, group_live, 0))
-        add_elim = Mux(cell, s["n_skip"], Mux(end & ~running, group_live, 0))
-        for counter, add in ((self.issued, add_issued), (self.eliminated, add_elim)):
+        for counter, add in ((self.issued, s["add_issued"]), (self.eliminated, s["add_elim"])):
             with m.If(self.clear):
                 m.d.sync += counter.eq(0)
             with m.Elif(take):
@@ -194,5 +198,9 @@ class WriteEliminator(wiring.Component):
         return out
 
     def _saturate(self, value):
-        top = self._params.count_max
-        return Mux(value > top, top, value)
+        """An unsigned ``value`` clipped to ``count_max``, by its bits above ``count_width``
+        (no comparison carry chain)."""
+        cw = self._params.count_width
+        if len(value) <= cw:
+            return value
+        return Mux(value[cw:].any(), self._params.count_max, value[:cw])
