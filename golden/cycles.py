@@ -64,6 +64,7 @@ import math
 from dataclasses import dataclass
 
 from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.write_elim import ComparatorParams
 
 
 def ns_to_cycles(cfg: HardwareConfig, ns: float) -> int:
@@ -147,3 +148,21 @@ def graph_stream_cycles(cfg: HardwareConfig, edges_per_block) -> int:
 
 def cycles_to_seconds(cfg: HardwareConfig, cycles: int | float) -> float:
     return cycles / (cfg.tile.clock_ghz * 1e9)
+
+
+def comparator_latency(p: ComparatorParams) -> int:
+    """Cycles from a beat accepted by the write-elimination comparator
+    (:class:`crosstrain.rtl.write_elim.WriteEliminator`) to its result valid, with the result
+    always taken: one per register stage (``p.stages``). Back to back, one beat per cycle."""
+    return p.stages
+
+
+def level_sum_stages(cfg: HardwareConfig) -> int:
+    """Register stages of the ADC sequencer's sum of a step's drive levels (the offset-encoding
+    correction of :class:`crosstrain.rtl.adc_sequencer.AdcSequencer`). The sum is taken at the
+    step's sample, ``read_cycles - 1`` cycles after the step's levels are first driven, so up to
+    that many stages cost no cycle: the schedule above does not change. One stage per two adder
+    levels of the ``max(rows, cols)``-input tree is enough (panther: 3 stages of its 7 levels,
+    under 128 read cycles)."""
+    levels = (max(cfg.crossbar.rows, cfg.crossbar.cols) - 1).bit_length()
+    return max(0, min(-(-levels // 2) - 1, mvm_schedule(cfg).read_cycles - 1))

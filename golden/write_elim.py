@@ -175,16 +175,20 @@ class ComparatorParams:
     width        bits of a signed element (a fixed-point code, or a cell level)
     count_width  bits of the saturating issued / eliminated counters
     group_bits   bits of the row-group register (groups of 1 .. 2**group_bits - 1 rows)
+    stages       register stages from a beat to its result (1: comparison, counts, group and
+                 counters in one cycle; 2: the comparison registered; 3: the counts too; 4: the
+                 group too); the result's latency, :func:`crosstrain.golden.cycles.comparator_latency`
     """
 
     lanes: int = 128
     width: int = 16
     count_width: int = 32
     group_bits: int = 8
+    stages: int = 4
 
     def __post_init__(self):
         for name, lo, hi in (("lanes", 1, 1024), ("width", 2, 32), ("count_width", 1, 64),
-                             ("group_bits", 1, 16)):
+                             ("group_bits", 1, 16), ("stages", 1, 4)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ValueError(f"ComparatorParams.{name} must be an integer in [{lo}, {hi}], "

@@ -7,13 +7,14 @@ from amaranth.hdl import Module, Mux, ResetSignal, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from crosstrain.golden.cycles import mvm_schedule
+from crosstrain.golden.cycles import level_sum_stages, mvm_schedule
 from crosstrain.golden.periphery import check_params
+from crosstrain.rtl.adder_tree import tree_sum
 from crosstrain.rtl.input_streamer import lines, token_layout
 from crosstrain.rtl.ports import FlowSignature, codes_layout
 
-#: Token fields a step's records carry.
-BOOKKEEPING = ("step", "sign", "first", "last", "empty", "level_sum", "transposed")
+#: Token fields a step's records carry (with the sum of the step's levels).
+BOOKKEEPING = ("step", "sign", "first", "last", "empty", "transposed")
 
 
 class MvmPortSignature(wiring.Signature):
@@ -46,13 +47,14 @@ class MvmPortSignature(wiring.Signature):
 
 def record_layout(p) -> data.StructLayout:
     """One conversion's codes and bookkeeping: ``end`` marks the step's last conversion
-    (with ``last``, the vector's final one); the rest is the step token's. Records flow
+    (with ``last``, the vector's final one), ``level_sum`` is the sum of the step's DAC levels
+    (for the offset-encoding correction); the rest is the step token's. Records flow
     without back-pressure (``FlowSignature``: ADC results cannot wait)."""
     return data.StructLayout({
         "codes": codes_layout(p, p.arrays),
         "step": range(p.input_steps),
         "sign": 1, "first": 1, "last": 1, "empty": 1, "end": 1,
-        "level_sum": token_layout(p)["level_sum"].shape,
+        "level_sum": range(lines(p) * ((1 << p.dac_bits) - 1) + 1),
         "transposed": 1,
     })
 
@@ -65,7 +67,9 @@ class AdcSequencer(wiring.Component):
     of the step's ``step_interval`` (:func:`crosstrain.golden.cycles.mvm_schedule`), so the next step is
     driven while this one converts (sample-and-hold). The ``adcs_per_array`` ADCs of every array
     convert the held lines in ``conv_cycles`` consecutive cycles starting the cycle after the
-    sample. Every ADC is busy every cycle when ``conv_cycles == step_interval`` and tokens keep
+    sample. The sum of the step's levels (each record's ``level_sum``) is an adder tree of
+    :func:`crosstrain.golden.cycles.level_sum_stages` register stages, hidden under the read
+    time: it is taken at the sample. Every ADC is busy every cycle when ``conv_cycles == step_interval`` and tokens keep
     coming. An ``empty`` token occupies one step slot without sampling or converting (its
     records still flow, zero-valued, so its output leaves in order).
 
@@ -140,8 +144,11 @@ class AdcSequencer(wiring.Component):
         m.d.comb += [capture_ok.eq(~busy | done),
                      self.xbar.convert.eq(go & ~book.empty),
                      self.xbar.line.eq(j)]
+        # the levels are held from the step's first cycle; the sample is read_cycles - 1 later
+        level_sum = tree_sum([tok.levels[k] for k in range(lines(p))], m=m,
+                             stages=level_sum_stages(p.cfg), name="level_sum")
         with m.If(capture):
-            m.d.sync += [busy.eq(1), j.eq(0)]
+            m.d.sync += [busy.eq(1), j.eq(0), book.level_sum.eq(level_sum)]
             m.d.sync += [getattr(book, f).eq(getattr(tok, f)) for f in BOOKKEEPING]
         with m.Elif(done):
             m.d.sync += busy.eq(0)
@@ -157,6 +164,6 @@ class AdcSequencer(wiring.Component):
         m.d.sync += self.o.valid.eq(go)
         with m.If(go):
             m.d.sync += [getattr(rec, f).eq(getattr(book, f)) for f in BOOKKEEPING]
-            m.d.sync += rec.end.eq(end)
+            m.d.sync += [rec.end.eq(end), rec.level_sum.eq(book.level_sum)]
         m.d.comb += [self.o.payload.eq(rec), self.o.payload.codes.eq(self.xbar.codes)]
         return m

@@ -31,6 +31,18 @@ def result_layout(p: PeripheryParams, lanes: int) -> data.StructLayout:
     })
 
 
+def clip_signed(value, bits: int):
+    """``value`` (signed) clipped to signed ``bits`` bits, decided by its top bits: in range when
+    they all equal the sign, else the bound of the sign's side (no comparison carry chains)."""
+    width = len(value)
+    if width <= bits:
+        return value
+    top = value[bits - 1:]
+    fits = (top == 0) | (top == (1 << (width - bits + 1)) - 1)
+    return Mux(fits, value[:bits].as_signed(),
+               Mux(value[-1], -(1 << (bits - 1)), (1 << (bits - 1)) - 1))
+
+
 class CrsCompose(wiring.Component):
     """Composes update-slice levels into the wide weight, rounds it to ``weight_bits`` and
     re-slices it, for ``lanes`` columns at once; exactly :meth:`crosstrain.golden.opa.UpdateArrays.crs`.
@@ -99,24 +111,22 @@ class CrsCompose(wiring.Component):
 
         # stage 1: the wide weight of every lane, clipped to signed W bits
         wide = [Signal(signed(wide_bits), name=f"wide{k}") for k in range(lanes)]
-        lo, hi = -(1 << (wide_bits - 1)), (1 << (wide_bits - 1)) - 1
         for k in range(lanes):
             terms = [(self.i.payload[s][k][:p.slice_bits[s]] - bias[s]) << (b * s) for s in range(n_upd)]
             total = Signal(signed(wide_bits + max(p.slice_bits) + n_upd.bit_length() + 1),
                            name=f"total{k}")
             m.d.comb += total.eq(sum(terms) - (1 << (wide_bits - 1)))
-            m.d.comb += wide[k].eq(Mux(total < lo, lo, Mux(total > hi, hi, total)))
+            m.d.comb += wide[k].eq(clip_signed(total, wide_bits))
         wide_q, valid_q = self._stage(m, wide, self.i.valid, "wide")
 
         # stage 2: round, clip, re-slice
         result = Signal(result_layout(p, lanes))
-        w_lo, w_hi = -(1 << (wb - 1)), (1 << (wb - 1)) - 1
         for k in range(lanes):
             w = Signal(signed(wb), name=f"weight{k}")
             if drop:
                 rounded = Signal(signed(wide_bits + 1 - drop), name=f"rounded{k}")
                 m.d.comb += rounded.eq((wide_q[k] + (1 << (drop - 1))) >> drop)
-                m.d.comb += w.eq(Mux(rounded > w_hi, w_hi, Mux(rounded < w_lo, w_lo, rounded)))
+                m.d.comb += w.eq(clip_signed(rounded, wb))
             else:
                 m.d.comb += w.eq(wide_q[k])
             m.d.comb += result.weight[k].eq(w)

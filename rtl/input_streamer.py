@@ -25,23 +25,38 @@ def vector_layout(p: PeripheryParams) -> data.StructLayout:
 def token_layout(p: PeripheryParams) -> data.StructLayout:
     """One crossbar step: the DAC level of every line, the step index (its shift; the sign step
     is ``input_steps - 1``), ``sign``, ``first`` (clear the accumulators), ``last`` (emit the
-    output), ``empty`` (an all-zero vector: no drive, output zero), ``level_sum`` (sum of the
-    levels, for the offset-encoding correction) and the mode."""
-    dac_max = (1 << p.dac_bits) - 1
+    output), ``empty`` (an all-zero vector: no drive, output zero) and the mode. (The sum of
+    the levels, for the offset-encoding correction, is the ADC sequencer's: it sums its drive
+    while the step is read.)"""
     return data.StructLayout({
         "levels": data.ArrayLayout(p.dac_bits, lines(p)),
         "step": range(p.input_steps),
         "sign": 1, "first": 1, "last": 1, "empty": 1,
-        "level_sum": range(lines(p) * dac_max + 1),
         "transposed": 1,
     })
 
 
-def tree_sum(values):
-    """Sum of ``values`` as a balanced adder tree (widths grow one bit per level)."""
+#: Lines per copy of the token's load enable (see InputStreamer.elaborate).
+GROUP = 16
+
+
+def lowest(bits):
+    """The lowest set bit of ``bits``, one-hot (0 when none is)."""
+    return (bits & (~bits + 1))[:len(bits)]
+
+
+def encode(onehot):
+    """The index of the set bit of ``onehot`` (0 when none is)."""
+    n = len(onehot)
+    return Cat(Cat(onehot[j] for j in range(n) if j >> b & 1).any()
+               for b in range(max(1, (n - 1).bit_length())))
+
+
+def tree_or(values):
+    """OR of ``values`` as a balanced tree."""
     terms = list(values)
     while len(terms) > 1:
-        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
+        terms = [terms[k] | terms[k + 1] if k + 1 < len(terms) else terms[k]
                  for k in range(0, len(terms), 2)]
     return terms[0]
 
@@ -104,9 +119,12 @@ class InputStreamer(wiring.Component):
         p = self._params
         n_lines, d, s = lines(p), p.dac_bits, p.input_steps
         vin = self.i.payload
-        accept = self.i.valid & self.i.ready
-        advance = self.o.valid & self.o.ready
         tok = self.o.payload
+        held = Signal()                                                 # a token is on `o`
+        # the handshakes without `rst` (a reset overrides every register load anyway): the
+        # load enable of the token is one LUT of four registers and ports
+        accept = self.i.valid & (~held | (self.o.ready & tok.last))
+        advance = held & self.o.ready
 
         # the input with lines beyond the mode's driven count cleared. Export time stays linear
         # in the lines (Amaranth 0.5): lines are sliced from signals, not from a field of the
@@ -120,46 +138,64 @@ class InputStreamer(wiring.Component):
             else Mux(Mux(mode_in, k < p.cols, k < p.rows), x_in[k], 0)[:p.input_bits]
             for k in range(n_lines)))
 
-        vec = Signal(data.ArrayLayout(signed(p.input_bits), n_lines))   # the vector being issued
-        rem = Signal(s)                                                 # steps left after the token
+        # the levels of every step of the input, step j's of every line side by side; the
+        # vector being issued is held so (`steps`), and a step is picked by a one-hot `sel`,
+        # registered ahead, so no step index is decoded between the handshake and the token
+        width = n_lines * d
+        chunks_in = [self._chunks(masked[k]) for k in range(n_lines)]
+        steps_in = [Cat(c[j * d:(j + 1) * d] for c in chunks_in) for j in range(s)]
+        steps = Signal(s * width)
+        rem = Signal(s)                                # steps left after the token on `o`
+        sel = Signal(s)                                # one-hot: the lowest of `rem`
         mode = Signal()
-        with m.If(accept):
-            m.d.sync += [vec.eq(masked), mode.eq(vin.transposed)]
 
         if self._skip_zero:
-            chunks_in = [self._chunks(masked[k]) for k in range(n_lines)]
-            issued_in = Cat(Cat(c[j * d:(j + 1) * d] for c in chunks_in).any() for j in range(s))
+            issued_in = Cat(v.any() for v in steps_in)
         else:
             issued_in = Const((1 << s) - 1, s)
+        first_in = lowest(issued_in)
+        rest_in, rest_v = issued_in & ~first_in, rem & ~sel
+        last = Mux(accept, rest_in == 0, rest_v == 0)
+        sel_next = Mux(accept, lowest(rest_in), lowest(rest_v))
 
-        src_mask = Signal(s)
-        src = Signal(data.ArrayLayout(signed(p.input_bits), n_lines))
-        m.d.comb += [src_mask.eq(Mux(accept, issued_in, rem)),
-                     src.eq(Mux(accept, masked.as_value(), vec.as_value()))]
-        step = Signal(range(s))
-        for j in reversed(range(s)):          # lowest pending step wins
-            with m.If(src_mask[j]):
-                m.d.comb += step.eq(j)
-        rest = Signal(s)
-        m.d.comb += rest.eq(src_mask & (src_mask - 1))
-        levels = [self._chunks(src[k]).word_select(step, d) for k in range(n_lines)]
+        def pick(words, onehot):
+            terms = [w & onehot[j].replicate(len(w)) for j, w in enumerate(words)]
+            return tree_or(terms)
 
-        load = accept | (advance & ~tok.last)
-        held = Signal()                                                 # a token is on `o`
-        with m.If(load):
-            m.d.sync += [rem.eq(rest),
-                         tok.levels.eq(Cat(levels)),
+        # every GROUP lines have their own copy of `held`, `last` and `sel`, and so their own
+        # load enable: no one net fans out to all the levels and the held vector
+        for g, lo in enumerate(range(0, width, GROUP * d)):
+            hi = min(width, lo + GROUP * d)
+            if g == 0:
+                held_g, last_g, sel_g = held, tok.last, sel
+            else:
+                held_g = Signal(name=f"held{g}", attrs={"keep": 1})
+                last_g = Signal(name=f"last{g}", attrs={"keep": 1})
+                sel_g = Signal(s, name=f"sel{g}", attrs={"keep": 1})
+            accept_g = self.i.valid & (~held_g | (self.o.ready & last_g))
+            advance_g = held_g & self.o.ready
+            with m.If(accept_g):
+                m.d.sync += [steps[j * width + lo:j * width + hi].eq(steps_in[j][lo:hi])
+                             for j in range(s)]
+            with m.If(accept_g | (advance_g & ~last_g)):
+                m.d.sync += [held_g.eq(1), last_g.eq(last), sel_g.eq(sel_next),
+                             tok.levels.as_value()[lo:hi].eq(Mux(
+                                 accept_g, pick([w[lo:hi] for w in steps_in], first_in),
+                                 pick([steps[j * width + lo:j * width + hi] for j in range(s)],
+                                      sel_g)))]
+            with m.Elif(advance_g):
+                m.d.sync += held_g.eq(0)
+
+        step = Mux(accept, encode(first_in), encode(sel))
+        with m.If(accept):
+            m.d.sync += mode.eq(vin.transposed)
+        with m.If(accept | (advance & ~tok.last)):
+            m.d.sync += [rem.eq(Mux(accept, rest_in, rest_v)),
                          tok.step.eq(step),
                          tok.sign.eq(step == s - 1),
                          tok.first.eq(accept),
-                         tok.last.eq(rest == 0),
                          tok.empty.eq(accept & (issued_in == 0)),
-                         tok.level_sum.eq(tree_sum(levels)),
                          tok.transposed.eq(Mux(accept, vin.transposed, mode))]
-        with m.If(load):
-            m.d.sync += held.eq(1)
-        with m.Elif(advance):
-            m.d.sync += held.eq(0)
         rst = ResetSignal()
         m.d.comb += [self.o.valid.eq(held & ~rst),
                      self.i.ready.eq((~held | (self.o.ready & tok.last)) & ~rst)]

@@ -47,7 +47,7 @@ GROUPS = {
     "periphery": (("periphery",), "periphery.out_width"),
     "convt": (("convt",), "convt.FIELD (a transposed conv: in_channels, out_channels, kernel, "
                           "stride, padding, output_padding, height, width, output_size)"),
-    "comparator": (("comparator",), "comparator.FIELD (lanes, width, count_width, group_bits)"),
+    "comparator": (("comparator",), "comparator.FIELD (lanes, width, count_width, group_bits, stages)"),
     "estimate": (("cost", "gpu", "reg3d", "link", "mapper"),
                  "the estimate's cost.*, gpu.*, reg3d.*, link.NAME.*, mapper.*"),
     "graph": (("graph", "memory", "cpu", "gpu"),

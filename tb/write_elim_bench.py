@@ -23,6 +23,7 @@ import cocotb
 import numpy as np
 
 from crosstrain.golden import config, encoding
+from crosstrain.golden.cycles import comparator_latency
 from crosstrain.golden.write_elim import (
     COMPARES,
     GRANULARITIES,
@@ -145,8 +146,9 @@ async def run_segments(tb, p: ComparatorParams, segments, *, pause_in=None, paus
                        settings: bool = True, clear_after: bool = False) -> dict:
     """Each segment's settings write (skipped without ``settings``: the reset values apply),
     then its beats (gaps where ``pause_in`` says), while ``o`` stalls where ``pause_out`` says.
-    Returns the results (mask bits, group_end, group_write) in order and the counters after the
-    last beat (and after a ``clear`` with ``clear_after``)."""
+    Returns the results (mask bits, group_end, group_write) in order, each result's cycles from
+    its beat's acceptance to its transfer (``latency``) and the counters after the last beat
+    (and after a ``clear`` with ``clear_after``)."""
     await tb.reset()
     regs = tb.add(StreamSource(tb, "settings", codec=Codec(settings_layout(p))))
     beats = tb.add(StreamSource(tb, "i", codec=Codec(beat_layout(p)), pause=pause_in))
@@ -164,6 +166,7 @@ async def run_segments(tb, p: ComparatorParams, segments, *, pause_in=None, paus
     await sink.wait(total, timeout=limit)
     out = {"results": [(unpack(t.value["mask"], p.lanes, 1), t.value["group_end"],
                         t.value["group_write"]) for t in sink.transfers],
+           "latency": [r.cycle - b.cycle for r, b in zip(sink.transfers, beats.transfers)],
            "counters": (issued.value, eliminated.value)}
     if clear_after:
         tb.set("clear", 1)
@@ -186,9 +189,15 @@ def simulate(p: ComparatorParams, segments, seed, *, gaps=0.2, stall=0.3, **kw) 
         tb, p, segments, pause_in=pause_in, pause_out=pause_out, **kw))
 
 
-def check(p, segments, out, note):
-    """Every result and both counters against :func:`expected`."""
+def check(p, segments, out, note, *, stalled: bool = True):
+    """Every result and both counters against :func:`expected`; unless ``stalled`` (the
+    results were taken the cycle they were valid), every latency against
+    :func:`crosstrain.golden.cycles.comparator_latency`."""
     results, (issued, eliminated) = out["results"], out["counters"]
+    if not stalled:
+        bad = [k for k, c in enumerate(out["latency"]) if c != comparator_latency(p)]
+        assert not bad, f"beat {bad[0]}: result {out['latency'][bad[0]]} cycles after it, " \
+                        f"model {comparator_latency(p)} ({note})"
     mask, end, write, want_issued, want_elim = expected(p, segments)
     assert len(results) == len(end), f"{len(results)} results for {len(end)} beats ({note})"
     got_mask = np.array([r[0] for r in results], dtype=bool)
@@ -223,7 +232,7 @@ def rtl_write_enables(results, s: Segment) -> np.ndarray:
 # ---- cocotb tests ------------------------------------------------------------------------------
 def setup():
     params = bench_params()
-    p = ComparatorParams(**{k: params[k] for k in ("lanes", "width", "count_width", "group_bits")})
+    p = ComparatorParams(**{k: params[k] for k in ("lanes", "width", "count_width", "group_bits", "stages")})
     return p, np.random.default_rng(params["seed"]), params["seed"]
 
 
@@ -279,5 +288,6 @@ async def counters_saturate_and_clear(dut):
                   np.zeros((beats, lanes), np.int64), np.ones((beats, lanes), bool),
                   np.arange(beats) == beats - 1)
     out = await cocotb_segments(dut, p, [seg], rng, gaps=0, stall=0, clear_after=True)
+    assert set(out["latency"]) == {comparator_latency(p)}, f"latencies {sorted(set(out['latency']))}"
     assert out["counters"] == (p.count_max, 0), f"counters {out['counters']}"
     assert out["cleared"] == (0, 0)

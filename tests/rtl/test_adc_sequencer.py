@@ -31,7 +31,7 @@ def run(p, tokens, *, emit_delay=0):
     final record. The array answers a conversion of line j with code j + 1 on every ADC.
     Returns a per-cycle trace."""
     dut = AdcSequencer(params=p)
-    fields = ("step", "sign", "first", "last", "empty", "level_sum", "transposed")
+    fields = ("step", "sign", "first", "last", "empty", "transposed")
     trace = dict(take=[], sample=[], drive=[], convert=[], line=[], record=[])
     n_codes = p.arrays * p.adcs_per_array
     cycles = sum(mvm_schedule(p.cfg, transposed=t["transposed"]).step_interval for t in tokens)
@@ -55,7 +55,7 @@ def run(p, tokens, *, emit_delay=0):
             trace["convert"].append(conv)
             trace["line"].append(line)
             if ov:
-                trace["record"].append((cycle, {f: getattr(rec, f) for f in fields + ("end",)},
+                trace["record"].append((cycle, {f: getattr(rec, f) for f in fields + ("end", "level_sum")},
                                         [rec.codes[k][a] for k in range(p.arrays)
                                          for a in range(p.adcs_per_array)]))
                 if rec.last and rec.end:
@@ -76,6 +76,9 @@ def run(p, tokens, *, emit_delay=0):
     {"converters.adcs_per_array": 2, "crossbar.read_latency_ns": 4},   # read = conv = 4
     {"crossbar.rows": 6, "crossbar.cols": 8, "converters.adcs_per_array": 2,
      "crossbar.read_latency_ns": 3},                                   # conv 4 / 3 per mode
+    {"crossbar.rows": 32, "crossbar.cols": 32, "converters.adcs_per_array": 8},  # 2 sum stages
+    {"crossbar.rows": 32, "crossbar.cols": 32, "converters.adcs_per_array": 8,
+     "crossbar.read_latency_ns": 2},                                   # 1 sum stage: read 2
 ])
 def test_schedule_matches_the_cycle_model(extra):
     p = periphery_params(SMALL | {"crossbar.read_latency_ns": 3} | extra)
@@ -111,7 +114,7 @@ def test_schedule_matches_the_cycle_model(extra):
             cycle, book, codes = next(recs)
             assert cycle == s + read + j + 1, (extra, tok["vector"], tok["step"], j)
             assert book["end"] == (j == n - 1)
-            assert all(book[f] == tok[f] for f in book if f != "end")
+            assert all(book[f] == tok[f] for f in book if f != "end"), (extra, tok["vector"])
             if not tok["empty"]:
                 assert codes == [j + 1] * len(codes)
     assert next(recs, None) is None

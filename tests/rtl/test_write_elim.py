@@ -22,11 +22,24 @@ from crosstrain.tb.write_elim_bench import (
 )
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_random_beats_under_back_pressure(seed):
-    p = ComparatorParams(lanes=5, width=6, count_width=12, group_bits=3)
+@pytest.mark.parametrize("stages", [1, 2, 3, 4])
+@pytest.mark.parametrize("seed", range(3))
+def test_random_beats_under_back_pressure(seed, stages):
+    p = ComparatorParams(lanes=5, width=6, count_width=12, group_bits=3, stages=stages)
     segments = random_segments(p, np.random.default_rng(seed), 10)
-    check(p, segments, simulate(p, segments, seed), f"seed={seed}")
+    check(p, segments, simulate(p, segments, seed), f"seed={seed} stages={stages}")
+
+
+@pytest.mark.parametrize("stages", [1, 2, 3, 4])
+def test_latency_is_the_cycle_model(stages):
+    """Results always taken: each arrives comparator_latency (= stages) cycles after its beat,
+    with input gaps or back to back."""
+    p = ComparatorParams(lanes=5, width=6, count_width=12, group_bits=3, stages=stages)
+    segments = random_segments(p, np.random.default_rng(7), 6)
+    for gaps in (0.0, 0.3):
+        out = simulate(p, segments, 7, gaps=gaps, stall=0)
+        check(p, segments, out, f"stages={stages} gaps={gaps}", stalled=False)
+        assert set(out["latency"]) == {stages}
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -83,6 +96,8 @@ def test_settings_reset_values_are_value_tile_zero():
     (dict(width=1), "width must be an integer in"),
     (dict(count_width=True), "count_width must be an integer in"),
     (dict(group_bits=17), "group_bits must be an integer in"),
+    (dict(stages=0), "stages must be an integer in"),
+    (dict(stages=5), "stages must be an integer in"),
 ])
 def test_bad_params(kw, needle):
     with pytest.raises(ValueError, match=needle):

@@ -101,8 +101,7 @@ def test_ice40_refuses_more_port_bits_than_pins():
     p = periphery_params({"crossbar.rows": 8, "crossbar.cols": 8}, preset=DEFAULT_PRESET)
     lines = max(p.rows, p.cols)
     vector = lines * p.input_bits + 1                                   # x, transposed
-    token = (lines * p.dac_bits + (p.input_steps - 1).bit_length() + 4
-             + (lines * ((1 << p.dac_bits) - 1)).bit_length() + 1)      # levels, step, flags, level_sum, mode
+    token = lines * p.dac_bits + (p.input_steps - 1).bit_length() + 4 + 1   # levels, step, flags, mode
     bits = 2 + (vector + 2) + (token + 2)
     rc, out, err = cli("input_streamer", *SMALL, "--target", "ice40-up5k")
     assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1
