@@ -12,9 +12,9 @@ from crosstrain.golden import encoding
 from crosstrain.golden.config import ConfigError
 from crosstrain.golden.opa import UpdateArrays
 from crosstrain.golden.periphery import PeripheryParams, check_params
+from crosstrain.rtl.adder_tree import tree_sum
 from crosstrain.rtl.crossbar_unit import CrossbarPortSignature, Mode
 from crosstrain.rtl.crs_compose import copy_levels_layout
-from crosstrain.rtl.adder_tree import tree_sum
 from crosstrain.rtl.opa_driver import pieces_layout
 
 #: Width of the stall-cycle counter (wraps after 2**32 stalled cycles).
