@@ -25,7 +25,7 @@ SYSTEM_KEYS = {"name", "kind", "description", "hardware", "latency_s", "energy_j
                "speedup_vs_gpu", "energy_gain_vs_gpu", "accuracy_drop_pct", "gain_loss_ratio",
                "lifetime_iterations", "lifetime_years", "max_writes_per_cell", "writes_per_cell", "arrays", "tiles",
                "static_energy_j", "components", "area_breakdown", "critical_path", "phases", "schedule",
-               "layers", "notes", "passes"}
+               "layers", "notes", "passes", "accuracy_source"}
 
 
 def test_system_names():
