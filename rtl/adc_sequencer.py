@@ -40,7 +40,7 @@ class MvmPortSignature(wiring.Signature):
             "transposed": Out(1),
             "sample": Out(1),
             "convert": Out(1),
-            "line": Out(range(lpa)),
+            "line": Out(range(max(lpa, 2))),       # 1 bit (always 0) with one line per ADC
             "codes": In(codes_layout(p, p.arrays)),
         })
 

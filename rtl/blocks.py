@@ -32,6 +32,7 @@ from crosstrain.golden.deconv import ConvTranspose
 from crosstrain.golden.write_elim import ComparatorParams
 
 OUT_WIDTH = "periphery.out_width"
+SKIP_ZERO = "periphery.skip_zero"
 
 
 class PeripheryKind:
@@ -42,7 +43,8 @@ class PeripheryKind:
         out_width = overrides.pop(OUT_WIDTH, 0)
         for key in overrides:
             if key.startswith("periphery."):
-                raise ConfigError(f"unknown parameter {key!r}: the periphery's own is {OUT_WIDTH}")
+                raise ConfigError(f"unknown parameter {key!r}: the periphery's own is {OUT_WIDTH}"
+                                  f" ({SKIP_ZERO} for the blocks with an input streamer)")
         return periphery.periphery_params(overrides, preset=preset or periphery.DEFAULT_PRESET,
                                           out_width=out_width)
 
@@ -117,6 +119,12 @@ class Block:
     description: str
     params: PeripheryKind | Fields = PERIPHERY
     keyword: str = "params"
+    skip_zero: bool = False     # takes ``periphery.skip_zero`` (zero skipping in its input streamer)
+
+    def describe(self) -> str:
+        """Its parameters, for ``crosstrain verilog --list``."""
+        text = self.params.describe()
+        return text[:-1] + f", {SKIP_ZERO})" if self.skip_zero else text
 
     def parameters(self, values: dict | None = None, preset: str | None = None):
         """The parameter object for typed ``{"dotted.name": value}`` values and a preset."""
@@ -124,12 +132,23 @@ class Block:
 
     def build(self, values: dict | None = None, preset: str | None = None):
         """The component; a constructor's ValueError/TypeError becomes a one-line ConfigError."""
+        values = dict(values or {})
+        kwargs = {}
+        if self.skip_zero and SKIP_ZERO in values:
+            kwargs["skip_zero"] = _flag(SKIP_ZERO, values.pop(SKIP_ZERO))
         p = self.parameters(values, preset)
         module, cls = self.component.split(":")
         try:
-            return getattr(importlib.import_module(module), cls)(**{self.keyword: p})
+            return getattr(importlib.import_module(module), cls)(**{self.keyword: p}, **kwargs)
         except (ValueError, TypeError) as e:
             raise ConfigError(f"{cls}: {e}") from None
+
+
+def _flag(name: str, value) -> bool:
+    """A switch given as true / false (or 1 / 0)."""
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    raise ConfigError(f"{name} = {value!r} is not allowed: true or false")
 
 
 #: Exportable blocks by name; the name is also the Verilog top module's name.
@@ -147,8 +166,9 @@ BLOCKS: dict[str, Block] = {
         Fields(ComparatorParams, "comparator")),
     "input_streamer": Block(
         "crosstrain.rtl.input_streamer:InputStreamer",
-        "input vectors to DAC step tokens (bit-serial, sign step last; zero skipping off)",
-        PERIPHERY),
+        "input vectors to DAC step tokens (bit-serial, sign step last; zero skipping: "
+        "periphery.skip_zero=true)",
+        PERIPHERY, skip_zero=True),
     "adc_sequencer": Block(
         "crosstrain.rtl.adc_sequencer:AdcSequencer",
         "drives and samples each step, converts the held lines through the shared ADCs",
@@ -160,7 +180,7 @@ BLOCKS: dict[str, Block] = {
     "mvm_unit": Block(
         "crosstrain.rtl.mvm_unit:MvmUnit",
         "bit-sliced MVM / transposed MVM: streamer + ADC sequencer + shift-and-add, one crossbar port",
-        PERIPHERY),
+        PERIPHERY, skip_zero=True),
     "opa_driver": Block(
         "crosstrain.rtl.opa_driver:OpaDriver",
         "PANTHER outer-product update: row bits and 2-bit column pulse widths, four polarity phases",

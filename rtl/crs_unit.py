@@ -34,7 +34,7 @@ class CrsPortSignature(wiring.Signature):
             "rows": Out(p.rows),
             "sample": Out(1),
             "convert": Out(1),
-            "line": Out(range(p.lines_per_adc())),
+            "line": Out(range(max(p.lines_per_adc(), 2))),   # 1 bit (always 0) with one line per ADC
             "codes": In(codes_layout(p, p.update_slices)),
             "write": Out(1),
             "digits": Out(levels_layout(p, p.cols)),

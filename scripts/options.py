@@ -44,7 +44,7 @@ HARDWARE = tuple(f.name for f in fields(HardwareConfig) if f.name != "name")
 #: Names by group: the first part of a dotted name, and how help and errors describe the group.
 GROUPS = {
     "hardware": (HARDWARE, "SECTION.FIELD of the configuration (" + ", ".join(HARDWARE) + ")"),
-    "periphery": (("periphery",), "periphery.out_width"),
+    "periphery": (("periphery",), "periphery.out_width, periphery.skip_zero (mvm_unit, input_streamer)"),
     "convt": (("convt",), "convt.FIELD (a transposed conv: in_channels, out_channels, kernel, "
                           "stride, padding, output_padding, height, width, output_size)"),
     "comparator": (("comparator",), "comparator.FIELD (lanes, width, count_width, group_bits, stages)"),
@@ -67,7 +67,7 @@ SHORT_NAMES = {
     "opa_shift": "precision.opa_shift",
     "clock_ghz": "tile.clock_ghz", "opa_phase_ns": "tile.opa_phase_ns",
     "pipeline_cycles": "tile.pipeline_cycles",
-    "out_width": "periphery.out_width",
+    "out_width": "periphery.out_width", "skip_zero": "periphery.skip_zero",
 }
 
 _NAME = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+")

@@ -16,7 +16,8 @@ DESCRIPTION = (
     "Exports one RTL block as deterministic Verilog (no source paths; the same parameters give the "
     "same text). The top module is named after the block; ports are path__field, clock clk, "
     "synchronous active-high reset rst. Periphery blocks take a preset or TOML file (--preset) "
-    "and --set SECTION.FIELD=VALUE of the configuration and periphery.out_width "
+    "and --set SECTION.FIELD=VALUE of the configuration, periphery.out_width and, for the blocks "
+    "with an input streamer, periphery.skip_zero=true (zero skipping) "
     "(crosstrain.golden.periphery.PeripheryParams); other blocks take --set for the fields of "
     "their own parameter object: comparator.* (write_elim), convt.* (deconv_addr); see --list. "
     "Impossible parameters are one error line naming the parameter.")
@@ -45,7 +46,7 @@ def build(args, name: str):
 
 def run(args):
     if args.list:
-        rows = [[name, b.description, b.params.describe()] for name, b in sorted(BLOCKS.items())]
+        rows = [[name, b.description, b.describe()] for name, b in sorted(BLOCKS.items())]
         emit(args, {"blocks": [{"name": r[0], "description": r[1], "params": r[2]} for r in rows]},
              table(["block", "what it is", "parameters"], rows))
         return 0

@@ -198,3 +198,37 @@ def test_periphery_block_bad_params_are_one_line(capsys, periphery_block, args, 
     rc, out, err = run(capsys, "counter", *args)
     assert rc != 0 and out == "" and len(err.strip().splitlines()) == 1
     assert needle in err
+
+
+SMALL_ARRAY = ("--set", "crossbar.rows=4", "--set", "crossbar.cols=4")
+
+
+def test_skip_zero_is_exportable(capsys):
+    """``periphery.skip_zero=true`` exports the zero-skipping streamer (as MvmUnit(skip_zero=True)
+    builds it); the old ``--param skip_zero=1`` is the same; other blocks and values refuse."""
+    from crosstrain.rtl.export import verilog_text
+    from crosstrain.rtl.mvm_unit import MvmUnit
+
+    _, plain, _ = run(capsys, "mvm_unit", *SMALL_ARRAY)
+    _, skipping, _ = run(capsys, "mvm_unit", *SMALL_ARRAY, "--set", "periphery.skip_zero=true")
+    p = periphery_params({"crossbar.rows": 4, "crossbar.cols": 4})
+    assert skipping == verilog_text(MvmUnit(params=p, skip_zero=True), "mvm_unit") != plain
+    _, old, _ = run(capsys, "mvm_unit", *SMALL_ARRAY, "--param", "skip_zero=1")
+    assert old == skipping
+    _, off, _ = run(capsys, "mvm_unit", *SMALL_ARRAY, "--set", "periphery.skip_zero=false")
+    assert off == plain
+    for args, needle in ((("mvm_unit", "--set", "periphery.skip_zero=2"), "periphery.skip_zero = 2 is not allowed"),
+                         (("crs_unit", "--set", "periphery.skip_zero=true"), "unknown parameter 'periphery.skip_zero'")):
+        rc, out, err = run(capsys, *args)
+        assert rc != 0 and out == "" and len(err.strip().splitlines()) == 1 and needle in err
+
+
+@pytest.mark.parametrize("name", ["mvm_unit", "crs_unit", "crossbar_unit"])
+def test_one_line_per_adc_exports_no_empty_port(capsys, name):
+    """With one line per ADC (4 columns, 4 ADCs) the line-select port is one bit, not the
+    malformed ``[-1:0]`` of a zero-width port."""
+    rc, text, _ = run(capsys, name, *SMALL_ARRAY, "--set", "converters.adcs_per_array=4")
+    assert rc == 0
+    ports = re.findall(r"^\s*(?:input|output) (?:\[(-?\d+):0\] )?(\S+);", text, re.M)
+    assert ports and not [n for width, n in ports if width.startswith("-")]
+    assert {w for w, n in ports if n.endswith("__line")} == {""}      # one bit: no width given
