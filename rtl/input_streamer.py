@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Const, Module, Mux, ResetSignal, Signal, signed
+from amaranth.hdl import C, Cat, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -143,20 +143,27 @@ class InputStreamer(wiring.Component):
         # registered ahead, so no step index is decoded between the handshake and the token
         width = n_lines * d
         chunks_in = [self._chunks(masked[k]) for k in range(n_lines)]
-        steps_in = [Cat(c[j * d:(j + 1) * d] for c in chunks_in) for j in range(s)]
+        # named signals, not expressions: amaranth.sim inlines an expression at every use (and
+        # a slice of a Cat computes the whole Cat), which at 128 lines made the simulation
+        # gigabytes large
+        steps_in = [Signal(width, name=f"step{j}_in") for j in range(s)]
+        m.d.comb += [v.eq(Cat(c[j * d:(j + 1) * d] for c in chunks_in))
+                     for j, v in enumerate(steps_in)]
         steps = Signal(s * width)
         rem = Signal(s)                                # steps left after the token on `o`
         sel = Signal(s)                                # one-hot: the lowest of `rem`
         mode = Signal()
 
-        if self._skip_zero:
-            issued_in = Cat(v.any() for v in steps_in)
-        else:
-            issued_in = Const((1 << s) - 1, s)
-        first_in = lowest(issued_in)
-        rest_in, rest_v = issued_in & ~first_in, rem & ~sel
-        last = Mux(accept, rest_in == 0, rest_v == 0)
-        sel_next = Mux(accept, lowest(rest_in), lowest(rest_v))
+        issued_in, first_in = Signal(s), Signal(s)         # steps to issue, the first of them
+        rest_in, rest_v = Signal(s), Signal(s)
+        last, sel_next = Signal(), Signal(s)
+        m.d.comb += [
+            issued_in.eq(Cat(v.any() for v in steps_in) if self._skip_zero else (1 << s) - 1),
+            first_in.eq(lowest(issued_in)),
+            rest_in.eq(issued_in & ~first_in), rest_v.eq(rem & ~sel),
+            last.eq(Mux(accept, rest_in == 0, rest_v == 0)),
+            sel_next.eq(Mux(accept, lowest(rest_in), lowest(rest_v))),
+        ]
 
         def pick(words, onehot):
             terms = [w & onehot[j].replicate(len(w)) for j, w in enumerate(words)]

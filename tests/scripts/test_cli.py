@@ -105,14 +105,18 @@ def test_ctrl_c_is_one_line():
     import signal
     import time
 
+    # the child starts with SIGINT's default action whatever this process's is (a SIGINT
+    # ignored here would be inherited, and Python installs no KeyboardInterrupt handler then)
     p = subprocess.Popen([sys.executable, "-m", "crosstrain", "writes", "--epochs", "3"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # before the interpreter runs crosstrain's console() a SIGINT is Python's own uncaught
     # KeyboardInterrupt (status -2); a wall-clock wait is no guarantee on a loaded machine, CPU
     # time is: the interpreter and `import crosstrain` take ~0.2 s of it, the work is seconds more
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and p.poll() is None and _cpu_seconds(p.pid) < 1.5:
         time.sleep(0.05)
+    assert p.poll() is None, f"the command ended (status {p.returncode}) before the SIGINT"
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
-    assert p.returncode == 130 and err == "crosstrain: interrupted\n" and out == ""
+    assert (p.returncode, err, out) == (130, "crosstrain: interrupted\n", ""), (p.returncode, err[-2000:])
