@@ -50,14 +50,13 @@ from crosstrain.experiments.train_networks import FLAT, fan_in, matrix_shape
 from crosstrain.experiments.training import (
     TrainingSettings,
     check_stored,
-    col2im,
     he_normal,
-    im2col,
     maxpool,
     rescale,
     unpool,
 )
 from crosstrain.golden import crossbar
+from crosstrain.golden.windows import col2im, im2col
 from crosstrain.golden.array import ProgrammedArray
 from crosstrain.golden.config import ConfigError, HardwareConfig
 from crosstrain.golden.encoding import to_fixed

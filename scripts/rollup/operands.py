@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from crosstrain.golden import deconv
+from crosstrain.golden.windows import col2im, im2col
 from crosstrain.rollup.compiler import Compiled
 from crosstrain.rollup.mapper import gemms
 from crosstrain.rollup.networks import Layer, conv_transpose
@@ -34,23 +35,13 @@ def tconv_phases(layer: Layer) -> list[deconv.Phase]:
     return out
 
 
-def _conv_windows(layer: Layer, x: np.ndarray) -> np.ndarray:
-    """im2col of NCHW ``x``: (N * Ho * Wo, K * K * Cin), rows in (ky, kx, c) order."""
-    k, s, p = layer.kernel, layer.stride, layer.padding
-    xp = np.pad(x.transpose(0, 2, 3, 1), ((0, 0), (p, p), (p, p), (0, 0)))
-    ho, wo = layer.out_h, layer.out_w
-    cols = [xp[:, ky:ky + s * (ho - 1) + 1:s, kx:kx + s * (wo - 1) + 1:s, :]
-            for ky in range(k) for kx in range(k)]
-    return np.concatenate(cols, axis=3).reshape(len(x) * ho * wo, -1)
-
-
 def inputs(layer: Layer, x: np.ndarray) -> list[np.ndarray]:
     """MVM input vectors of every GEMM group: (batch * vectors, rows) each."""
     x = np.asarray(x, dtype=np.int64)
     if layer.kind == "fc":
         return [x.reshape(len(x), -1)]
     if layer.kind == "conv":
-        return [_conv_windows(layer, x)]
+        return [im2col(x.transpose(0, 2, 3, 1), layer.kernel, layer.stride, layer.padding)]
     spec = conv_transpose(layer)
     return [deconv.phase_inputs(spec, x, ph)[:, :ph.y.read_count, :ph.x.read_count]
             .reshape(-1, ph.slots * layer.in_ch) for ph in tconv_phases(layer)]
@@ -114,15 +105,8 @@ def input_error_from(layer: Layer, rows: list[np.ndarray], batch: int) -> np.nda
         return rows[0]
     c, h, w = layer.in_ch, layer.in_h, layer.in_w
     if layer.kind == "conv":
-        k, s, p = layer.kernel, layer.stride, layer.padding
-        ho, wo = layer.out_h, layer.out_w
-        g = rows[0].reshape(batch, ho, wo, k, k, c)
-        dx = np.zeros((batch, max(h + 2 * p, s * (ho - 1) + k), max(w + 2 * p, s * (wo - 1) + k), c),
-                      dtype=np.int64)
-        for ky in range(k):
-            for kx in range(k):
-                dx[:, ky:ky + s * (ho - 1) + 1:s, kx:kx + s * (wo - 1) + 1:s] += g[:, :, :, ky, kx]
-        return dx[:, p:p + h, p:p + w].transpose(0, 3, 1, 2)
+        return col2im(rows[0], (batch, h, w, c), layer.kernel, layer.stride,
+                      layer.padding).transpose(0, 3, 1, 2)
     m = layer.kernel                           # window q, slot j lands on row q - j >= -(K-1)
     dx = np.zeros((batch, c, h + 2 * m, w + 2 * m), dtype=np.int64)
     for ph, r in zip(tconv_phases(layer), rows):

@@ -30,22 +30,6 @@ def test_without_scikit_learn_the_error_names_the_extra(monkeypatch):
         training.digits_file()
 
 
-def test_im2col_and_col2im_are_adjoint():
-    rng = np.random.default_rng(1)
-    a = rng.normal(size=(2, 4, 4, 3))
-    g = rng.normal(size=(2 * 16, 27))
-    assert np.isclose((training.im2col(a) * g).sum(), (a * training.col2im(g, a.shape)).sum())
-
-
-def test_im2col_window_order():
-    a = np.arange(9.0).reshape(1, 3, 3, 1)
-    cols = training.im2col(a)
-    # centre pixel's window is the whole image, in (ky, kx) order
-    assert cols[4].tolist() == list(range(9))
-    # the top-left pixel sees padding above and to the left
-    assert cols[0].tolist() == [0, 0, 0, 0, 0, 1, 0, 3, 4]
-
-
 def test_maxpool_routes_gradients_to_the_winner():
     a = np.array([[1, 5], [3, 2]]).reshape(1, 2, 2, 1)
     pooled, win = training.maxpool(a)
