@@ -125,6 +125,9 @@ class CrossbarUnit(wiring.Component):
         ``CRS_WRITE``) is a row write of ``write_row_cycles`` to row ``rows`` (one-hot) of every
         update slice (``digits``, ``[slice][column]``) and of the forward and backward copies
         (``levels``, ``[array][column]``), data held still while ``write`` is high.
+    busy : Out(1)
+        An accepted command has not finished: an MVM / MVM_T not yet left ``o``, or an OPA or
+        CRS still driving the port.
     """
 
     def __init__(self, *, params: PeripheryParams):
@@ -136,6 +139,7 @@ class CrossbarUnit(wiring.Component):
             "cmd": In(stream.Signature(command_layout(params))),
             "o": Out(stream.Signature(output_layout(params))),
             "xbar": Out(CrossbarPortSignature(params)),
+            "busy": Out(1),
         })
 
     @property
@@ -156,6 +160,7 @@ class CrossbarUnit(wiring.Component):
         m.d.sync += in_flight.eq(in_flight + (mvm.i.valid & mvm.i.ready) - (self.o.valid & self.o.ready))
         mvm_idle = in_flight == 0
         opa_busy, crs_busy = opa.upd.pulse, crs.busy
+        m.d.comb += self.busy.eq(~mvm_idle | opa_busy | crs_busy)
 
         # ---- dispatch -----------------------------------------------------------------------
         is_mvm = (op == Op.MVM) | (op == Op.MVM_T)

@@ -1,0 +1,157 @@
+"""The tile in amaranth.sim: programs of crosstrain.golden.isa words leave the buffer bit for bit as
+crosstrain.golden.interpreter leaves it, in exactly the cycles of the interpreter's model."""
+
+import gc
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from crosstrain.golden import interpreter, isa
+from crosstrain.golden.config import ConfigError
+from crosstrain.golden.periphery import periphery_params
+from crosstrain.rtl.tile import Tile
+from crosstrain.tb.crossbar_unit_bench import random_weights
+
+# 4 x 4 blocks, 2 ADCs, 4-bit inputs in two 2-bit DAC steps: an MVM takes 16 cycles, one every
+# 12. OPA phases of 5 cycles cover 4 driven rows, so the emulator never stalls.
+SMALL = {"crossbar.rows": 4, "crossbar.cols": 4, "converters.adcs_per_array": 2,
+         "converters.dac_bits": 2, "converters.adc_bits": 5,
+         "precision.weight_bits": 8, "precision.weight_frac_bits": 0, "precision.input_bits": 4,
+         "precision.error_bits": 4, "precision.update_slices": 6, "precision.update_slice_bits": 3,
+         "crossbar.read_latency_ns": 3, "device.write_latency_ns": 2, "tile.opa_phase_ns": 5}
+P = periphery_params(SMALL)
+I = isa.Instr.make
+
+
+def simulate(p, tile, program, weights, buffer, *, max_cycles=20_000):
+    """Run ``program`` on a :class:`Tile` holding ``weights`` and ``buffer``: the words offered
+    back to back from cycle 0; returns (buffer at the end, the first cycle ``done`` is high,
+    stalled cycles, ``error``)."""
+    dut = Tile(params=p, tile=tile, weights=weights, init=buffer)
+    words = [isa.encode(i, tile) for i in program]
+    out = {}
+
+    async def bench(ctx):
+        k = 0
+        for cycle in range(max_cycles):
+            ctx.set(dut.instr.valid, k < len(words))
+            ctx.set(dut.instr.payload, words[k] if k < len(words) else 0)
+            if ctx.get(dut.done):
+                out["cycles"] = cycle
+                break
+            if k < len(words) and ctx.get(dut.instr.ready):
+                k += 1
+            await ctx.tick()
+        banks = dut.buffer.memories
+        out["buffer"] = np.array([ctx.get(banks[a % len(banks)].data[a // len(banks)])
+                                  for a in range(tile.buffer_depth)], np.int64)
+        out["stalls"], out["error"] = ctx.get(dut.stall_cycles), ctx.get(dut.error)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert "cycles" in out, f"not done after {max_cycles} cycles"
+    return out["buffer"], out["cycles"], out["stalls"], out["error"]
+
+
+def check(p, tile, program, weights, buffer, note=""):
+    """The tile against the interpreter: buffer bit for bit, cycles exactly, no stall."""
+    want = interpreter.run(program, tile, p.cfg, buffer, weights=weights)
+    got, cycles, stalls, error = simulate(p, tile, program, weights, buffer)
+    assert not error, f"error raised ({note})"
+    bad = np.flatnonzero(got != want.buffer)
+    assert not len(bad), f"buffer[{bad[0]}] = {got[bad[0]]}, golden {want.buffer[bad[0]]} ({note})"
+    assert stalls == 0, f"{stalls} stalled cycles ({note})"
+    assert cycles == want.cycles, f"{cycles} cycles, model {want.cycles} ({note})"
+    return want
+
+
+def inputs(rng, n, length, bits):
+    return rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), (n, length))
+
+
+def test_mvms_pipeline_and_stores_add():
+    """Three vectors through one unit, loaded at offsets, stored plain and added; MARK, NOP."""
+    rng = np.random.default_rng(1)
+    tile = isa.TileParams(units=1, buffer_depth=40, max_length=4)
+    buf = np.zeros(40, np.int64)
+    buf[:12] = inputs(rng, 3, 4, P.input_bits).ravel()
+    buf[30:34] = rng.integers(-50, 50, 4)
+    w = [random_weights(P, rng)]
+    prog = [I("MARK", layer=0, phase=0), I("NOP")]
+    for v in range(3):
+        prog += [I("LOAD", unit=0, reg=0, offset=0, addr=4 * v, length=2),
+                 I("LOAD", unit=0, reg=0, offset=2, addr=4 * v + 2, length=2), I("MVM", unit=0),
+                 I("STORE", unit=0, acc=0, offset=0, addr=12 + 4 * v, length=4)]
+    prog += [I("STORE", unit=0, acc=1, offset=1, addr=31, length=3), I("SYNC", mask=1), I("HALT")]
+    res = check(P, tile, prog, w, buf)
+    # independently: the last output added onto buffer[31:34]
+    assert res.cycles > 3 * 12
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_single_unit_programs(seed):
+    """Random LOAD / MVM / STORE / SYNC / NOP / MARK programs on one unit."""
+    rng = np.random.default_rng(seed)
+    tile = isa.TileParams(units=1, buffer_depth=64, max_length=4, queue_depth=int(rng.integers(1, 4)))
+    buf = np.zeros(64, np.int64)
+    buf[:32] = rng.integers(-(1 << (P.input_bits - 1)), 1 << (P.input_bits - 1), 32)
+    prog = []
+    for _ in range(14):
+        kind = rng.choice(["LOAD", "MVM", "STORE", "SYNC", "NOP", "MARK"], p=[.35, .25, .25, .05, .05, .05])
+        if kind == "LOAD":
+            off = int(rng.integers(0, 4))
+            n = int(rng.integers(1, 5 - off))
+            prog.append(I("LOAD", unit=0, reg=0, offset=off, addr=int(rng.integers(0, 33 - n)), length=n))
+        elif kind == "STORE":
+            off = int(rng.integers(0, 4))
+            n = int(rng.integers(1, 5 - off))
+            prog.append(I("STORE", unit=0, acc=int(rng.integers(0, 2)), offset=off,
+                          addr=int(rng.integers(32, 65 - n)), length=n))
+        elif kind in ("MVM", ):
+            prog.append(I("MVM", unit=0))
+        elif kind == "SYNC":
+            prog.append(I("SYNC", mask=1))
+        elif kind == "MARK":
+            prog.append(I("MARK", layer=1, phase=int(rng.integers(0, 3))))
+        else:
+            prog.append(I("NOP"))
+    prog.append(I("HALT"))
+    try:
+        check(P, tile, prog, [random_weights(P, rng)], buf, f"seed {seed}")
+    except AssertionError:
+        print(f"failing seed {seed}:\n" + "\n".join(i.text() for i in prog))
+        raise
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"tile": isa.TileParams(units=1, buffer_depth=8, max_length=3)},
+     r"tile.max_length = 3 is below the 4 x 4 crossbar's larger side: use max_length >= 4"),
+    ({"params": periphery_params(SMALL | {"precision.error_bits": 6})},
+     r"precision.error_bits = 6 differs from input_bits = 4"),
+    ({"value_bits": 3}, r"value_bits = 3 is not allowed: an integer from \d+ \(out_width, input_bits\) to 64"),
+    ({"weights": []}, r"weights holds 0 blocks, not tile.units = 1"),
+    ({"weights": [np.zeros((4, 3))]}, r"weights\[0\] of shape \(4, 3\) is not the 4 x 4 block"),
+    ({"init": [0] * 7 + [1 << 40]}, r"init value 1099511627776 does not fit value_bits = 32"),
+])
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_bad_parameters_are_one_line(kw, match):
+    with pytest.raises(ConfigError, match=match) as e:
+        Tile(**{"params": P, "tile": isa.TileParams(units=1, buffer_depth=8, max_length=4), **kw})
+    assert "\n" not in str(e.value)
+    with pytest.raises(TypeError, match=r"tile must be a crosstrain.golden.isa.TileParams"):
+        Tile(params=P, tile={"units": 1})
+    gc.collect()                     # the refused objects warn here, inside the filter
+
+
+def test_unexecuted_words_raise_error_and_halt():
+    """LOOP (not executed yet) stops the scheduler with ``error``; nothing after it runs."""
+    tile = isa.TileParams(units=1, buffer_depth=8, max_length=4)
+    buf = np.arange(8, dtype=np.int64) - 4
+    prog = [I("LOOP", count=2, body=1, stride=1), I("STORE", unit=0, acc=0, offset=0, addr=0, length=4),
+            I("HALT")]
+    got, cycles, _, error = simulate(P, tile, prog, None, buf)
+    assert error and cycles == 1
+    assert got.tolist() == buf.tolist()
