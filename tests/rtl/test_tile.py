@@ -225,3 +225,49 @@ def test_unexecuted_words_raise_error_and_halt():
     got, cycles, _, error = simulate(P, tile, prog, None, buf)
     assert error and cycles == 1
     assert got.tolist() == buf.tolist()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_programs_on_two_units(seed):
+    """Two units running concurrently: random programs of every executed kind, SYNC masks over
+    both; their STOREs take turns on the buffer (oldest first)."""
+    res = check_random(200 + seed, 2, 40, {"LOAD": 8, "MVM": 4, "MTVM": 2, "OPA": 2, "CRS": 1,
+                                           "STORE": 6, "SYNC": 1, "NOP": 1}, symmetric=True)
+    assert all(u.busy for u in res.units)                  # both units did work
+
+
+def test_two_units_store_to_the_same_values():
+    """Both units' MVMs add into one output (the compiler's row blocks meeting in the buffer),
+    stored in the same cycles' turn order: the sums are exact."""
+    rng = np.random.default_rng(11)
+    tile = isa.TileParams(units=2, buffer_depth=32, max_length=4)
+    buf = np.zeros(32, np.int64)
+    buf[:16] = inputs(rng, 4, 4, P.input_bits).ravel()
+    w = [random_weights(P, rng) for _ in range(2)]
+    prog = []
+    for v in range(2):
+        for u in range(2):
+            prog += [I("LOAD", unit=u, reg=0, offset=0, addr=8 * v + 4 * u, length=4), I("MVM", unit=u),
+                     I("STORE", unit=u, acc=1, offset=0, addr=16 + 4 * v, length=4)]
+    prog += [I("SYNC", mask=3), I("HALT")]
+    res = check(P, tile, prog, w, buf)
+    for v in range(2):                                      # exact sums: the ADCs do not clip here
+        x0, x1 = buf[8 * v:8 * v + 4], buf[8 * v + 4:8 * v + 8]
+        if np.array_equal(res.buffer[16 + 4 * v:20 + 4 * v], x0 @ w[0] + x1 @ w[1]):
+            continue
+        pytest.fail(f"vector {v}: {res.buffer[16 + 4 * v:20 + 4 * v]} is not x0 @ w0 + x1 @ w1")
+
+
+def test_stores_of_two_units_take_turns_oldest_first():
+    """Unit 0's third STORE wants the cycle unit 1's older STORE starts in and goes one cycle
+    later (golden/interpreter.py's test of the same program derives the cycles)."""
+    rng = np.random.default_rng(12)
+    tile = isa.TileParams(units=2, buffer_depth=32, max_length=4)
+    buf = np.arange(1, 33, dtype=np.int64)                  # the STOREs overwrite some with 0
+    prog = [I("MVM", unit=0), I("NOP"), I("MVM", unit=1),
+            I("STORE", unit=1, acc=0, offset=0, addr=0, length=3)]
+    prog += [I("STORE", unit=0, acc=0, offset=0, addr=8 + 4 * k, length=3) for k in range(3)]
+    res = check(P, tile, prog + [I("HALT")], [random_weights(P, rng) for _ in range(2)], buf)
+    s = interpreter.durations(P.cfg)["MVM"][1]
+    assert res.units[0].stores[-1] == res.units[1].stores[-1] + 1 == s + 5
+    assert (res.buffer == 0).sum() == 4 * 3
