@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from crosstrain.golden import isa
@@ -19,7 +19,7 @@ from crosstrain.rtl.shift_add import output_layout
 from crosstrain.rtl.tile_buffer import MAX_VALUE_BITS, TileBuffer
 
 #: The opcodes the scheduler executes; any other word stops it with ``error``.
-EXECUTED = ("NOP", "LOAD", "STORE", "MVM", "MTVM", "OPA", "CRS", "SYNC", "MARK", "HALT")
+EXECUTED = ("NOP", "LOAD", "STORE", "MVM", "MTVM", "OPA", "CRS", "SYNC", "LOOP", "MARK", "HALT")
 #: The unit command of each array instruction, and the registers it reads (0 row, 1 column).
 ARRAY_OPS = {"MVM": (Op.MVM, (0,)), "MTVM": (Op.MVM_T, (1,)), "OPA": (Op.OPA, (0, 1)), "CRS": (Op.CRS, ())}
 
@@ -62,8 +62,11 @@ class Tile(wiring.Component):
     The values are :func:`crosstrain.golden.interpreter.run`'s for every program it accepts
     (it refuses a LOAD of values a STORE still writes: put a SYNC between). A LOAD keeps a
     value's low ``input_bits``; a STORE sign-extends the outputs to ``value_bits`` and the
-    buffer wraps there (golden's int64 does not). LOOP and WRITE are not executed yet: such a
-    word, an unknown opcode or a unit beyond ``tile.units`` raises ``error`` and halts.
+    buffer wraps there (golden's int64 does not). A LOOP takes its body's words from ``instr``
+    once, recording them, and replays them for the later iterations (no cycle between
+    iterations), adding ``i * stride`` to the LOAD and STORE addresses of iteration ``i``. WRITE
+    is not executed yet: it, an unknown opcode, a unit beyond ``tile.units``, a LOOP or HALT in
+    a LOOP's body or an empty LOOP raises ``error`` and halts.
 
     Parameters
     ----------
@@ -146,14 +149,23 @@ class Tile(wiring.Component):
         p, t = self._params, self._tile
         n, depth = t.units, t.queue_depth
         m.submodules.buffer = buf = self._buffer
-        word = self.instr.payload
+        # ---- the word: from the stream, or replayed from the loop body ---------------------
+        m.submodules.body = body_mem = memory.Memory(shape=isa.WORD_BITS, depth=1 << isa.LOOP_BODY_BITS, init=[])
+        body_w = body_mem.write_port()
+        body_r = body_mem.read_port(transparent_for=(body_w,))
+        replay = Signal()                            # a LOOP's later iteration: words from body_mem
+        in_loop = Signal()                           # inside a LOOP's body
+        word = Signal(isa.WORD_BITS)
+        shift = Signal(t.addr_bits + 1)              # the iteration's address shift (i * stride)
+        m.d.comb += word.eq(Mux(replay, body_r.data, self.instr.payload))
         code = word[isa.WORD_BITS - isa.OPCODE_BITS:]
         is_op = {op: code == k for k, op in enumerate(isa.OPCODES)}
         f = {op: fields(word, t, op) for op in isa.OPCODES}
         unit = f["LOAD"]["unit"]                     # every unit op has the unit field first
         issue = Signal()                             # the word transfers this cycle
         halted = Signal()
-        m.d.comb += [self.halted.eq(halted), issue.eq(self.instr.valid & self.instr.ready)]
+        can = Signal()                               # the word can issue this cycle
+        m.d.comb += [self.halted.eq(halted), issue.eq((replay | self.instr.valid) & can & ~halted)]
 
         # ---- output-sequence width: outputs outstanding at most depth + in flight + 1 -------
         seq = range(4 * (depth + 4))
@@ -217,9 +229,10 @@ class Tile(wiring.Component):
         # ---- issue ------------------------------------------------------------------------
         unit_ops = [o for o in isa.UNIT_OPS if o in EXECUTED]
         known = Cat(*(is_op[o] for o in EXECUTED)).any()
-        bad = ~known | (Cat(*(is_op[o] for o in unit_ops)).any() & (unit >= n))
+        bad = (~known | (Cat(*(is_op[o] for o in unit_ops)).any() & (unit >= n))
+               | (in_loop & (is_op["LOOP"] | is_op["HALT"]))
+               | (is_op["LOOP"] & ((f["LOOP"]["count"] == 0) | (f["LOOP"]["body"] == 0))))
         reg = f["LOAD"]["reg"]
-        can = Signal()
         with m.If(bad):
             m.d.comb += can.eq(1)
         with m.Elif(is_op["LOAD"]):
@@ -232,7 +245,7 @@ class Tile(wiring.Component):
             m.d.comb += can.eq((done_v & f["SYNC"]["mask"]) == f["SYNC"]["mask"])
         with m.Else():
             m.d.comb += can.eq(1)
-        m.d.comb += self.instr.ready.eq(~halted & can)
+        m.d.comb += self.instr.ready.eq(~halted & ~replay & can)
         with m.If(issue & (is_op["HALT"] | bad)):
             m.d.sync += [halted.eq(1), self.error.eq(self.error | bad)]
         m.d.comb += self.done.eq(halted & done_v.all())
@@ -248,15 +261,35 @@ class Tile(wiring.Component):
             s = f["STORE"]
             entry = Signal(store_layout, name=f"store_in{k}")
             m.d.comb += [entry.oseq.eq(issued[k]), entry.age.eq(age_next), entry.acc.eq(s["acc"]),
-                         entry.base.eq(s["addr"] - s["offset"]), entry.offset.eq(s["offset"]),
+                         entry.base.eq(s["addr"] + shift - s["offset"]), entry.offset.eq(s["offset"]),
                          entry.length.eq(s["length"]),
                          sq[k].w_en.eq(mine & is_op["STORE"]), sq[k].w_data.eq(entry)]
         with m.If(go & is_op["STORE"]):
             m.d.sync += age_next.eq(age_next + 1)
 
+        # ---- LOOP: record the body's words in the first iteration, replay them after ---------
+        lp = f["LOOP"]
+        left = Signal(isa.LOOP_COUNT_BITS)           # iterations after the current one
+        length = Signal(isa.LOOP_BODY_BITS)          # body words
+        index = Signal(isa.LOOP_BODY_BITS)           # the word's place in the body
+        stride = Signal(t.addr_bits)
+        last = index == length - 1
+        next_index = Mux(issue & in_loop, Mux(last, 0, index + 1), index)
+        m.d.comb += [body_r.addr.eq(next_index), body_r.en.eq(1),
+                     body_w.addr.eq(index), body_w.data.eq(word), body_w.en.eq(issue & in_loop & ~replay)]
+        with m.If(go & is_op["LOOP"]):
+            m.d.sync += [in_loop.eq(1), left.eq(lp["count"] - 1), length.eq(lp["body"]), index.eq(0),
+                         stride.eq(lp["stride"]), shift.eq(0)]
+        with m.Elif(issue & in_loop):
+            m.d.sync += index.eq(next_index)
+            with m.If(last & (left == 0)):
+                m.d.sync += [in_loop.eq(0), replay.eq(0), shift.eq(0)]
+            with m.Elif(last):
+                m.d.sync += [replay.eq(1), left.eq(left - 1), shift.eq(shift + stride)]
+
         # ---- LOAD: read now, write the register next cycle ----------------------------------
         ld = f["LOAD"]
-        m.d.comb += [buf.rd.en.eq(go & is_op["LOAD"]), buf.rd.base.eq(ld["addr"] - ld["offset"])]
+        m.d.comb += [buf.rd.en.eq(go & is_op["LOAD"]), buf.rd.base.eq(ld["addr"] + shift - ld["offset"])]
         m.d.sync += [lw.valid.eq(go & is_op["LOAD"]), lw.unit.eq(unit), lw.reg.eq(reg),
                      lw.offset.eq(ld["offset"]), lw.length.eq(ld["length"])]
 

@@ -98,26 +98,33 @@ def random_program(rng, units, n, kinds, weights):
     buffer[0:32], STOREs to buffer[32:64]."""
     kinds = dict(kinds)
     names, p = list(kinds), np.array(list(kinds.values()), float)
-    prog = []
+    prog, room, body = [], 0, 0                 # room: a LOOP's address shifts still to come
     for _ in range(n):
         kind, u = rng.choice(names, p=p / p.sum()), int(rng.integers(0, units))
         off = int(rng.integers(0, 4))
         length = int(rng.integers(1, 5 - off))
-        if kind == "LOAD":
+        body -= 1
+        if body < 0:
+            room = 0
+        if kind == "LOOP" and body < 0:
+            count, stride, body = int(rng.integers(1, 4)), int(rng.integers(0, 5)), int(rng.integers(1, 5))
+            room = (count - 1) * stride
+            prog.append(I("LOOP", count=count, body=body, stride=stride))
+        elif kind == "LOAD":
             prog.append(I("LOAD", unit=u, reg=int(rng.integers(0, 2)), offset=off,
-                          addr=int(rng.integers(0, 33 - length)), length=length))
+                          addr=int(rng.integers(0, 33 - length - room)), length=length))
         elif kind == "STORE":
             prog.append(I("STORE", unit=u, acc=int(rng.integers(0, 2)), offset=off,
-                          addr=int(rng.integers(32, 65 - length)), length=length))
+                          addr=int(rng.integers(32, 65 - length - room)), length=length))
         elif kind == "SYNC":
             prog.append(I("SYNC", mask=int(rng.integers(1, 1 << units))))
         elif kind == "MARK":
             prog.append(I("MARK", layer=1, phase=int(rng.integers(0, 3))))
-        elif kind == "NOP":
+        elif kind in ("NOP", "LOOP"):
             prog.append(I("NOP"))
         else:
             prog.append(I(str(kind), unit=u))
-    return prog + [I("HALT")]
+    return prog + [I("NOP")] * max(0, body) + [I("HALT")]
 
 
 def check_random(seed, units, n, kinds, *, symmetric=False):
@@ -216,14 +223,16 @@ def test_bad_parameters_are_one_line(kw, match):
     gc.collect()                     # the refused objects warn here, inside the filter
 
 
-def test_unexecuted_words_raise_error_and_halt():
-    """LOOP (not executed yet) stops the scheduler with ``error``; nothing after it runs."""
+@pytest.mark.parametrize("bad", [I("WRITE", unit=0, row=0, addr=0, length=4), I("HALT")])
+def test_unexecuted_words_raise_error_and_halt(bad):
+    """WRITE (not executed yet), or a HALT in a LOOP's body, stops the scheduler with ``error``;
+    nothing after it runs (the LOOP word takes one cycle, the bad word a second)."""
     tile = isa.TileParams(units=1, buffer_depth=8, max_length=4)
     buf = np.arange(8, dtype=np.int64) - 4
-    prog = [I("LOOP", count=2, body=1, stride=1), I("STORE", unit=0, acc=0, offset=0, addr=0, length=4),
-            I("HALT")]
+    prog = [I("LOOP", count=2, body=1, stride=1), bad,
+            I("STORE", unit=0, acc=0, offset=0, addr=0, length=4), I("HALT")]
     got, cycles, _, error = simulate(P, tile, prog, None, buf)
-    assert error and cycles == 1
+    assert error and cycles == 2
     assert got.tolist() == buf.tolist()
 
 
@@ -271,3 +280,29 @@ def test_stores_of_two_units_take_turns_oldest_first():
     s = interpreter.durations(P.cfg)["MVM"][1]
     assert res.units[0].stores[-1] == res.units[1].stores[-1] + 1 == s + 5
     assert (res.buffer == 0).sum() == 4 * 3
+
+
+def test_loop_replays_its_body_with_shifted_addresses():
+    """Four vectors through a LOOP (LOAD, MVM, STORE, stride 4), then a LOOP of one word
+    (an adding STORE of the last output, three times, stride 0)."""
+    rng = np.random.default_rng(13)
+    tile = isa.TileParams(units=1, buffer_depth=40, max_length=4)
+    buf = np.zeros(40, np.int64)
+    buf[:16] = inputs(rng, 4, 4, P.input_bits).ravel()
+    w = [random_weights(P, rng)]
+    prog = [I("LOOP", count=4, body=3, stride=4), I("LOAD", unit=0, reg=0, offset=0, addr=0, length=4),
+            I("MVM", unit=0), I("STORE", unit=0, acc=0, offset=0, addr=16, length=4),
+            I("LOOP", count=3, body=1, stride=0), I("STORE", unit=0, acc=1, offset=0, addr=32, length=4),
+            I("HALT")]
+    res = check(P, tile, prog, w, buf)
+    assert res.counts["MVM"] == 4 and res.counts["STORE"] == 7
+    np.testing.assert_array_equal(res.buffer[32:36], 3 * res.buffer[28:32])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_programs_with_loops(seed):
+    """Random programs on two units with LOOPs (1 to 3 iterations, bodies of 1 to 4 words,
+    strides 0 to 4)."""
+    res = check_random(300 + seed, 2, 30, {"LOOP": 3, "LOAD": 8, "MVM": 4, "MTVM": 2, "OPA": 1,
+                                           "STORE": 6, "SYNC": 1}, symmetric=True)
+    assert res.counts["LOOP"]
