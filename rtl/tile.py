@@ -76,7 +76,8 @@ class Tile(wiring.Component):
     tile : crosstrain.golden.isa.TileParams
         ``max_length`` at least ``max(rows, cols)``.
     value_bits : int
-        Width of a signed buffer value, from the widest of ``out_width``, ``input_bits`` to 64.
+        Width of a signed buffer value, from the widest of ``out_width``, ``input_bits`` to 64;
+        0 means that widest.
     weights : sequence of arrays (rows x cols), optional
         Each unit's block before the program (all zero if omitted).
     init : sequence of int, optional
@@ -107,9 +108,11 @@ class Tile(wiring.Component):
                               f"{p.input_bits}: the unit's transposed MVM drives input_bits values; "
                               "set them equal")
         low = max(p.out_width, p.input_bits)
-        if isinstance(value_bits, bool) or not isinstance(value_bits, int) or not low <= value_bits <= MAX_VALUE_BITS:
-            raise ConfigError(f"value_bits = {value_bits!r} is not allowed: an integer from {low} "
-                              f"(out_width, input_bits) to {MAX_VALUE_BITS}")
+        if isinstance(value_bits, bool) or not isinstance(value_bits, int) or not (
+                value_bits == 0 or low <= value_bits <= MAX_VALUE_BITS):
+            raise ConfigError(f"value_bits = {value_bits!r} is not allowed: 0 (the narrowest, "
+                              f"{low}) or an integer from {low} (out_width, input_bits) to {MAX_VALUE_BITS}")
+        value_bits = value_bits or low
         if weights is not None and len(weights) != t.units:
             raise ConfigError(f"weights holds {len(weights)} blocks, not tile.units = {t.units}")
         for k, w in enumerate(weights or ()):
@@ -294,7 +297,9 @@ class Tile(wiring.Component):
                      lw.offset.eq(ld["offset"]), lw.length.eq(ld["length"])]
 
         def lane_on(i, offset, length):
-            return (offset <= i) & (i < offset + length)
+            """Lane ``i`` is in ``offset .. offset + length - 1`` (no constant comparison)."""
+            above = offset <= i if i < (1 << len(offset)) - 1 else Const(1)
+            return above & (i < offset + length)
 
         for k in range(n):
             for regs, r in ((rows[k], 0), (cols[k], 1)):

@@ -93,7 +93,7 @@ class TileBuffer(wiring.Component):
             """Word of bank ``j`` that holds the lane landing in it, and the bank of lane 0."""
             shift = base[:k] if k else 0
             row = base >> k
-            return [row + (j < shift) if k else row for j in range(banks)], shift
+            return [row + (j < shift) if j < banks - 1 else row for j in range(banks)], shift
 
         writes = [mem.write_port() for mem in self.memories]
         for port, transparent in ((self.rd, False), (self.rmw, True)):
