@@ -4,8 +4,8 @@ scheduler must compute, instruction by instruction, on golden crossbars and buff
 Values: a unit's MVM is :func:`crosstrain.golden.crossbar.mvm` of its row input through its
 block; MTVM the transposed MVM with ``error_bits`` inputs; OPA and CRS are
 :class:`crosstrain.golden.opa.UpdateArrays` (one OPA per instruction, saturating after each);
-WRITE programs a weight row of every copy and re-initialises the update slices from the
-weights. A unit's block is always ``crossbar.rows`` x ``crossbar.cols``; rows and columns a layer
+WRITE programs a weight row of every copy, that row of the update slices from the weights
+(:meth:`~crosstrain.golden.opa.UpdateArrays.write_row`; the other rows keep their cells). A unit's block is always ``crossbar.rows`` x ``crossbar.cols``; rows and columns a layer
 does not use hold weight 0 and are driven with 0, which changes no result.
 
 Cycles: the schedule of the RTL tile (:class:`crosstrain.rtl.tile.Tile`; its amaranth.sim test
@@ -16,8 +16,8 @@ one issue cycle (MARK, NOP and LOOP too). A word waits at issue while:
 - LOAD: an array operation issued before it that reads the register has not started (the
   unit holds its command's operands from the scheduler's register until it takes them); the
   LOAD reads the buffer in its issue cycle and the register holds the vector two cycles after
-  it (a block-RAM read, then the register write);
-- MVM / MTVM / OPA / CRS: the unit's array queue (``queue_depth``) is full (an entry leaves
+  it (a block-RAM read, then the register write); a WRITE likewise for the unit's row register;
+- MVM / MTVM / OPA / CRS / WRITE: the unit's array queue (``queue_depth``) is full (an entry leaves
   when the unit takes it, its place free the next cycle);
 - STORE: the unit's STORE queue (``queue_depth``) is full (likewise);
 - SYNC: a unit in its mask has not finished everything issued to it.
@@ -27,7 +27,8 @@ registers it reads hold their last LOAD and the unit is free, as
 :class:`crosstrain.rtl.crossbar_unit.CrossbarUnit` dispatches: an MVM / MTVM one schedule
 ``interval`` after the previous MVM / MTVM started, and after the last output left the unit
 before an OPA or CRS; an OPA ``opa_cycles`` after the previous OPA; anything ``opa_cycles + 1``
-after an OPA and ``crs_cycles + 1`` after a CRS. An MVM / MTVM's output leaves the unit
+after an OPA and ``crs_cycles + 1`` after a CRS or ``write_row_cycles + 1`` after a WRITE (a
+WRITE waits as a CRS does). An MVM / MTVM's output leaves the unit
 ``latency`` cycles after it started and is in the unit's output register (it is finished) one
 cycle later; an OPA / CRS is finished ``opa_cycles + 1`` / ``crs_cycles + 1`` cycles after it
 started. The head of a STORE queue starts (the cycle after issue at the earliest) once the
@@ -36,8 +37,9 @@ one STORE of the tile starts per cycle, the earliest issued of those that could;
 buffer then and writes it in the next cycle (finished two cycles after its start). The unit holds its next output while a queued STORE still needs the current
 one; this model does not time that and refuses such a program. A program is finished when
 HALT has issued (the cycle after it at the earliest) and every unit has finished.
-WRITE [assumption: not in the RTL yet] occupies the array ``write_row_cycles`` once it is free
-as for a CRS.
+A WRITE waits at issue like a LOAD of the unit's row register (and for its array queue), reads
+the buffer when it issues (the row register holds the row two cycles later) and occupies the
+array as the unit's row write: ``write_row_cycles``, finished one cycle later (as a CRS).
 
 Values follow program order; in the RTL a STORE completes after later words issue, so a LOAD
 (or WRITE) reading buffer values a still unfinished STORE writes gets the old values: the
@@ -71,8 +73,8 @@ class Unit:
     taken: deque = field(default_factory=deque)              # starts of its array operations
     stores: deque = field(default_factory=deque)             # ... and of its STOREs
     free: dict = field(default_factory=lambda: dict.fromkeys(("MVM", "OPA", "CRS"), 0))
-    reg_ready: list = field(default_factory=lambda: [0, 0])   # row / column input loaded at
-    reg_taken: list = field(default_factory=lambda: [0, 0])   # ... and its reader taken at
+    reg_ready: list = field(default_factory=lambda: [0, 0, 0])   # row / column input, WRITE row loaded at
+    reg_taken: list = field(default_factory=lambda: [0, 0, 0])   # ... and its reader taken at
     out_done: int = 0         # the last MVM / MTVM output in the output register at
     out_left: int = 0         # ... and the one before it left the unit at
     stored: int = 0           # the last STORE of the current output started at
@@ -232,7 +234,10 @@ def _time(ins: isa.Instr, u: Unit, clock: _Clock, cost) -> tuple[int, int]:
         clock.t = issue + 1
         return start, start + 2
     issue = max(t, u.taken[0] + 1) if len(u.taken) == clock.depth else t
-    reads = {"MVM": (0,), "MTVM": (1,), "OPA": (0, 1)}.get(op, ())
+    if op == "WRITE":                                    # its row goes to the unit's row register
+        issue = max(issue, u.reg_taken[2])
+        u.reg_ready[2] = issue + 2
+    reads = {"MVM": (0,), "MTVM": (1,), "OPA": (0, 1), "WRITE": (2,)}.get(op, ())
     kind = op if op in ("OPA", "CRS") else "CRS" if op == "WRITE" else "MVM"
     start = max([issue + 1, u.free[kind]] + ([u.taken[-1] + 1] if u.taken else [])
                 + [u.reg_ready[r] for r in reads])
@@ -276,7 +281,8 @@ def _execute(ins: isa.Instr, u: Unit, cfg, err, buf: np.ndarray) -> None:
             raise isa.IsaError(f"{ins.text()}: row or length outside the {u.weights.shape} block")
         u.weights[ins["row"]] = 0
         u.weights[ins["row"], :n] = buf[a:a + n]
-        u.update = None
+        if u.update is not None:
+            u.update.write_row(ins["row"], u.weights[ins["row"]])
     elif op == "MVM":
         u.out = np.asarray(crossbar.mvm(u.weights, u.row_in, cfg), dtype=np.int64)
     elif op == "MTVM":

@@ -4,7 +4,7 @@ runs a program of :mod:`crosstrain.golden.isa` words on them."""
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -15,13 +15,14 @@ from crosstrain.rtl.crossbar_emulator import STALL_COUNTER_BITS
 from crosstrain.rtl.crossbar_unit import Op
 from crosstrain.rtl.emulated_unit import EmulatedCrossbarUnit
 from crosstrain.rtl.input_streamer import lines
+from crosstrain.rtl.row_writer import row_layout
 from crosstrain.rtl.shift_add import output_layout
 from crosstrain.rtl.tile_buffer import MAX_VALUE_BITS, TileBuffer
 
-#: The opcodes the scheduler executes; any other word stops it with ``error``.
-EXECUTED = ("NOP", "LOAD", "STORE", "MVM", "MTVM", "OPA", "CRS", "SYNC", "LOOP", "MARK", "HALT")
-#: The unit command of each array instruction, and the registers it reads (0 row, 1 column).
-ARRAY_OPS = {"MVM": (Op.MVM, (0,)), "MTVM": (Op.MVM_T, (1,)), "OPA": (Op.OPA, (0, 1)), "CRS": (Op.CRS, ())}
+#: The unit command of each array instruction, and the registers it reads (0 row input,
+#: 1 column input, 2 the row a WRITE programs).
+ARRAY_OPS = {"MVM": (Op.MVM, (0,)), "MTVM": (Op.MVM_T, (1,)), "OPA": (Op.OPA, (0, 1)), "CRS": (Op.CRS, ()),
+             "WRITE": (Op.WRITE, (2,))}
 
 
 def check_tile(tile) -> isa.TileParams:
@@ -49,8 +50,8 @@ class Tile(wiring.Component):
     register (``cols`` values of ``error_bits``), an output register (its last MVM / MTVM
     output), an array queue and a STORE queue (``tile.queue_depth`` entries each). The scheduler
     takes one word per cycle, in order, and stalls ``instr`` (``ready`` low) while the word
-    cannot issue: a LOAD while an array instruction queued before it still has to take the
-    register, an array instruction or STORE while its queue is full, a SYNC until the units in
+    cannot issue: a LOAD (WRITE) while an array instruction queued before it still has to take
+    the register (the row register), an array instruction or STORE while its queue is full, a SYNC until the units in
     its mask have finished everything issued to them. A LOAD reads the buffer when it issues and
     writes the register in the next cycle; an array instruction goes to its unit when the unit
     takes it, its operands straight from the registers; the oldest STORE whose output is in its
@@ -64,9 +65,11 @@ class Tile(wiring.Component):
     value's low ``input_bits``; a STORE sign-extends the outputs to ``value_bits`` and the
     buffer wraps there (golden's int64 does not). A LOOP takes its body's words from ``instr``
     once, recording them, and replays them for the later iterations (no cycle between
-    iterations), adding ``i * stride`` to the LOAD and STORE addresses of iteration ``i``. WRITE
-    is not executed yet: it, an unknown opcode, a unit beyond ``tile.units``, a LOOP or HALT in
-    a LOOP's body or an empty LOOP raises ``error`` and halts.
+    iterations), adding ``i * stride`` to the LOAD, STORE and WRITE addresses of iteration
+    ``i``. A WRITE is a LOAD of the weight row (the rest of the row 0) into the unit's row
+    register and a row-programming command (:class:`~crosstrain.rtl.row_writer.RowWriter`) in its
+    array queue. An unknown opcode, a unit beyond ``tile.units``, a LOOP or HALT in a LOOP's
+    body or an empty LOOP raises ``error`` and halts.
 
     Parameters
     ----------
@@ -107,11 +110,11 @@ class Tile(wiring.Component):
             raise ConfigError(f"precision.error_bits = {p.error_bits} differs from input_bits = "
                               f"{p.input_bits}: the unit's transposed MVM drives input_bits values; "
                               "set them equal")
-        low = max(p.out_width, p.input_bits)
+        low = max(p.out_width, p.input_bits, p.weight_bits)
         if isinstance(value_bits, bool) or not isinstance(value_bits, int) or not (
                 value_bits == 0 or low <= value_bits <= MAX_VALUE_BITS):
             raise ConfigError(f"value_bits = {value_bits!r} is not allowed: 0 (the narrowest, "
-                              f"{low}) or an integer from {low} (out_width, input_bits) to {MAX_VALUE_BITS}")
+                              f"{low}) or an integer from {low} (out_width, input_bits, weight_bits) to {MAX_VALUE_BITS}")
         value_bits = value_bits or low
         if weights is not None and len(weights) != t.units:
             raise ConfigError(f"weights holds {len(weights)} blocks, not tile.units = {t.units}")
@@ -185,13 +188,14 @@ class Tile(wiring.Component):
         outs = [Signal(output_layout(p), name=f"out{k}") for k in range(n)]
         issued = [Signal(seq, name=f"issued{k}") for k in range(n)]
         got = [Signal(seq, name=f"got{k}") for k in range(n)]
-        pend = [[Signal(range(depth + 1), name=f"pend{k}_{r}") for r in range(2)] for k in range(n)]
-        aq = [fifo.SyncFIFO(width=2, depth=depth) for _ in range(n)]
+        wrow = [Signal(row_layout(p), name=f"write_row{k}") for k in range(n)]
+        pend = [[Signal(range(depth + 1), name=f"pend{k}_{r}") for r in range(3)] for k in range(n)]
+        aq = [fifo.SyncFIFO(width=Shape.cast(Op).width, depth=depth) for _ in range(n)]
         sq = [fifo.SyncFIFO(width=store_layout.size, depth=depth) for _ in range(n)]
         heads = [store_layout(q.r_data) for q in sq]
 
         # LOAD write-back (the cycle after issue): unit, register, offset, length
-        lw = Signal(data.StructLayout({"valid": 1, "unit": range(n), "reg": 1,
+        lw = Signal(data.StructLayout({"valid": 1, "unit": range(n), "reg": 2,
                                        "offset": t.offset_bits, "length": t.length_bits}))
         # STORE second cycle: the write
         sw = Signal(data.StructLayout({"valid": 1, "unit": range(n), "acc": 1, "base": signed(len(buf.wr.base)),
@@ -204,15 +208,15 @@ class Tile(wiring.Component):
             m.submodules[f"aq{k}"], m.submodules[f"sq{k}"] = aq[k], sq[k]
             op = Signal(Op, name=f"head{k}")
             m.d.comb += op.eq(aq[k].r_data)
-            reads = [(op == Op.MVM) | (op == Op.OPA), (op == Op.MVM_T) | (op == Op.OPA)]
+            reads = [(op == Op.MVM) | (op == Op.OPA), (op == Op.MVM_T) | (op == Op.OPA), op == Op.WRITE]
             loading = lw.valid & (lw.unit == k)
-            blocked = (loading & ~lw.reg & reads[0]) | (loading & lw.reg & reads[1])
+            blocked = loading & Cat(*((lw.reg == r) & reads[r] for r in range(3))).any()
             cmd = u.cmd
             m.d.comb += [cmd.valid.eq(aq[k].r_rdy & ~blocked), cmd.payload.op.eq(op),
                          aq[k].r_en.eq(cmd.valid & cmd.ready)]
             x = Mux(op == Op.MVM_T, Cat(*cols[k], Const(0, p.input_bits * (lines(p) - p.cols))),
                     Cat(*rows[k], Const(0, p.input_bits * (lines(p) - p.rows))))
-            m.d.comb += [cmd.payload.x.eq(x), cmd.payload.d.eq(cols[k])]
+            m.d.comb += [cmd.payload.x.eq(x), cmd.payload.d.eq(cols[k]), cmd.payload.row.eq(wrow[k])]
             # the output register: held while a queued STORE still reads the current output
             hold = sq[k].r_rdy & (heads[k].oseq == got[k])
             m.d.comb += u.o.ready.eq(~hold)
@@ -223,16 +227,15 @@ class Tile(wiring.Component):
             stalled = stalled | u.stall
             # the registers a queued array instruction still has to take
             took = cmd.valid & cmd.ready
-            for r in range(2):
+            for r in range(3):
                 push = issue & (unit == k) & Cat(*(is_op[o] for o, (_, rr) in ARRAY_OPS.items() if r in rr)).any()
                 m.d.sync += pend[k][r].eq(pend[k][r] + push - (took & reads[r]))
         m.d.sync += self.stall_cycles.eq(self.stall_cycles + stalled)
         done_v = Cat(*done)
 
         # ---- issue ------------------------------------------------------------------------
-        unit_ops = [o for o in isa.UNIT_OPS if o in EXECUTED]
-        known = Cat(*(is_op[o] for o in EXECUTED)).any()
-        bad = (~known | (Cat(*(is_op[o] for o in unit_ops)).any() & (unit >= n))
+        known = Cat(*is_op.values()).any()
+        bad = (~known | (Cat(*(is_op[o] for o in isa.UNIT_OPS)).any() & (unit >= n))
                | (in_loop & (is_op["LOOP"] | is_op["HALT"]))
                | (is_op["LOOP"] & ((f["LOOP"]["count"] == 0) | (f["LOOP"]["body"] == 0))))
         reg = f["LOAD"]["reg"]
@@ -240,6 +243,8 @@ class Tile(wiring.Component):
             m.d.comb += can.eq(1)
         with m.Elif(is_op["LOAD"]):
             m.d.comb += can.eq(Array(Cat(pend[k][0] == 0, pend[k][1] == 0) for k in range(n))[unit].bit_select(reg, 1))
+        with m.Elif(is_op["WRITE"]):
+            m.d.comb += can.eq(Array((pend[k][2] == 0) & aq[k].w_rdy for k in range(n))[unit])
         with m.Elif(is_op["STORE"]):
             m.d.comb += can.eq(Array(q.w_rdy for q in sq)[unit])
         with m.Elif(Cat(*(is_op[o] for o in ARRAY_OPS)).any()):
@@ -258,7 +263,9 @@ class Tile(wiring.Component):
             mine = go & (unit == k)
             m.d.comb += [aq[k].w_en.eq(mine & Cat(*(is_op[o] for o in ARRAY_OPS)).any()),
                          aq[k].w_data.eq(Mux(is_op["MVM"], Op.MVM, Mux(is_op["MTVM"], Op.MVM_T,
-                                                                      Mux(is_op["OPA"], Op.OPA, Op.CRS))))]
+                                         Mux(is_op["OPA"], Op.OPA, Mux(is_op["CRS"], Op.CRS, Op.WRITE)))))]
+            with m.If(mine & is_op["WRITE"]):
+                m.d.sync += wrow[k].row.eq(f["WRITE"]["row"])
             with m.If(mine & (is_op["MVM"] | is_op["MTVM"])):
                 m.d.sync += issued[k].eq(issued[k] + 1)
             s = f["STORE"]
@@ -290,11 +297,14 @@ class Tile(wiring.Component):
             with m.Elif(last):
                 m.d.sync += [replay.eq(1), left.eq(left - 1), shift.eq(shift + stride)]
 
-        # ---- LOAD: read now, write the register next cycle ----------------------------------
-        ld = f["LOAD"]
-        m.d.comb += [buf.rd.en.eq(go & is_op["LOAD"]), buf.rd.base.eq(ld["addr"] + shift - ld["offset"])]
-        m.d.sync += [lw.valid.eq(go & is_op["LOAD"]), lw.unit.eq(unit), lw.reg.eq(reg),
-                     lw.offset.eq(ld["offset"]), lw.length.eq(ld["length"])]
+        # ---- LOAD (WRITE: into the row register): read now, write the register next cycle ----
+        ld, wf = f["LOAD"], f["WRITE"]
+        loads = is_op["LOAD"] | is_op["WRITE"]
+        m.d.comb += [buf.rd.en.eq(go & loads),
+                     buf.rd.base.eq(Mux(is_op["WRITE"], wf["addr"], ld["addr"] - ld["offset"]) + shift)]
+        m.d.sync += [lw.valid.eq(go & loads), lw.unit.eq(unit), lw.reg.eq(Mux(is_op["WRITE"], 2, reg)),
+                     lw.offset.eq(Mux(is_op["WRITE"], 0, ld["offset"])),
+                     lw.length.eq(Mux(is_op["WRITE"], wf["length"], ld["length"]))]
 
         def lane_on(i, offset, length):
             """Lane ``i`` is in ``offset .. offset + length - 1`` (no constant comparison)."""
@@ -306,6 +316,8 @@ class Tile(wiring.Component):
                 for i in range(len(regs)):
                     with m.If(lw.valid & (lw.unit == k) & (lw.reg == r) & lane_on(i, lw.offset, lw.length)):
                         m.d.sync += regs[i].eq(buf.rd.data[i])
+            with m.If(lw.valid & (lw.unit == k) & (lw.reg == 2)):       # the rest of the row: 0
+                m.d.sync += [wrow[k].w[i].eq(Mux(i < lw.length, buf.rd.data[i], 0)) for i in range(p.cols)]
 
         # ---- STORE: the oldest ready head reads the buffer, writes it next cycle ------------
         ready = [sq[k].r_rdy & (heads[k].oseq == got[k]) for k in range(n)]

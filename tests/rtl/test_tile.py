@@ -124,6 +124,9 @@ def random_program(rng, units, n, kinds, weights):
         elif kind == "STORE":
             prog.append(I("STORE", unit=u, acc=int(rng.integers(0, 2)), offset=off,
                           addr=int(rng.integers(32, 65 - length - room)), length=length))
+        elif kind == "WRITE":
+            prog.append(I("WRITE", unit=u, row=int(rng.integers(0, 4)),
+                          addr=int(rng.integers(0, 33 - length - room)), length=length))
         elif kind == "SYNC":
             prog.append(I("SYNC", mask=int(rng.integers(1, 1 << units))))
         elif kind == "MARK":
@@ -215,7 +218,7 @@ def test_random_training_programs(seed):
      r"tile.max_length = 3 is below the 4 x 4 crossbar's larger side: use max_length >= 4"),
     ({"params": periphery_params(SMALL | {"precision.error_bits": 6})},
      r"precision.error_bits = 6 differs from input_bits = 4"),
-    ({"value_bits": 3}, r"value_bits = 3 is not allowed: 0 \(the narrowest, \d+\) or an integer from \d+ \(out_width, input_bits\) to 64"),
+    ({"value_bits": 3}, r"value_bits = 3 is not allowed: 0 \(the narrowest, \d+\) or an integer from \d+ \(out_width, input_bits, weight_bits\) to 64"),
     ({"weights": []}, r"weights holds 0 blocks, not tile.units = 1"),
     ({"weights": [np.zeros((4, 3))]}, r"weights\[0\] of shape \(4, 3\) is not the 4 x 4 block"),
     ({"init": [0] * 7 + [1 << 40]}, r"init value 1099511627776 does not fit value_bits = 32"),
@@ -231,10 +234,10 @@ def test_bad_parameters_are_one_line(kw, match):
     gc.collect()                     # the refused objects warn here, inside the filter
 
 
-@pytest.mark.parametrize("bad", [I("WRITE", unit=0, row=0, addr=0, length=4), I("HALT")])
+@pytest.mark.parametrize("bad", [I("HALT"), I("LOOP", count=2, body=1, stride=1)])
 def test_unexecuted_words_raise_error_and_halt(bad):
-    """WRITE (not executed yet), or a HALT in a LOOP's body, stops the scheduler with ``error``;
-    nothing after it runs (the LOOP word takes one cycle, the bad word a second)."""
+    """A HALT or LOOP in a LOOP's body stops the scheduler with ``error``; nothing after it runs
+    (the LOOP word takes one cycle, the bad word a second)."""
     tile = isa.TileParams(units=1, buffer_depth=8, max_length=4)
     buf = np.arange(8, dtype=np.int64) - 4
     prog = [I("LOOP", count=2, body=1, stride=1), bad,
@@ -334,10 +337,8 @@ def test_verilog_export_elaborates_in_icarus(tmp_path):
 
 def test_compiled_dense_layer():
     """A dense layer (6 -> 6, batch 2) compiled by crosstrain compile's compiler onto four 4 x 4
-    units (two row blocks adding into each output): forward, backward, OPA and CRS. WRITE is not
-    in the RTL yet, so the program's WRITE words are done beforehand: the units start with the
-    blocks the interpreter's WRITEs leave, and the rest of the program (LOOPs, MARKs, SYNC, HALT
-    included) runs on the tile and the interpreter from the packed buffer."""
+    units (two row blocks adding into each output), the whole program from the packed buffer:
+    WRITE of every weight row, forward, backward, OPA and CRS."""
     layer = Layer("fc", "fc", in_ch=6, out_ch=6)
     tile = compiler.tile_for(layer, P.cfg, units=4, batch=2)
     comp = compiler.compile_layer(layer, P.cfg, tile, batch=2, technique=Technique(crs_samples=2))
@@ -346,12 +347,42 @@ def test_compiled_dense_layer():
     x, e = rng.integers(-top, top + 1, (2, 6)), rng.integers(-top, top + 1, (2, 6))
     w = rng.integers(-100, 101, (6, 6))
     buf = operands.pack(comp, x, w, e)
-    writes = [i for i in comp.program if i.op == "WRITE"]
-    blocks = [u.weights for u in interpreter.run(writes, tile, P.cfg, buf).units]
-    rest = [i for i in comp.program if i.op != "WRITE"]
-    res = check(P, tile, rest, blocks, buf)
+    res = check(P, tile, comp.program, None, buf)
     assert len(comp.blocks) == 4 and res.counts["LOOP"] and res.counts["CRS"] == 4
+    assert res.counts["WRITE"] == 2 * 6                     # every weight row, in two column blocks
     y, dx, _ = operands.unpack(comp, res.buffer, [u.weights for u in res.units])
     # independently, by the layer's definition (no ADC clips these values)
     np.testing.assert_array_equal(y, x @ w)
     np.testing.assert_array_equal(dx, e @ w.T)
+
+
+def test_writes_program_rows():
+    """WRITE of every row (one row shorter than the block: its last weight becomes 0), an MVM,
+    then an OPA, a WRITE of one row (that row's update slices restart from the new weights, the
+    others keep the OPA) and a CRS, and an MVM on the result."""
+    rng = np.random.default_rng(31)
+    tile = isa.TileParams(units=1, buffer_depth=64, max_length=4)
+    buf = np.zeros(64, np.int64)
+    buf[:16] = rng.integers(-128, 128, 16)
+    buf[16:32] = inputs(rng, 4, 4, P.input_bits, symmetric=True).ravel()
+    prog = [I("WRITE", unit=0, row=r, addr=4 * r, length=4 - (r == 2)) for r in range(4)]
+    prog += [I("LOAD", unit=0, reg=0, offset=0, addr=16, length=4), I("MVM", unit=0),
+             I("STORE", unit=0, acc=0, offset=0, addr=32, length=4),
+             I("LOAD", unit=0, reg=0, offset=0, addr=20, length=4),
+             I("LOAD", unit=0, reg=1, offset=0, addr=24, length=4), I("OPA", unit=0),
+             I("WRITE", unit=0, row=1, addr=8, length=4), I("CRS", unit=0),
+             I("LOAD", unit=0, reg=0, offset=0, addr=28, length=4), I("MVM", unit=0),
+             I("STORE", unit=0, acc=0, offset=0, addr=36, length=4), I("HALT")]
+    res = check(P, tile, prog, None, buf)
+    w = buf[:16].reshape(4, 4).copy()
+    w[2, 3] = 0
+    np.testing.assert_array_equal(res.buffer[32:36], buf[16:20] @ w)     # no ADC clips these
+    assert res.units[0].weights[1].tolist() == buf[8:12].tolist()       # row 1 rewritten, CRS exact
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_programs_with_writes(seed):
+    """Random programs on two units with WRITEs among every other kind."""
+    res = check_random(400 + seed, 2, 30, {"WRITE": 3, "LOAD": 6, "MVM": 3, "MTVM": 2, "OPA": 2,
+                                           "CRS": 1, "STORE": 5, "SYNC": 1, "LOOP": 1}, symmetric=True)
+    assert res.counts["WRITE"]
