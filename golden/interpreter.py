@@ -5,8 +5,9 @@ Values: a unit's MVM is :func:`crosstrain.golden.crossbar.mvm` of its row input 
 block; MTVM the transposed MVM with ``error_bits`` inputs; OPA and CRS are
 :class:`crosstrain.golden.opa.UpdateArrays` (one OPA per instruction, saturating after each);
 WRITE programs a weight row of every copy, that row of the update slices from the weights
-(:meth:`~crosstrain.golden.opa.UpdateArrays.write_row`; the other rows keep their cells). A unit's block is always ``crossbar.rows`` x ``crossbar.cols``; rows and columns a layer
-does not use hold weight 0 and are driven with 0, which changes no result.
+(:meth:`~crosstrain.golden.opa.UpdateArrays.write_row`; the other rows keep their cells). A
+unit's block is always ``crossbar.rows`` x ``crossbar.cols``; rows and columns a layer does not
+use hold weight 0 and are driven with 0, which changes no result.
 
 Cycles: the schedule of the RTL tile (:class:`crosstrain.rtl.tile.Tile`; its amaranth.sim test
 checks this model cycle for cycle), every duration of a unit from ``golden/cycles.py``. Cycle 0
@@ -28,16 +29,16 @@ registers it reads hold their last LOAD and the unit is free, as
 ``interval`` after the previous MVM / MTVM started, and after the last output left the unit
 before an OPA or CRS; an OPA ``opa_cycles`` after the previous OPA; anything ``opa_cycles + 1``
 after an OPA and ``crs_cycles + 1`` after a CRS or ``write_row_cycles + 1`` after a WRITE (a
-WRITE waits as a CRS does). An MVM / MTVM's output leaves the unit
-``latency`` cycles after it started and is in the unit's output register (it is finished) one
-cycle later; an OPA / CRS is finished ``opa_cycles + 1`` / ``crs_cycles + 1`` cycles after it
-started. The head of a STORE queue starts (the cycle after issue at the earliest) once the
-output it reads (the last MVM / MTVM issued to its unit before it) is in the output register;
-one STORE of the tile starts per cycle, the earliest issued of those that could; it reads the
-buffer then and writes it in the next cycle (finished two cycles after its start). The unit holds its next output while a queued STORE still needs the current
-one; this model does not time that and refuses such a program. A program is finished when
-HALT has issued (the cycle after it at the earliest) and every unit has finished.
-A WRITE waits at issue like a LOAD of the unit's row register (and for its array queue), reads
+WRITE waits as a CRS does). An MVM / MTVM's output leaves the unit ``latency`` cycles after it
+started and is in the unit's output register (it is finished) one cycle later; an OPA / CRS is
+finished ``opa_cycles + 1`` / ``crs_cycles + 1`` cycles after it started. The head of a STORE
+queue starts (the cycle after issue at the earliest) once the output it reads (the last MVM /
+MTVM issued to its unit before it) is in the output register; one STORE of the tile starts per
+cycle, the earliest issued of those that could; it reads the buffer then and writes it in the
+next cycle (finished two cycles after its start). The unit holds its next output while a queued
+STORE still needs the current one; this model does not time that and refuses such a program. A
+program is finished when HALT has issued (the cycle after it at the earliest) and every unit has
+finished. A WRITE waits at issue like a LOAD of the unit's row register (and for its array queue), reads
 the buffer when it issues (the row register holds the row two cycles later) and occupies the
 array as the unit's row write: ``write_row_cycles``, finished one cycle later (as a CRS).
 

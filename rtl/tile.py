@@ -19,6 +19,8 @@ from crosstrain.rtl.row_writer import row_layout
 from crosstrain.rtl.shift_add import output_layout
 from crosstrain.rtl.tile_buffer import MAX_VALUE_BITS, TileBuffer
 
+#: Width of a STORE's issue number (the oldest ready STORE goes first).
+AGE_BITS = 32
 #: The unit command of each array instruction, and the registers it reads (0 row input,
 #: 1 column input, 2 the row a WRITE programs).
 ARRAY_OPS = {"MVM": (Op.MVM, (0,)), "MTVM": (Op.MVM_T, (1,)), "OPA": (Op.OPA, (0, 1)), "CRS": (Op.CRS, ()),
@@ -48,17 +50,19 @@ class Tile(wiring.Component):
 
     Each unit has a row-input register (``rows`` values of ``input_bits``), a column-input
     register (``cols`` values of ``error_bits``), an output register (its last MVM / MTVM
-    output), an array queue and a STORE queue (``tile.queue_depth`` entries each). The scheduler
-    takes one word per cycle, in order, and stalls ``instr`` (``ready`` low) while the word
-    cannot issue: a LOAD (WRITE) while an array instruction queued before it still has to take
-    the register (the row register), an array instruction or STORE while its queue is full, a SYNC until the units in
-    its mask have finished everything issued to them. A LOAD reads the buffer when it issues and
-    writes the register in the next cycle; an array instruction goes to its unit when the unit
-    takes it, its operands straight from the registers; the oldest STORE whose output is in its
-    output register reads the buffer (one per cycle) and writes it in the next cycle. Timing:
-    exactly :func:`crosstrain.golden.interpreter.run`'s cycle model (its module docstring), on
-    the units' clock (cycles where an emulator stalls its unit come on top, counted in
-    ``stall_cycles``). HALT stops the scheduler; ``done`` rises when every unit has finished.
+    output), a row register (a WRITE's row), an array queue and a STORE queue
+    (``tile.queue_depth`` entries each). The scheduler takes one word per cycle, in order, and
+    stalls ``instr`` (``ready`` low) while the word cannot issue: a LOAD (WRITE) while an array instruction queued before it still has
+    to take the register (the row register), an array instruction or STORE while its queue is
+    full, a SYNC until the units in its mask have finished everything issued to them. A LOAD
+    reads the buffer when it issues and writes the register in the next cycle; an array
+    instruction goes to its unit when the unit takes it, its operands straight from the
+    registers; the oldest STORE whose output is in its output register reads the buffer (one per
+    cycle) and writes it in the next cycle. Timing, with the words offered back to back from
+    cycle 0: exactly :func:`crosstrain.golden.interpreter.run`'s cycle model (its module
+    docstring), on the units' clock (cycles where an emulator stalls its unit come on top,
+    counted in ``stall_cycles``). HALT stops the scheduler; ``done`` rises when every unit has
+    finished.
 
     The values are :func:`crosstrain.golden.interpreter.run`'s for every program it accepts
     (it refuses a LOAD of values a STORE still writes: put a SYNC between). A LOAD keeps a
@@ -113,8 +117,9 @@ class Tile(wiring.Component):
         low = max(p.out_width, p.input_bits, p.weight_bits)
         if isinstance(value_bits, bool) or not isinstance(value_bits, int) or not (
                 value_bits == 0 or low <= value_bits <= MAX_VALUE_BITS):
-            raise ConfigError(f"value_bits = {value_bits!r} is not allowed: 0 (the narrowest, "
-                              f"{low}) or an integer from {low} (out_width, input_bits, weight_bits) to {MAX_VALUE_BITS}")
+            raise ConfigError(f"value_bits = {value_bits!r} is not allowed: 0 (the narrowest, {low}) "
+                              f"or an integer from {low} (out_width, input_bits, weight_bits) to "
+                              f"{MAX_VALUE_BITS}")
         value_bits = value_bits or low
         if weights is not None and len(weights) != t.units:
             raise ConfigError(f"weights holds {len(weights)} blocks, not tile.units = {t.units}")
@@ -175,8 +180,10 @@ class Tile(wiring.Component):
 
         # ---- output-sequence width: outputs outstanding at most depth + in flight + 1 -------
         seq = range(4 * (depth + 4))
-        # STOREs are numbered in issue order modulo 2**age_bits (twice those ever queued)
-        age_bits = (n * depth).bit_length() + 1
+        # STOREs are numbered in issue order modulo 2**AGE_BITS; a queued STORE's distance to the
+        # next number counts the STOREs issued since (at most one a cycle), exact while it waits
+        # fewer than 2**(AGE_BITS-1) cycles for its output (a unit's operations take far fewer)
+        age_bits = AGE_BITS
         store_layout = data.StructLayout({
             "oseq": seq, "age": age_bits, "acc": 1,
             "base": signed(len(buf.wr.base)), "offset": t.offset_bits, "length": t.length_bits})
