@@ -60,8 +60,8 @@ class Tile(wiring.Component):
     registers; the oldest STORE whose output is in its output register reads the buffer (one per
     cycle) and writes it in the next cycle. Timing, with the words offered back to back from
     cycle 0: exactly :func:`crosstrain.golden.interpreter.run`'s cycle model (its module
-    docstring), on the units' clock (cycles where an emulator stalls its unit come on top,
-    counted in ``stall_cycles``). HALT stops the scheduler; ``done`` rises when every unit has
+    docstring) while no emulator stalls its unit; stalled cycles (counted in ``stall_cycles``)
+    delay what waits on that unit: on one unit the program takes the model's cycles plus them. HALT stops the scheduler; ``done`` rises when every unit has
     finished.
 
     The values are :func:`crosstrain.golden.interpreter.run`'s for every program it accepts

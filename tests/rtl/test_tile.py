@@ -386,3 +386,24 @@ def test_random_programs_with_writes(seed):
     res = check_random(400 + seed, 2, 30, {"WRITE": 3, "LOAD": 6, "MVM": 3, "MTVM": 2, "OPA": 2,
                                            "CRS": 1, "STORE": 5, "SYNC": 1, "LOOP": 1}, symmetric=True)
     assert res.counts["WRITE"]
+
+
+@pytest.mark.parametrize("phase_ns", [1, 2])
+def test_emulator_stalls_add_cycles_apart(phase_ns):
+    """OPA phases shorter than the emulator needs to apply a phase that drives every row: the
+    emulator stalls the unit. On one unit everything waits for it, so the tile takes exactly
+    the model's cycles plus the stalled cycles, and the values are golden's."""
+    p = periphery_params(SMALL | {"tile.opa_phase_ns": phase_ns})
+    tile = isa.TileParams(units=1, buffer_depth=64, max_length=4)
+    rng = np.random.default_rng(0)
+    buf = np.zeros(64, np.int64)
+    buf[:12] = [7, 7, 7, 7, 3, -2, 5, 1, *inputs(rng, 1, 4, p.input_bits, symmetric=True)[0]]
+    w = [random_weights(p, rng)]
+    prog = [I("LOAD", unit=0, reg=0, offset=0, addr=0, length=4),
+            I("LOAD", unit=0, reg=1, offset=0, addr=4, length=4), I("OPA", unit=0), I("OPA", unit=0),
+            I("CRS", unit=0), I("LOAD", unit=0, reg=0, offset=0, addr=8, length=4), I("MVM", unit=0),
+            I("STORE", unit=0, acc=0, offset=0, addr=40, length=4), I("HALT")]
+    want = interpreter.run(prog, tile, p.cfg, buf, weights=w)
+    got, cycles, stalls, error = simulate(p, tile, prog, w, buf)
+    assert not error and np.array_equal(got, want.buffer)
+    assert stalls > 0 and cycles == want.cycles + stalls
