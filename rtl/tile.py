@@ -215,7 +215,7 @@ class Tile(wiring.Component):
             m.submodules[f"aq{k}"], m.submodules[f"sq{k}"] = aq[k], sq[k]
             op = Signal(Op, name=f"head{k}")
             m.d.comb += op.eq(aq[k].r_data)
-            reads = [(op == Op.MVM) | (op == Op.OPA), (op == Op.MVM_T) | (op == Op.OPA), op == Op.WRITE]
+            reads = [Cat(*(op == c for c, rr in ARRAY_OPS.values() if r in rr)).any() for r in range(3)]
             loading = lw.valid & (lw.unit == k)
             blocked = loading & Cat(*((lw.reg == r) & reads[r] for r in range(3))).any()
             cmd = u.cmd
@@ -266,11 +266,14 @@ class Tile(wiring.Component):
         m.d.comb += self.done.eq(halted & done_v.all())
 
         go = issue & ~bad
+        command = Signal(Op)                         # the unit command of an array instruction
+        for name, (c, _) in ARRAY_OPS.items():
+            with m.If(is_op[name]):
+                m.d.comb += command.eq(c)
         for k in range(n):
             mine = go & (unit == k)
             m.d.comb += [aq[k].w_en.eq(mine & Cat(*(is_op[o] for o in ARRAY_OPS)).any()),
-                         aq[k].w_data.eq(Mux(is_op["MVM"], Op.MVM, Mux(is_op["MTVM"], Op.MVM_T,
-                                         Mux(is_op["OPA"], Op.OPA, Mux(is_op["CRS"], Op.CRS, Op.WRITE)))))]
+                         aq[k].w_data.eq(command)]
             with m.If(mine & is_op["WRITE"]):
                 m.d.sync += wrow[k].row.eq(f["WRITE"]["row"])
             with m.If(mine & (is_op["MVM"] | is_op["MTVM"])):
