@@ -25,13 +25,12 @@ ORDER = 61
 
 
 def add_arguments(parser):
+    from crosstrain.commands.verilog import add_block_arguments
     from crosstrain.fpga import DEFAULT_FREQ_MHZ, DEFAULT_TIMEOUT_S, SEED, TARGETS
 
     parser.add_argument("block", nargs="?", metavar="BLOCK", help="block (crosstrain verilog --list)")
     parser.add_argument("--all", action="store_true", help="every exportable block (slow: minutes each)")
-    options.add_preset(parser, None, "configuration of a periphery block (default: panther)")
-    options.add_set(parser, ("hardware", "periphery", "comparator", "convt"),
-                    example="crossbar.rows=32 or comparator.lanes=4")
+    add_block_arguments(parser)
     parser.add_argument("--target", default="ecp5-25k", metavar="T",
                         help=f"device: {', '.join(TARGETS)} (default ecp5-25k)")
     parser.add_argument("--freq", type=options.argument(lambda t: _positive(t, "--freq")),

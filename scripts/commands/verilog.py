@@ -28,12 +28,17 @@ ORDER = 60
 def add_arguments(parser):
     parser.add_argument("block", nargs="?", metavar="BLOCK", help="block to export (see --list)")
     parser.add_argument("--list", action="store_true", help="list the blocks and their parameters")
-    options.add_preset(parser, None, "configuration of a periphery block (default: panther)")
-    options.add_set(parser, ("hardware", "periphery", "isa", "comparator", "convt"), old=("--param",),
-                    example="crossbar.rows=16 or comparator.lanes=4")
+    add_block_arguments(parser)
     parser.add_argument("-o", "--output", default="-", metavar="FILE",
                         help="file to write; '-' (the default) prints the Verilog on stdout")
     add_json_flag(parser)
+
+
+def add_block_arguments(parser):
+    """--preset and --set (alias --param) of a block's parameters, as :func:`build` reads them."""
+    options.add_preset(parser, None, "configuration of a periphery block (default: panther)")
+    options.add_set(parser, ("hardware", "periphery", "isa", "comparator", "convt"), old=("--param",),
+                    example="crossbar.rows=16 or comparator.lanes=4")
 
 
 def build(args, name: str):

@@ -4,9 +4,10 @@ the Pareto front (docs/sweeps.md).
 A sweep is a list of *resolved points*: plain JSON-able dicts that say everything one evaluation
 needs. Each point's key is a hash of its resolved dict (:func:`point_key`), so a rerun recognises
 the points it already has whatever order the grid was given in. :class:`ResultStore` is the
-results table, a JSONL file that only grows: one line per finished point, written with one
-``write`` and flushed to disk (``fsync``) before the next, so a sweep killed at any moment leaves
-complete lines and at most one torn last line, which the next run drops and redoes.
+results table, a JSONL file that only grows: one line per finished point, the points that
+finish together written with one ``write`` and flushed to disk (``fsync``) before the next, so a
+sweep killed at any moment leaves complete lines and at most one torn last line, which the next
+run drops and redoes.
 
 :func:`run` evaluates the points that are not yet in the store with a caller's ``evaluate``
 function (a module-level function, so that worker processes can import it) in this process, in a
@@ -24,6 +25,7 @@ import json
 import math
 import os
 import random
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -33,6 +35,8 @@ SCHEMA = "crosstrain.sweep/1"
 MAX_POINTS = 1_000_000          # points of one sweep (a larger grid needs --random N)
 KEY_HEX = 20                    # hex digits of a point key (80 bits)
 DASK_IN_FLIGHT = 1000           # tasks submitted to a Dask cluster at a time
+CHUNK_SECONDS = 0.1             # work per task of a local pool (seconds)
+CHUNK_MAX = 64                  # points per task of a local pool, at most
 
 
 def grid_size(axes: dict[str, tuple]) -> int:
@@ -138,17 +142,26 @@ class ResultStore:
                     yield record
 
     def append(self, record: dict) -> None:
-        """Write ``record`` as one line with one ``write`` and flush it to disk."""
-        try:
-            line = (canonical(record) + "\n").encode()
-        except ValueError:
-            raise UserError(f"internal error: point {record['key']} gave a number that is not finite "
-                            "(a bug: please report it with the command line)") from None
-        written = os.write(self._fd, line)
-        if written != len(line):
-            raise UserError(f"{self.path}: short write ({written} of {len(line)} bytes; disk full?)")
+        """Write ``record`` as one line and flush it to disk."""
+        self.extend([record])
+
+    def extend(self, records: Iterable[dict]) -> None:
+        """Write ``records``, one line each, with one ``write`` and flush them to disk (a write
+        cut short leaves whole lines and at most one torn last line)."""
+        records = list(records)
+        lines = []
+        for record in records:
+            try:
+                lines.append(canonical(record) + "\n")
+            except ValueError:
+                raise UserError(f"internal error: point {record['key']} gave a number that is not "
+                                "finite (a bug: please report it with the command line)") from None
+        data = "".join(lines).encode()
+        written = os.write(self._fd, data)
+        if written != len(data):
+            raise UserError(f"{self.path}: short write ({written} of {len(data)} bytes; disk full?)")
         os.fsync(self._fd)
-        self.keys.add(record["key"])
+        self.keys.update(record["key"] for record in records)
 
 
 def _parse(line: bytes) -> dict | None:
@@ -177,14 +190,19 @@ def run(tasks: list[dict], evaluate: Callable[[dict], dict], store: ResultStore,
         if key not in store.keys:
             todo.setdefault(key, resolved)
     if client is not None:
-        done = _dask(todo, evaluate, client)
+        batches = ([item] for item in _dask(todo, evaluate, client))
     elif pool is not None or workers > 1:
-        done = _pool(todo, evaluate, pool or local_pool(workers), workers, owned=pool is None)
+        batches = _pool(todo, evaluate, pool or local_pool(workers), workers, owned=pool is None)
     else:
-        done = ((key, evaluate(resolved)) for key, resolved in todo.items())
-    stream = progress(done, len(todo)) if progress else done
-    for key, result in stream:
-        store.append({"key": key, "resolved": todo[key], **result})
+        batches = ([(key, evaluate(resolved))] for key, resolved in todo.items())
+
+    def committed():                # each batch is stored (one write, one fsync) before it counts
+        for batch in batches:
+            store.extend({"key": key, "resolved": todo[key], **result} for key, result in batch)
+            yield from batch
+    stream = progress(committed(), len(todo)) if progress else committed()
+    for _ in stream:
+        pass
     return len(todo)
 
 
@@ -199,36 +217,61 @@ def local_pool(workers: int):
                                   initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
 
 
-def _pool(todo: dict, evaluate, pool, workers: int, *, owned: bool) -> Iterator[tuple[str, dict]]:
-    """The points on ``pool`` of ``workers`` processes (shut down at the end when ``owned``), at
-    most two per worker in flight."""
+def _pool(todo: dict, evaluate, pool, workers: int, *, owned: bool) -> Iterator[list[tuple[str, dict]]]:
+    """The points on ``pool`` of ``workers`` processes (shut down at the end when ``owned``) in
+    chunks, at most two chunks per worker in flight; yields the points of the chunks that finish
+    together. A chunk is one point at first, then sized to about :data:`CHUNK_SECONDS` of work
+    (at most :data:`CHUNK_MAX` points, and no more than the remaining points spread over twice
+    the workers): fast points would otherwise spend more time in the pool's messages than in
+    the estimate."""
     import concurrent.futures as cf
 
     pending = iter(todo.items())
+    left = len(todo)
+    per_point = None                                  # seconds of one point, measured
+
+    def submit():
+        nonlocal left
+        size = 1 if per_point is None else int(CHUNK_SECONDS / max(per_point, 1e-6))
+        size = max(1, min(size, CHUNK_MAX, left // (2 * workers)))
+        chunk = list(itertools.islice(pending, size))
+        if chunk:
+            left -= len(chunk)
+            running[pool.submit(_evaluate_chunk, evaluate, [r for _, r in chunk])] = [k for k, _ in chunk]
+
     with contextlib.ExitStack() as stack:
         if owned:
             stack.enter_context(pool)
+        running = {}
         try:
-            running = {}
-            for key, resolved in itertools.islice(pending, 2 * workers):
-                running[pool.submit(evaluate, resolved)] = key
+            for _ in range(2 * workers):
+                submit()
             while running:
                 finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                batch = []
                 for future in finished:
-                    key = running.pop(future)
+                    keys = running.pop(future)
                     try:
-                        result = future.result()
+                        results, seconds = future.result()
                     except cf.process.BrokenProcessPool:
                         raise UserError("a worker process died; the finished points are saved: rerun "
                                         "the same command to resume") from None
-                    yield key, result
-                    for nxt, resolved in itertools.islice(pending, 1):
-                        running[pool.submit(evaluate, resolved)] = nxt
+                    per_point = seconds / len(keys)
+                    batch.extend(zip(keys, results))
+                for _ in finished:
+                    submit()
+                yield batch
         finally:
             for future in running:
                 future.cancel()
             if owned:
                 pool.shutdown(cancel_futures=True)
+
+
+def _evaluate_chunk(evaluate, chunk: list[dict]) -> tuple[list[dict], float]:
+    """``evaluate`` of every point of ``chunk`` (in a worker), and the seconds they took."""
+    t0 = time.perf_counter()
+    return [evaluate(resolved) for resolved in chunk], time.perf_counter() - t0
 
 
 def _dask(todo: dict, evaluate, client) -> Iterator[tuple[str, dict]]:

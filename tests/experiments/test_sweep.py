@@ -124,6 +124,17 @@ def test_run_evaluates_only_missing_points(tmp_path, workers):
     assert all(r["key"] == sweep.point_key({"x": r["x"]}) and r["resolved"] == {"x": r["x"]} for r in rows)
 
 
+def test_local_workers_take_fast_points_in_chunks(tmp_path):
+    """Points that take microseconds go to the workers many at a time (the finished chunks
+    arrive as few batches, one write each), and every point comes back once."""
+    todo = {f"k{i}": {"x": i} for i in range(400)}
+    batches = list(sweep._pool(todo, dict, sweep.local_pool(2), 2, owned=True))
+    got = [key for batch in batches for key, _ in batch]
+    assert sorted(got) == sorted(todo) and len(got) == 400
+    assert all(result == todo[key] for batch in batches for key, result in batch)
+    assert len(batches) < 40, f"{len(batches)} batches for 400 fast points: not chunked"
+
+
 def _slow_double(resolved: dict) -> dict:
     time.sleep(0.1)
     return {"y": 2 * resolved["x"]}

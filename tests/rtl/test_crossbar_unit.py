@@ -57,7 +57,9 @@ def test_impossible_params():
 
 
 @pytest.mark.cocotb
-@pytest.mark.parametrize("simulator, encoding", [("icarus", "offset"), ("verilator", "differential")])
+@pytest.mark.parametrize("simulator, encoding", [
+    ("icarus", "offset"), ("icarus", "differential"),
+    pytest.param("verilator", "differential", marks=pytest.mark.slow)])   # a ~2-minute build
 def test_cocotb_bench(simulator, encoding):
     # panther's widths (16-bit, 8 slices, 8-bit ADC, 16 update slices) on a 32 x 32 array: every
     # part is benched at 128 x 128 on its own (test_mvm_unit, test_opa_driver, test_crs_unit);

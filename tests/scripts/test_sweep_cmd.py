@@ -155,16 +155,19 @@ def test_a_scheduler_over_tls(tmp_path, capsys):
 
 
 def test_ctrl_c_stops_local_workers_in_one_line(tmp_path):
+    # 1,024 points: seconds of work left after the first five (the workers take chunks)
     proc = subprocess.Popen([sys.executable, "-m", "crosstrain", "sweep", *BIG, "--workers", "2",
-                             "--out", str(tmp_path / "c")], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                             "--grid", "converters.adc_bits=6..13", "--out", str(tmp_path / "c")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     table = tmp_path / "c" / "results.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (table.exists() and table.read_bytes().count(b"\n") >= 5):
         time.sleep(0.01)
+    assert proc.poll() is None, f"the sweep ended (status {proc.returncode}) before the SIGINT"
     os.killpg(proc.pid, signal.SIGINT)              # as Ctrl-C in a terminal: the whole group
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and err == "crosstrain: interrupted\n"
+    assert (proc.returncode, err) == (130, "crosstrain: interrupted\n"), err[-2000:]
 
 
 def test_random_draws_n_points(tmp_path):
