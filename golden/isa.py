@@ -61,6 +61,7 @@ PHASE_BITS = 3
 MAX_UNITS = WORD_BITS - OPCODE_BITS          # the SYNC mask holds one bit per unit
 MAX_BUFFER_DEPTH = 1 << 24
 MAX_LENGTH = 1 << 12
+MAX_QUEUE_DEPTH = 64
 
 OPCODES = ("NOP", "LOAD", "STORE", "MVM", "MTVM", "OPA", "CRS", "WRITE", "SYNC", "LOOP", "MARK", "HALT")
 UNIT_OPS = ("LOAD", "STORE", "MVM", "MTVM", "OPA", "CRS", "WRITE")
@@ -88,15 +89,19 @@ class TileParams:
         Values the tile's vector buffer holds, 2 .. 2**24.
     max_length : int
         Longest vector a unit register holds (the crossbar's larger side), 1 .. 4096.
+    queue_depth : int
+        Entries of each of the scheduler's queues (every unit's array-operation queue and the
+        tile's STORE queue), 1 .. 64; issue waits while the queue it needs is full.
     """
 
     units: int
     buffer_depth: int
     max_length: int
+    queue_depth: int = 4
 
     def __post_init__(self):
         for name, lo, hi in (("units", 1, MAX_UNITS), ("buffer_depth", 2, MAX_BUFFER_DEPTH),
-                             ("max_length", 1, MAX_LENGTH)):
+                             ("max_length", 1, MAX_LENGTH), ("queue_depth", 1, MAX_QUEUE_DEPTH)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise IsaError(f"tile.{name} = {v!r} is not allowed: an integer from {lo:,} to {hi:,}",

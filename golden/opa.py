@@ -139,6 +139,19 @@ class UpdateArrays:
         self.events.cell_writes += self.cells.size
         self.events.rows_written += self.cells.shape[0] * self.cells.shape[1]
 
+    def write_row(self, row: int, weights: np.ndarray) -> None:
+        """Program row ``row`` of every slice with ``weights`` (C values in the ``weight_bits``
+        format: the wide weight ``weights << (W - weight_bits)``, as at construction); the
+        other rows keep their cells."""
+        w = encoding.check_range("weight", np.asarray(weights), self.cfg.precision.weight_bits)
+        b = self.cfg.device.bits_per_cell
+        u = (w << self.drop) + (1 << (self.wide_bits - 1))
+        digits = encoding.slice_unsigned(u, self.cfg.precision.update_slices, b).astype(np.int64)
+        self.cells[:, row, :] = digits + self.bias[:, None]
+        self.write_counts[:, row, :] += 1
+        self.events.cell_writes += self.cells.shape[0] * self.cells.shape[2]
+        self.events.rows_written += self.cells.shape[0]
+
     def compose(self) -> np.ndarray:
         """The wide weight the slices hold now (cells read back to the nearest integer level)."""
         b = self.cfg.device.bits_per_cell

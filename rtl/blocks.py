@@ -10,6 +10,9 @@ command line parses ``--set`` text into them):
 - :class:`StreamerKind`: :class:`crosstrain.golden.graph.StreamerParams` of the graph streamer,
   its periphery as :data:`PERIPHERY` takes it (default preset ``graphr``), its memories at their
   default sizes;
+- :class:`TileKind`: the tile's :class:`~crosstrain.golden.periphery.PeripheryParams` as
+  :data:`PERIPHERY` takes them, its :class:`~crosstrain.golden.isa.TileParams` as ``isa.FIELD``
+  and ``periphery.value_bits``, parsed to the constructor's keywords;
 - :class:`Fields`: a dataclass of the block's own under a name of its own
   (``comparator.*``: ``crosstrain.golden.write_elim.ComparatorParams``, ``convt.*``:
   ``crosstrain.golden.deconv.ConvTranspose``), one name per field.
@@ -29,10 +32,12 @@ from dataclasses import dataclass
 from crosstrain.golden import periphery
 from crosstrain.golden.config import ConfigError
 from crosstrain.golden.deconv import ConvTranspose
+from crosstrain.golden.isa import TileParams
 from crosstrain.golden.write_elim import ComparatorParams
 
 OUT_WIDTH = "periphery.out_width"
 SKIP_ZERO = "periphery.skip_zero"
+VALUE_BITS = "periphery.value_bits"
 
 
 class PeripheryKind:
@@ -111,6 +116,37 @@ class StreamerKind(PeripheryKind):
                 f"configuration, {OUT_WIDTH}; memories for {sizes})")
 
 
+class TileKind(PeripheryKind):
+    """The tile's parameters (:class:`crosstrain.rtl.tile.Tile`): its units' periphery as
+    :data:`PERIPHERY` takes it (default 8 x 8 crossbars), the
+    :class:`~crosstrain.golden.isa.TileParams` as ``isa.FIELD`` (``max_length`` defaults to the
+    crossbar's larger side) and ``periphery.value_bits`` (0: the narrowest the tile allows). Parses to the constructor's
+    keywords."""
+
+    DEFAULTS = {"crossbar.rows": 8, "crossbar.cols": 8, "isa.units": 2, "isa.buffer_depth": 256,
+                "isa.queue_depth": 4, VALUE_BITS: 0}
+
+    def parse(self, values: dict, preset: str | None):
+        values = {**self.DEFAULTS, **values}
+        value_bits = values.pop(VALUE_BITS)
+        names = [f.name for f in dataclasses.fields(TileParams)]
+        isa_values = {}
+        for key in [k for k in values if k.startswith("isa.")]:
+            if key[4:] not in names:
+                raise ConfigError(f"unknown parameter {key!r}: use one of "
+                                  + ", ".join(f"isa.{n}" for n in names))
+            isa_values[key[4:]] = values.pop(key)
+        p = super().parse(values, preset)
+        isa_values.setdefault("max_length", max(p.rows, p.cols))
+        return {"params": p, "tile": TileParams(**isa_values), "value_bits": value_bits}
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in self.DEFAULTS.items())
+        return (f"PeripheryParams (--preset, default {periphery.DEFAULT_PRESET}; --set SECTION.FIELD"
+                f" of the configuration) and TileParams (--set isa.FIELD); defaults {shown}, "
+                "isa.max_length = the larger crossbar side")
+
+
 @dataclass(frozen=True)
 class Block:
     """One exportable component: ``"module:Class"``, what it does, and its parameters."""
@@ -138,8 +174,9 @@ class Block:
             kwargs["skip_zero"] = _flag(SKIP_ZERO, values.pop(SKIP_ZERO))
         p = self.parameters(values, preset)
         module, cls = self.component.split(":")
+        kwargs |= p if isinstance(p, dict) else {self.keyword: p}
         try:
-            return getattr(importlib.import_module(module), cls)(**{self.keyword: p}, **kwargs)
+            return getattr(importlib.import_module(module), cls)(**kwargs)
         except (ValueError, TypeError) as e:
             raise ConfigError(f"{cls}: {e}") from None
 
@@ -202,6 +239,11 @@ BLOCKS: dict[str, Block] = {
         "crosstrain.rtl.crossbar_unit:CrossbarUnit",
         "tile top: MVM / transposed MVM / OPA / CRS commands on one stream, one crossbar port",
         PERIPHERY),
+    "tile": Block(
+        "crosstrain.rtl.tile:Tile",
+        "a tile: crossbar units on emulated arrays, a banked vector buffer and the operation "
+        "scheduler running golden/isa.py programs from a stream",
+        TileKind()),
     "crossbar_emulator": Block(
         "crosstrain.rtl.crossbar_emulator:CrossbarEmulator",
         "the arrays and ADCs of one block in block RAM behind the crossbar port (weights all zero)",

@@ -13,15 +13,17 @@ from crosstrain.rtl.crs_unit import CrsPortSignature, CrsUnit
 from crosstrain.rtl.input_streamer import lines
 from crosstrain.rtl.mvm_unit import MvmUnit
 from crosstrain.rtl.opa_driver import OpaDriver, UpdatePortSignature
+from crosstrain.rtl.row_writer import RowWriter, row_layout
 from crosstrain.rtl.shift_add import output_layout
 
 
-class Op(enum.Enum, shape=2):
+class Op(enum.Enum, shape=3):
     """Operation of a command."""
     MVM = 0          # y = x @ W (forward copy, rows driven)
     MVM_T = 1        # y = x @ W.T (backward copy, columns driven)
     OPA = 2          # outer-product update x (x) d of the update slices
     CRS = 3          # carry resolution: update slices -> forward and backward copies
+    WRITE = 4        # program row ``row`` of every array with weights ``w``
 
 
 class Mode(enum.Enum, shape=3):
@@ -36,12 +38,14 @@ class Mode(enum.Enum, shape=3):
 
 def command_layout(p: PeripheryParams) -> data.StructLayout:
     """One command: ``op``, ``x`` (signed ``input_bits`` per line: the MVM input, rows for
-    ``MVM`` and ``OPA``, columns for ``MVM_T``; lines past the count ignored) and ``d`` (signed
-    ``error_bits`` per column, the OPA's error vector). ``CRS`` takes no operand."""
+    ``MVM`` and ``OPA``, columns for ``MVM_T``; lines past the count ignored), ``d`` (signed
+    ``error_bits`` per column, the OPA's error vector) and ``row`` (``WRITE``'s row index and
+    weights, :func:`crosstrain.rtl.row_writer.row_layout`). ``CRS`` takes no operand."""
     return data.StructLayout({
         "op": Op,
         "x": data.ArrayLayout(signed(p.input_bits), lines(p)),
         "d": data.ArrayLayout(signed(p.error_bits), p.cols),
+        "row": row_layout(p),
     })
 
 
@@ -125,17 +129,22 @@ class CrossbarUnit(wiring.Component):
         ``CRS_WRITE``) is a row write of ``write_row_cycles`` to row ``rows`` (one-hot) of every
         update slice (``digits``, ``[slice][column]``) and of the forward and backward copies
         (``levels``, ``[array][column]``), data held still while ``write`` is high.
+    busy : Out(1)
+        An accepted command has not finished: an MVM / MVM_T not yet left ``o``, or an OPA or
+        CRS still driving the port.
     """
 
     def __init__(self, *, params: PeripheryParams):
         check_params(params)
         # the parts validate the parameters (one-line ConfigErrors) before anything is built
         self._mvm, self._opa, self._crs = MvmUnit(params=params), OpaDriver(params=params), CrsUnit(params=params)
+        self._writer = RowWriter(params=params)
         self._params = params
         super().__init__({
             "cmd": In(stream.Signature(command_layout(params))),
             "o": Out(stream.Signature(output_layout(params))),
             "xbar": Out(CrossbarPortSignature(params)),
+            "busy": Out(1),
         })
 
     @property
@@ -148,6 +157,7 @@ class CrossbarUnit(wiring.Component):
         m.submodules.mvm = mvm = self._mvm
         m.submodules.opa = opa = self._opa
         m.submodules.crs = crs = self._crs
+        m.submodules.writer = wr = self._writer
         cmd, port = self.cmd, self.xbar
         op = cmd.payload.op
 
@@ -155,13 +165,15 @@ class CrossbarUnit(wiring.Component):
         in_flight = Signal(range(MAX_IN_FLIGHT + 1))
         m.d.sync += in_flight.eq(in_flight + (mvm.i.valid & mvm.i.ready) - (self.o.valid & self.o.ready))
         mvm_idle = in_flight == 0
-        opa_busy, crs_busy = opa.upd.pulse, crs.busy
+        opa_busy, crs_busy = opa.upd.pulse, crs.busy | wr.write      # a row write as a CRS
+        m.d.comb += self.busy.eq(~mvm_idle | opa_busy | crs_busy)
 
         # ---- dispatch -----------------------------------------------------------------------
         is_mvm = (op == Op.MVM) | (op == Op.MVM_T)
         go_mvm = cmd.valid & is_mvm & ~opa_busy & ~crs_busy
         go_opa = cmd.valid & (op == Op.OPA) & mvm_idle & ~crs_busy
         go_crs = cmd.valid & (op == Op.CRS) & mvm_idle & ~opa_busy & ~crs_busy
+        go_wr = cmd.valid & (op == Op.WRITE) & mvm_idle & ~opa_busy & ~crs_busy
         m.d.comb += [
             mvm.i.valid.eq(go_mvm),
             mvm.i.payload.x.eq(cmd.payload.x),
@@ -169,7 +181,9 @@ class CrossbarUnit(wiring.Component):
             opa.i.valid.eq(go_opa),
             opa.i.payload.d.eq(cmd.payload.d),
             crs.start.eq(go_crs),
-            cmd.ready.eq(((go_mvm & mvm.i.ready) | (go_opa & opa.i.ready) | go_crs) & ~ResetSignal()),
+            wr.i.valid.eq(go_wr), wr.i.payload.eq(cmd.payload.row),
+            cmd.ready.eq(((go_mvm & mvm.i.ready) | (go_opa & opa.i.ready) | go_crs | (go_wr & wr.i.ready))
+                         & ~ResetSignal()),
         ]
         m.d.comb += [opa.i.payload.x[r].eq(cmd.payload.x[r]) for r in range(p.rows)]
         wiring.connect(m, mvm.o, wiring.flipped(self.o))
@@ -177,7 +191,7 @@ class CrossbarUnit(wiring.Component):
         # ---- the port: the parts never overlap, so their strobes are ORed ----------------
         mx, up, cp = mvm.xbar, opa.upd, crs.crs
         with m.If(crs_busy):
-            m.d.comb += port.mode.eq(Mux(cp.write, Mode.CRS_WRITE, Mode.CRS_READ))
+            m.d.comb += port.mode.eq(Mux(cp.write | wr.write, Mode.CRS_WRITE, Mode.CRS_READ))
         with m.Elif(opa_busy):
             m.d.comb += port.mode.eq(Mode.OPA)
         with m.Elif(~mvm_idle):
@@ -186,7 +200,7 @@ class CrossbarUnit(wiring.Component):
         n_crs = p.update_slices * p.adcs_per_array * p.adc_bits
         m.d.comb += [
             port.drive.eq(mx.drive),
-            port.rows.eq(up.rows | cp.rows),
+            port.rows.eq(up.rows | cp.rows | Mux(wr.write, wr.rows, 0)),
             port.sample.eq(mx.sample | cp.sample),
             port.convert.eq(mx.convert | cp.convert),
             port.line.eq(Mux(crs_busy, cp.line, mx.line)),
@@ -194,6 +208,8 @@ class CrossbarUnit(wiring.Component):
             cp.codes.eq(port.codes.as_value()[:n_crs]),
             port.pulse.eq(up.pulse), port.start.eq(up.start), port.last.eq(up.last),
             port.potentiate.eq(up.potentiate), port.pieces.eq(up.pieces),
-            port.write.eq(cp.write), port.digits.eq(cp.digits), port.levels.eq(cp.levels),
+            port.write.eq(cp.write | wr.write),
+            port.digits.eq(Mux(wr.write, wr.digits.as_value(), cp.digits.as_value())),
+            port.levels.eq(Mux(wr.write, wr.levels.as_value(), cp.levels.as_value())),
         ]
         return m

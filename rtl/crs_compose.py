@@ -43,6 +43,22 @@ def clip_signed(value, bits: int):
                Mux(value[-1], -(1 << (bits - 1)), (1 << (bits - 1)) - 1))
 
 
+def reslice(p: PeripheryParams, w, u) -> tuple[list, list]:
+    """``(digits, levels)`` of one column: the update-slice digits (``digits[m]``: the
+    ``bits_per_cell``-bit digit ``m`` of ``u`` plus ``bias[m]``) of ``u``, the wide weight plus
+    ``2**(W-1)`` (unsigned), and the copy levels (``levels[array]``,
+    :func:`crosstrain.golden.encoding.slice_weights`) of ``w``, the weight (signed
+    ``weight_bits``); combinational."""
+    b, wb = p.bits_per_cell, p.weight_bits
+    digits = [u[b * s:b * (s + 1)] + ((1 << h) - (1 << b)) // 2 for s, h in enumerate(p.slice_bits)]
+    if p.encoding == "offset":
+        parts = [w.as_unsigned() ^ (1 << (wb - 1))]                      # w + 2**(wb-1)
+    else:
+        parts = [Mux(w > 0, w, 0).as_unsigned()[:wb], Mux(w < 0, -w, 0).as_unsigned()[:wb]]
+    levels = [part[b * s:b * (s + 1)] for part in parts for s in range(p.weight_slices)]
+    return digits, levels
+
+
 class CrsCompose(wiring.Component):
     """Composes update-slice levels into the wide weight, rounds it to ``weight_bits`` and
     re-slices it, for ``lanes`` columns at once; exactly :meth:`crosstrain.golden.opa.UpdateArrays.crs`.
@@ -131,17 +147,9 @@ class CrsCompose(wiring.Component):
                 m.d.comb += w.eq(wide_q[k])
             m.d.comb += result.weight[k].eq(w)
             u = wide_q[k].as_unsigned() ^ (1 << (wide_bits - 1))              # wide + 2**(W-1)
-            for s in range(n_upd):
-                m.d.comb += result.digits[s][k].eq(u[b * s:b * (s + 1)] + bias[s])
-            if p.encoding == "offset":
-                parts = [w.as_unsigned() ^ (1 << (wb - 1))]                      # w + 2**(wb-1)
-            else:
-                pos = Mux(w > 0, w, 0).as_unsigned()[:wb]
-                neg = Mux(w < 0, -w, 0).as_unsigned()[:wb]
-                parts = [pos, neg]
-            for j, part in enumerate(parts):
-                for s in range(p.weight_slices):
-                    m.d.comb += result.levels[j * p.weight_slices + s][k].eq(part[b * s:b * (s + 1)])
+            digits, levels = reslice(p, w, u)
+            m.d.comb += [result.digits[s][k].eq(d) for s, d in enumerate(digits)]
+            m.d.comb += [result.levels[a][k].eq(v) for a, v in enumerate(levels)]
         out, valid = [result], valid_q
         for n in range(max(self._stages - 1, 0)):
             out, valid = self._stage(m, out, valid, f"out{n}")

@@ -36,6 +36,8 @@ class EmulatedCrossbarUnit(wiring.Component):
         As the unit's.
     o : Out(stream.Signature(output_layout(params)))
         As the unit's.
+    busy : Out(1)
+        As the unit's: an accepted command has not finished (high in stalled cycles too).
     stall : Out(1)
         The emulator holds the unit in this cycle.
     stall_cycles : Out(STALL_COUNTER_BITS)
@@ -50,6 +52,7 @@ class EmulatedCrossbarUnit(wiring.Component):
         super().__init__({
             "cmd": In(stream.Signature(command_layout(params))),
             "o": Out(stream.Signature(output_layout(params))),
+            "busy": Out(1),
             "stall": Out(1),
             "stall_cycles": Out(STALL_COUNTER_BITS),
         })
@@ -74,6 +77,6 @@ class EmulatedCrossbarUnit(wiring.Component):
             self.cmd.ready.eq(unit.cmd.ready & go),
             self.o.valid.eq(unit.o.valid & go), self.o.payload.eq(unit.o.payload),
             unit.o.ready.eq(self.o.ready & go),
-            self.stall.eq(emu.stall), self.stall_cycles.eq(emu.stall_cycles),
+            self.busy.eq(unit.busy), self.stall.eq(emu.stall), self.stall_cycles.eq(emu.stall_cycles),
         ]
         return m

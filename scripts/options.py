@@ -8,7 +8,8 @@
     every field), or a name of a parameter object that is not part of the configuration:
     ``periphery.out_width`` (:class:`~crosstrain.golden.periphery.PeripheryParams`),
     ``convt.FIELD`` (a transposed convolution, :class:`~crosstrain.golden.deconv.ConvTranspose`),
-    ``comparator.FIELD`` (:class:`~crosstrain.golden.write_elim.ComparatorParams`) and the
+    ``comparator.FIELD`` (:class:`~crosstrain.golden.write_elim.ComparatorParams`),
+    ``isa.FIELD`` (the tile's :class:`~crosstrain.golden.isa.TileParams`) and the
     estimate's settings ``cost.*``, ``gpu.*``, ``reg3d.*``, ``link.NAME.*``, ``mapper.*``, and
     the graph run's ``graph.*``, ``memory.*``, ``cpu.*``, ``gpu.*``.
     VALUE is a TOML literal: ``64``, ``0.5``, ``true``, ``"offset"``, ``[6, 6, 5]``; a bare word
@@ -44,7 +45,9 @@ HARDWARE = tuple(f.name for f in fields(HardwareConfig) if f.name != "name")
 #: Names by group: the first part of a dotted name, and how help and errors describe the group.
 GROUPS = {
     "hardware": (HARDWARE, "SECTION.FIELD of the configuration (" + ", ".join(HARDWARE) + ")"),
-    "periphery": (("periphery",), "periphery.out_width, periphery.skip_zero (mvm_unit, input_streamer)"),
+    "periphery": (("periphery",), "periphery.out_width, periphery.skip_zero (mvm_unit, input_streamer), "
+                                  "periphery.value_bits (tile)"),
+    "isa": (("isa",), "isa.FIELD of the tile (units, buffer_depth, max_length, queue_depth)"),
     "convt": (("convt",), "convt.FIELD (a transposed conv: in_channels, out_channels, kernel, "
                           "stride, padding, output_padding, height, width, output_size)"),
     "comparator": (("comparator",), "comparator.FIELD (lanes, width, count_width, group_bits, stages)"),

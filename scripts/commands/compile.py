@@ -90,7 +90,8 @@ def run(args):
     data = {
         "network": net.name, "layer": layer.name, "kind": layer.kind, "preset": args.preset,
         "batch": args.batch, "replication": args.replication, "crs_samples": args.crs_samples,
-        "tile": {"units": tile.units, "buffer_depth": tile.buffer_depth, "max_length": tile.max_length},
+        "tile": {"units": tile.units, "buffer_depth": tile.buffer_depth, "max_length": tile.max_length,
+                 "queue_depth": tile.queue_depth},
         "units_used": len(comp.blocks),
         "regions": [{"gemm": r.gemm, "group": r.group, "rows": r.rows, "cols": r.cols,
                      "vectors": r.vectors, "base": r.base, "weights": r.weights} for r in comp.regions],

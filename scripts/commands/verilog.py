@@ -18,7 +18,8 @@ DESCRIPTION = (
     "synchronous active-high reset rst. Periphery blocks take a preset or TOML file (--preset) "
     "and --set SECTION.FIELD=VALUE of the configuration, periphery.out_width and, for the blocks "
     "with an input streamer, periphery.skip_zero=true (zero skipping) "
-    "(crosstrain.golden.periphery.PeripheryParams); other blocks take --set for the fields of "
+    "(crosstrain.golden.periphery.PeripheryParams); the tile also isa.FIELD (its TileParams) and "
+    "periphery.value_bits; other blocks take --set for the fields of "
     "their own parameter object: comparator.* (write_elim), convt.* (deconv_addr); see --list. "
     "Impossible parameters are one error line naming the parameter.")
 ORDER = 60
@@ -36,7 +37,7 @@ def add_arguments(parser):
 def add_block_arguments(parser):
     """--preset and --set (alias --param) of a block's parameters, as :func:`build` reads them."""
     options.add_preset(parser, None, "configuration of a periphery block (default: panther)")
-    options.add_set(parser, ("hardware", "periphery", "comparator", "convt"), old=("--param",),
+    options.add_set(parser, ("hardware", "periphery", "isa", "comparator", "convt"), old=("--param",),
                     example="crossbar.rows=16 or comparator.lanes=4")
 
 
@@ -45,7 +46,7 @@ def build(args, name: str):
     parameters take: the configuration's for a periphery block, else the block's own)."""
     b = block(name)
     own = b.params.namespace if isinstance(b.params, Fields) else None
-    vals = options.values(args, (own,) if own else ("hardware", "periphery"), bare=own)
+    vals = options.values(args, (own,) if own else ("hardware", "periphery", "isa"), bare=own)
     return b.build(vals, args.preset)
 
 

@@ -56,10 +56,12 @@ def test_units_overlap_and_mvms_pipeline_until_sync():
     res = interpreter.run(prog, TILE, CFG)
     s = cycles.mvm_schedule(CFG)
     assert s.interval < s.latency
-    # unit 1 starts at cycle 1 and its second MVM one interval later (golden/cycles: total(2));
-    # unit 0 waits for the SYNC, then runs one more MVM
-    assert res.units[1].done == 1 + s.total(2)
-    assert res.cycles == res.units[0].done == 1 + s.total(2) + s.latency
+    # unit 1's first MVM issues at cycle 1 and starts at 2 (its queue's head the next cycle),
+    # its second one interval later (golden/cycles: total(2)); the output is in the output
+    # register one cycle after it leaves the unit. Unit 0 waits for the SYNC (one issue cycle),
+    # then runs one more MVM the same way
+    assert res.units[1].done == 2 + s.total(2) + 1
+    assert res.cycles == res.units[0].done == (2 + s.total(2) + 1) + 2 + s.latency + 1
     assert res.units[1].busy == 2 * s.interval
 
 
@@ -71,8 +73,49 @@ def test_load_waits_for_the_array_to_take_the_register():
             I("STORE", unit=0, acc=0, offset=0, addr=8, length=3)]
     res = interpreter.run(prog, TILE, CFG)
     s = cycles.mvm_schedule(CFG)
-    # first MVM starts after its LOAD (cycle 1); then one every interval; STORE after the last
-    assert res.cycles == 1 + s.total(3) + 1
+    # the first MVM starts when its LOAD's vector is in the register (cycle 2); each later LOAD
+    # waits until the MVM before it has taken the register, so the MVMs run one interval apart;
+    # the STORE starts when the last output is in the output register (one cycle after it left
+    # the unit) and writes the buffer in its second cycle
+    assert res.cycles == 2 + s.total(3) + 1 + 2
+
+
+def test_a_full_array_queue_stops_issue():
+    """A full queue stops issue: with queue_depth 1 the second MVM waits at issue until the
+    first has been taken, and the SYNC's issue cycle moves with it."""
+    tile = isa.TileParams(units=2, buffer_depth=64, max_length=4, queue_depth=1)
+    prog = [I("MVM", unit=0), I("MVM", unit=0), I("MVM", unit=0), I("MVM", unit=1), I("HALT")]
+    res = interpreter.run(prog, tile, CFG)
+    s = cycles.mvm_schedule(CFG)
+    # MVMs start at 1, 1 + interval, 1 + 2 interval; the third issues the cycle after the second
+    # started, the unit-1 MVM one cycle later and starts the cycle after that
+    assert res.units[1].done == (1 + s.interval + 1) + 1 + 1 + s.latency + 1
+    assert res.cycles == res.units[0].done == 1 + s.total(3) + 1
+    deep = interpreter.run(prog, TILE, CFG)
+    assert deep.units[1].done == 4 + s.latency + 1         # issued at cycle 3, no wait
+
+
+def test_stores_of_two_units_take_turns_oldest_first():
+    """One STORE of the tile starts per cycle: unit 0's third STORE wants the cycle unit 1's
+    (older) STORE starts in and goes one cycle later."""
+    prog = [I("MVM", unit=0), I("NOP"), I("MVM", unit=1),
+            I("STORE", unit=1, acc=0, offset=0, addr=0, length=3)]
+    prog += [I("STORE", unit=0, acc=0, offset=0, addr=8 + 4 * k, length=3) for k in range(3)]
+    res = interpreter.run(prog, TILE, CFG)
+    lat = cycles.mvm_schedule(CFG).latency
+    # outputs in the registers at 1 + lat + 1 (unit 0) and 3 + lat + 1 (unit 1); unit 0's
+    # STOREs start at lat + 2, lat + 3 and (not lat + 4, unit 1's) lat + 5; two cycles each
+    assert res.units[1].done == lat + 4 + 2
+    assert res.units[0].done == lat + 5 + 2
+
+
+def test_store_then_load_of_the_same_values_needs_a_sync():
+    prog = [I("MVM", unit=0), I("STORE", unit=0, acc=0, offset=0, addr=8, length=3),
+            I("LOAD", unit=1, reg=0, offset=0, addr=10, length=4)]
+    with pytest.raises(isa.IsaError, match=r"reads buffer values a STORE still writes: put a SYNC"):
+        interpreter.run(prog, TILE, CFG)
+    res = interpreter.run(prog[:2] + [I("SYNC", mask=1)] + prog[2:], TILE, CFG)
+    assert res.units[1].done == res.units[0].done + 1 + 2   # the LOAD after the SYNC's cycle
 
 
 @pytest.mark.parametrize("prog, match", [

@@ -196,3 +196,21 @@ def test_deep_headroom_holds_the_exact_sum_of_many_opas():
     u.opa(np.full((30, 2), -31), np.full((30, 2), 31))
     assert u.events.opa_saturated == 0
     np.testing.assert_array_equal(u.compose(), np.full((2, 2), -30 * 31 * 31))
+
+
+def test_write_row_programs_one_row_and_keeps_the_others():
+    """After OPAs, writing row 1 gives row 1 the cells a fresh copy of the new weights has (so a
+    CRS returns the written weights there) and leaves every other row's cells as they were."""
+    cfg = small_cfg()
+    rng = np.random.default_rng(4)
+    w = rand(rng, cfg.precision.weight_bits, (3, 4))
+    u = UpdateArrays(cfg, w)
+    u.opa(rand(rng, 6, (2, 3)), rand(rng, 6, (2, 4)))
+    before = u.cells.copy()
+    new = rand(rng, cfg.precision.weight_bits, 4)
+    u.write_row(1, new)
+    w2 = w.copy()
+    w2[1] = new
+    np.testing.assert_array_equal(u.cells[:, 1], UpdateArrays(cfg, w2).cells[:, 1])
+    np.testing.assert_array_equal(np.delete(u.cells, 1, axis=1), np.delete(before, 1, axis=1))
+    assert u.crs()[1].tolist() == new.tolist()

@@ -35,7 +35,10 @@ LINT_SIZE = {"crossbar.rows": 32, "crossbar.cols": 32}
 # 32 x 32 synthesis takes minutes on two cores (~12 under load), so by default it is checked at
 # 8 x 8 and at 32 x 32 only in the `slow` run.
 SMALL = {"crossbar.rows": 8, "crossbar.cols": 8}
-SYNTH_CASES = [pytest.param(name, SMALL if name == "crossbar_emulator" else LINT_SIZE, id=name)
+# The tile (two emulated 8 x 8 units, its buffer and scheduler) synthesizes in about three
+# minutes on two cores: `slow` only; its Verilator lint stays in the default run.
+SYNTH_CASES = [pytest.param(name, SMALL if name == "crossbar_emulator" else LINT_SIZE, id=name,
+                            marks=[pytest.mark.slow] if name == "tile" else [])
                for name in sorted(BLOCKS)] + [
     pytest.param("crossbar_emulator", LINT_SIZE, marks=pytest.mark.slow, id="crossbar_emulator-32x32")]
 LINT_WAIVERS = ["-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-PROCASSINIT", "-Wno-UNUSEDSIGNAL",

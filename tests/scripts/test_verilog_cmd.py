@@ -16,7 +16,7 @@ from amaranth.lib.wiring import Out
 from crosstrain.cli import main
 from crosstrain.golden.periphery import PeripheryParams, periphery_params
 from crosstrain.golden.write_elim import ComparatorParams
-from crosstrain.rtl.blocks import BLOCKS, PERIPHERY, Block
+from crosstrain.rtl.blocks import BLOCKS, PERIPHERY, Block, TileKind
 from crosstrain.rtl.write_elim import beat_layout
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,8 +44,10 @@ def test_list_names_every_block_with_its_parameters(capsys):
 @pytest.mark.parametrize("name", sorted(BLOCKS))
 def test_every_block_exports_deterministic_verilog_without_paths(capsys, tmp_path, monkeypatch, name):
     monkeypatch.chdir(tmp_path)
-    # periphery blocks on a 16 x 16 array keep the three exports short
-    size = ["--set", "crossbar.rows=16", "--set", "crossbar.cols=16"] if BLOCKS[name].params is PERIPHERY else []
+    # periphery blocks on a 16 x 16 array (the tile: one unit of 4 x 4) keep the three exports short
+    size = (["--set", "crossbar.rows=16", "--set", "crossbar.cols=16"] if BLOCKS[name].params is PERIPHERY else
+            ["--set", "isa.units=1", "--set", "crossbar.rows=4", "--set", "crossbar.cols=4"]
+            if isinstance(BLOCKS[name].params, TileKind) else [])
     rc, out, _ = run(capsys, name, *size, "-o", "a.v")
     assert rc == 0 and "a.v" in out
     rc, _, _ = run(capsys, name, *size, "-o", str(tmp_path / "b.v"))
