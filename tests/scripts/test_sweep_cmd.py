@@ -159,7 +159,8 @@ def test_ctrl_c_stops_local_workers_in_one_line(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "crosstrain", "sweep", *BIG, "--workers", "2",
                              "--grid", "converters.adc_bits=6..13", "--out", str(tmp_path / "c")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,   # SIGINT's default action, as in a shell:
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     table = tmp_path / "c" / "results.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (table.exists() and table.read_bytes().count(b"\n") >= 5):
