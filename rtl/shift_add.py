@@ -62,7 +62,7 @@ class ShiftAdd(wiring.Component):
         One record per conversion, in line order within each step (no back-pressure).
     o : Out(stream.Signature(output_layout(params)))
         The output vector, valid ``pipeline_cycles - 1`` cycles after the record with ``last``
-        and ``end``, held until taken. The producer must not deliver the next vector's final
+        and ``end``, held until taken (while ``valid`` is low the payload is not held). The producer must not deliver the next vector's final
         record before the output is taken (:class:`crosstrain.rtl.adc_sequencer.AdcSequencer` does not).
         Low while ``rst`` is high.
     """
@@ -118,16 +118,15 @@ class ShiftAdd(wiring.Component):
         m.d.comb += [s.eq(z << shamt) for s, z in zip(scaled, zs)]
         n_fwd, n_tr = p.lines_per_adc(), p.lines_per_adc(transposed=True)
         depth = max(n_fwd, n_tr)
-        n_ring, n_out = -(-adcs * depth // GROUP), -(-lines(p) // GROUP)
+        n_ring = -(-adcs * depth // GROUP)
         if extra >= 1:
             scaled = [self._register(m, v, f"scaled{a}_s") for a, v in enumerate(scaled)]
-            # the accumulators and the output register load on copies of the stage's `valid`
-            # and of its final-record flag, one per GROUP entries: no net reaches them all
+            # the accumulators load on copies of the stage's `valid`, one per GROUP entries:
+            # no net reaches them all
             ring_en = copies(m, valid, n_ring, name="valid")
-            out_en = copies(m, valid & rec.last & rec.end, n_out, name="load")
             valid, rec = delay()
         else:
-            ring_en, out_en = [valid] * n_ring, [valid & rec.last & rec.end] * n_out
+            ring_en = [valid] * n_ring
 
         # ---- one accumulator ring per ADC lane ----------------------------------------------
         rings_next = []
@@ -158,18 +157,21 @@ class ShiftAdd(wiring.Component):
             return [rings_next[k // n][k % n] if k < n_out else zero for k in range(lines(p))]
 
         fwd, tr = gathered(n_fwd, p.cols), gathered(n_tr, p.rows)
+        # The register loads whenever it holds no output or its output is being taken (the
+        # final record's flag would have to reach every bit); `full` has a copy per GROUP
+        # lines, one assignment each (per-line assignments into the wide payload make
+        # Amaranth's export quadratic in the lines)
+        load = valid & rec.last & rec.end
         full = Signal()                            # an output is held
+        with m.If(load | self.o.ready):
+            m.d.sync += full.eq(load)
         m.d.comb += self.o.valid.eq(full & ~ResetSignal())
-        with m.If(out_en[0]):
-            m.d.sync += full.eq(1)
-        with m.Elif(self.o.ready):
-            m.d.sync += full.eq(0)
-        # one assignment per GROUP lines: per-line assignments into the wide payload make
-        # Amaranth's export quadratic in the lines
+        fulls = [full, *copies(m, load, -(-lines(p) // GROUP) - 1, name="full",
+                               enable=load | self.o.ready)]
         payload = self.o.payload.as_value()
-        for g, enable in enumerate(out_en):
+        for g, f in enumerate(fulls):
             lo, hi = g * GROUP, min(lines(p), (g + 1) * GROUP)
-            with m.If(enable):
+            with m.If(~f | self.o.ready):
                 m.d.sync += payload[lo * w:hi * w].eq(Cat(
                     (fwd[k] if fwd[k] is tr[k] else Mux(rec.transposed, tr[k], fwd[k]))[:w]
                     for k in range(lo, hi)))
