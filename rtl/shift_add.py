@@ -62,9 +62,10 @@ class ShiftAdd(wiring.Component):
         One record per conversion, in line order within each step (no back-pressure).
     o : Out(stream.Signature(output_layout(params)))
         The output vector, valid ``pipeline_cycles - 1`` cycles after the record with ``last``
-        and ``end``, held until taken (while ``valid`` is low the payload is not held). The producer must not deliver the next vector's final
-        record before the output is taken (:class:`crosstrain.rtl.adc_sequencer.AdcSequencer` does not).
-        Low while ``rst`` is high.
+        and ``end``, held until taken (while ``valid`` is low the payload is not held). The
+        producer must not deliver the next vector's final record before the output is taken
+        (:class:`crosstrain.rtl.adc_sequencer.AdcSequencer` does not). Low while ``rst`` is
+        high.
     """
 
     def __init__(self, *, params):

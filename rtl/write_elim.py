@@ -68,10 +68,10 @@ class WriteEliminator(wiring.Component):
     Timing: a beat's result is valid ``params.stages`` cycles after the beat is accepted
     (:func:`crosstrain.golden.cycles.comparator_latency`). The work, in order: ``|new - ref|`` of
     every lane, its threshold comparison, the counts of every 16 lanes (``GROUP``), the counts
-    of the beat (and whether it ends its group), the group, the result and the counters. Registers follow the difference from 5
-    stages on, the comparison from 2, the 16-lane counts from 6, the beat's counts from 3, the
-    group from 4; the result register is always there (so 6 stages: each step in a cycle of
-    its own). The stages move together, one beat per cycle while the result is read.
+    of the beat (and whether it ends its group), the group, the result and the counters.
+    Registers follow the difference from 5 stages on, the comparison from 2, the 16-lane counts
+    from 6, the beat's counts from 3, the group from 4; the result register is always there (so
+    6 stages: each step in a cycle of its own). The stages move together, one beat per cycle while the result is read.
 
     Parameters
     ----------
