@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from amaranth.hdl import C, Cat, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -10,8 +12,13 @@ from crosstrain.golden import encoding
 from crosstrain.golden.config import ConfigError
 from crosstrain.golden.periphery import check_params
 from crosstrain.rtl.adc_sequencer import record_layout
+from crosstrain.rtl.fanout import copies
 from crosstrain.rtl.input_streamer import lines
 from crosstrain.rtl.ports import FlowSignature
+
+
+#: Accumulator entries, and output lines, per copy of their load enables (see ShiftAdd.elaborate).
+GROUP = 16
 
 
 def output_layout(p) -> data.ArrayLayout:
@@ -44,7 +51,10 @@ class ShiftAdd(wiring.Component):
     Parameters
     ----------
     params : crosstrain.golden.periphery.PeripheryParams
-        ``pipeline_cycles`` >= 2: records pass ``pipeline_cycles - 2`` register stages first.
+        ``pipeline_cycles`` >= 2: records pass ``pipeline_cycles - 2`` register stages before
+        the accumulation; the last two of them (or the one) split each lane's term (the
+        slice-array sum and the bias, then the step shift), for the clock rate, at no cost in
+        cycles beyond ``pipeline_cycles``.
 
     Members
     -------
@@ -52,9 +62,10 @@ class ShiftAdd(wiring.Component):
         One record per conversion, in line order within each step (no back-pressure).
     o : Out(stream.Signature(output_layout(params)))
         The output vector, valid ``pipeline_cycles - 1`` cycles after the record with ``last``
-        and ``end``, held until taken. The producer must not deliver the next vector's final
-        record before the output is taken (:class:`crosstrain.rtl.adc_sequencer.AdcSequencer` does not).
-        Low while ``rst`` is high.
+        and ``end``, held until taken (while ``valid`` is low the payload is not held). The
+        producer must not deliver the next vector's final record before the output is taken
+        (:class:`crosstrain.rtl.adc_sequencer.AdcSequencer` does not). Low while ``rst`` is
+        high.
     """
 
     def __init__(self, *, params):
@@ -76,38 +87,68 @@ class ShiftAdd(wiring.Component):
         adcs = p.adcs_per_array
         _, sign, shift = encoding.slice_weights([[0]], p.cfg)     # every array's sign and shift
 
-        # ---- pipeline_cycles - 2 register stages --------------------------------------------
+        # ---- pipeline_cycles - 2 register stages: the last two (when there are) split each
+        # lane's term, the others come first and only delay the records --------------------
+        extra = p.pipeline_cycles - 2
         valid, rec = self.i.valid, self.i.payload
-        for k in range(p.pipeline_cycles - 2):
+        stages = itertools.count()
+
+        def delay():
+            k = next(stages)
             v, r = Signal(name=f"stage{k}_valid"), Signal(record_layout(p), name=f"stage{k}")
             m.d.sync += [v.eq(valid), r.eq(rec)]
-            valid, rec = v, r
+            return v, r
 
-        # ---- one accumulator ring per ADC lane ----------------------------------------------
+        for _ in range(extra - 2):
+            valid, rec = delay()
+
+        # ---- each lane's term: z = sum_k sign_k * code_k << shift_k - bias (registered when
+        # extra >= 2), scaled by the step (registered when extra >= 1) ---------------------
+        zs = []
+        for a in range(adcs):
+            z = sum(int(sign[k]) * (rec.codes[k][a] << int(shift[k])) for k in range(p.arrays))
+            bias = (rec.level_sum << (p.weight_bits - 1)) if encoding.weight_offset(p.cfg) else 0
+            z = Mux(rec.empty, 0, z - bias)
+            zs.append(Signal(z.shape(), name=f"z{a}"))
+            m.d.comb += zs[a].eq(z)
+        if extra >= 2:
+            zs = [self._register(m, z, f"z{a}_s") for a, z in enumerate(zs)]
+            valid, rec = delay()
+        scaled = [Signal(signed(w), name=f"scaled{a}") for a in range(adcs)]
+        shamt = Mux(rec.sign, p.input_bits - 1, rec.step * p.dac_bits)
+        m.d.comb += [s.eq(z << shamt) for s, z in zip(scaled, zs)]
         n_fwd, n_tr = p.lines_per_adc(), p.lines_per_adc(transposed=True)
         depth = max(n_fwd, n_tr)
-        shamt = Mux(rec.sign, p.input_bits - 1, rec.step * p.dac_bits)
-        bias = (rec.level_sum << (p.weight_bits - 1)) if encoding.weight_offset(p.cfg) else 0
+        n_ring = -(-adcs * depth // GROUP)
+        if extra >= 1:
+            scaled = [self._register(m, v, f"scaled{a}_s") for a, v in enumerate(scaled)]
+            # the accumulators load on copies of the stage's `valid`, one per GROUP entries:
+            # no net reaches them all
+            ring_en = copies(m, valid, n_ring, name="valid")
+            valid, rec = delay()
+        else:
+            ring_en = [valid] * n_ring
+
+        # ---- one accumulator ring per ADC lane ----------------------------------------------
         rings_next = []
         for a in range(adcs):
             ring = [Signal(signed(w), name=f"acc{a}_{e}") for e in range(depth)]
-            z = sum(int(sign[k]) * (rec.codes[k][a] << int(shift[k]))
-                    for k in range(p.arrays))
-            z = Mux(rec.empty, 0, z - bias)
-            scaled = Signal(signed(w), name=f"scaled{a}")
-            term = Signal(signed(w), name=f"term{a}")
+            # the step's sign picks a subtraction or an addition (both computed: no negation
+            # before the adder)
+            base = Signal(signed(w), name=f"base{a}")
             new = Signal(signed(w), name=f"new{a}")
-            m.d.comb += [scaled.eq(z << shamt),
-                         term.eq(Mux(rec.sign, -scaled, scaled)),
-                         new.eq(Mux(rec.first, 0, ring[0]) + term)]
+            m.d.comb += [base.eq(Mux(rec.first, 0, ring[0])),
+                         new.eq(Mux(rec.sign, base - scaled[a], base + scaled[a]))]
             nxt = []                               # the ring after this conversion
             for e in range(depth):
                 tail = [new if e == n - 1 else ring[e + 1] if e < n - 1 else ring[e]
                         for n in (n_fwd, n_tr)]
                 nxt.append(Mux(rec.transposed, tail[1], tail[0]) if tail[0] is not tail[1]
                            else tail[0])
-            with m.If(valid):
-                m.d.sync += [ring[e].eq(nxt[e]) for e in range(depth)]
+            for g in range(a * depth // GROUP, -(-(a + 1) * depth // GROUP)):
+                with m.If(ring_en[g]):
+                    m.d.sync += [ring[e].eq(nxt[e]) for e in range(depth)
+                                 if (a * depth + e) // GROUP == g]
             rings_next.append(nxt)
 
         # ---- output register ----------------------------------------------------------------
@@ -117,15 +158,28 @@ class ShiftAdd(wiring.Component):
             return [rings_next[k // n][k % n] if k < n_out else zero for k in range(lines(p))]
 
         fwd, tr = gathered(n_fwd, p.cols), gathered(n_tr, p.rows)
+        # The register loads whenever it holds no output or its output is being taken (the
+        # final record's flag would have to reach every bit); `full` has a copy per GROUP
+        # lines, one assignment each (per-line assignments into the wide payload make
+        # Amaranth's export quadratic in the lines)
+        load = valid & rec.last & rec.end
         full = Signal()                            # an output is held
+        with m.If(load | self.o.ready):
+            m.d.sync += full.eq(load)
         m.d.comb += self.o.valid.eq(full & ~ResetSignal())
-        with m.If(valid & rec.last & rec.end):
-            m.d.sync += full.eq(1)
-            # one assignment: per-line assignments into the wide payload make Amaranth's export
-            # quadratic in the lines
-            m.d.sync += self.o.payload.eq(Cat(
-                (fwd[k] if fwd[k] is tr[k] else Mux(rec.transposed, tr[k], fwd[k]))[:w]
-                for k in range(lines(p))))
-        with m.Elif(self.o.ready):
-            m.d.sync += full.eq(0)
+        fulls = [full, *copies(m, load, -(-lines(p) // GROUP) - 1, name="full",
+                               enable=load | self.o.ready)]
+        payload = self.o.payload.as_value()
+        for g, f in enumerate(fulls):
+            lo, hi = g * GROUP, min(lines(p), (g + 1) * GROUP)
+            with m.If(~f | self.o.ready):
+                m.d.sync += payload[lo * w:hi * w].eq(Cat(
+                    (fwd[k] if fwd[k] is tr[k] else Mux(rec.transposed, tr[k], fwd[k]))[:w]
+                    for k in range(lo, hi)))
         return m
+
+    @staticmethod
+    def _register(m, value, name):
+        r = Signal(value.shape(), name=name)
+        m.d.sync += r.eq(value)
+        return r

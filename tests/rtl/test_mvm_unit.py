@@ -45,6 +45,7 @@ def mixed(p, rng, modes):
     {"converters.adcs_per_array": 4, "crossbar.read_latency_ns": 5},   # read-bound: conv 2 of 5 cycles
     {"crossbar.rows": 6, "crossbar.cols": 8, "converters.adcs_per_array": 3},  # rows != cols, padded lanes
     {"tile.pipeline_cycles": 4, "converters.dac_bits": 2},
+    {"tile.pipeline_cycles": 3},                                       # the shift-add term split once
 ])
 def test_values_and_cycles_match_the_golden_models(encoding, extra, seed=0):
     p = periphery_params(SMALL | {"crossbar.encoding": encoding} | extra)

@@ -81,8 +81,12 @@ def run(p, records, n_out, *, gap_seed=0, hold=0):
 
 
 @pytest.mark.parametrize("encoding_name", ["offset", "differential"])
-@pytest.mark.parametrize("extra", [{}, {"converters.adcs_per_array": 3}, {"tile.pipeline_cycles": 4},
-                                   {"crossbar.rows": 5, "crossbar.cols": 8, "converters.adcs_per_array": 2}])
+@pytest.mark.parametrize("extra", [{}, {"converters.adcs_per_array": 3}, {"tile.pipeline_cycles": 3},
+                                   {"tile.pipeline_cycles": 4}, {"tile.pipeline_cycles": 5},
+                                   {"crossbar.rows": 5, "crossbar.cols": 8, "converters.adcs_per_array": 2},
+                                   # accumulators and output lines over three GROUPs of load enables
+                                   {"crossbar.rows": 24, "crossbar.cols": 40, "converters.adcs_per_array": 2,
+                                    "tile.pipeline_cycles": 3}])
 def test_matches_sliced_mvm(encoding_name, extra):
     p = periphery_params(SMALL | {"crossbar.encoding": encoding_name} | extra)
     rng = np.random.default_rng(len(extra))
