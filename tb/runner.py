@@ -8,6 +8,7 @@ The bench receives the parameters it was built with in the environment variable
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -45,10 +46,27 @@ def wave_file(design: str, params: dict, simulator: str) -> Path:
 
 
 def write_if_changed(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` unless it already holds it; the new text replaces the file in
+    one step, so a concurrent reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
     return path
+
+
+@contextmanager
+def _locked(bdir: Path):
+    """Hold an exclusive lock on ``bdir`` (a file beside it): two processes running the same
+    build (pytest-xdist workers, two users' runs) take turns instead of compiling over each other."""
+    bdir.parent.mkdir(parents=True, exist_ok=True)
+    with open(bdir.parent / f".{bdir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -81,17 +99,18 @@ def run_bench(component, *, design: str, params: dict, simulator: str, test_modu
     require_simulator(simulator)
     waves = waves or os.environ.get("CROSSTRAIN_WAVES") == "1"
     bdir = build_dir(design, params, simulator, waves=waves)
-    src = write_if_changed(bdir.parent / f"{design}.v", verilog_text(component, design))
+    text = verilog_text(component, design)
     runner = get_runner(simulator)
     build_args = ["-Wno-fatal"] if simulator == "verilator" else []
-    with _verilator_make_flags(simulator):
+    with _locked(bdir), _verilator_make_flags(simulator):
+        src = write_if_changed(bdir.parent / f"{design}.v", text)
         runner.build(sources=[src], hdl_toplevel=design, build_dir=bdir, timescale=("1ns", "1ps"),
                      build_args=build_args, waves=waves, log_file=bdir / "build.log")
-    env = {PARAMS_ENV: json.dumps(params, default=str)}
-    env.update(extra_env or {})
-    results = runner.test(hdl_toplevel=design, test_module=test_module, testcase=testcase,
-                          build_dir=bdir, test_dir=bdir, extra_env=env, waves=waves,
-                          results_xml=str(bdir / "results.xml"), log_file=bdir / "test.log")
+        env = {PARAMS_ENV: json.dumps(params, default=str)}
+        env.update(extra_env or {})
+        results = runner.test(hdl_toplevel=design, test_module=test_module, testcase=testcase,
+                              build_dir=bdir, test_dir=bdir, extra_env=env, waves=waves,
+                              results_xml=str(bdir / "results.xml"), log_file=bdir / "test.log")
     if waves:
         print(f"waves: {wave_file(design, params, simulator)}")
     return get_results(Path(results))
