@@ -25,11 +25,14 @@ SHOWN_CHARS = 60
 
 
 def shown(value, limit: int = SHOWN_CHARS) -> str:
-    """``repr(value)`` cut to about ``limit`` characters with an ellipsis, for one-line messages."""
+    """``repr(value)`` cut to about ``limit`` characters with an ellipsis, for one-line messages
+    (a string is cut inside its quotes, so the message still shows where it ends)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4 * limit:
         return f"<an integer of about {round(value.bit_length() * 0.30103)} digits>"
+    if isinstance(value, str):
+        return repr(value if len(value) <= limit else value[:limit - 3] + "...")
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def shown_path(path, limit: int = 2 * SHOWN_CHARS) -> str:

@@ -19,6 +19,7 @@ from crosstrain.errors import UserError
 from crosstrain.estimate_report import LAYER_COLUMNS, layer_rows, system_rows
 from crosstrain.golden import config
 from crosstrain.golden.config import ConfigError, HardwareConfig
+from crosstrain.golden.userinput import shown
 from crosstrain.rollup import network_files
 from crosstrain.rollup.estimate import ALL_SYSTEMS, DEFAULT_NETWORK, DEFAULT_SYSTEMS, Estimate
 from crosstrain.rollup.estimate import estimate as _estimate
@@ -73,7 +74,7 @@ class EstimateResult:
             return pd.DataFrame(rows, columns=header)
         if table == "layers":
             return pd.DataFrame(layer_rows(data), columns=list(LAYER_COLUMNS))
-        raise ValueError(f"table = {options.echo(table)}: use 'systems' or 'layers'")
+        raise ValueError(f"table = {shown(table)}: use 'systems' or 'layers'")
 
 
 def estimate(network: str | Network | Gan = DEFAULT_NETWORK, systems=DEFAULT_SYSTEMS, *,

@@ -122,7 +122,7 @@ def drop_name(name: str) -> None:
         try:
             parse_system(name)
         except SettingError:
-            raise UserError(f"unknown name {options.echo(name)}: use a system ({', '.join(ALL_SYSTEMS)}, "
+            raise UserError(f"unknown name {shown(name)}: use a system ({', '.join(ALL_SYSTEMS)}, "
                             f"+zs/+we variants) or a 3D-ReG mapping ({', '.join(MAPPINGS)})") from None
 
 
@@ -243,7 +243,7 @@ class _File:
 
     def unknown(self, section, key, allowed) -> None:
         inside = f" in [{section}]" if section else ""
-        self.fail(section, key, f"unknown key {options.echo(key)}{inside}: use "
+        self.fail(section, key, f"unknown key {shown(key)}{inside}: use "
                                 f"{', '.join(allowed)}", value=False)
 
     def relative(self, text: str, names) -> str:
@@ -363,7 +363,7 @@ def pairs(text: str, option: str, *, known=None, hi=None) -> dict:
     for item in filter(None, (s.strip() for s in text.split(","))):
         key, sep, value = (t.strip() for t in item.partition("="))
         if not sep or not key:
-            raise UserError(f"{option} {options.echo(item)}: expected NAME=NUMBER, e.g. forward=0.5")
+            raise UserError(f"{option} {shown(item)}: expected NAME=NUMBER, e.g. forward=0.5")
         if known:
             try:
                 known(key)

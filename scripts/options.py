@@ -21,7 +21,7 @@ Old spellings keep working: ``--config`` is ``--preset``; ``--setting`` is ``--s
 
 Text becomes typed values here and only here: golden, rtl and the roll-up take typed values.
 Every bad value is a one-line :class:`~crosstrain.errors.UserError` that echoes at most
-:data:`ECHO` characters of it.
+:data:`~crosstrain.golden.userinput.SHOWN_CHARS` characters of it.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from dataclasses import fields
 from crosstrain.errors import UserError
 from crosstrain.golden import config
 from crosstrain.golden.config import HardwareConfig
+from crosstrain.golden.userinput import SHOWN_CHARS, shown
 
-ECHO = 60                       # characters of a bad value echoed in an error
 MAX_TEXT = 1000                 # characters of one value
 MAX_INT = 2 ** 53               # integers are exact in JSON and float up to here
 SEED_MAX = 2 ** 32 - 1
@@ -78,21 +78,15 @@ _BARE = re.compile(r"[\w.+\-/:]+")          # a bare word: a string without quot
 _DIGITS = re.compile(r"[+-]?[0-9][0-9_]*")  # ASCII digits only (str.isdigit also takes '²')
 
 
-def echo(text) -> str:
-    """``text`` quoted for an error message, cut to :data:`ECHO` characters with an ellipsis."""
-    s = str(text)
-    return repr(s if len(s) <= ECHO else s[:ECHO - 3] + "...")
-
-
 def integer(text: str, what: str, lo: int = -MAX_INT, hi: int = MAX_INT) -> int:
     """``text`` as an integer in ``[lo, hi]`` (ASCII digits, optional sign) or a UserError."""
     t = str(text).strip()
     span = f"an integer from {lo:,} to {hi:,}"
     if not _DIGITS.fullmatch(t) or "_" in t:
-        raise UserError(f"{what} {echo(t)}: ".lstrip()
+        raise UserError(f"{what} {shown(t)}: ".lstrip()
                         + (span if (lo, hi) != (-MAX_INT, MAX_INT) else "an integer"))
     if len(t.lstrip("+-")) > len(str(max(abs(lo), abs(hi)))) + 1 or not lo <= int(t) <= hi:
-        raise UserError(f"{what} {echo(t)} is out of range: {span}".lstrip())
+        raise UserError(f"{what} {shown(t)} is out of range: {span}".lstrip())
     return int(t)
 
 
@@ -100,7 +94,7 @@ def number(text: str, what: str) -> float:
     """``text`` as a finite number or a UserError."""
     v = value(text, what)
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise UserError(f"{what} = {echo(text)}: a number")
+        raise UserError(f"{what} = {shown(text)}: a number")
     return float(v)
 
 
@@ -158,9 +152,9 @@ def value(text: str, name: str):
     if not t:
         raise UserError(f"{name}: no value after '=' (e.g. crossbar.rows=64)")
     if _DIGITS.fullmatch(t) and len(t.strip("+-").replace("_", "")) > len(str(MAX_INT)):
-        raise UserError(f"{name} = {echo(t)}: too large, integers go up to {MAX_INT:,}")
+        raise UserError(f"{name} = {shown(t)}: too large, integers go up to {MAX_INT:,}")
     if len(t) > MAX_TEXT:
-        raise UserError(f"{name} = {echo(t)}: {len(t):,} characters, at most {MAX_TEXT:,} in a value")
+        raise UserError(f"{name} = {shown(t)}: {len(t):,} characters, at most {MAX_TEXT:,} in a value")
     try:
         doc = tomllib.loads(f"v = {t}")
     except (ValueError, RecursionError):    # TOMLDecodeError is a ValueError
@@ -168,7 +162,7 @@ def value(text: str, name: str):
     if doc is None or list(doc) != ["v"]:
         if _BARE.fullmatch(t):
             return t
-        raise UserError(f"{name} = {echo(t)} is not a value: give a TOML literal such as 64, 0.5, "
+        raise UserError(f"{name} = {shown(t)} is not a value: give a TOML literal such as 64, 0.5, "
                         'true, "offset" or [6, 6, 5]')
     return plain(doc["v"], name, t)
 
@@ -179,7 +173,7 @@ def plain(v, name: str, text: str | None = None):
     as written, for the message)."""
     text = repr(v) if text is None else text
     if isinstance(v, dict):
-        raise UserError(f"{name} = {echo(text)}: a table is not a value; give one --set per field "
+        raise UserError(f"{name} = {shown(text)}: a table is not a value; give one --set per field "
                         "(e.g. --set crossbar.rows=64)")
     if isinstance(v, list):
         return tuple(plain(x, name, text) for x in v)
@@ -187,13 +181,13 @@ def plain(v, name: str, text: str | None = None):
         return v
     if isinstance(v, int):
         if abs(v) > MAX_INT:
-            raise UserError(f"{name} = {echo(text)}: too large, integers go up to {MAX_INT:,}")
+            raise UserError(f"{name} = {shown(text)}: too large, integers go up to {MAX_INT:,}")
         return v
     if isinstance(v, float):
         if not math.isfinite(v):
-            raise UserError(f"{name} = {echo(text)}: not a finite number")
+            raise UserError(f"{name} = {shown(text)}: not a finite number")
         return v
-    raise UserError(f"{name} = {echo(text)}: a date or time is not a value here")
+    raise UserError(f"{name} = {shown(text)}: a date or time is not a value here")
 
 
 def add_preset(parser, default: str | None, help: str, *, config_alias: bool = False):
@@ -238,7 +232,7 @@ def values(args, groups: tuple[str, ...], *, bare: str | None = None) -> dict:
             hint = ("NAME=VALUE with a dotted NAME, e.g. crossbar.rows=64" if option != "--param" else
                     f"KEY=VALUE with KEY a field of {bare}" if bare else
                     f"KEY=VALUE with KEY one of {', '.join(sorted(SHORT_NAMES))} or SECTION.FIELD")
-            raise UserError(f"{option} {echo(text)}: expected {hint}")
+            raise UserError(f"{option} {shown(text)}: expected {hint}")
         check_name(key, groups, option)
         out[key] = (_comma_list(raw, key) if option == "--param" else None) or value(raw, key)
     return out
@@ -247,7 +241,7 @@ def values(args, groups: tuple[str, ...], *, bare: str | None = None) -> dict:
 def check_name(key: str, groups: tuple[str, ...], option: str = "--set") -> None:
     """Raise a UserError unless the dotted ``key`` belongs to one of the name ``groups``."""
     if key.split(".")[0] not in {first for g in groups for first in GROUPS[g][0]}:
-        raise UserError(f"{option} {echo(key)}: not a name this command takes; use "
+        raise UserError(f"{option} {shown(key)}: not a name this command takes; use "
                         + "; ".join(GROUPS[g][1] for g in groups))
 
 
@@ -288,10 +282,10 @@ def estimate_settings(vals: dict, **fields):
 
 def one_line(message: str, limit: int = 1000) -> str:
     """An error message as one line of at most ``limit`` characters, every quoted or unbroken
-    run of input longer than :data:`ECHO` cut to it (the safety net for messages from layers
+    run of input longer than :data:`~crosstrain.golden.userinput.SHOWN_CHARS` cut to it (the safety net for messages from layers
     that echo values whole)."""
     s = " ".join(str(message).split())
-    quoted = r"(?<!\w)('[^']{%d,}'|\"[^\"]{%d,}\")(?!\w)" % (ECHO, ECHO)
-    s = re.sub(quoted, lambda m: echo(m.group(0)[1:-1]), s)
-    s = re.sub(r"\S{%d,}" % (2 * ECHO), lambda m: m.group(0)[:ECHO - 3] + "...", s)
+    quoted = r"(?<!\w)('[^']{%d,}'|\"[^\"]{%d,}\")(?!\w)" % (SHOWN_CHARS, SHOWN_CHARS)
+    s = re.sub(quoted, lambda m: shown(m.group(0)[1:-1]), s)
+    s = re.sub(r"\S{%d,}" % (2 * SHOWN_CHARS), lambda m: m.group(0)[:SHOWN_CHARS - 3] + "...", s)
     return s if len(s) <= limit else s[:limit - 3] + "..."

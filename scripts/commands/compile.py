@@ -11,6 +11,7 @@ from pathlib import Path
 from crosstrain import options
 from crosstrain.errors import UserError
 from crosstrain.golden import interpreter, isa
+from crosstrain.golden.userinput import shown
 from crosstrain.output import add_json_flag, emit, table
 from crosstrain.rollup import network_files
 from crosstrain.rollup.compiler import CompileError, compile_layer, tile_for
@@ -60,7 +61,7 @@ def _layer(net, name):
     for layer in net.layers:
         if layer.name == name:
             return layer
-    raise UserError(f"--layer {options.echo(name)}: not a layer of {net.name}; its layers with "
+    raise UserError(f"--layer {shown(name)}: not a layer of {net.name}; its layers with "
                     f"weights are {', '.join(l.name for l in weighted)}")
 
 

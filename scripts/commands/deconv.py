@@ -11,6 +11,7 @@ from crosstrain.errors import UserError
 from crosstrain.golden import config
 from crosstrain.golden.deconv import ConvTranspose, DeconvError
 from crosstrain.golden.encoding import to_fixed
+from crosstrain.golden.userinput import shown
 from crosstrain.golden.zeroskip import MAPPINGS, layer_costs
 from crosstrain.output import add_json_flag, emit, table, track
 from crosstrain.rollup.deconv_nets import NETWORKS, layer_inputs
@@ -69,12 +70,12 @@ def layer_values(text: str) -> dict:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or key not in LAYER_KEYS:
-            raise UserError(f"--layer: {options.echo(item)} is not KEY=VALUE with KEY one of "
+            raise UserError(f"--layer: {shown(item)} is not KEY=VALUE with KEY one of "
                             f"{', '.join(LAYER_KEYS)}")
         if key == "output_size":
             size = value.lower().split("x")
             if len(size) != 2:
-                raise UserError(f"--layer: output_size = {options.echo(value)} must be HxW")
+                raise UserError(f"--layer: output_size = {shown(value)} must be HxW")
             out["convt.output_size"] = tuple(options.integer(v, "--layer: output_size") for v in size)
         else:
             out[f"convt.{key}"] = options.integer(value, f"--layer: {key} =")
@@ -95,7 +96,7 @@ def layer_spec(values: dict) -> ConvTranspose | None:
     size = kwargs.pop("output_size", None)
     if size is not None:
         if not isinstance(size, tuple) or len(size) != 2:
-            raise UserError(f"convt.output_size = {options.echo(size)} must be [H, W]")
+            raise UserError(f"convt.output_size = {shown(str(size))} must be [H, W]")
         if "output_padding" in kwargs:
             raise UserError("give convt.output_size or convt.output_padding, not both")
     try:
@@ -178,7 +179,7 @@ def run(args):
         names = [name for _, name, _, _ in work]
         unknown = [n for n in args.rtl if n not in names]
         if unknown:
-            raise UserError(f"--rtl: no layer {options.echo(unknown[0])} here; layers: {', '.join(names)}")
+            raise UserError(f"--rtl: no layer {shown(unknown[0])} here; layers: {', '.join(names)}")
         rtl = {(net, name): rtl_cycles(spec, cfg, x)
                for net, name, spec, x in track([w for w in work if w[1] in args.rtl],
                                                desc="deconv --rtl (amaranth.sim per layer)")}

@@ -8,6 +8,7 @@ import sys
 from crosstrain import options
 from crosstrain.errors import UserError
 from crosstrain.golden.config import ConfigError
+from crosstrain.golden.userinput import shown
 from crosstrain.output import add_json_flag, emit, table
 from crosstrain.rtl.blocks import BLOCKS, PERIPHERY
 
@@ -47,7 +48,7 @@ def add_arguments(parser):
 def _positive(text: str, what: str) -> float:
     v = options.number(text, what)
     if not v > 0:
-        raise UserError(f"{what} {options.echo(text)}: must be a positive number")
+        raise UserError(f"{what} {shown(text)}: must be a positive number")
     return v
 
 

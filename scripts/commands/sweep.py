@@ -27,6 +27,7 @@ from crosstrain.errors import UserError
 from crosstrain.experiments import sweep
 from crosstrain.golden import config
 from crosstrain.golden.config import ConfigError
+from crosstrain.golden.userinput import shown
 from crosstrain.output import add_json_flag, emit, table, track
 from crosstrain.rollup import network_files
 from crosstrain.rollup.estimate import ALL_SYSTEMS
@@ -93,13 +94,13 @@ def axis(text: str) -> tuple[str, tuple]:
     name, sep, raw = text.partition("=")
     name = name.strip()
     if not sep:
-        raise UserError(f"--grid {options.echo(text)}: expected NAME=VALUES, e.g. crossbar.rows=64,128")
+        raise UserError(f"--grid {shown(text)}: expected NAME=VALUES, e.g. crossbar.rows=64,128")
     options.values(argparse.Namespace(set=[("--grid", f"{name}=0")]), GROUPS)   # the name's check
     m = _RANGE.fullmatch(raw)
     if m:
         lo, hi = (options.integer(v, f"--grid {name}") for v in m.groups())
         if not 1 <= hi - lo + 1 <= MAX_AXIS:
-            raise UserError(f"--grid {name}={options.echo(raw.strip())}: a range LO..HI with LO <= HI "
+            raise UserError(f"--grid {name}={shown(raw.strip())}: a range LO..HI with LO <= HI "
                             f"and at most {MAX_AXIS:,} values")
         return name, tuple(range(lo, hi + 1))
     try:
@@ -113,7 +114,7 @@ def axis(text: str) -> tuple[str, tuple]:
     seen = set()
     for v in values:
         if sweep.canonical(v) in seen:
-            raise UserError(f"--grid {name}: the value {options.echo(v)} is given twice")
+            raise UserError(f"--grid {name}: the value {shown(v)} is given twice")
         seen.add(sweep.canonical(v))
     return name, values
 
@@ -203,20 +204,20 @@ def client(args):
             raise UserError("TLS needs all of --tls-ca-file, --tls-cert and --tls-key")
         for f in tls:
             if not Path(f).is_file():
-                raise UserError(f"TLS file {options.echo(f)} not found")
+                raise UserError(f"TLS file {shown(f)} not found")
         security = Security(tls_ca_file=args.tls_ca_file, tls_client_cert=args.tls_cert,
                             tls_client_key=args.tls_key, require_encryption=True)
     with contextlib.ExitStack() as stack:
         if args.scheduler:
             if not _SCHEDULER.fullmatch(args.scheduler):
-                raise UserError(f"--scheduler {options.echo(args.scheduler)}: expected tcp://HOST:PORT "
+                raise UserError(f"--scheduler {shown(args.scheduler)}: expected tcp://HOST:PORT "
                                 "or tls://HOST:PORT")
             if args.scheduler.startswith("tls://") and security is None:
                 raise UserError("--scheduler tls://...: give --tls-ca-file, --tls-cert and --tls-key")
             try:
                 c = Client(args.scheduler, security=security, timeout=30)
             except (OSError, TimeoutError) as e:
-                raise UserError(f"cannot reach the scheduler {options.echo(args.scheduler)}: "
+                raise UserError(f"cannot reach the scheduler {shown(args.scheduler)}: "
                                 f"{options.one_line(e, 200)}") from None
         else:
             # its processes start with SIGINT ignored (inherited): Ctrl-C stops this process,

@@ -23,6 +23,7 @@ from crosstrain.experiments.train_study import STUDIES, Variant
 from crosstrain.experiments.trainer import SYSTEMS
 from crosstrain.experiments.training import OPA_MODES, TrainingSettings, load_digits_split
 from crosstrain.golden import config
+from crosstrain.golden.userinput import shown
 from crosstrain.output import add_json_flag, emit, progress_bar, table
 from crosstrain.rollup.networks import NetworkError
 
@@ -97,7 +98,7 @@ def parse_variant(spec: str) -> Variant:
         elif key == "system":
             system = value
         elif key == "crs_period":
-            plain.append((key, options.integer(value, f"--variant {options.echo(label)}: crs_period", 1, 1 << 30)))
+            plain.append((key, options.integer(value, f"--variant {shown(label)}: crs_period", 1, 1 << 30)))
         else:
             plain.append((key, value))
     return Variant(label.strip(), system, tuple(dotted), tuple(plain))

@@ -10,6 +10,7 @@ from crosstrain import options
 from crosstrain.errors import UserError
 from crosstrain.experiments.training import TrainingSettings
 from crosstrain.experiments.write_study import carry_over, default_candidates, run_study
+from crosstrain.golden.userinput import shown
 from crosstrain.golden.write_elim import PHASES, POLICIES, SCHEMES, WritePolicy
 from crosstrain.output import add_json_flag, emit, table, track
 from crosstrain.rollup import network_files
@@ -57,7 +58,7 @@ def parse_policy(spec: str) -> tuple:
     if spec in builtin:
         return spec, builtin[spec]
     if "=" not in spec:
-        raise UserError(f"unknown policy {options.echo(spec)}: use a built-in name ({', '.join(builtin)}) or "
+        raise UserError(f"unknown policy {shown(spec)}: use a built-in name ({', '.join(builtin)}) or "
                         "key=value,... such as name=mine,phases=errors,compare=value,"
                         "granularity=row,threshold=2")
     kw = {}
@@ -65,12 +66,12 @@ def parse_policy(spec: str) -> tuple:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or key not in POLICY_KEYS:
-            raise UserError(f"policy item {options.echo(item)} is not key=value with a key among "
+            raise UserError(f"policy item {shown(item)} is not key=value with a key among "
                             + ", ".join(sorted(POLICY_KEYS)))
         kw[key] = value.strip()
     kw.setdefault("name", "custom")
     if "phases" not in kw:
-        raise UserError(f"policy {options.echo(spec)} needs phases=...: any of {'+'.join(PHASES)}")
+        raise UserError(f"policy {shown(spec)} needs phases=...: any of {'+'.join(PHASES)}")
     kw["phases"] = tuple(kw["phases"].split("+"))
     if "threshold" in kw:
         kw["threshold"] = options.number(kw["threshold"], "policy threshold")
@@ -78,7 +79,7 @@ def parse_policy(spec: str) -> tuple:
         kw["row_group"] = options.integer(kw["row_group"], "policy row_group", 1, options.MAX_INT)
     if "relative" in kw:
         if kw["relative"].lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise UserError(f"policy relative = {options.echo(kw['relative'])}: use true or false")
+            raise UserError(f"policy relative = {shown(kw['relative'])}: use true or false")
         kw["relative"] = kw["relative"].lower() in ("true", "1", "yes")
     policy = WritePolicy(**kw)
     return policy.name, (policy,)

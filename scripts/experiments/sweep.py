@@ -141,10 +141,6 @@ class ResultStore:
                 if record is not None:
                     yield record
 
-    def append(self, record: dict) -> None:
-        """Write ``record`` as one line and flush it to disk."""
-        self.extend([record])
-
     def extend(self, records: Iterable[dict]) -> None:
         """Write ``records``, one line each, with one ``write`` and flush them to disk (a write
         cut short leaves whole lines and at most one torn last line)."""

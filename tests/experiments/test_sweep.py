@@ -70,8 +70,8 @@ def _record(i: int) -> dict:
 def test_store_appends_whole_lines_and_reads_them_back(tmp_path):
     path = tmp_path / "r.jsonl"
     with sweep.ResultStore(path) as store:
-        for i in range(3):
-            store.append(_record(i))
+        store.extend([_record(0)])
+        store.extend([_record(1), _record(2)])
     lines = path.read_bytes().split(b"\n")
     assert lines[-1] == b"" and [json.loads(line) for line in lines[:-1]] == [_record(i) for i in range(3)]
     with sweep.ResultStore(path) as store:
@@ -89,7 +89,7 @@ def test_store_drops_a_torn_last_line_and_ignores_bad_ones(tmp_path):
         assert store.keys == {_record(0)["key"], _record(1)["key"]}
         assert store.ignored == 4                                  # 3 bad lines + the torn one
         assert path.read_text() == body                            # the torn tail is cut off
-        store.append(_record(9))
+        store.extend([_record(9)])
     with sweep.ResultStore(path) as store:
         assert _record(9)["key"] in store.keys and list(store)[-1] == _record(9)
 

@@ -28,7 +28,8 @@ def err(fn, *args) -> str:
 def test_shown_cuts_long_values_and_describes_huge_integers():
     assert shown("abc") == "'abc'" and shown(1.5) == "1.5"
     long = shown("x" * 10_000)
-    assert len(long) == 60 and long.endswith("…") and long.startswith("'xxx")
+    assert long == "'" + "x" * 57 + "...'"                         # cut inside the quotes
+    assert shown(list(range(100))) == repr(list(range(100)))[:57] + "..."
     assert shown(10 ** 400 - 1) == "<an integer of about 400 digits>"   # 400 nines
     assert shown(2 ** 64) == "18446744073709551616"
     assert shown_path("a/b.toml") == "a/b.toml"

@@ -87,12 +87,6 @@ def test_bad_integers(text, needle):
     assert needle in str(e.value) and "inf" not in str(e.value)
 
 
-def test_echo_cuts_to_sixty_characters():
-    assert options.echo("abc") == "'abc'"
-    cut = options.echo("x" * 1000)
-    assert cut == "'" + "x" * 57 + "...'" and len(cut) == options.ECHO + 2
-
-
 def test_one_line_is_the_safety_net():
     long = "x" * 10_000
     msg = options.one_line(f"crossbar.encoding = '{long}' is not allowed:\n use \"offset\"")
