@@ -76,10 +76,9 @@ def check(p, tile, program, weights, buffer, note=""):
     return want
 
 
-def inputs(rng, n, length, bits, *, symmetric=False):
-    """Random signed ``bits``-bit values; ``symmetric``: without ``-2**(bits-1)`` (see
-    :func:`test_opa_of_the_most_negative_values`)."""
-    return rng.integers(-(1 << (bits - 1)) + symmetric, 1 << (bits - 1), (n, length))
+def inputs(rng, n, length, bits):
+    """Random signed ``bits``-bit values, ``-2**(bits-1)`` included."""
+    return rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), (n, length))
 
 
 def test_mvms_pipeline_and_stores_add():
@@ -138,14 +137,14 @@ def random_program(rng, units, n, kinds, weights):
     return prog + [I("NOP")] * max(0, body) + [I("HALT")]
 
 
-def check_random(seed, units, n, kinds, *, symmetric=False):
+def check_random(seed, units, n, kinds):
     """:func:`random_program` on the tile against the interpreter (:func:`check`); inputs from
-    ``-2**(input_bits-1)`` (``symmetric``: from one above) to ``2**(input_bits-1) - 1``."""
+    ``-2**(input_bits-1)`` to ``2**(input_bits-1) - 1``."""
     rng = np.random.default_rng(seed)
     tile = isa.TileParams(units=units, buffer_depth=64, max_length=4, queue_depth=int(rng.integers(1, 4)))
     buf = np.zeros(64, np.int64)
     top = 1 << (P.input_bits - 1)
-    buf[:32] = rng.integers(-top + symmetric, top, 32)
+    buf[:32] = rng.integers(-top, top, 32)
     weights = [random_weights(P, rng) for _ in range(units)]
     prog = random_program(rng, units, n, kinds, weights)
     try:
@@ -161,7 +160,7 @@ def test_training_step():
     rng = np.random.default_rng(7)
     tile = isa.TileParams(units=1, buffer_depth=64, max_length=4)
     buf = np.zeros(64, np.int64)
-    buf[:32] = inputs(rng, 8, 4, P.input_bits, symmetric=True).ravel()
+    buf[:32] = inputs(rng, 8, 4, P.input_bits).ravel()
     w = [random_weights(P, rng)]
     prog = [I("LOAD", unit=0, reg=0, offset=0, addr=0, length=4), I("MVM", unit=0),
             I("STORE", unit=0, acc=0, offset=0, addr=32, length=4),
@@ -177,13 +176,10 @@ def test_training_step():
     assert not np.array_equal(res.buffer[32:36], res.buffer[40:44])
 
 
-@pytest.mark.xfail(strict=True, reason="found here, not fixed: OpaDriver + CrossbarEmulator apply an "
-                   "OPA of row input -2**(input_bits-1) with column error -2**(error_bits-1) to the "
-                   "wrong column of the top update slice (golden: column 1, RTL: column 0)")
 def test_opa_of_the_most_negative_values():
     """One OPA of x = [-8, 0, 0, 0], d = [0, -8, 0, 0] (4-bit) on weights whose row 0 is
-    [2, 126, 78, 74]: the whole buffer after CRS and an MVM must match golden. Fails today (the
-    update slice 3, row 0, columns 0 and 1 differ), so the other OPA tests draw no -8."""
+    [2, 126, 78, 74]: the whole buffer after CRS and an MVM matches golden (the top update slice's
+    1-bit pieces once shifted this update to column 0: tests/rtl/test_opa_driver.py)."""
     tile = isa.TileParams(units=1, buffer_depth=16, max_length=4)
     w = np.zeros((4, 4), np.int64)
     w[0] = [2, 126, 78, 74]
@@ -207,9 +203,9 @@ def test_random_single_unit_programs(seed):
 def test_random_training_programs(seed):
     """Random programs of every executed kind on one unit: transposed MVMs, OPAs (saturating
     update slices), CRS (the weights later MVMs read), with LOADs into both registers; inputs
-    without the most negative value (:func:`test_opa_of_the_most_negative_values`)."""
+    include the most negative value (:func:`test_opa_of_the_most_negative_values`)."""
     res = check_random(100 + seed, 1, 30, {"LOAD": 8, "MVM": 3, "MTVM": 3, "OPA": 3, "CRS": 1,
-                                           "STORE": 5, "SYNC": 1}, symmetric=True)
+                                           "STORE": 5, "SYNC": 1})
     assert res.counts["OPA"] + res.counts["CRS"] + res.counts["MTVM"]
 
 
@@ -252,7 +248,7 @@ def test_random_programs_on_two_units(seed):
     """Two units running concurrently: random programs of every executed kind, SYNC masks over
     both; their STOREs take turns on the buffer (oldest first)."""
     res = check_random(200 + seed, 2, 40, {"LOAD": 8, "MVM": 4, "MTVM": 2, "OPA": 2, "CRS": 1,
-                                           "STORE": 6, "SYNC": 1, "NOP": 1}, symmetric=True)
+                                           "STORE": 6, "SYNC": 1, "NOP": 1})
     assert all(u.busy for u in res.units)                  # both units did work
 
 
@@ -315,7 +311,7 @@ def test_random_programs_with_loops(seed):
     """Random programs on two units with LOOPs (1 to 3 iterations, bodies of 1 to 4 words,
     strides 0 to 4)."""
     res = check_random(300 + seed, 2, 30, {"LOOP": 3, "LOAD": 8, "MVM": 4, "MTVM": 2, "OPA": 1,
-                                           "STORE": 6, "SYNC": 1}, symmetric=True)
+                                           "STORE": 6, "SYNC": 1})
     assert res.counts["LOOP"]
 
 
@@ -343,8 +339,8 @@ def test_compiled_dense_layer():
     tile = compiler.tile_for(layer, P.cfg, units=4, batch=2)
     comp = compiler.compile_layer(layer, P.cfg, tile, batch=2, technique=Technique(crs_samples=2))
     rng = np.random.default_rng(21)
-    top = (1 << (P.input_bits - 1)) - 1                   # symmetric: see the OPA xfail above
-    x, e = rng.integers(-top, top + 1, (2, 6)), rng.integers(-top, top + 1, (2, 6))
+    top = 1 << (P.input_bits - 1)
+    x, e = rng.integers(-top, top, (2, 6)), rng.integers(-top, top, (2, 6))
     w = rng.integers(-100, 101, (6, 6))
     buf = operands.pack(comp, x, w, e)
     res = check(P, tile, comp.program, None, buf)
@@ -364,7 +360,7 @@ def test_writes_program_rows():
     tile = isa.TileParams(units=1, buffer_depth=64, max_length=4)
     buf = np.zeros(64, np.int64)
     buf[:16] = rng.integers(-128, 128, 16)
-    buf[16:32] = inputs(rng, 4, 4, P.input_bits, symmetric=True).ravel()
+    buf[16:32] = inputs(rng, 4, 4, P.input_bits).ravel()
     prog = [I("WRITE", unit=0, row=r, addr=4 * r, length=4 - (r == 2)) for r in range(4)]
     prog += [I("LOAD", unit=0, reg=0, offset=0, addr=16, length=4), I("MVM", unit=0),
              I("STORE", unit=0, acc=0, offset=0, addr=32, length=4),
@@ -384,7 +380,7 @@ def test_writes_program_rows():
 def test_random_programs_with_writes(seed):
     """Random programs on two units with WRITEs among every other kind."""
     res = check_random(400 + seed, 2, 30, {"WRITE": 3, "LOAD": 6, "MVM": 3, "MTVM": 2, "OPA": 2,
-                                           "CRS": 1, "STORE": 5, "SYNC": 1, "LOOP": 1}, symmetric=True)
+                                           "CRS": 1, "STORE": 5, "SYNC": 1, "LOOP": 1})
     assert res.counts["WRITE"]
 
 
@@ -397,7 +393,7 @@ def test_emulator_stalls_add_cycles_apart(phase_ns):
     tile = isa.TileParams(units=1, buffer_depth=64, max_length=4)
     rng = np.random.default_rng(0)
     buf = np.zeros(64, np.int64)
-    buf[:12] = [7, 7, 7, 7, 3, -2, 5, 1, *inputs(rng, 1, 4, p.input_bits, symmetric=True)[0]]
+    buf[:12] = [7, 7, 7, 7, 3, -2, 5, 1, *inputs(rng, 1, 4, p.input_bits)[0]]
     w = [random_weights(p, rng)]
     prog = [I("LOAD", unit=0, reg=0, offset=0, addr=0, length=4),
             I("LOAD", unit=0, reg=1, offset=0, addr=4, length=4), I("OPA", unit=0), I("OPA", unit=0),
