@@ -18,6 +18,7 @@ from crosstrain.rollup.networks import Layer
 from crosstrain.rtl.blocks import BLOCKS
 from crosstrain.rtl.export import verilog_text
 from crosstrain.rtl.tile import Tile
+from crosstrain.tb import tile_bench
 from crosstrain.tb.crossbar_unit_bench import random_weights
 from crosstrain.tools import require_simulator
 
@@ -100,45 +101,8 @@ def test_mvms_pipeline_and_stores_add():
     assert res.cycles > 3 * 12
 
 
-def random_program(rng, units, n, kinds, weights):
-    """``n`` random words of ``kinds`` (op -> weight) on ``units`` units, then HALT; inputs in
-    buffer[0:32], STOREs to buffer[32:64]."""
-    kinds = dict(kinds)
-    names, p = list(kinds), np.array(list(kinds.values()), float)
-    prog, room, body = [], 0, 0                 # room: a LOOP's address shifts still to come
-    for _ in range(n):
-        kind, u = rng.choice(names, p=p / p.sum()), int(rng.integers(0, units))
-        off = int(rng.integers(0, 4))
-        length = int(rng.integers(1, 5 - off))
-        body -= 1
-        if body < 0:
-            room = 0
-        if kind == "LOOP" and body < 0:
-            count, stride, body = int(rng.integers(1, 4)), int(rng.integers(0, 5)), int(rng.integers(1, 5))
-            room = (count - 1) * stride
-            prog.append(I("LOOP", count=count, body=body, stride=stride))
-        elif kind == "LOAD":
-            prog.append(I("LOAD", unit=u, reg=int(rng.integers(0, 2)), offset=off,
-                          addr=int(rng.integers(0, 33 - length - room)), length=length))
-        elif kind == "STORE":
-            prog.append(I("STORE", unit=u, acc=int(rng.integers(0, 2)), offset=off,
-                          addr=int(rng.integers(32, 65 - length - room)), length=length))
-        elif kind == "WRITE":
-            prog.append(I("WRITE", unit=u, row=int(rng.integers(0, 4)),
-                          addr=int(rng.integers(0, 33 - length - room)), length=length))
-        elif kind == "SYNC":
-            prog.append(I("SYNC", mask=int(rng.integers(1, 1 << units))))
-        elif kind == "MARK":
-            prog.append(I("MARK", layer=1, phase=int(rng.integers(0, 3))))
-        elif kind in ("NOP", "LOOP"):
-            prog.append(I("NOP"))
-        else:
-            prog.append(I(str(kind), unit=u))
-    return prog + [I("NOP")] * max(0, body) + [I("HALT")]
-
-
 def check_random(seed, units, n, kinds):
-    """:func:`random_program` on the tile against the interpreter (:func:`check`); inputs from
+    """:func:`crosstrain.tb.tile_bench.random_program` on the tile against the interpreter (:func:`check`); inputs from
     ``-2**(input_bits-1)`` to ``2**(input_bits-1) - 1``."""
     rng = np.random.default_rng(seed)
     tile = isa.TileParams(units=units, buffer_depth=64, max_length=4, queue_depth=int(rng.integers(1, 4)))
@@ -146,7 +110,7 @@ def check_random(seed, units, n, kinds):
     top = 1 << (P.input_bits - 1)
     buf[:32] = rng.integers(-top, top, 32)
     weights = [random_weights(P, rng) for _ in range(units)]
-    prog = random_program(rng, units, n, kinds, weights)
+    prog = tile_bench.random_program(rng, units, n, kinds)
     try:
         return check(P, tile, prog, weights, buf, f"seed {seed}")
     except AssertionError:
@@ -323,7 +287,9 @@ def test_verilog_export_elaborates_in_icarus(tmp_path):
     assert tile.tile == isa.TileParams(units=2, buffer_depth=64, max_length=4)
     text = verilog_text(tile, "tile")
     for port in ("input [63:0] instr__payload", "input instr__valid", "output instr__ready",
-                 "output halted", "output done", "output error", "output [31:0] stall_cycles"):
+                 "output halted", "output done", "output error", "output [31:0] stall_cycles",
+                 "input host__en", "input host__we", "input [5:0] host__addr", "input [38:0] host__wdata",
+                 "output [38:0] host__rdata", "output host__ready"):
         assert re.search(rf"^\s*{re.escape(port)};", text, re.M), port
     (tmp_path / "tile.v").write_text(text)
     r = subprocess.run(["iverilog", "-g2012", "-Wall", "-o", "tile.vvp", "tile.v"], cwd=tmp_path,
@@ -403,3 +369,62 @@ def test_emulator_stalls_add_cycles_apart(phase_ns):
     got, cycles, stalls, error = simulate(p, tile, prog, w, buf)
     assert not error and np.array_equal(got, want.buffer)
     assert stalls > 0 and cycles == want.cycles + stalls
+
+
+BENCH_TILE = isa.TileParams(units=4, buffer_depth=128, max_length=4, queue_depth=2)
+
+
+@pytest.mark.parametrize("case", [{"kind": "dense", "seed": 21},
+                                  pytest.param({"kind": "random", "seed": 511}, marks=pytest.mark.slow),
+                                  pytest.param({"kind": "loop", "iterations": 3}, marks=pytest.mark.slow)])
+def test_host_port_fills_and_reads_the_buffer(case):
+    """tile_bench's body in amaranth.sim: the buffer written through ``host`` one value a cycle
+    (``ready`` high throughout), the program from WRITEs of weights in the buffer on (the arrays
+    start at zero), the buffer read back through ``host``: bit for bit and the ``done`` cycle
+    exactly golden's (the host port changes no cycle of the scheduler)."""
+    program, buffer = tile_bench.make_case(P, BENCH_TILE, **case)
+    run = tile_bench.simulate(P, BENCH_TILE, program, buffer)
+    want = tile_bench.check(P, BENCH_TILE, program, buffer, run, str(case))
+    assert np.any(run.buffer != buffer)                  # the program did store something
+    assert want.counts["WRITE"] >= 8
+
+
+def test_host_access_waits_for_the_units_and_holds_the_scheduler():
+    """An MVM in flight: ``host.ready`` is low until the unit has finished and its STORE is
+    written; while ``host.en`` is high no word is taken; the read then sees the STORE's value."""
+    tile = isa.TileParams(units=1, buffer_depth=16, max_length=4)
+    buf = np.arange(16, dtype=np.int64) - 3
+    prog = [I("LOAD", unit=0, reg=0, offset=0, addr=0, length=4), I("MVM", unit=0),
+            I("STORE", unit=0, acc=0, offset=0, addr=8, length=4), I("HALT")]
+    w = random_weights(P, np.random.default_rng(3))
+    want = interpreter.run(prog, tile, P.cfg, buf, weights=[w])
+    dut = Tile(params=P, tile=tile, weights=[w], init=buf)
+    words = [isa.encode(i, tile) for i in prog]
+    seen = {"ready": [], "taken_while_en": 0}
+
+    async def bench(ctx):
+        for k, word in enumerate(words[:3]):            # LOAD, MVM, STORE, back to back
+            ctx.set(dut.instr.valid, 1)
+            ctx.set(dut.instr.payload, word)
+            await ctx.tick().until(dut.instr.ready)
+        ctx.set(dut.instr.payload, words[3])             # HALT offered, held back by the host
+        ctx.set(dut.host.en, 1)
+        ctx.set(dut.host.addr, 9)
+        for _ in range(60):
+            seen["ready"].append(ctx.get(dut.host.ready))
+            seen["taken_while_en"] += ctx.get(dut.instr.ready)
+            if seen["ready"][-1]:
+                break
+            await ctx.tick()
+        await ctx.tick()
+        ctx.set(dut.host.en, 0)
+        seen["rdata"] = ctx.get(dut.host.rdata)
+        await ctx.tick().until(dut.done)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["ready"][0] == 0 and seen["ready"][-1] == 1, seen["ready"]
+    assert seen["taken_while_en"] == 0
+    assert seen["rdata"] == want.buffer[9]
