@@ -12,8 +12,9 @@ times it).
 
 The design is built from ``{"periphery": PeripheryParams.as_dict(), "tile": TileParams fields,
 "value_bits": int}`` (the bench's parameters, one build per design); the programs come from
-the environment variable ``CROSSTRAIN_TILE_CASES`` (JSON list of :func:`make_case` keywords), so
-new cases reuse the build. Weights reach the units through WRITE words from the buffer, as the
+the environment variable ``CROSSTRAIN_TILE_CASES`` (a JSON list of cases: :func:`make_case`
+keywords, or :func:`given_case`'s program and buffer, e.g. a compiled layer's), so new cases
+reuse the build. Weights reach the units through WRITE words from the buffer, as the
 compiler's programs program them (the design's arrays start at zero).
 """
 
@@ -94,34 +95,22 @@ def random_program(rng, units: int, n: int, kinds: dict) -> list:
 
 def make_case(p: PeripheryParams, tile: isa.TileParams, *, kind: str, seed: int = 0,
               words: int = 30, iterations: int = 1000) -> tuple[list, np.ndarray]:
-    """``(program, buffer)`` of a bench case on ``tile`` (``p.rows x p.cols`` units):
+    """``(program, buffer)`` of a generated bench case on ``tile`` (``p.rows x p.cols`` units;
+    every unit's random weights in buffer[64:] and WRITE words programming them first, as the
+    compiler's programs do; inputs in buffer[0:32] over the whole signed range):
 
-    - ``dense``: a dense layer 6 -> 6, batch 2, compiled by :func:`crosstrain.rollup.compiler.compile_layer`
-      (WRITE of every weight row, forward, backward, OPA, CRS) from its packed buffer;
-    - ``random``: WRITE of every unit's random weights (buffer[64:]), then :func:`random_program`
-      of ``words`` words of every kind (inputs in buffer[0:32], the whole signed range);
-    - ``loop``: every unit's weights written, then ``iterations`` iterations of a LOOP driving an
-      MVM on every unit and adding its output into the buffer (long runs for timing; LOOPs of
-      at most ``2**16`` iterations one after another).
+    - ``random``: then :func:`random_program` of ``words`` words of every kind;
+    - ``loop``: then ``iterations`` iterations of a LOOP driving an MVM on every unit and storing
+      its output into buffer[32:] (long runs for timing; LOOPs of at most ``2**16 - 1``
+      iterations one after another).
     """
-    from crosstrain.rollup import compiler, operands
-    from crosstrain.rollup.mapper import Technique
-    from crosstrain.rollup.networks import Layer
-
     rng = np.random.default_rng(seed)
-    top = 1 << (p.input_bits - 1)
-    wtop = 1 << (p.weight_bits - 1)
-    buf = np.zeros(tile.buffer_depth, np.int64)
-    if kind == "dense":
-        layer = Layer("fc", "fc", in_ch=6, out_ch=6)
-        comp = compiler.compile_layer(layer, p.cfg, tile, batch=2, technique=Technique(crs_samples=2))
-        x, e = rng.integers(-top, top, (2, 6)), rng.integers(-top, top, (2, 6))
-        w = rng.integers(-wtop, wtop, (6, 6))
-        packed = operands.pack(comp, x, w, e)
-        return comp.program, packed
+    top, wtop = 1 << (p.input_bits - 1), 1 << (p.weight_bits - 1)
     block = p.rows * p.cols
-    if 64 + tile.units * block > tile.buffer_depth:
-        raise ValueError(f"a {kind} case needs a buffer of {64 + tile.units * block} values")
+    if 64 + tile.units * block > tile.buffer_depth or max(p.rows, p.cols) > 8:
+        raise ValueError(f"a {kind} case needs crossbars of at most 8 x 8 and a buffer of "
+                         f"{64 + tile.units * block} values")
+    buf = np.zeros(tile.buffer_depth, np.int64)
     buf[:32] = rng.integers(-top, top, 32)
     buf[64:64 + tile.units * block] = rng.integers(-wtop, wtop, tile.units * block)
     prog = [I("WRITE", unit=u, row=r, addr=64 + u * block + r * p.cols, length=p.cols)
@@ -134,14 +123,30 @@ def make_case(p: PeripheryParams, tile: isa.TileParams, *, kind: str, seed: int 
         body = []
         for u in range(tile.units):
             body += [I("LOAD", unit=u, reg=0, offset=0, addr=p.rows * (u % 4), length=p.rows),
-                     I("MVM", unit=u), I("STORE", unit=u, acc=1, offset=0, addr=32 + p.cols * u, length=p.cols)]
+                     I("MVM", unit=u), I("STORE", unit=u, acc=0, offset=0, addr=32 + p.cols * u, length=p.cols)]
         left = iterations
         while left:
             count = min(left, (1 << isa.LOOP_COUNT_BITS) - 1)
             prog += [I("LOOP", count=count, body=len(body), stride=0), *body]
             left -= count
         return prog + [I("HALT")], buf
-    raise ValueError(f"unknown case kind {kind!r}: dense, random or loop")
+    raise ValueError(f"unknown case kind {kind!r}: random or loop")
+
+
+def given_case(program, buffer) -> dict:
+    """A case of ``CROSSTRAIN_TILE_CASES`` holding its program and buffer (JSON), e.g. a program
+    of the compiler (which the bench may not import)."""
+    return {"program": [[i.op, [list(f) for f in i.fields]] for i in program],
+            "buffer": [int(v) for v in buffer]}
+
+
+def case_program(p: PeripheryParams, tile: isa.TileParams, case: dict) -> tuple[list, np.ndarray]:
+    """``(program, buffer)`` of a case: :func:`given_case`'s, or :func:`make_case`'s keywords
+    (``check`` aside)."""
+    if "program" in case:
+        return ([isa.Instr(op, tuple((k, v) for k, v in fields)) for op, fields in case["program"]],
+                np.array(case["buffer"], np.int64))
+    return make_case(p, tile, **{k: v for k, v in case.items() if k != "check"})
 
 
 def to_word(value: int, bits: int) -> int:
@@ -242,7 +247,7 @@ def simulate(p: PeripheryParams, tile: isa.TileParams, program, buffer, *, value
 
 
 def case_note(case: dict) -> str:
-    return ", ".join(f"{k} {v}" for k, v in case.items())
+    return ", ".join(f"{k} {v}" for k, v in case.items() if k not in ("program", "buffer"))
 
 
 @cocotb.test()
@@ -252,7 +257,7 @@ async def programs_match_golden(dut):
     d = bench_params()
     p, tile = PeripheryParams.from_dict(d["periphery"]), isa.TileParams(**d["tile"])
     cases = json.loads(os.environ[CASES_ENV])
-    made = [make_case(p, tile, **{k: v for k, v in case.items() if k != "check"}) for case in cases]
+    made = [case_program(p, tile, case) for case in cases]
 
     async def body(tb):
         runs = []
@@ -266,4 +271,5 @@ async def programs_match_golden(dut):
     for case, (program, buffer), run in zip(cases, made, runs):
         if case.get("check", True):
             check(p, tile, program, buffer, run, case_note(case))
-        dut._log.info("tile case " + json.dumps({"case": case, "cycles": run.cycles, "run_s": run.run_s}))
+        dut._log.info("tile case " + json.dumps({"case": case_note(case), "cycles": run.cycles,
+                                                 "run_s": run.run_s}))
