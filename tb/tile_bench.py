@@ -35,7 +35,19 @@ from crosstrain.tb.runner import bench_params
 from crosstrain.tb.testbench import run_amaranth, run_cocotb
 
 CASES_ENV = "CROSSTRAIN_TILE_CASES"
+RESULTS_ENV = "CROSSTRAIN_TILE_RESULTS"
 I = isa.Instr.make
+
+#: The bench's tile: 4 x 4 blocks, 2 ADCs, 4-bit inputs in two 2-bit DAC steps (an MVM takes 16
+#: cycles, one every 12); OPA phases of 5 cycles cover 4 driven rows, so the emulator never stalls.
+SMALL_PERIPHERY = {
+    "crossbar.rows": 4, "crossbar.cols": 4, "converters.adcs_per_array": 2,
+    "converters.dac_bits": 2, "converters.adc_bits": 5,
+    "precision.weight_bits": 8, "precision.weight_frac_bits": 0, "precision.input_bits": 4,
+    "precision.error_bits": 4, "precision.update_slices": 6, "precision.update_slice_bits": 3,
+    "crossbar.read_latency_ns": 3, "device.write_latency_ns": 2, "tile.opa_phase_ns": 5}
+#: Four such units and 128 values: room for a dense layer 6 -> 6 at batch 2 and the random cases.
+SMALL_TILE = isa.TileParams(units=4, buffer_depth=128, max_length=4, queue_depth=2)
 
 
 @dataclass
@@ -94,14 +106,15 @@ def random_program(rng, units: int, n: int, kinds: dict) -> list:
 
 
 def make_case(p: PeripheryParams, tile: isa.TileParams, *, kind: str, seed: int = 0,
-              words: int = 30, iterations: int = 1000) -> tuple[list, np.ndarray]:
+              words: int = 30, iterations: int = 1000, rounds: int = 1) -> tuple[list, np.ndarray]:
     """``(program, buffer)`` of a generated bench case on ``tile`` (``p.rows x p.cols`` units;
     every unit's random weights in buffer[64:] and WRITE words programming them first, as the
     compiler's programs do; inputs in buffer[0:32] over the whole signed range):
 
     - ``random``: then :func:`random_program` of ``words`` words of every kind;
-    - ``loop``: then ``iterations`` iterations of a LOOP driving an MVM on every unit and storing
-      its output into buffer[32:] (long runs for timing; LOOPs of at most ``2**16 - 1``
+    - ``loop``: then ``iterations`` iterations of a LOOP whose body drives ``rounds`` times an MVM
+      on every unit and stores its output into buffer[32:] (long runs for timing; every
+      iteration does the same, so the buffer ends as after one; LOOPs of at most ``2**16 - 1``
       iterations one after another).
     """
     rng = np.random.default_rng(seed)
@@ -121,9 +134,12 @@ def make_case(p: PeripheryParams, tile: isa.TileParams, *, kind: str, seed: int 
             "LOOP": 1, "NOP": 1}), buf
     if kind == "loop":
         body = []
-        for u in range(tile.units):
+        for u in [u for _ in range(rounds) for u in range(tile.units)]:
             body += [I("LOAD", unit=u, reg=0, offset=0, addr=p.rows * (u % 4), length=p.rows),
                      I("MVM", unit=u), I("STORE", unit=u, acc=0, offset=0, addr=32 + p.cols * u, length=p.cols)]
+        if len(body) >= 1 << isa.LOOP_BODY_BITS:
+            raise ValueError(f"rounds = {rounds}: a body of {len(body)} words is longer than "
+                             f"{(1 << isa.LOOP_BODY_BITS) - 1}")
         left = iterations
         while left:
             count = min(left, (1 << isa.LOOP_COUNT_BITS) - 1)
@@ -253,7 +269,9 @@ def case_note(case: dict) -> str:
 @cocotb.test()
 async def programs_match_golden(dut):
     """Every case of ``CROSSTRAIN_TILE_CASES`` on the one build; a case with ``"check": false``
-    is only timed (a throughput run). Logs one ``tile case`` JSON line per case."""
+    is not checked here (a throughput run: its caller checks). Logs one ``tile case`` JSON line
+    per case; with ``CROSSTRAIN_TILE_RESULTS`` set, writes every run (cycles, run_s, error,
+    stalls, buffer) to that file as a JSON list."""
     d = bench_params()
     p, tile = PeripheryParams.from_dict(d["periphery"]), isa.TileParams(**d["tile"])
     cases = json.loads(os.environ[CASES_ENV])
@@ -268,8 +286,44 @@ async def programs_match_golden(dut):
         return runs
 
     runs = await run_cocotb(dut, body)
+    if os.environ.get(RESULTS_ENV):
+        with open(os.environ[RESULTS_ENV], "w") as out:
+            json.dump([{"cycles": r.cycles, "run_s": r.run_s, "error": r.error, "stalls": r.stalls,
+                        "buffer": r.buffer.tolist()} for r in runs], out)
     for case, (program, buffer), run in zip(cases, made, runs):
         if case.get("check", True):
             check(p, tile, program, buffer, run, case_note(case))
         dut._log.info("tile case " + json.dumps({"case": case_note(case), "cycles": run.cycles,
                                                  "run_s": run.run_s}))
+
+
+def run_case(p: PeripheryParams, tile: isa.TileParams, case: dict, simulator: str, *,
+             value_bits: int = 32) -> tuple[TileRun, float]:
+    """One case (unchecked) on ``simulator`` (amaranth, icarus or verilator): ``(run, build_s)``,
+    ``build_s`` the wall time besides the program's cycles (amaranth.sim: elaboration, filling
+    and reading the buffer; Icarus / Verilator: export, build, cached under ``build/cocotb``,
+    start-up, filling and reading)."""
+    import tempfile
+    from pathlib import Path
+
+    from crosstrain.rtl.tile import Tile
+    from crosstrain.tb.runner import run_bench
+
+    t0 = time.perf_counter()
+    if simulator == "amaranth":
+        program, buffer = case_program(p, tile, case)
+        run = simulate(p, tile, program, buffer, value_bits=value_bits)
+        return run, time.perf_counter() - t0 - run.run_s
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "runs.json"
+        tests, failed = run_bench(Tile(params=p, tile=tile, value_bits=value_bits), design="tile",
+                                  params=design_params(p, tile, value_bits), simulator=simulator,
+                                  test_module="crosstrain.tb.tile_bench",
+                                  extra_env={CASES_ENV: json.dumps([case | {"check": False}]),
+                                             RESULTS_ENV: str(out)})
+        if failed or not out.exists():
+            raise RuntimeError(f"the {simulator} tile bench failed (see the logs under build/cocotb)")
+        d = json.loads(out.read_text())[0]
+    d["buffer"] = np.array(d["buffer"], np.int64)
+    run = TileRun(**d)
+    return run, time.perf_counter() - t0 - run.run_s

@@ -2,6 +2,7 @@
 crosstrain.golden.interpreter leaves it, in exactly the cycles of the interpreter's model."""
 
 import gc
+import json
 import re
 import subprocess
 
@@ -20,15 +21,10 @@ from crosstrain.rtl.export import verilog_text
 from crosstrain.rtl.tile import Tile
 from crosstrain.tb import tile_bench
 from crosstrain.tb.crossbar_unit_bench import random_weights
+from crosstrain.tb.runner import run_bench
 from crosstrain.tools import require_simulator
 
-# 4 x 4 blocks, 2 ADCs, 4-bit inputs in two 2-bit DAC steps: an MVM takes 16 cycles, one every
-# 12. OPA phases of 5 cycles cover 4 driven rows, so the emulator never stalls.
-SMALL = {"crossbar.rows": 4, "crossbar.cols": 4, "converters.adcs_per_array": 2,
-         "converters.dac_bits": 2, "converters.adc_bits": 5,
-         "precision.weight_bits": 8, "precision.weight_frac_bits": 0, "precision.input_bits": 4,
-         "precision.error_bits": 4, "precision.update_slices": 6, "precision.update_slice_bits": 3,
-         "crossbar.read_latency_ns": 3, "device.write_latency_ns": 2, "tile.opa_phase_ns": 5}
+SMALL = tile_bench.SMALL_PERIPHERY                      # the emulator never stalls there
 P = periphery_params(SMALL)
 I = isa.Instr.make
 
@@ -253,6 +249,27 @@ def test_stores_of_two_units_take_turns_oldest_first():
     assert (res.buffer == 0).sum() == 4 * 3
 
 
+@pytest.mark.xfail(strict=True, reason="found here, not fixed (golden/interpreter.py is another "
+                   "helper's): the interpreter writes STOREs of different units to one address in "
+                   "issue order, its own cycles and the tile in the order they write")
+def test_stores_of_two_units_to_one_value_land_in_the_order_they_write():
+    """Unit 0 stores an MVM's output to buffer[8]; unit 1, issued later, stores its empty output
+    register (0) there at once, long before unit 0's output exists. The interpreter's own store
+    cycles put unit 1's write first, so buffer[8] ends as unit 0's value (the tile's); the
+    interpreter applies the values in issue order and leaves 0. (A program without a SYNC
+    between such STOREs; the interpreter refuses the like between a STORE and a LOAD.)"""
+    tile = isa.TileParams(units=2, buffer_depth=16, max_length=4)
+    buf = np.zeros(16, np.int64)
+    buf[:4] = [7, 7, 7, 7]
+    w = [np.full((4, 4), 5, np.int64), np.zeros((4, 4), np.int64)]
+    prog = [I("LOAD", unit=0, reg=0, offset=0, addr=0, length=4), I("MVM", unit=0),
+            I("STORE", unit=0, acc=0, offset=0, addr=8, length=1),
+            I("STORE", unit=1, acc=0, offset=0, addr=8, length=1), I("HALT")]
+    want = interpreter.run(prog, tile, P.cfg, buf, weights=w)
+    assert want.units[1].stores[-1] < want.units[0].stores[-1]      # unit 1 writes first
+    check(P, tile, prog, w, buf)
+
+
 def test_loop_replays_its_body_with_shifted_addresses():
     """Four vectors through a LOOP (LOAD, MVM, STORE, stride 4), then a LOOP of one word
     (an adding STORE of the last output, three times, stride 0)."""
@@ -371,7 +388,7 @@ def test_emulator_stalls_add_cycles_apart(phase_ns):
     assert stalls > 0 and cycles == want.cycles + stalls
 
 
-BENCH_TILE = isa.TileParams(units=4, buffer_depth=128, max_length=4, queue_depth=2)
+BENCH_TILE = tile_bench.SMALL_TILE
 
 
 def dense_case(seed):
@@ -385,14 +402,15 @@ def dense_case(seed):
     return comp.program, operands.pack(comp, x, rng.integers(-wtop, wtop, (6, 6)), e)
 
 
-@pytest.mark.parametrize("case", [{"dense": 21},
+@pytest.mark.parametrize("case", [pytest.param({"dense": 21}, marks=pytest.mark.slow),
                                   pytest.param({"kind": "random", "seed": 511}, marks=pytest.mark.slow),
                                   pytest.param({"kind": "loop", "iterations": 3}, marks=pytest.mark.slow)])
 def test_host_port_fills_and_reads_the_buffer(case):
     """tile_bench's body in amaranth.sim: the buffer written through ``host`` one value a cycle
     (``ready`` high throughout), the program from WRITEs of weights in the buffer on (the arrays
     start at zero), the buffer read back through ``host``: bit for bit and the ``done`` cycle
-    exactly golden's (the host port changes no cycle of the scheduler)."""
+    exactly golden's (the host port changes no cycle of the scheduler). In the `slow` run: the
+    default run checks the same body on Icarus (:func:`test_cocotb_bench`)."""
     program, buffer = (dense_case(case["dense"]) if "dense" in case
                        else tile_bench.make_case(P, BENCH_TILE, **case))
     run = tile_bench.simulate(P, BENCH_TILE, program, buffer)
@@ -440,3 +458,19 @@ def test_host_access_waits_for_the_units_and_holds_the_scheduler():
     assert seen["ready"][0] == 0 and seen["ready"][-1] == 1, seen["ready"]
     assert seen["taken_while_en"] == 0
     assert seen["rdata"] == want.buffer[9]
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("simulator", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
+def test_cocotb_bench(simulator):
+    """tile_bench in the exported Verilog, one build for every case: the compiled dense layer and
+    a random program of every kind on four units, each filled through ``host``, run with no
+    Python per cycle until ``done``, read back: buffer bit for bit and the ``done`` cycle exactly
+    the interpreter's (checked in the bench). Verilator in the `slow` run: its first build of the
+    tile takes minutes on two cores (cached in build/cocotb after; a run then takes ~20 s)."""
+    cases = [tile_bench.given_case(*dense_case(21)), {"kind": "random", "seed": 511}]
+    tests, failed = run_bench(Tile(params=P, tile=BENCH_TILE, value_bits=32), design="tile",
+                              params=tile_bench.design_params(P, BENCH_TILE, 32), simulator=simulator,
+                              test_module="crosstrain.tb.tile_bench",
+                              extra_env={tile_bench.CASES_ENV: json.dumps(cases)})
+    assert (tests, failed) == (1, 0)
