@@ -320,7 +320,7 @@ def run_case(p: PeripheryParams, tile: isa.TileParams, case: dict, simulator: st
                                   params=design_params(p, tile, value_bits), simulator=simulator,
                                   test_module="crosstrain.tb.tile_bench",
                                   extra_env={CASES_ENV: json.dumps([case | {"check": False}]),
-                                             RESULTS_ENV: str(out)})
+                                             RESULTS_ENV: str(out)}, ports_only=True)
         if failed or not out.exists():
             raise RuntimeError(f"the {simulator} tile bench failed (see the logs under build/cocotb)")
         d = json.loads(out.read_text())[0]
