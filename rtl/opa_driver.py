@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -121,12 +121,15 @@ class OpaDriver(wiring.Component):
         # whole-vector assignments: one driver per port (Icarus re-resolves a net with many
         # part-select drivers on every change of any part)
         m.d.comb += upd.rows.eq(Cat(*(busy & ax[r][0] & (xneg[r] == row_neg) for r in range(p.rows))))
+        # every piece exactly b bits wide in the Cat: the top piece of |d| << j may have fewer
+        # bits (dv_bits not a multiple of b) and pieces past it none; zero-extended by the
+        # b-bit Const (a narrower element would shift every later piece of the Cat)
         pieces = []
         for s in range(n_slices):                       # [slice][column], column fastest
             lo = shift + b * s
             for c in range(p.cols):
-                piece = dv[c][lo:lo + b] if lo < dv_bits else 0
-                pieces.append(Mux(busy & (dneg[c] == col_neg), piece, 0).as_unsigned()[:b])
+                piece = dv[c][lo:lo + b] if lo < dv_bits else Const(0, b)
+                pieces.append(Mux(busy & (dneg[c] == col_neg), piece, Const(0, b)))
         m.d.comb += upd.pieces.eq(Cat(*pieces))
 
         with m.If(busy):

@@ -43,6 +43,27 @@ def fields(word, tile: isa.TileParams, op: str) -> dict:
     return out
 
 
+class HostPortSignature(wiring.Signature):
+    """The host's port to the tile's buffer, one value per access (members seen from the host;
+    timing in :class:`Tile`).
+
+    - ``en``: an access this cycle; ``we``: it writes ``wdata`` (else it reads);
+    - ``addr``: the value's address, ``0 .. depth - 1``;
+    - ``wdata``, ``rdata``: signed ``value_bits`` values;
+    - ``ready`` (from the tile): the buffer is free for the host this cycle.
+    """
+
+    def __init__(self, depth: int, value_bits: int):
+        super().__init__({
+            "en": Out(1),
+            "we": Out(1),
+            "addr": Out(range(depth)),
+            "wdata": Out(signed(value_bits)),
+            "rdata": In(signed(value_bits)),
+            "ready": In(1),
+        })
+
+
 class Tile(wiring.Component):
     """``tile.units`` :class:`~crosstrain.rtl.emulated_unit.EmulatedCrossbarUnit` s, a
     :class:`~crosstrain.rtl.tile_buffer.TileBuffer` of ``tile.buffer_depth`` values and the
@@ -102,6 +123,17 @@ class Tile(wiring.Component):
         The scheduler met a word it does not execute.
     stall_cycles : Out(STALL_COUNTER_BITS)
         Cycles in which some unit's emulator stalled it, since reset.
+    host : In(HostPortSignature(tile.buffer_depth, value_bits))
+        A bench's or bus wrapper's access to the buffer, one value per cycle, e.g. to fill it
+        before a program and read it back after ``done``. ``ready`` is high while every unit
+        has finished everything issued to it (no LOAD, STORE or array instruction in flight;
+        high after reset, and with ``done``). An access takes place in a cycle where ``en`` and
+        ``ready`` are high: a write stores ``wdata`` at ``addr`` at the end of the cycle; a read
+        of ``addr`` shows the value in ``rdata`` in the next cycle (a block-RAM read; a write in
+        the same cycle is not seen), held until the next buffer read (the host's or a LOAD's).
+        Reads and writes may follow each other every cycle. While ``en`` is high no word issues
+        (``instr.ready`` is low; a LOOP's replay waits), so a waiting host gets in once the
+        units have drained; while ``en`` is low the scheduler's timing is as described above.
     """
 
     def __init__(self, *, params: PeripheryParams, tile: isa.TileParams, value_bits: int = 32,
@@ -137,6 +169,7 @@ class Tile(wiring.Component):
             "done": Out(1),
             "error": Out(1),
             "stall_cycles": Out(STALL_COUNTER_BITS),
+            "host": In(HostPortSignature(t.buffer_depth, value_bits)),
         })
 
     @property
@@ -176,7 +209,9 @@ class Tile(wiring.Component):
         issue = Signal()                             # the word transfers this cycle
         halted = Signal()
         can = Signal()                               # the word can issue this cycle
-        m.d.comb += [self.halted.eq(halted), issue.eq((replay | self.instr.valid) & can & ~halted)]
+        host = self.host
+        m.d.comb += [self.halted.eq(halted),
+                     issue.eq((replay | self.instr.valid) & can & ~halted & ~host.en)]
 
         # ---- output-sequence width: outputs outstanding at most depth + in flight + 1 -------
         seq = range(4 * (depth + 4))
@@ -260,10 +295,14 @@ class Tile(wiring.Component):
             m.d.comb += can.eq((done_v & f["SYNC"]["mask"]) == f["SYNC"]["mask"])
         with m.Else():
             m.d.comb += can.eq(1)
-        m.d.comb += self.instr.ready.eq(~halted & ~replay & can)
+        m.d.comb += self.instr.ready.eq(~halted & ~replay & can & ~host.en)
         with m.If(issue & (is_op["HALT"] | bad)):
             m.d.sync += [halted.eq(1), self.error.eq(self.error | bad)]
         m.d.comb += self.done.eq(halted & done_v.all())
+        # the host's access: only while nothing is in flight, and no word issues meanwhile
+        m.d.comb += host.ready.eq(done_v.all())
+        host_read = host.en & host.ready & ~host.we
+        host_write = host.en & host.ready & host.we
 
         go = issue & ~bad
         command = Signal(Op)                         # the unit command of an array instruction
@@ -310,8 +349,10 @@ class Tile(wiring.Component):
         # ---- LOAD (WRITE: into the row register): read now, write the register next cycle ----
         ld, wf = f["LOAD"], f["WRITE"]
         loads = is_op["LOAD"] | is_op["WRITE"]
-        m.d.comb += [buf.rd.en.eq(go & loads),
-                     buf.rd.base.eq(Mux(is_op["WRITE"], wf["addr"], ld["addr"] - ld["offset"]) + shift)]
+        m.d.comb += [buf.rd.en.eq((go & loads) | host_read),
+                     buf.rd.base.eq(Mux(host_read, host.addr,
+                                        Mux(is_op["WRITE"], wf["addr"], ld["addr"] - ld["offset"]) + shift)),
+                     host.rdata.eq(buf.rd.data[0])]
         m.d.sync += [lw.valid.eq(go & loads), lw.unit.eq(unit), lw.reg.eq(Mux(is_op["WRITE"], 2, reg)),
                      lw.offset.eq(Mux(is_op["WRITE"], 0, ld["offset"])),
                      lw.length.eq(Mux(is_op["WRITE"], wf["length"], ld["length"]))]
@@ -350,10 +391,12 @@ class Tile(wiring.Component):
                      sw.base.eq(head.base), sw.offset.eq(head.offset), sw.length.eq(head.length)]
         out = Array(outs)[sw.unit]
         width = self._value_bits
-        m.d.comb += buf.wr.base.eq(sw.base)
+        m.d.comb += buf.wr.base.eq(Mux(host_write, host.addr, sw.base))
         for i in range(t.max_length):
             part = out[i] if i < lines(p) else Const(0)
-            m.d.comb += buf.wr.data[i].eq((part + Mux(sw.acc, buf.rmw.data[i], 0))[:width])
+            value = (part + Mux(sw.acc, buf.rmw.data[i], 0))[:width]
+            m.d.comb += buf.wr.data[i].eq(Mux(host_write, host.wdata, value) if i == 0 else value)
             if i < lines(p):
-                m.d.comb += buf.wr.mask[i].eq(sw.valid & lane_on(i, sw.offset, sw.length))
+                m.d.comb += buf.wr.mask[i].eq((sw.valid & lane_on(i, sw.offset, sw.length))
+                                              | (host_write if i == 0 else 0))
         return m

@@ -32,10 +32,13 @@ def params_key(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def build_dir(design: str, params: dict, simulator: str, *, waves: bool = False) -> Path:
-    """``build/cocotb/DESIGN-KEY/SIMULATOR[-waves]``: a wave-dumping build is never mixed with a
-    plain one (Verilator compiles tracing in, Icarus adds a dump module)."""
-    return build_root() / f"{design}-{params_key(params)}" / (f"{simulator}-waves" if waves else simulator)
+def build_dir(design: str, params: dict, simulator: str, *, waves: bool = False,
+              ports_only: bool = False) -> Path:
+    """``build/cocotb/DESIGN-KEY/SIMULATOR[-ports][-waves]``: a wave-dumping build is never mixed
+    with a plain one (Verilator compiles tracing in, Icarus adds a dump module), nor a Verilator
+    build with only its ports public with one of every signal."""
+    name = simulator + ("-ports" if ports_only and simulator == "verilator" else "") + ("-waves" if waves else "")
+    return build_root() / f"{design}-{params_key(params)}" / name
 
 
 def wave_file(design: str, params: dict, simulator: str) -> Path:
@@ -86,21 +89,41 @@ def _verilator_make_flags(simulator: str):
             os.environ["MAKEFLAGS"] = old
 
 
+def _ports_only(runner):
+    """``runner`` (cocotb's Verilator runner) building with only the top module public
+    (``--public-depth 1``) instead of every signal (``--public-flat-rw``, which keeps Verilator
+    from optimizing across signals)."""
+    build = runner._build_command
+
+    def command():
+        cmds = build()
+        cmds[0] = [x for a in cmds[0] for x in (("--public-depth", "1") if a == "--public-flat-rw" else (a,))]
+        return cmds
+
+    runner._build_command = command
+    return runner
+
+
 def run_bench(component, *, design: str, params: dict, simulator: str, test_module: str,
-              testcase: str | None = None, waves: bool = False, extra_env: dict | None = None):
+              testcase: str | None = None, waves: bool = False, extra_env: dict | None = None,
+              ports_only: bool = False):
     """Build ``component`` for ``simulator`` and run the cocotb tests in ``test_module``.
 
     Returns ``(tests, failed)``. ``params`` must be JSON-serializable and is handed to the bench.
     Set ``waves`` (or the environment variable ``CROSSTRAIN_WAVES=1``) to dump waves of the whole
     run into :func:`wave_file` (printed as ``waves: PATH``), from a build of its own.
+    ``ports_only``: a bench that reads and drives only the top's ports lets Verilator make only
+    them public (a build of its own, faster to simulate).
     """
     from cocotb_tools.runner import get_results, get_runner
 
     require_simulator(simulator)
     waves = waves or os.environ.get("CROSSTRAIN_WAVES") == "1"
-    bdir = build_dir(design, params, simulator, waves=waves)
+    bdir = build_dir(design, params, simulator, waves=waves, ports_only=ports_only)
     text = verilog_text(component, design)
     runner = get_runner(simulator)
+    if ports_only and simulator == "verilator":
+        runner = _ports_only(runner)
     build_args = ["-Wno-fatal"] if simulator == "verilator" else []
     with _locked(bdir), _verilator_make_flags(simulator):
         src = write_if_changed(bdir.parent / f"{design}.v", text)

@@ -17,7 +17,12 @@ that name, in amaranth.sim the member at that path of the component (``i.valid``
    watches. A stream transfer seen here is stamped with :attr:`Testbench.cycle`, the index of
    the cycle whose closing edge completes it.
 
-So agents and bodies never read a register mid-update, whatever the simulator. Agents are
+So agents and bodies never read a register mid-update, whatever the simulator.
+
+**Free runs.** :meth:`Testbench.free_until` lets the clock run with no Python per cycle until a
+port is high (cocotb: the C-side clock and a ``RisingEdge`` of the port, bounded by a ``Timer``;
+amaranth.sim: its own loop, as Python as the rest of it): for long stretches in which the bench
+has nothing to drive, e.g. a program running on the tile. No agent may be scheduled then. Agents are
 objects with ``drive()``, ``sample()`` and ``reset()`` (:class:`Agent`), added with
 :meth:`Testbench.add`; they are the background processes of the bench, scheduled by the one
 loop rather than by a coroutine each (one trigger per edge instead of one per agent keeps the
@@ -62,6 +67,18 @@ class Wait:
 
     def __await__(self):
         yield self
+
+
+class FreeRun(Wait):
+    """A :class:`Wait` for ``port`` to be high that the simulator adapter runs natively
+    (:meth:`Testbench.free_until`): ``seen`` is set by the adapter in the sample phase where the
+    port is high."""
+
+    __slots__ = ("port", "seen")
+
+    def __init__(self, port, deadline: int, what: str):
+        super().__init__(lambda: self.seen, deadline, what)
+        self.port, self.seen = port, False
 
 
 class Probe(Agent):
@@ -161,6 +178,16 @@ class Testbench:
         the values of the last sample phase); AssertionError ``stuck: WHAT`` after ``timeout``
         cycles (``what``: a string or a callable that says what was still missing)."""
         return Wait(ready, None if timeout is None else self.cycle + timeout, what)
+
+    def free_until(self, name: str, *, timeout: int, what: str | None = None) -> FreeRun:
+        """As :meth:`until` ``(port name high)``: resume in the drive phase after the first sample
+        phase where ``name`` is non-zero (the body's inputs hold meanwhile), but run the cycles
+        in between without Python per cycle. ``timeout`` cycles without it: AssertionError
+        ``stuck: WHAT``. No agent may be scheduled (remove probes and sources first)."""
+        if self._agents:
+            raise RuntimeError(f"free_until({name!r}) with agents scheduled: "
+                               f"{[type(a).__name__ for a in self._agents]}; remove them first")
+        return FreeRun(self.port(name), self.cycle + timeout, what or f"{name} high")
 
     async def reset(self, cycles: int = 2) -> None:
         """Hold ``rst`` high for ``cycles`` clock edges, then release it (synchronous reset)."""
@@ -276,6 +303,12 @@ def run_amaranth(dut, body, *, vcd: str | None = None):
             tb._drive()
             if tb.done:
                 return
+            wait = tb._wait
+            if isinstance(wait, FreeRun):
+                while not wait.port.get() and tb.cycle < wait.deadline - 1:
+                    await ctx.tick()
+                    tb.cycle += 1
+                wait.seen = bool(wait.port.get())
             tb._sample()
             await ctx.tick()
             tb.cycle += 1
@@ -331,13 +364,31 @@ class CocotbTestbench(Testbench):
         return _CocotbPort(getattr(self.dut, name))
 
 
+async def _free_run(tb: Testbench, wait: FreeRun, period_ns: int) -> None:
+    """From the drive phase of ``tb.cycle``: to the sample phase of the first cycle where
+    ``wait.port`` is high, or of the cycle before the deadline (the loop's next edge reaches it,
+    as for :meth:`Testbench.until`); the clock runs on its own meanwhile."""
+    from cocotb.simtime import get_sim_time
+    from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
+
+    t0, c0 = get_sim_time("ns"), tb.cycle
+    await ReadOnly()
+    while not wait.port.get() and tb.cycle < wait.deadline - 1:
+        left = (wait.deadline - 1 - tb.cycle) * period_ns
+        await First(RisingEdge(wait.port.handle), Timer(left, "ns"))
+        tb.cycle = c0 + int((get_sim_time("ns") - t0) // period_ns)   # the edge that started it
+        await ReadOnly()
+    wait.seen = bool(wait.port.get())
+
+
 async def run_cocotb(dut, body, *, period_ns: int = 10):
-    """Run ``body`` on the cocotb top ``dut`` (ports ``clk``, ``rst``): starts the clock, then
-    one ``RisingEdge`` + ``ReadOnly`` per cycle; returns what ``body`` returns."""
+    """Run ``body`` on the cocotb top ``dut`` (ports ``clk``, ``rst``): starts the clock (the
+    simulator-side one: a free run needs no Python per cycle), then one ``RisingEdge`` +
+    ``ReadOnly`` per cycle; returns what ``body`` returns."""
     from cocotb.clock import Clock
     from cocotb.triggers import ReadOnly, RisingEdge
 
-    Clock(dut.clk, period_ns, unit="ns").start()
+    Clock(dut.clk, period_ns, unit="ns", impl="gpi").start()
     tb = CocotbTestbench(dut)
     edge, settled = RisingEdge(dut.clk), ReadOnly()
     await edge
@@ -346,7 +397,10 @@ async def run_cocotb(dut, body, *, period_ns: int = 10):
         tb._drive()
         if tb.done:
             break
-        await settled
+        if isinstance(tb._wait, FreeRun):
+            await _free_run(tb, tb._wait, period_ns)
+        else:
+            await settled
         tb._sample()
         await edge
         tb.cycle += 1

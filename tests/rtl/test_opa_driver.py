@@ -44,6 +44,24 @@ def test_random_opas_match_golden(seed, extra):
     assert port.moved == 0, note
 
 
+def test_most_negative_values_drive_the_top_partial_slice():
+    """``|d| << j`` of 7 bits (4-bit errors, 4 steps) in 2-bit pieces: the top piece (slice 3)
+    has 1 bit, set only by ``d = -8`` at step 3, driven only by ``x = -8`` (the tile's widths).
+    Every piece must still take its own ``bits_per_cell`` bits of ``pieces``: golden drives
+    column 1 of slice 3 with width 1 (not column 0 with width 2)."""
+    p = periphery_params({"crossbar.rows": 4, "crossbar.cols": 4, "precision.input_bits": 4,
+                          "precision.error_bits": 4, "precision.weight_bits": 8,
+                          "precision.weight_frac_bits": 0, "precision.update_slices": 6,
+                          "precision.update_slice_bits": 3, "tile.opa_phase_ns": 5})
+    assert (p.error_bits + p.input_bits - 1) % p.bits_per_cell      # a partial top piece
+    xs, ds = np.array([[-8, 0, 7, -8]]), np.array([[0, -8, -8, 5]])
+    model, _ = simulate(p, xs, ds, 0)
+    check_drives(p, model, xs, ds, 0, "most negative")
+    golden = UpdateArrays(p.cfg, np.zeros((p.rows, p.cols), np.int64))
+    golden.opa(xs, ds)
+    assert np.array_equal(model.update.cells, golden.cells)
+
+
 def test_saturating_slices_match_golden():
     p = periphery_params(SMALL | {"precision.update_slice_bits": 2})      # no headroom at all
     rng = np.random.default_rng(7)

@@ -7,6 +7,7 @@ import pytest
 from crosstrain.cli import main
 from crosstrain.golden.cycles import mvm_schedule
 from crosstrain.golden.periphery import periphery_params
+from crosstrain.tb.tile_bench import SMALL_PERIPHERY, SMALL_TILE
 
 
 def run_json(capsys, *args):
@@ -36,14 +37,27 @@ def test_bench_mvm_read_bound_parameters(capsys):
 
 
 @pytest.mark.cocotb
+@pytest.mark.slow
 def test_bench_sim_runs_every_simulator(capsys):
-    d = run_json(capsys, "sim", "--vectors", "1")
+    """Both workloads on the three simulators (slow: it builds the tile for Verilator). With one
+    round, an iteration of the tile's LOOP issues 3 words per unit, one a cycle, and each unit
+    takes one MVM per interval: it lasts the longer of the two."""
+    d = run_json(capsys, "sim", "--vectors", "1", "--tile-iterations", "5", "--tile-iterations-slow", "3",
+                 "--tile-rounds", "1")
     assert set(d["simulators"]) == {"amaranth", "icarus", "verilator"}
     assert d["simulated_cycles"] > mvm_schedule(periphery_params().cfg).latency
     for name, r in d["simulators"].items():
         assert r["bit_exact"] is True, name
         assert r["cycles_per_s"] > 0 and r["run_s"] > 0 and r["build_s"] >= 0, name
         assert r["rtl_latency_cycles"] == mvm_schedule(periphery_params().cfg).latency, name
+    tiles = d["tile"]["simulators"]
+    assert set(tiles) == {"amaranth", "icarus", "verilator"}
+    period = max(3 * SMALL_TILE.units, mvm_schedule(periphery_params(SMALL_PERIPHERY).cfg).interval)
+    for name, t in tiles.items():
+        assert t["bit_exact"] is True and t["cycles_match_model"] is True, name
+        assert t["simulated_cycles"] == t["model_cycles"] and t["cycles_per_s"] > 0, name
+    # two more iterations on Verilator: two more periods
+    assert tiles["verilator"]["simulated_cycles"] - tiles["icarus"]["simulated_cycles"] == 2 * period
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -52,6 +66,7 @@ def test_bench_sim_runs_every_simulator(capsys):
     (("mvm", "--set", "tile.pipeline_cycles=1"), "tile.pipeline_cycles = 1 is too short"),
     (("mvm", "--set", "periphery.out_width=4"), "out_width = 4 is too narrow"),
     (("mvm", "--param", "adc_bits=0"), "converters.adc_bits"),
+    (("sim", "--tile-rounds", "22"), "argument --tile-rounds: '22' is out of range: an integer from 1 to 21"),
 ])
 def test_bad_input_is_one_line(capsys, args, needle):
     assert main(["bench", *args]) == 2

@@ -17,6 +17,23 @@ def test_wave_builds_have_their_own_directory():
         assert wave_file("deconv_addr", params, sim).parent == waves
 
 
+def test_ports_only_verilator_builds_have_their_own_directory():
+    """Only Verilator's build changes with ``ports_only`` (``--public-depth 1`` for cocotb's
+    ``--public-flat-rw``), so only it gets a directory of its own."""
+    from crosstrain.tb.runner import _ports_only
+
+    params = SPEC.as_params()
+    assert build_dir("d", params, "verilator", ports_only=True).name == "verilator-ports"
+    assert build_dir("d", params, "icarus", ports_only=True) == build_dir("d", params, "icarus")
+
+    class Runner:                                   # the part of cocotb's runner that is patched
+        def _build_command(self):
+            return [["verilator", "--vpi", "--public-flat-rw", "x.v"], ["make"]]
+
+    assert _ports_only(Runner())._build_command() == [
+        ["verilator", "--vpi", "--public-depth", "1", "x.v"], ["make"]]
+
+
 @pytest.mark.cocotb
 @pytest.mark.parametrize("simulator, via_env, header", [
     ("verilator", False, b"$"),            # VCD: text starting with a $date / $version section

@@ -80,3 +80,34 @@ def test_a_stuck_message_says_what_was_missing_when_it_gave_up():
 
     with pytest.raises(AssertionError, match=r"stuck: 0 of 3 transfers on o \(cycle 7\)"):
         run_amaranth(RegisterSlice(), body)
+
+
+def test_a_free_run_resumes_where_until_does():
+    """``i`` offered in cycle 3 is taken at its end, ``o__valid`` is high in cycle 4: free_until
+    and until on a probe both resume in cycle 5's drive phase; a free run that never sees its port fails at its
+    timeout; agents may not run during one."""
+    async def body(tb, free):
+        await tb.ticks(3)
+        tb.set("i__valid", 1)
+        if free:
+            await tb.free_until("o__valid", timeout=10)
+        else:
+            valid = tb.probe("o__valid")
+            await tb.until(lambda: valid.value, timeout=10)
+        return tb.cycle
+
+    assert run_amaranth(RegisterSlice(), lambda tb: body(tb, True)) == 5
+    assert run_amaranth(RegisterSlice(), lambda tb: body(tb, False)) == 5
+
+    async def never(tb):
+        await tb.free_until("o__valid", timeout=6, what="an output")
+
+    with pytest.raises(AssertionError, match=r"stuck: an output \(cycle 6\)"):
+        run_amaranth(RegisterSlice(), never)
+
+    async def with_probe(tb):
+        tb.probe("o__valid")
+        await tb.free_until("o__valid", timeout=6)
+
+    with pytest.raises(RuntimeError, match=r"free_until\('o__valid'\) with agents scheduled: \['Probe'\]"):
+        run_amaranth(RegisterSlice(), with_probe)
