@@ -126,7 +126,7 @@ def bitstream(make, name: str, board: str, out: str, *, seed: int = fpga.SEED,
                                f"{counts['ff']:,} FF, {counts['dsp']} DSP; a larger board variant may fit it)")
         pack_s = fpga._run(f"{name}: ecppack", [pack, "--compress", "--input", f"{name}.config",
                                                 "--bit", f"{name}.bit"],
-                           work, f"{name}.bit", deadline, timeout)
+                           work, "pack.log", deadline, timeout)     # no log file: its stderr
         report = json.loads((work / "report.json").read_text())
         try:
             shutil.copyfile(work / f"{name}.bit", target)
@@ -209,8 +209,8 @@ def netlist_sim(make, name: str, *, timeout: float = fpga.DEFAULT_TIMEOUT_S) -> 
     it in Icarus against Yosys' ECP5 cell models; ``core.golden_cycles`` plus ``core.rows`` plus
     100 cycles at most after reset.
 
-    Returns ``golden_cycles`` (the top's), ``done``, ``passed``, ``failed`` (0 / 1 when ``done`` rose or the limit was hit),
-    ``cycle`` (cycles after reset until ``done``; the limit when it never rose),
+    Returns ``golden_cycles`` (the top's), ``done``, ``passed``, ``failed`` (0 / 1 when ``done``
+    rose or the limit was hit), ``cycle`` (cycles after reset until ``done``; the limit when it never rose),
     ``netlist_cells`` (cells of the netlist), ``synth_seconds`` and ``sim_seconds``.
     """
     require_simulator("icarus")
@@ -232,15 +232,18 @@ def netlist_sim(make, name: str, *, timeout: float = fpga.DEFAULT_TIMEOUT_S) -> 
         start = time.monotonic()
         fpga._run(f"{name}: iverilog", ["iverilog", "-g2012", "-o", "sim.vvp", "-s", "tb", "tb.v",
                                         f"{name}_netlist.v", "cells_sim_ecp5.v"],
-                  work, "sim.vvp", deadline, timeout)
-        r = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=work, capture_output=True, text=True,
-                           timeout=max(1.0, deadline - time.monotonic()))
+                  work, "iverilog.log", deadline, timeout)   # no log file: its stderr
+        try:
+            r = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=work, capture_output=True, text=True,
+                               timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise UserError(f"{name}: vvp did not finish within the {timeout:g} s limit: raise --timeout") from None
         sim_s = time.monotonic() - start
     found = re.search(r"RESULT done=(\d) passed=(\d) failed=(\d) cycle=(\d+)", r.stdout)
     if found is None:
         last = (r.stdout + r.stderr).strip().splitlines()
         raise UserError(f"{name}: the netlist simulation printed no result: {last[-1] if last else 'no output'}")
     done, passed, failed, cycle = map(int, found.groups())
-    return {"golden_cycles": core.golden_cycles, "done": done, "passed": passed, "failed": failed, "cycle": cycle, "cycle_limit": limit,
-            "netlist_cells": int(next(g for g in cells.groups() if g)) if cells else None,
+    return {"golden_cycles": core.golden_cycles, "done": done, "passed": passed, "failed": failed,
+            "cycle": cycle, "cycle_limit": limit, "netlist_cells": int(next(g for g in cells.groups() if g)) if cells else None,
             "synth_seconds": round(synth_s, 1), "sim_seconds": round(sim_s, 1)}
