@@ -133,7 +133,7 @@ def bitstream(make, name: str, board: str, out: str, *, seed: int = fpga.SEED,
         except OSError as e:
             raise UserError(f"cannot write {out}: {e.strerror}") from None
     site = report["utilization"].get("TRELLIS_COMB", {"used": 0, "available": 0})
-    fmax = {clk.split("$")[0]: round(float(v["achieved"]), 2) for clk, v in sorted(report["fmax"].items())}
+    fmax = {fpga.clock_name(clk): round(float(v["achieved"]), 2) for clk, v in sorted(report["fmax"].items())}
     pins = {led: plat.lookup("led", k).ios[0].names[0] for k, led in enumerate(LEDS)}
     return {"board": board, "golden_cycles": core.golden_cycles, "device": f"{plat.device}-{plat.speed} {plat.package}", "clock_mhz": freq,
             "pins": pins, **counts, "sites_used": int(site["used"]), "sites_available": int(site["available"]),

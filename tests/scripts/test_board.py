@@ -74,6 +74,11 @@ def test_missing_tools_and_packages_are_one_line(monkeypatch):
               f"--board needs the PyPI package 'amaranth-boards': {tools.SETUP}")
 
 
+def test_clock_names_drop_what_nextpnr_adds():
+    assert [fpga.clock_name(n) for n in ("clk", "clk$SB_IO_IN_$glb_clk", "$glbnet$clk", "$x")] == [
+        "clk", "clk", "clk", "x"]
+
+
 def test_cell_models_declare_each_module_once():
     """The inlined ECP5 models Icarus reads: no include left, every module once, the cells of a
     synth_ecp5 netlist present, no $error (Icarus 11 cannot parse it in a generate block)."""
@@ -97,10 +102,13 @@ def test_bitstream_for_the_ulx3s(tmp_path):
     data = out.read_bytes()
     assert b["bitstream_bytes"] == len(data) > 10_000
     assert b"\xff\xff\xbd\xb3" in data[:256]           # the ECP5 preamble (Lattice TN1260)
+    assert b"Part: LFE5U-85F-6CABGA381" in data[:64]     # ecppack's header comment
     assert 0 < b["sites_used"] < b["sites_available"] == 83_640
     assert b["dsp"] > 0 and b["bram"] > 0 and b["ff"] > 0
     assert b["pins"] == {"passed": "B2", "failed": "C2", "done": "C1"}
     assert b["clock_mhz"] == 25 and b["timing_met"], b["fmax_mhz"]
+    [clock] = b["fmax_mhz"]
+    assert clock and "$" not in clock
 
 
 @pytest.mark.slow
