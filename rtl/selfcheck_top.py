@@ -63,10 +63,12 @@ class SelfCheckTop(wiring.Component):
     Timing: the program's words are offered back to back from the first cycle after reset (an
     asynchronous ROM read), as the tile's amaranth.sim test offers them, so the tile's ``done``
     must rise exactly at the interpreter's cycle count ``golden_cycles`` (checked: a different
-    cycle fails, and so does a tile not done by then). The comparison then reads one row of
-    the buffer's banks per cycle (``ceil(buffer_depth / banks)`` cycles, one more for the last
-    read); ``done`` rises the cycle after and holds, with exactly one of ``passed`` / ``failed``.
-    ``failed`` means a value differs, the cycle count differs, or the tile raised ``error``.
+    cycle fails, and so does a tile not done by then: ``done`` then rises the cycle after). The
+    comparison then reads one row of the buffer's banks per cycle, ``rows =
+    ceil(buffer_depth / banks)`` rows, each compared the cycle after its read; ``done`` rises
+    at cycle ``golden_cycles + rows + 2`` (cycle 0 the first after reset) and holds, with
+    exactly one of ``passed`` / ``failed``. ``failed`` means a value differs, the cycle count
+    differs, or the tile raised ``error``.
 
     The comparison reads the buffer through one extra read port on each of the tile's buffer
     banks (``tile.buffer.memories``), added here: the tile itself is unchanged.
