@@ -147,6 +147,19 @@ class TileKind(PeripheryKind):
                 "isa.max_length = the larger crossbar side")
 
 
+class SelfCheckKind(TileKind):
+    """The self-checking top's parameters (:class:`crosstrain.rtl.selfcheck_top.SelfCheckTop`):
+    as :class:`TileKind`, with defaults small enough for an LFE5U-25F: 2 units of 4 x 4 crossbars,
+    4-bit inputs in two 2-bit DAC steps, 8-bit weights, 2 ADCs per array, a 64-value buffer."""
+
+    DEFAULTS = {"crossbar.rows": 4, "crossbar.cols": 4, "converters.adcs_per_array": 2,
+                "converters.dac_bits": 2, "converters.adc_bits": 5, "precision.weight_bits": 8,
+                "precision.weight_frac_bits": 0, "precision.input_bits": 4, "precision.error_bits": 4,
+                "precision.update_slices": 6, "precision.update_slice_bits": 3,
+                "crossbar.read_latency_ns": 3, "device.write_latency_ns": 2, "tile.opa_phase_ns": 5,
+                "isa.units": 2, "isa.buffer_depth": 64, "isa.queue_depth": 4, VALUE_BITS: 0}
+
+
 @dataclass(frozen=True)
 class Block:
     """One exportable component: ``"module:Class"``, what it does, and its parameters."""
@@ -244,6 +257,11 @@ BLOCKS: dict[str, Block] = {
         "a tile: crossbar units on emulated arrays, a banked vector buffer and the operation "
         "scheduler running golden/isa.py programs from a stream",
         TileKind()),
+    "selfcheck": Block(
+        "crosstrain.rtl.selfcheck_top:SelfCheckTop",
+        "self-checking top: a tile replays a training-step program from ROM and compares its "
+        "buffer with golden values from a second ROM (passed / failed / done pins)",
+        SelfCheckKind()),
     "crossbar_emulator": Block(
         "crosstrain.rtl.crossbar_emulator:CrossbarEmulator",
         "the arrays and ADCs of one block in block RAM behind the crossbar port (weights all zero)",

@@ -131,12 +131,16 @@ def implement(component, name: str, target_name: str, *, freq_mhz: float = DEFAU
                           f"{counts['ff']:,} FF; a larger --target may fit it)")
         report = json.loads((work / "report.json").read_text())
     site = report["utilization"].get(t.site, {"used": 0, "available": 0})
-    # clock nets as nextpnr names them, without what it appends through a global buffer
-    # (iCE40: clk$SB_IO_IN_$glb_clk)
-    fmax = {clk.split("$")[0]: round(float(v["achieved"]), 2) for clk, v in sorted(report["fmax"].items())}
+    fmax = {clock_name(clk): round(float(v["achieved"]), 2) for clk, v in sorted(report["fmax"].items())}
     return {**counts, "sites_used": int(site["used"]), "sites_available": int(site["available"]),
             "fmax_mhz": fmax, "timing_met": all(v >= freq_mhz for v in fmax.values()),
             "synth_seconds": round(synth_s, 1), "pnr_seconds": round(pnr_s, 1)}
+
+
+def clock_name(net: str) -> str:
+    """A clock net as nextpnr names it, without what it adds around a global buffer (iCE40:
+    ``clk$SB_IO_IN_$glb_clk``; ECP5 with I/O on pins: ``$glbnet$clk``)."""
+    return next((part for part in net.split("$") if part and part != "glbnet"), net)
 
 
 def _count_cells(cells: dict, kinds: dict) -> dict[str, int]:

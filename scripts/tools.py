@@ -44,14 +44,15 @@ def require_simulator(name: str) -> None:
     os.environ.pop("VERILATOR_ROOT", None)
 
 
-def yowasp_command(tool: str) -> str:
-    """Path of the ``yowasp-TOOL`` console script of the PyPI package of that name (``yosys``,
-    ``nextpnr-ecp5``, ``nextpnr-ice40``), this environment's first, or a one-line UserError."""
+def yowasp_command(tool: str, package: str | None = None) -> str:
+    """Path of the ``yowasp-TOOL`` console script (``yosys``, ``nextpnr-ecp5``, ``nextpnr-ice40``,
+    ``ecppack``) of the PyPI package ``package`` (default ``yowasp-TOOL``), this environment's
+    first, or a one-line UserError."""
     name = f"yowasp-{tool}"
     found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if found is None:
         label = "Yosys" if tool == "yosys" else tool
-        raise UserError(f"{label} (PyPI package '{name}') is not installed: {SETUP}")
+        raise UserError(f"{label} (PyPI package '{package or name}') is not installed: {SETUP}")
     return found
 
 
