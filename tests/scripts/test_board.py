@@ -55,7 +55,8 @@ def test_errors_are_one_line(monkeypatch, tmp_path):
         one_error(cli(*args), "--board, --bitstream and --netlist-sim apply to the self-checking top "
                               "only: crosstrain fpga selfcheck --board ulx3s --bitstream out.bit")
     one_error(cli("selfcheck", "--board", "ulx3s", "--bitstream", str(tmp_path / "no" / "x.bit")),
-              f"--bitstream {tmp_path / 'no' / 'x.bit'}: folder {str(tmp_path / 'no')!r} does not exist")
+              f"--bitstream {tmp_path / 'no' / 'x.bit'}: folder {tmp_path / 'no'} does not exist; "
+              "create it or write elsewhere")
     one_error(cli("selfcheck", "--set", "isa.buffer_depth=20", "--netlist-sim"),
               "SelfCheckTop: isa.buffer_depth = 20 is too small for the self-check program on 2 units of "
               "max_length 4: use at least 56")
