@@ -94,7 +94,7 @@ def run(args):
                  "queue_depth": tile.queue_depth},
         "units_used": len(comp.blocks),
         "regions": [{"gemm": r.gemm, "group": r.group, "rows": r.rows, "cols": r.cols,
-                     "vectors": r.vectors, "base": r.base, "weights": r.weights} for r in comp.regions],
+                     "vectors": r.vectors, "base": r.base, "stride": r.stride, "weights": r.weights} for r in comp.regions],
         "words": len(comp.program), "bytes": 8 * len(comp.program),
         "words_by_kind": {op: n for op, n in sorted(comp.counts().items())},
         "executed_by_kind": {op: n for op, n in sorted(counts.items())},

@@ -24,6 +24,8 @@ LOSSY = HardwareConfig().with_overrides({**SMALL, "converters.adc_bits": 3,
 FC = Layer("fc1", "fc", in_ch=20, out_ch=12)
 CONV = Layer("conv1", "conv", in_ch=3, out_ch=5, in_h=5, in_w=5, kernel=3, padding=1)
 TCONV = Layer("tconv1", "tconv", in_ch=3, out_ch=4, in_h=3, in_w=3, kernel=4, stride=2, padding=1)
+# kernel 3, no padding: phase groups of 16, 12, 12 and 9 windows per sample (unequal LOOPs)
+UNEVEN = Layer("tconv2", "tconv", in_ch=3, out_ch=4, in_h=3, in_w=3, kernel=3, stride=2)
 BATCH = 2
 
 
@@ -113,7 +115,7 @@ def rounded(w, dw, cfg):
     return np.clip(((w << drop) + dw + (1 << (drop - 1))) >> drop, -top - 1, top)
 
 
-@pytest.mark.parametrize("layer", [FC, CONV, TCONV], ids=lambda l: l.kind)
+@pytest.mark.parametrize("layer", [FC, CONV, TCONV, UNEVEN], ids=lambda l: l.name)
 def test_layer_matches_its_definition(layer):
     x, w, e = data(layer, seed=1)
     comp, res, (y, dx, w_new) = run(layer, EXACT, x, w, e)
@@ -245,3 +247,61 @@ def test_random_layers_match_their_definition(seed):
     # CRS after each sample keeps the wide weight: the last one rounds w + the whole gradient
     np.testing.assert_array_equal(w_new, rounded(w, dw, EXACT), err_msg=f"seed {seed}: {layer}")
     assert comp.counts()["CRS"] == BATCH * len(comp.blocks) and (w_new != w).any()
+
+
+def tail_bound(cfg, phases):
+    """Cycles the phase changes may add to the busiest unit's busy cycles, from the operations'
+    durations alone: per phase change (and the program's start and end) at most the longest wait
+    for a result beyond the array's occupation, a LOAD's two cycles and the finishing cycle."""
+    tail = max(result - occupied for occupied, result in interpreter.durations(cfg).values())
+    return (phases + 1) * (tail + 3)
+
+
+@pytest.mark.parametrize("layer", [TCONV, UNEVEN], ids=lambda l: l.name)
+def test_phase_groups_run_concurrently(layer):
+    """ZARA's s^2 phase groups on their own units in one LOOP body: the program takes the
+    busiest unit's array time (its operations' durations summed) plus the phase changes, not the
+    groups' times added up (as a LOOP per group does: the in-order scheduler issues one group
+    at a time)."""
+    tile = compiler.tile_for(layer, EXACT, units=60, batch=BATCH)
+    comp = compiler.compile_layer(layer, EXACT, tile, batch=BATCH, technique=Technique(crs_samples=BATCH))
+    res = interpreter.run(comp.program, tile, EXACT)
+    d = interpreter.durations(EXACT)
+    busy = []                                             # per unit, from the durations
+    for b in comp.blocks:
+        n = comp.regions[b.region].vectors
+        busy.append((b.r1 - b.r0) * d["WRITE"][0] + n * (d["MVM"][0] + d["MTVM"][0] + d["OPA"][0])
+                    + d["CRS"][0])
+    assert busy == [u.busy for u in res.units[:len(comp.blocks)]]
+    assert max(busy) <= res.cycles <= max(busy) + tail_bound(EXACT, 5)
+    slowest = [max(x for x, b in zip(busy, comp.blocks) if b.region == n) for n in range(len(comp.regions))]
+    assert len(slowest) == 4 and sum(slowest) > 3 * res.cycles
+    vectors = {r.vectors for r in comp.regions}            # a LOOP per phase and vector count
+    assert comp.counts()["LOOP"] == 3 * len(vectors)
+
+
+def test_units_program_their_rows_concurrently():
+    """Row r of every block is written before row r + 1 of any: the program phase of four
+    blocks of eight rows lasts one block's WRITEs, not four."""
+    layer = Layer("fc", "fc", in_ch=16, out_ch=16)
+    tile = compiler.tile_for(layer, EXACT, units=4, batch=1)
+    comp = compiler.compile_layer(layer, EXACT, tile, batch=1)
+    res = interpreter.run(comp.program, tile, EXACT)
+    write = interpreter.durations(EXACT)["WRITE"][0]
+    assert res.phase_cycles["program"] == 8 * (write + 1)
+    assert [i["unit"] for i in comp.program if i.op == "WRITE"][:4] == [0, 1, 2, 3]
+
+
+def test_uneven_replicas_share_loops():
+    """Three vectors over two replicas: both run one vector side by side, then the second runs
+    its last; every vector is computed once."""
+    x, w, e = data(FC, seed=4)
+    x, e = np.concatenate([x, x[:1] + 1]), np.concatenate([e, e[:1] - 1])
+    tile = compiler.tile_for(FC, EXACT, units=60, batch=3)
+    comp = compiler.compile_layer(FC, EXACT, tile, batch=3, replication=2)
+    res = interpreter.run(comp.program, tile, EXACT, operands.pack(comp, x, w, e))
+    y, dx, _ = operands.unpack(comp, res.buffer, [u.weights for u in res.units])
+    np.testing.assert_array_equal(y, x @ w)
+    np.testing.assert_array_equal(dx, e @ w.T)
+    loops = [i["count"] for i in comp.program if i.op == "LOOP"]
+    assert loops == [1, 1, 1, 1, 3]                     # forward and backward: 1 + 1; OPA: 3
