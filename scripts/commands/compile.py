@@ -13,7 +13,7 @@ from crosstrain.errors import UserError
 from crosstrain.golden import interpreter, isa
 from crosstrain.output import add_json_flag, emit, table
 from crosstrain.rollup import network_files
-from crosstrain.rollup.compiler import CompileError, compile_layer, tile_for
+from crosstrain.rollup.compiler import MAX_TIMED, CompileError, compile_layer, tile_for
 from crosstrain.rollup.mapper import CRS_SAMPLES_DEFAULT, MAX_CRS_SAMPLES, SettingError, Technique
 from crosstrain.rollup.networks import NetworkError
 
@@ -24,7 +24,6 @@ DESCRIPTION = ("Compile one weight layer (forward MVMs, backward transposed MVMs
                "and a readable listing, prints a summary table (docs/compile.md).")
 ORDER = 45
 MAX_BATCH = 1 << 12
-MAX_TIMED = 250_000        # executed instructions the cycle model steps through (~15,000/s)
 
 
 def add_arguments(parser):

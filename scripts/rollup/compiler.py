@@ -47,6 +47,9 @@ from crosstrain.rollup.mapper import Technique, gemms
 from crosstrain.rollup.networks import Layer
 
 
+MAX_TIMED = 250_000        # executed instructions the cycle model steps through (~15,000/s)
+
+
 class CompileError(ValueError):
     """A layer or tile the compiler cannot serve; one line naming the value and the fix."""
 
