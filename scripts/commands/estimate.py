@@ -157,8 +157,8 @@ def run(args):
     except (NetworkError, SettingError, CompileError) as e:
         raise UserError(str(e)) from None
     data = est.as_dict()
-    data["rtl"] = None if runs is None else {
-        "preset": settings.preset, "layers": [r.as_dict() for r in runs]}
+    if runs is not None:
+        data["rtl"] = {"preset": settings.preset, "layers": [r.as_dict() for r in runs]}
     data["accuracy"] = info
     data["command"] = " ".join(["crosstrain"] + [shlex.quote(a) for a in sys.argv[1:]]) \
         if sys.argv[1:2] == ["estimate"] else None
