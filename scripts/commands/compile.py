@@ -14,7 +14,7 @@ from crosstrain.golden import interpreter, isa
 from crosstrain.golden.userinput import shown
 from crosstrain.output import add_json_flag, emit, table
 from crosstrain.rollup import network_files
-from crosstrain.rollup.compiler import CompileError, compile_layer, tile_for
+from crosstrain.rollup.compiler import MAX_TIMED, CompileError, compile_layer, tile_for
 from crosstrain.rollup.mapper import CRS_SAMPLES_DEFAULT, MAX_CRS_SAMPLES, SettingError, Technique
 from crosstrain.rollup.networks import NetworkError
 
@@ -25,7 +25,6 @@ DESCRIPTION = ("Compile one weight layer (forward MVMs, backward transposed MVMs
                "and a readable listing, prints a summary table (docs/compile.md).")
 ORDER = 45
 MAX_BATCH = 1 << 12
-MAX_TIMED = 250_000        # executed instructions the cycle model steps through (~15,000/s)
 
 
 def add_arguments(parser):
@@ -95,7 +94,7 @@ def run(args):
                  "queue_depth": tile.queue_depth},
         "units_used": len(comp.blocks),
         "regions": [{"gemm": r.gemm, "group": r.group, "rows": r.rows, "cols": r.cols,
-                     "vectors": r.vectors, "base": r.base, "weights": r.weights} for r in comp.regions],
+                     "vectors": r.vectors, "base": r.base, "stride": r.stride, "weights": r.weights} for r in comp.regions],
         "words": len(comp.program), "bytes": 8 * len(comp.program),
         "words_by_kind": {op: n for op, n in sorted(comp.counts().items())},
         "executed_by_kind": {op: n for op, n in sorted(counts.items())},

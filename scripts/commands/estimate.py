@@ -33,7 +33,9 @@ from crosstrain.rollup.mapper import (
     ZERO_SKIP_DEFAULT,
     SettingError,
 )
-from crosstrain.rollup.networks import BUILTIN, GANS, NetworkError
+from crosstrain.rollup.compiler import CompileError
+from crosstrain.rollup.networks import BUILTIN, GANS, Gan, NetworkError
+from crosstrain.rollup.tile_runs import PHASES, LayerRun, run_layers
 from crosstrain.rollup.reg3d import ACCURACY_DROP_DEFAULT
 
 NAME = "estimate"
@@ -111,6 +113,10 @@ def add_arguments(parser):
                         help="report folder (default crosstrain-report)")
     parser.add_argument("--no-report", action="store_true", help="write no report folder")
     parser.add_argument("--no-plots", action="store_true", help="write the report without plots")
+    parser.add_argument("--rtl", action="store_true",
+                        help="small networks: also compile every weight layer into a tile program, "
+                             "time it on the RTL tile's schedule (golden/interpreter.py) and print "
+                             "its cycles per phase next to the roll-up's (docs/estimate.md)")
     add_json_flag(parser)
 
 
@@ -146,10 +152,13 @@ def run(args):
     measured_now = info.pop("measured_now", None)
     try:
         net = network_files.load_workload(exp["network"])
+        runs = _tile_runs(net, settings) if args.rtl else None
         est = estimate(net, settings, exp["estimate"]["systems"])
-    except (NetworkError, SettingError) as e:
+    except (NetworkError, SettingError, CompileError) as e:
         raise UserError(str(e)) from None
     data = est.as_dict()
+    if runs is not None:
+        data["rtl"] = {"preset": settings.preset, "layers": [r.as_dict() for r in runs]}
     data["accuracy"] = info
     data["command"] = " ".join(["crosstrain"] + [shlex.quote(a) for a in sys.argv[1:]]) \
         if sys.argv[1:2] == ["estimate"] else None
@@ -161,10 +170,40 @@ def run(args):
         data["report_dir"] = args.out
     data["elapsed_s"] = time.perf_counter() - started
     text = _text(data, args.out, files)
+    if runs is not None:
+        text += "\n\n" + _rtl_text(runs, settings)
     if measured_now is not None:
         text += f"\naccuracy {'measured now and cached' if measured_now else 'from the cache'}: {info['file']}"
     emit(args, data, text)
     return 0
+
+
+def _tile_runs(net, settings: EstimateSettings) -> list[LayerRun]:
+    if isinstance(net, Gan):
+        raise UserError(f"--rtl: {net.name} is a GAN iteration; run --rtl on one of its networks "
+                        f"({net.generator.name} or {net.discriminator.name})")
+    return run_layers(net, settings.hardware("preset"), settings.technique("opa", set()),
+                      batch=settings.batch)
+
+
+def _rtl_text(runs: list[LayerRun], settings: EstimateSettings) -> str:
+    rows = []
+    for r in runs:
+        rows.append([r.layer, "program", r.program_cycles, "-", "-", "-"])
+        for p in PHASES:
+            model, moved = r.model[p], r.movement[p]
+            rows.append([r.layer, p, r.tile[p], model, moved, r.tile[p] - (model - moved)])
+        rows.append([r.layer, "layer total", r.tile_cycles, r.model_cycles, "-", "-"])
+    return table(["layer", "phase", "tile cycles", "roll-up cycles", "of which movement",
+                  "tile - roll-up arrays"], rows,
+                 title=f"--rtl: every layer compiled and timed on the RTL tile's schedule (golden/"
+                       f"interpreter.py = rtl/tile.py) next to the roll-up (mapper + golden/cycles.py), "
+                       f"preset {settings.preset}, batch {settings.batch}, decomposed transposed "
+                       "convolutions, no zero skipping or write elimination") + (
+        "\nThe tile writes every weight row once (program) and runs a layer's phases one after "
+        "another (layer total); the roll-up charges no programming, runs error back-propagation "
+        "and gradient concurrently and adds eDRAM / network movement (docs/estimate.md, \"The "
+        "roll-up against the tile\").")
 
 
 def _text(data: dict, out: str, files: list[str]) -> str:

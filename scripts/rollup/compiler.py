@@ -10,18 +10,24 @@ mapper's: forward, backward (when the layer needs its input error), gradient (OP
 ``crs_samples`` samples (the :class:`~crosstrain.rollup.mapper.Technique` setting; 0 = never).
 One block is one unit; a layer needing more units than the tile has is refused.
 
-Buffer layout: GEMM group ``k`` has a region of ``batch * vectors`` records, one per MVM vector,
-of ``rows + cols + cols + rows`` values: the input ``x``, the output ``y``, the output error
-``e`` and the input error ``dx`` (im2col space), then its weight matrix (``rows x cols``, row
-major). The host (:mod:`crosstrain.rollup.operands`) fills ``x``, ``e`` and the weights and
-zeroes ``y`` and ``dx``; every STORE adds into the buffer, so the row blocks' partial sums meet
-there in any order.
+Buffer layout: every GEMM group ``k`` has ``batch * vectors`` records, one per MVM vector, of
+``rows + cols + cols + rows`` values: the input ``x``, the output ``y``, the output error ``e``
+and the input error ``dx`` (im2col space). The groups' records are interleaved: slot ``i`` holds
+record ``i`` of every group side by side (group ``k`` at ``base``, the sum of the records before
+it), so record ``i`` of every group is ``i * stride`` past its record 0, with one ``stride`` (the
+slot size) for the whole layer; a group with fewer vectors leaves its place in the last slots
+unused. The weight matrices (``rows x cols``, row major) follow the slots. The host
+(:mod:`crosstrain.rollup.operands`) fills ``x``, ``e`` and the weights and zeroes ``y`` and
+``dx``; every STORE adds into the buffer, so the row blocks' partial sums meet there in any order.
 
-Program: MARK program; WRITE every weight row of every block; per phase a MARK and, per layer
-copy and GEMM group, a LOOP over its vectors whose body drives every block of the group
-(forward LOAD x, MVM, STORE y; backward LOAD e, MTVM, STORE dx; gradient LOAD x, LOAD e, OPA;
-the LOOP's stride is the record size); CRS on every block after each ``crs_samples`` samples of
-OPAs; one SYNC of every unit before HALT. No other barrier is needed: a unit runs its own
+Program: MARK program; WRITE every weight row of every block (row 0 of every block, then row
+1, ..., so that the units program their rows concurrently); per phase a MARK and LOOPs over the
+vectors whose one body drives every block of every GEMM group and layer copy (forward LOAD x,
+MVM, STORE y; backward LOAD e, MTVM, STORE dx; gradient LOAD x, LOAD e, OPA; the stride is the
+slot size), so the groups run concurrently, ZARA's phase groups side by side on their own units.
+Groups (and copies) with different vector counts share a LOOP for as many vectors as they all
+have; the next LOOP drives those with more, and so on. CRS on every block after each
+``crs_samples`` samples of OPAs; one SYNC of every unit before HALT. No other barrier is needed: a unit runs its own
 instructions in order (WRITE before MVM before OPA before CRS), and within one layer no unit
 reads what another writes (partial sums only add into the buffer). Replicas split the forward
 and backward vectors; every replica applies every OPA so that the copies stay equal (the mapper
@@ -33,10 +39,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+
 from crosstrain.golden import isa
 from crosstrain.golden.config import HardwareConfig
 from crosstrain.rollup.mapper import Technique, gemms
 from crosstrain.rollup.networks import Layer
+
+
+MAX_TIMED = 250_000        # executed instructions the cycle model steps through (~15,000/s)
 
 
 class CompileError(ValueError):
@@ -45,7 +56,7 @@ class CompileError(ValueError):
 
 @dataclass(frozen=True)
 class Region:
-    """One GEMM group's records and weights in the buffer."""
+    """One GEMM group's records and weights in the buffer (module docstring)."""
 
     gemm: int           # index into the layer's gemms
     group: int          # copy within the Gemm (transposed-conv phase of that geometry)
@@ -54,6 +65,7 @@ class Region:
     vectors: int        # records: batch * MVM vectors per sample
     base: int           # address of record 0
     weights: int        # address of the weight matrix
+    stride: int         # from one record to the next (the slot of every group's record)
 
     @property
     def record(self) -> int:
@@ -66,6 +78,10 @@ class Region:
     @property
     def end(self) -> int:
         return self.weights + self.rows * self.cols
+
+    def addresses(self) -> np.ndarray:
+        """(vectors, record) buffer addresses of the records' values."""
+        return self.base + self.stride * np.arange(self.vectors)[:, None] + np.arange(self.record)
 
 
 @dataclass(frozen=True)
@@ -117,9 +133,21 @@ def layer_regions(layer: Layer, batch: int) -> list[tuple[int, int, int, int, in
             for i, x in enumerate(gemms(layer, tconv="decomposed")) for k in range(x.groups)]
 
 
+def layout(layer: Layer, batch: int) -> list[Region]:
+    """Every GEMM group's place in the buffer (module docstring): interleaved records, then the
+    weight matrices."""
+    groups = layer_regions(layer, batch)
+    stride = sum(2 * (r + c) for _, _, r, c, _ in groups)
+    addr, weights, out = 0, stride * max(v for *_, v in groups), []
+    for g, k, r, c, v in groups:
+        out.append(Region(g, k, r, c, v, addr, weights, stride))
+        addr, weights = addr + 2 * (r + c), weights + r * c
+    return out
+
+
 def tile_for(layer: Layer, cfg: HardwareConfig, *, units: int, batch: int) -> isa.TileParams:
     """The smallest tile whose buffer holds the layer's regions, with ``units`` units."""
-    depth = sum(v * 2 * (r + c) + r * c for _, _, r, c, v in layer_regions(layer, batch))
+    depth = layout(layer, batch)[-1].end
     for side in ("rows", "cols"):
         if getattr(cfg.crossbar, side) > isa.MAX_LENGTH:
             raise CompileError(f"crossbar.{side} = {getattr(cfg.crossbar, side):,}: a unit register "
@@ -146,11 +174,8 @@ def compile_layer(layer: Layer, cfg: HardwareConfig, tile: isa.TileParams, *, ba
                            "use a preset with update = 'opa'")
     if not isinstance(replication, int) or replication < 1:
         raise CompileError(f"replication = {replication!r}: a positive integer")
-    regions, addr = [], 0
-    for g, k, r, c, v in layer_regions(layer, batch):
-        reg = Region(g, k, r, c, v, addr, addr + v * 2 * (r + c))
-        regions.append(reg)
-        addr = reg.end
+    regions = layout(layer, batch)
+    addr = regions[-1].end
     if addr > tile.buffer_depth:
         raise CompileError(f"layer {layer.name} needs a buffer of {addr:,} values; the tile has "
                            f"{tile.buffer_depth:,}: raise the buffer depth or lower --batch")
@@ -170,25 +195,27 @@ def compile_layer(layer: Layer, cfg: HardwareConfig, tile: isa.TileParams, *, ba
                            f"{tile.units}: {fix}")
     prog = _Emitter(tile, layer_id)
     prog.phase("program")
-    for b in blocks:
-        reg = regions[b.region]
-        for r in range(b.r0, b.r1):
-            prog.add("WRITE", unit=b.unit, row=r - b.r0, addr=reg.weights + r * reg.cols + b.c0,
-                     length=b.c1 - b.c0)
+    for r in range(max(b.r1 - b.r0 for b in blocks)):       # row r of every block in turn
+        for b in blocks:
+            reg = regions[b.region]
+            if b.r0 + r < b.r1:
+                prog.add("WRITE", unit=b.unit, row=r, addr=reg.weights + (b.r0 + r) * reg.cols + b.c0,
+                         length=b.c1 - b.c0)
     prog.phase("forward")
     _vector_loops(prog, regions, blocks, replication, "forward")
     if layer.needs_input_error:
         prog.phase("backward")
         _vector_loops(prog, regions, blocks, replication, "backward")
     prog.phase("gradient")
-    per_sample = [reg.vectors // batch for reg in regions]
     step = technique.crs_samples or batch
     for s0 in range(0, batch, step):
         s1 = min(s0 + step, batch)
+        lanes = []                       # every replica applies every OPA (module docstring)
         for n, reg in enumerate(regions):
-            mine = [b for b in blocks if b.region == n]
-            prog.loop(s0 * per_sample[n], s1 * per_sample[n], reg,
-                      [i for b in mine for i in _body(b, reg, "gradient")])
+            per = reg.vectors // batch
+            lanes.append((s0 * per, (s1 - s0) * per,
+                          [i for b in blocks if b.region == n for i in _body(b, reg, "gradient")]))
+        prog.loops(lanes, regions[0].stride)
         if technique.crs_samples and s1 - s0 == step:
             prog.phase("crs")
             for b in blocks:
@@ -201,11 +228,14 @@ def compile_layer(layer: Layer, cfg: HardwareConfig, tile: isa.TileParams, *, ba
 
 
 def _vector_loops(prog, regions, blocks, replication, phase):
+    """Forward or backward: replica ``copy`` of every group runs its share of the vectors."""
+    lanes = []
     for copy in range(replication):
         for n, reg in enumerate(regions):
             lo, hi = reg.vectors * copy // replication, reg.vectors * (copy + 1) // replication
             mine = [b for b in blocks if b.region == n and b.copy == copy]
-            prog.loop(lo, hi, reg, [i for b in mine for i in _body(b, reg, phase)])
+            lanes.append((lo, hi - lo, [i for b in mine for i in _body(b, reg, phase)]))
+    prog.loops(lanes, regions[0].stride)
 
 
 def _body(b: Block, reg: Region, phase: str) -> list[isa.Instr]:
@@ -232,13 +262,15 @@ class _Emitter:
     def phase(self, name: str) -> None:
         self.add("MARK", layer=self.layer_id, phase=isa.PHASE_NAMES.index(name))
 
-    def loop(self, lo: int, hi: int, reg: Region, body: list[isa.Instr]) -> None:
-        """Run ``body`` for records ``lo .. hi-1`` (LOOPs of at most 2**16 - 1 iterations)."""
-        if len(body) >= 1 << isa.LOOP_BODY_BITS:
-            raise CompileError(f"a loop body of {len(body)} words is longer than "
-                               f"{(1 << isa.LOOP_BODY_BITS) - 1}: use fewer units per GEMM group")
-        most = (1 << isa.LOOP_COUNT_BITS) - 1
-        for v0 in range(lo, hi, most):
-            n = min(most, hi - v0)
-            self.add("LOOP", count=n, body=len(body), stride=reg.record)
-            self.words.extend(i.shifted(v0 * reg.record) for i in body)
+    def loops(self, lanes: list[tuple[int, int, list[isa.Instr]]], stride: int) -> None:
+        """Run every lane ``(first record, records, body)`` concurrently: LOOPs whose one body
+        holds the bodies of every lane with records left, each shifted to the lane's record
+        (LOOPs of at most 2**16 - 1 iterations)."""
+        most, done = (1 << isa.LOOP_COUNT_BITS) - 1, 0
+        for end in sorted({n for _, n, body in lanes if n and body}):
+            live = [(lo, body) for lo, n, body in lanes if n >= end and body]
+            words = sum(len(body) for _, body in live)        # 3 per unit: at most 180 < 256
+            for v0 in range(done, end, most):
+                self.add("LOOP", count=min(most, end - v0), body=words, stride=stride)
+                self.words.extend(i.shifted((lo + v0) * stride) for lo, body in live for i in body)
+            done = end

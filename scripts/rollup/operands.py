@@ -124,9 +124,9 @@ def pack(comp: Compiled, x: np.ndarray, w: np.ndarray, e: np.ndarray) -> np.ndar
     buf = np.zeros(comp.tile.buffer_depth, dtype=np.int64)
     xs, es, ms = inputs(comp.layer, x), outputs(comp.layer, e), matrices(comp.layer, w)
     for k, reg in enumerate(comp.regions):
-        rec = buf[reg.base:reg.weights].reshape(reg.vectors, reg.record)
-        rec[:, :reg.rows] = xs[k]
-        rec[:, reg.field("e"):reg.field("dx")] = es[k]
+        at = reg.addresses()
+        buf[at[:, :reg.rows]] = xs[k]
+        buf[at[:, reg.field("e"):reg.field("dx")]] = es[k]
         buf[reg.weights:reg.end] = ms[k].ravel()
     return buf
 
@@ -136,7 +136,7 @@ def unpack(comp: Compiled, buf: np.ndarray, unit_weights: list[np.ndarray]):
     layer copy 0 hold (after any CRS)."""
     ys, dxs, mats = [], [], []
     for n, reg in enumerate(comp.regions):
-        rec = buf[reg.base:reg.weights].reshape(reg.vectors, reg.record)
+        rec = buf[reg.addresses()]
         ys.append(rec[:, reg.field("y"):reg.field("e")])
         dxs.append(rec[:, reg.field("dx"):])
         m = np.zeros((reg.rows, reg.cols), dtype=np.int64)

@@ -24,28 +24,30 @@ LOSSY = HardwareConfig().with_overrides({**SMALL, "converters.adc_bits": 3,
 FC = Layer("fc1", "fc", in_ch=20, out_ch=12)
 CONV = Layer("conv1", "conv", in_ch=3, out_ch=5, in_h=5, in_w=5, kernel=3, padding=1)
 TCONV = Layer("tconv1", "tconv", in_ch=3, out_ch=4, in_h=3, in_w=3, kernel=4, stride=2, padding=1)
+# kernel 3, no padding: phase groups of 16, 12, 12 and 9 windows per sample (unequal LOOPs)
+UNEVEN = Layer("tconv2", "tconv", in_ch=3, out_ch=4, in_h=3, in_w=3, kernel=3, stride=2)
 BATCH = 2
 
 
-def shapes(layer):
+def shapes(layer, batch=BATCH):
     if layer.kind == "fc":
-        return (BATCH, layer.in_ch), (layer.in_ch, layer.out_ch), (BATCH, layer.out_ch)
-    x = (BATCH, layer.in_ch, layer.in_h, layer.in_w)
-    y = (BATCH, layer.out_ch, layer.out_h, layer.out_w)
+        return (batch, layer.in_ch), (layer.in_ch, layer.out_ch), (batch, layer.out_ch)
+    x = (batch, layer.in_ch, layer.in_h, layer.in_w)
+    y = (batch, layer.out_ch, layer.out_h, layer.out_w)
     k = layer.kernel
     w = (k, k, layer.in_ch, layer.out_ch) if layer.kind == "conv" else (layer.in_ch, layer.out_ch, k, k)
     return x, w, y
 
 
-def data(layer, seed, lo=-31, hi=32):
+def data(layer, seed, lo=-31, hi=32, batch=BATCH):
     rng = np.random.default_rng(seed)
-    xs, ws, ys = shapes(layer)
+    xs, ws, ys = shapes(layer, batch)
     return (rng.integers(lo, hi, xs), rng.integers(-20, 21, ws), rng.integers(lo, hi, ys))
 
 
-def run(layer, cfg, x, w, e, *, crs_samples=BATCH, replication=1):
-    tile = compiler.tile_for(layer, cfg, units=60, batch=BATCH)
-    comp = compiler.compile_layer(layer, cfg, tile, batch=BATCH, replication=replication,
+def run(layer, cfg, x, w, e, *, crs_samples=BATCH, replication=1, batch=BATCH):
+    tile = compiler.tile_for(layer, cfg, units=60, batch=batch)
+    comp = compiler.compile_layer(layer, cfg, tile, batch=batch, replication=replication,
                                   technique=Technique(crs_samples=crs_samples))
     words = isa.disassemble(comp.binary(), tile)          # through the binary format
     assert words == comp.program
@@ -113,7 +115,7 @@ def rounded(w, dw, cfg):
     return np.clip(((w << drop) + dw + (1 << (drop - 1))) >> drop, -top - 1, top)
 
 
-@pytest.mark.parametrize("layer", [FC, CONV, TCONV], ids=lambda l: l.kind)
+@pytest.mark.parametrize("layer", [FC, CONV, TCONV, UNEVEN], ids=lambda l: l.name)
 def test_layer_matches_its_definition(layer):
     x, w, e = data(layer, seed=1)
     comp, res, (y, dx, w_new) = run(layer, EXACT, x, w, e)
@@ -245,3 +247,124 @@ def test_random_layers_match_their_definition(seed):
     # CRS after each sample keeps the wide weight: the last one rounds w + the whole gradient
     np.testing.assert_array_equal(w_new, rounded(w, dw, EXACT), err_msg=f"seed {seed}: {layer}")
     assert comp.counts()["CRS"] == BATCH * len(comp.blocks) and (w_new != w).any()
+
+
+def tail_bound(cfg, phases):
+    """Cycles the phase changes may add to the busiest unit's busy cycles, from the operations'
+    durations alone: per phase change (and the program's start and end) at most the longest wait
+    for a result beyond the array's occupation, a LOAD's two cycles and the finishing cycle."""
+    tail = max(result - occupied for occupied, result in interpreter.durations(cfg).values())
+    return (phases + 1) * (tail + 3)
+
+
+@pytest.mark.parametrize("layer", [TCONV, UNEVEN], ids=lambda l: l.name)
+def test_phase_groups_run_concurrently(layer):
+    """ZARA's s^2 phase groups on their own units in one LOOP body: the program takes the
+    busiest unit's array time (its operations' durations summed) plus the phase changes, not the
+    groups' times added up (as a LOOP per group does: the in-order scheduler issues one group
+    at a time)."""
+    tile = compiler.tile_for(layer, EXACT, units=60, batch=BATCH)
+    comp = compiler.compile_layer(layer, EXACT, tile, batch=BATCH, technique=Technique(crs_samples=BATCH))
+    res = interpreter.run(comp.program, tile, EXACT)
+    d = interpreter.durations(EXACT)
+    busy = []                                             # per unit, from the durations
+    for b in comp.blocks:
+        n = comp.regions[b.region].vectors
+        busy.append((b.r1 - b.r0) * d["WRITE"][0] + n * (d["MVM"][0] + d["MTVM"][0] + d["OPA"][0])
+                    + d["CRS"][0])
+    assert busy == [u.busy for u in res.units[:len(comp.blocks)]]
+    assert max(busy) <= res.cycles <= max(busy) + tail_bound(EXACT, 5)
+    slowest = [max(x for x, b in zip(busy, comp.blocks) if b.region == n) for n in range(len(comp.regions))]
+    assert len(slowest) == 4 and sum(slowest) > 3 * res.cycles
+    vectors = {r.vectors for r in comp.regions}            # a LOOP per phase and vector count
+    assert comp.counts()["LOOP"] == 3 * len(vectors)
+
+
+def test_units_program_their_rows_concurrently():
+    """Row r of every block is written before row r + 1 of any: the program phase of four
+    blocks of eight rows lasts one block's WRITEs, not four."""
+    layer = Layer("fc", "fc", in_ch=16, out_ch=16)
+    tile = compiler.tile_for(layer, EXACT, units=4, batch=1)
+    comp = compiler.compile_layer(layer, EXACT, tile, batch=1)
+    res = interpreter.run(comp.program, tile, EXACT)
+    write = interpreter.durations(EXACT)["WRITE"][0]
+    assert res.phase_cycles["program"] == 8 * (write + 1)
+    assert [i["unit"] for i in comp.program if i.op == "WRITE"][:4] == [0, 1, 2, 3]
+
+
+def test_uneven_replicas_share_loops():
+    """Three vectors over two replicas: both run one vector side by side, then the second runs
+    its last; every vector is computed once."""
+    x, w, e = data(FC, seed=4)
+    x, e = np.concatenate([x, x[:1] + 1]), np.concatenate([e, e[:1] - 1])
+    tile = compiler.tile_for(FC, EXACT, units=60, batch=3)
+    comp = compiler.compile_layer(FC, EXACT, tile, batch=3, replication=2)
+    res = interpreter.run(comp.program, tile, EXACT, operands.pack(comp, x, w, e))
+    y, dx, _ = operands.unpack(comp, res.buffer, [u.weights for u in res.units])
+    np.testing.assert_array_equal(y, x @ w)
+    np.testing.assert_array_equal(dx, e @ w.T)
+    loops = [i["count"] for i in comp.program if i.op == "LOOP"]
+    assert loops == [1, 1, 1, 1, 3]                     # forward and backward: 1 + 1; OPA: 3
+
+
+# Issue 13's three layers on PANTHER-sized 128 x 128 arrays, ADCs wide enough never to clip
+# (9 bits: 128 rows of 2-bit cells), so the layer's definition is the reference.
+WIDE = HardwareConfig().with_overrides({"precision.weight_bits": 8, "precision.weight_frac_bits": 4,
+                                        "precision.input_bits": 6, "precision.error_bits": 6,
+                                        "precision.update_slices": 8, "precision.update_slice_bits": (12,),
+                                        "converters.adc_bits": 9, "converters.adc_mode": "lossless"})
+DENSE = Layer("dense", "fc", in_ch=256, out_ch=128)
+CONV3 = Layer("conv3x3", "conv", in_ch=16, out_ch=32, in_h=16, in_w=16, kernel=3, padding=1)
+# a DCGAN generator layer (kernel 4, stride 2, padding 1) at reduced size: 32 -> 16 channels, 8x8 -> 16x16
+DCGAN = Layer("dcgan", "tconv", in_ch=32, out_ch=16, in_h=8, in_w=8, kernel=4, stride=2, padding=1)
+SMALLER = {"conv3x3": Layer("conv3x3", "conv", in_ch=16, out_ch=32, in_h=6, in_w=6, kernel=3, padding=1),
+           "dcgan": Layer("dcgan", "tconv", in_ch=32, out_ch=16, in_h=4, in_w=4, kernel=4, stride=2, padding=1)}
+LAYERS = [(DENSE, 8), (CONV3, 1), (DCGAN, 2)]
+
+
+def check_whole_layer(layer, batch):
+    """Forward, error back-propagation, OPA updates and a CRS of one mini-batch, compiled and run
+    on the interpreter, equal the layer's definition (x @ w, e @ w.T, the outer-product update
+    rounded by the CRS; conv and transposed conv by their loops); returns the run."""
+    x, w, e = data(layer, seed=13, batch=batch)
+    comp, res, (y, dx, w_new) = run(layer, WIDE, x, w, e, crs_samples=batch, batch=batch)
+    y_ref, dx_ref, dw = reference(layer, x, w, e)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(dx, dx_ref)
+    np.testing.assert_array_equal(w_new, rounded(w, dw, WIDE))
+    assert (w_new != w).mean() > 0.3
+    assert res.counts["CRS"] == len(comp.blocks)
+    return comp, res
+
+
+def reduced(layer):
+    return SMALLER.get(layer.name, layer)
+
+
+@pytest.mark.parametrize("layer, batch", [(reduced(l), b) for l, b in LAYERS[:2]],
+                         ids=lambda v: getattr(v, "name", v))
+def test_issue_layers_match_their_definition(layer, batch):
+    """The issue's layers (the dense layer at full size; the convolution at a reduced input size
+    here and the transposed convolution in the next test; all at full size in the slow test)."""
+    check_whole_layer(layer, batch)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layer, batch", LAYERS, ids=lambda v: getattr(v, "name", v))
+def test_issue_layers_at_full_size(layer, batch):
+    check_whole_layer(layer, batch)
+
+
+def test_transposed_conv_skips_the_inserted_zeros():
+    """ZARA's decomposition skips the inserted zeros: the program's MVMs drive the rows of the
+    s^2 phase sub-kernels, (K / s)^2 taps per output pixel, a quarter of the K^2 taps per output
+    pixel the zero-inserted convolution would drive."""
+    layer, batch = reduced(DCGAN), 2
+    comp, res = check_whole_layer(layer, batch)
+    assert len(comp.regions) == layer.stride ** 2
+    driven = sum(r.rows * r.vectors for r in comp.regions)          # rows x MVMs, one per vector
+    naive = batch * layer.out_h * layer.out_w * layer.kernel ** 2 * layer.in_ch
+    # every output pixel reads (K/s)^2 = 4 taps of its phase (the border ones pad with 0)
+    assert driven == naive // layer.stride ** 2
+    # one 128 x 128 block per phase group: one MVM per output pixel (its 16 channels the columns)
+    assert len(comp.blocks) == 4 and res.counts["MVM"] == batch * layer.out_h * layer.out_w

@@ -474,3 +474,56 @@ def test_cocotb_bench(simulator):
                               test_module="crosstrain.tb.tile_bench",
                               extra_env={tile_bench.CASES_ENV: json.dumps(cases)}, ports_only=True)
     assert (tests, failed) == (1, 0)
+
+
+def compiled_layer(layer, batch, seed):
+    """``layer`` compiled for ``batch`` samples (CRS after the batch) on 4 x 4 units, run on the
+    tile against the interpreter from a packed buffer of small random operands; returns the
+    interpreter's run, the compiled program and the operands."""
+    tile = compiler.tile_for(layer, P.cfg, units=60, batch=batch)
+    comp = compiler.compile_layer(layer, P.cfg, tile, batch=batch, technique=Technique(crs_samples=batch))
+    tile = isa.TileParams(units=len(comp.blocks), buffer_depth=tile.buffer_depth, max_length=4)
+    comp = compiler.compile_layer(layer, P.cfg, tile, batch=batch, technique=Technique(crs_samples=batch))
+    rng = np.random.default_rng(seed)
+    x_shape = (batch, layer.in_ch, layer.in_h, layer.in_w)
+    y_shape = (batch, layer.out_ch, layer.out_h, layer.out_w)
+    k = layer.kernel
+    w_shape = (k, k, layer.in_ch, layer.out_ch) if layer.kind == "conv" else (layer.in_ch, layer.out_ch, k, k)
+    x, e = rng.integers(-3, 4, x_shape), rng.integers(-3, 4, y_shape)
+    w = rng.integers(-8, 9, w_shape)
+    res = check(P, tile, comp.program, None, operands.pack(comp, x, w, e), note=layer.name)
+    return res, comp, (x, w, e)
+
+
+def test_compiled_conv_layer():
+    """A 3x3 convolution (1 -> 3 channels, 3x3 input, padding 1, im2col rows 9 in three 4 x 4
+    row blocks) compiled and run on the tile: forward, backward, OPA, CRS; the output is the
+    convolution's definition (small operands: no ADC clips)."""
+    layer = Layer("conv", "conv", in_ch=1, out_ch=3, in_h=3, in_w=3, kernel=3, padding=1)
+    res, comp, (x, w, e) = compiled_layer(layer, 1, seed=41)
+    y, dx, _ = operands.unpack(comp, res.buffer, [u.weights for u in res.units])
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    ref = sum(np.einsum("nchw,co->nohw", xp[:, :, ky:ky + 3, kx:kx + 3], w[ky, kx])
+              for ky in range(3) for kx in range(3))
+    np.testing.assert_array_equal(y, ref)
+    assert len(comp.blocks) == 3 and res.counts["MVM"] == 3 * 9
+
+
+def test_compiled_transposed_conv_layer():
+    """A stride-2 transposed convolution (1 -> 3 channels, 2x2 -> 4x4, kernel 4, padding 1: a
+    DCGAN layer's geometry) in its four phase groups of 2 x 2 taps, one unit each, one LOOP body
+    driving all four units; the output is the scatter definition."""
+    layer = Layer("tconv", "tconv", in_ch=1, out_ch=3, in_h=2, in_w=2, kernel=4, stride=2, padding=1)
+    res, comp, (x, w, e) = compiled_layer(layer, 1, seed=42)
+    y, dx, _ = operands.unpack(comp, res.buffer, [u.weights for u in res.units])
+    ref = np.zeros((1, 3, 4, 4), np.int64)          # out[2 * i + ky - 1, 2 * j + kx - 1] += x[i, j] w[ky, kx]
+    for i in range(2):
+        for j in range(2):
+            for ky in range(4):
+                for kx in range(4):
+                    oy, ox = 2 * i + ky - 1, 2 * j + kx - 1
+                    if 0 <= oy < 4 and 0 <= ox < 4:
+                        ref[:, :, oy, ox] += x[:, :, i, j] @ w[:, :, ky, kx]
+    np.testing.assert_array_equal(y, ref)
+    assert len(comp.regions) == len(comp.blocks) == 4
+    assert sum(i.op == "LOOP" for i in comp.program) == 3       # one per phase: the groups together

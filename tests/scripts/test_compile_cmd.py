@@ -48,7 +48,7 @@ def test_conv_program_binary_and_listing(capsys, tmp_path, net):
     # im2col: 3*3*4 = 36 rows x 4 columns on 16 x 16 arrays: 3 row blocks, one unit each
     assert d["units_used"] == d["tile"]["units"] == 3
     assert d["regions"] == [{"gemm": 0, "group": 0, "rows": 36, "cols": 4, "vectors": 2 * 36,
-                             "base": 0, "weights": 2 * 36 * 2 * 40}]
+                             "base": 0, "stride": 2 * 40, "weights": 2 * 36 * 2 * 40}]
     tile = isa.TileParams(**d["tile"])
     words = isa.disassemble((tmp_path / "p.bin").read_bytes(), tile)
     assert d["bytes"] == 8 * len(words) == 8 * d["words"]

@@ -188,3 +188,49 @@ def test_elapsed_fields_are_documented():
     doc = DOC.read_text()
     line = next(l for l in doc.splitlines() if l.startswith("**Elapsed-time fields**"))
     assert set(re.findall(r"`(\w+)`", line)) == set(ELAPSED_FIELDS)
+
+
+
+def test_rtl_reports_the_compiled_layers_cycles(capsys):
+    """--rtl: per layer and phase, the cycles of the compiled program on the interpreter (run
+    here again from the compiler) next to the roll-up's; the table labels both."""
+    from crosstrain.cli import main
+    from crosstrain.golden import interpreter
+    from crosstrain.golden import config
+    from crosstrain.rollup import compiler, network_files
+    from crosstrain.rollup.mapper import Technique
+
+    args = ["estimate", "--network", "mlp-512", "--batch", "2", "--crs-samples", "1",
+            "--systems", "gpu,panther", "--rtl", "--no-report", "--set", "crossbar.rows=256"]
+    assert main(args + ["--json"]) == 0
+    rtl = json.loads(capsys.readouterr().out)["rtl"]
+    cfg = config.load("panther").with_overrides({"crossbar.rows": 256})
+    net = network_files.load("mlp-512")
+    assert [l["layer"] for l in rtl["layers"]] == ["fc1", "fc2"]
+    for layer, got in zip(net.weight_layers, rtl["layers"]):
+        tile = compiler.tile_for(layer, cfg, units=got["units"], batch=2)
+        comp = compiler.compile_layer(layer, cfg, tile, batch=2, technique=Technique(crs_samples=1))
+        res = interpreter.run(comp.program, tile, cfg)
+        assert got["tile_cycles"] == res.cycles and got["units"] == len(comp.blocks)
+        assert {p: v["tile"] for p, v in got["phases"].items()} == {
+            p: res.phase_cycles.get(p, 0) for p in ("forward", "backward", "gradient", "crs")}
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "RTL tile's schedule" in out and "roll-up cycles" in out and "layer total" in out
+
+
+@pytest.mark.parametrize("network, match", [
+    ("vgg8-cifar10", r"--rtl runs each layer on one tile: layer conv1 .*lower --batch"),
+    ("dcgan", r"--rtl: dcgan is a GAN iteration; run --rtl on one of its networks"),
+    # 16 units x 4,096 vectors x 6 words (forward, OPA) = 393,216, then WRITEs, CRSs, LOOPs
+    ("mlp-512", r"--rtl: layer fc1 of mlp-512 executes 39\d,\d{3} tile instructions at batch "
+                r"4096, more than the 250,000")])
+def test_rtl_refuses_big_networks_in_one_line(capsys, network, match):
+    from crosstrain.cli import main
+
+    args = ["estimate", "--network", network, "--rtl", "--no-report"]
+    if network == "mlp-512":
+        args += ["--batch", "4096"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(match, err), err
