@@ -42,9 +42,12 @@ finished. A WRITE waits at issue like a LOAD of the unit's row register (and for
 the buffer when it issues (the row register holds the row two cycles later) and occupies the
 array as the unit's row write: ``write_row_cycles``, finished one cycle later (as a CRS).
 
-Values follow program order; in the RTL a STORE completes after later words issue, so a LOAD
-(or WRITE) reading buffer values a still unfinished STORE writes gets the old values: the
-interpreter refuses such a program (a SYNC on the storing unit in between orders them).
+Values follow program order, except the buffer writes of STOREs: each STORE takes its values
+when it issues (its unit's output register then) and writes them in its write cycle, so STOREs
+of different units to one address land in the order of their write cycles, not of their issue
+(as in the RTL). In the RTL a STORE completes after later words issue, so a LOAD (or WRITE)
+reading buffer values a still unfinished STORE writes gets the old values: the interpreter
+refuses such a program (a SYNC on the storing unit in between orders them).
 
 A phase's cycles (between MARKs) are, on its busiest unit, from its first array operation of the
 phase to its last finished instruction; a phase marked several times adds its stretches.
@@ -104,6 +107,15 @@ class _Clock:
     spans: dict = field(default_factory=dict)           # (phase, unit) -> (first, last)
     store_slots: set = field(default_factory=set)       # cycles STOREs start in (from the issue cycle on)
     writes: list = field(default_factory=list)          # (finished at, first, end address)
+    pending: list = field(default_factory=list)         # STOREs not yet applied: (start, address, values, acc)
+
+    def apply_stores(self, buf: np.ndarray, before: float) -> None:
+        """Apply the pending STOREs that start before cycle ``before`` to ``buf``, in the order they
+        start (one per cycle; every STORE issued later starts later than any LOAD issued before it)."""
+        due = sorted(p for p in self.pending if p[0] < before)
+        self.pending = [p for p in self.pending if p[0] >= before]
+        for _, a, values, acc in due:
+            buf[a:a + len(values)] = buf[a:a + len(values)] + values if acc else values
 
 
 def durations(cfg: HardwareConfig) -> dict[str, tuple[int, int]]:
@@ -163,6 +175,7 @@ def run(program, tile: isa.TileParams, cfg: HardwareConfig, buffer: np.ndarray |
             continue
         _step(ins, tile, cfg, err, res, cost, clock, execute)
         pc += 1
+    clock.apply_stores(res.buffer, float("inf"))
     res.cycles = max([clock.t] + [u.done for u in units])
     longest: dict = {}                      # (MARK number, phase) -> busiest unit's span
     for (mark, _), (first, last) in clock.spans.items():
@@ -185,15 +198,20 @@ def _step(ins: isa.Instr, tile, cfg, err, res: Result, cost, clock: _Clock, exec
         return
     u = res.units[ins["unit"]]
     start, end = _time(ins, u, clock, cost)
+    read = clock.t - 1                                   # a LOAD / WRITE reads the buffer at issue
     if ins.op in ("LOAD", "WRITE"):
         lo, hi = ins["addr"], ins["addr"] + ins["length"]
-        if any(f > start and a < hi and lo < b for f, a, b in clock.writes):
-            raise isa.IsaError(f"{ins.text()} at cycle {start} reads buffer values a STORE still "
+        if any(f > read and a < hi and lo < b for f, a, b in clock.writes):
+            raise isa.IsaError(f"{ins.text()} at cycle {read} reads buffer values a STORE still "
                                "writes: put a SYNC of the storing unit before it")
     if ins.op == "STORE":
         clock.writes = [w for w in clock.writes if w[0] > clock.t] + [
             (end, ins["addr"], ins["addr"] + ins["length"])]
-    if execute:
+    if execute and ins.op == "STORE":
+        clock.pending.append((start, ins["addr"], _stored(ins, u), ins["acc"]))
+    elif execute:
+        if ins.op in ("LOAD", "WRITE"):
+            clock.apply_stores(res.buffer, read)
         _execute(ins, u, cfg, err, res.buffer)
     u.done = max(u.done, end)
     key = (clock.phase, ins["unit"])
@@ -263,6 +281,14 @@ def _time(ins: isa.Instr, u: Unit, clock: _Clock, cost) -> tuple[int, int]:
     return start, end
 
 
+def _stored(ins: isa.Instr, u: Unit) -> np.ndarray:
+    """The values a STORE takes from its unit's output register when it issues."""
+    off, n = ins["offset"], ins["length"]
+    if off + n > len(u.out):
+        raise isa.IsaError(f"{ins.text()}: offset + length runs past the {len(u.out)}-value output")
+    return u.out[off:off + n].copy()
+
+
 def _execute(ins: isa.Instr, u: Unit, cfg, err, buf: np.ndarray) -> None:
     op = ins.op
     if op in isa.ADDRESSED:
@@ -272,11 +298,6 @@ def _execute(ins: isa.Instr, u: Unit, cfg, err, buf: np.ndarray) -> None:
         if ins["offset"] + n > len(reg):
             raise isa.IsaError(f"{ins.text()}: offset + length runs past the {len(reg)}-value register")
         reg[ins["offset"]:ins["offset"] + n] = buf[a:a + n]
-    elif op == "STORE":
-        if ins["offset"] + n > len(u.out):
-            raise isa.IsaError(f"{ins.text()}: offset + length runs past the {len(u.out)}-value output")
-        part = u.out[ins["offset"]:ins["offset"] + n]
-        buf[a:a + n] = buf[a:a + n] + part if ins["acc"] else part
     elif op == "WRITE":
         if ins["row"] >= len(u.weights) or n > u.weights.shape[1]:
             raise isa.IsaError(f"{ins.text()}: row or length outside the {u.weights.shape} block")
