@@ -136,30 +136,34 @@ class AdcSequencer(wiring.Component):
         tok = self.i.payload
 
         # ---- step timer: drive, sample, take the token --------------------------------------
+        # `t` counts the step's cycles; whether it is at the sample or at the end of either
+        # mode's interval is registered beside it (flags set as `t` moves), so the handshake
+        # toward the streamer decodes no counter
         t = Signal(range(max(fwd.step_interval, tr.step_interval)))
-        interval = Mux(tok.transposed, tr.step_interval, fwd.step_interval)
-        at_sample = self.i.valid & (t == read - 1)
+        at = {n: Signal(name=f"t_at_{n}", init=n == 1) for n in {read, fwd.step_interval, tr.step_interval}}
+        at_sample = self.i.valid & at[read]
         capture_ok = Signal()
         capture = at_sample & capture_ok
         hold = at_sample & ~capture_ok
-        take = self.i.valid & (t == interval - 1) & ~hold
+        take = self.i.valid & Mux(tok.transposed, at[tr.step_interval], at[fwd.step_interval]) & ~hold
         m.d.comb += [self.i.ready.eq(take & ~ResetSignal()),
                      self.xbar.drive.eq(Mux(self.i.valid, tok.levels.as_value(), 0)),
                      self.xbar.transposed.eq(tok.transposed),
                      self.xbar.sample.eq(capture & ~tok.empty)]
         with m.If(take):
-            m.d.sync += t.eq(0)
+            m.d.sync += [t.eq(0), *(flag.eq(n == 1) for n, flag in at.items())]
         with m.Elif(self.i.valid & ~hold):
-            m.d.sync += t.eq(t + 1)
+            m.d.sync += [t.eq(t + 1), *(flag.eq(t == n - 2) for n, flag in at.items())]
 
         # ---- conversions of the held step ---------------------------------------------------
+        # `end` (the conversion of the step's last line) is registered beside the line counter
         busy = Signal()
         j = Signal(range(max(fwd.conv_cycles, tr.conv_cycles)))
+        end = Signal(init=fwd.conv_cycles == 1)
         book = Signal(record_layout(p))            # the held step's bookkeeping (codes unused)
         held_sum = Signal(range(lines(p) * ((1 << p.dac_bits) - 1) + 1))   # its levels' sum
         pending = Signal()                         # a final conversion's output not yet emitted
         n_conv = Mux(book.transposed, tr.conv_cycles, fwd.conv_cycles)
-        end = j == n_conv - 1
         final = busy & book.last & end
         go = busy & ~(final & pending)
         done = go & end
@@ -170,12 +174,13 @@ class AdcSequencer(wiring.Component):
         level_sum = tree_sum([tok.levels[k] for k in range(lines(p))], m=m,
                              stages=level_sum_stages(p.cfg), name="level_sum")
         with m.If(capture):
-            m.d.sync += [busy.eq(1), j.eq(0), held_sum.eq(level_sum)]
+            m.d.sync += [busy.eq(1), j.eq(0), held_sum.eq(level_sum),
+                         end.eq(Mux(tok.transposed, tr.conv_cycles, fwd.conv_cycles) == 1)]
             m.d.sync += [getattr(book, f).eq(getattr(tok, f)) for f in BOOKKEEPING]
         with m.Elif(done):
             m.d.sync += busy.eq(0)
         with m.Elif(go):
-            m.d.sync += j.eq(j + 1)
+            m.d.sync += [j.eq(j + 1), end.eq(j == n_conv - 2)]
         with m.If(go & final):
             m.d.sync += pending.eq(1)
         with m.Elif(self.emitted):
