@@ -36,8 +36,9 @@ def token_layout(p: PeripheryParams) -> data.StructLayout:
     })
 
 
-#: Lines per copy of the token's load enable (see InputStreamer.elaborate).
-GROUP = 16
+#: Lines per copy of the token's load enable (see InputStreamer.elaborate); the one-hot step
+#: select has a copy per two groups.
+GROUP = 8
 
 
 def lowest(bits):
@@ -169,8 +170,9 @@ class InputStreamer(wiring.Component):
             terms = [w & onehot[j].replicate(len(w)) for j, w in enumerate(words)]
             return tree_or(terms)
 
-        # every GROUP lines have their own copy of `held`, `last` and `sel`, and so their own
-        # load enable: no one net fans out to all the levels and the held vector
+        # every GROUP lines have their own copy of `held` and `last`, and so their own load
+        # enable: no one net fans out to all the levels and the held vector; every two groups
+        # share a copy of `sel` (more copies would spread `sel_next` too far)
         for g, lo in enumerate(range(0, width, GROUP * d)):
             hi = min(width, lo + GROUP * d)
             if g == 0:
@@ -178,14 +180,15 @@ class InputStreamer(wiring.Component):
             else:
                 held_g = Signal(name=f"held{g}", attrs={"keep": 1})
                 last_g = Signal(name=f"last{g}", attrs={"keep": 1})
-                sel_g = Signal(s, name=f"sel{g}", attrs={"keep": 1})
+                if g % 2 == 0:
+                    sel_g = Signal(s, name=f"sel{g // 2}", attrs={"keep": 1})
             accept_g = self.i.valid & (~held_g | (self.o.ready & last_g))
             advance_g = held_g & self.o.ready
             with m.If(accept_g):
                 m.d.sync += [steps[j * width + lo:j * width + hi].eq(steps_in[j][lo:hi])
                              for j in range(s)]
             with m.If(accept_g | (advance_g & ~last_g)):
-                m.d.sync += [held_g.eq(1), last_g.eq(last), sel_g.eq(sel_next),
+                m.d.sync += [held_g.eq(1), last_g.eq(last), *([sel_g.eq(sel_next)] if g % 2 == 0 else []),
                              tok.levels.as_value()[lo:hi].eq(Mux(
                                  accept_g, pick([w[lo:hi] for w in steps_in], first_in),
                                  pick([steps[j * width + lo:j * width + hi] for j in range(s)],

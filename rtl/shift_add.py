@@ -11,13 +11,13 @@ from amaranth.lib.wiring import In, Out
 from crosstrain.golden import encoding
 from crosstrain.golden.config import ConfigError
 from crosstrain.golden.periphery import check_params
-from crosstrain.rtl.adc_sequencer import record_layout
+from crosstrain.rtl.adc_sequencer import record_layout, step_shift
 from crosstrain.rtl.fanout import copies
 from crosstrain.rtl.input_streamer import lines
 from crosstrain.rtl.ports import FlowSignature
 
 
-#: Accumulator entries, and output lines, per copy of their load enables (see ShiftAdd.elaborate).
+#: Output lines per copy of their load enable (see ShiftAdd.elaborate).
 GROUP = 16
 
 
@@ -38,13 +38,14 @@ class ShiftAdd(wiring.Component):
 
     For each conversion record, each ADC lane ``a`` forms ``z = sum_k sign_k * code_k <<
     shift_k`` over the slice arrays (:func:`crosstrain.golden.encoding.slice_weights`: the negative set
-    subtracts in differential encoding); in offset encoding it subtracts the step's share of the
-    bias, ``2**(weight_bits-1) * level_sum``, so that the bias removed over a vector is
-    ``2**(weight_bits-1) * sum(x)``; it weights ``z`` by the step coefficient
+    subtracts in differential encoding), weights ``z`` by the step coefficient
     (:func:`crosstrain.golden.encoding.step_coefficients`: ``<< step*dac_bits``, negated ``<<
-    input_bits-1`` for the sign step) and adds it to the line's accumulator (replaces it on a
-    ``first`` step). Accumulators are rings of ``lines_per_adc`` entries per lane that rotate
-    once per conversion, so the lines come back in order every step. Arithmetic is modulo
+    input_bits-1`` for the sign step) and adds it, with the record's ``bias`` (the step's share
+    of the offset-encoding correction, so that the bias removed over a vector is
+    ``2**(weight_bits-1) * sum(x)``: :func:`crosstrain.rtl.adc_sequencer.record_layout`) and a
+    carry-in of 1, to the line's accumulator (replaces it on a ``first`` step). Accumulators
+    are rings of ``lines_per_adc`` entries per lane that rotate once per conversion (each entry
+    on its bit of ``rotate``), so the lines come back in order every step. Arithmetic is modulo
     ``2**out_width``, exact because every output fits (:attr:`PeripheryParams.min_out_width`).
     An ``empty`` record counts its codes as 0. Equals :func:`crosstrain.golden.crossbar.sliced_mvm`.
 
@@ -53,13 +54,14 @@ class ShiftAdd(wiring.Component):
     params : crosstrain.golden.periphery.PeripheryParams
         ``pipeline_cycles`` >= 2: records pass ``pipeline_cycles - 2`` register stages before
         the accumulation; the last two of them (or the one) split each lane's term (the
-        slice-array sum and the bias, then the step shift), for the clock rate, at no cost in
+        slice-array sum, then the step shift), for the clock rate, at no cost in
         cycles beyond ``pipeline_cycles``.
 
     Members
     -------
     i : In(crosstrain.rtl.ports.FlowSignature(record_layout(params)))
-        One record per conversion, in line order within each step (no back-pressure).
+        One record per conversion, in line order within each step (no back-pressure); every
+        bit of ``rotate`` equals ``valid``.
     o : Out(stream.Signature(output_layout(params)))
         The output vector, valid ``pipeline_cycles - 1`` cycles after the record with ``last``
         and ``end``, held until taken (while ``valid`` is low the payload is not held). The
@@ -102,53 +104,50 @@ class ShiftAdd(wiring.Component):
         for _ in range(extra - 2):
             valid, rec = delay()
 
-        # ---- each lane's term: z = sum_k sign_k * code_k << shift_k - bias (registered when
-        # extra >= 2), scaled by the step (registered when extra >= 1) ---------------------
+        # ---- each lane's term: z = sum_k sign_k * code_k << shift_k (registered when
+        # extra >= 2), shifted by the step (registered when extra >= 1) ---------------------
         zs = []
         for a in range(adcs):
             z = sum(int(sign[k]) * (rec.codes[k][a] << int(shift[k])) for k in range(p.arrays))
-            bias = (rec.level_sum << (p.weight_bits - 1)) if encoding.weight_offset(p.cfg) else 0
-            z = Mux(rec.empty, 0, z - bias)
             zs.append(Signal(z.shape(), name=f"z{a}"))
-            m.d.comb += zs[a].eq(z)
+            m.d.comb += zs[a].eq(Mux(rec.empty, 0, z))
         if extra >= 2:
             zs = [self._register(m, z, f"z{a}_s") for a, z in enumerate(zs)]
             valid, rec = delay()
         scaled = [Signal(signed(w), name=f"scaled{a}") for a in range(adcs)]
-        shamt = Mux(rec.sign, p.input_bits - 1, rec.step * p.dac_bits)
-        m.d.comb += [s.eq(z << shamt) for s, z in zip(scaled, zs)]
+        m.d.comb += [s.eq(z << step_shift(p, rec.step, rec.sign)) for s, z in zip(scaled, zs)]
         n_fwd, n_tr = p.lines_per_adc(), p.lines_per_adc(transposed=True)
         depth = max(n_fwd, n_tr)
-        n_ring = -(-adcs * depth // GROUP)
         if extra >= 1:
             scaled = [self._register(m, v, f"scaled{a}_s") for a, v in enumerate(scaled)]
-            # the accumulators load on copies of the stage's `valid`, one per GROUP entries:
-            # no net reaches them all
-            ring_en = copies(m, valid, n_ring, name="valid")
             valid, rec = delay()
-        else:
-            ring_en = [valid] * n_ring
 
-        # ---- one accumulator ring per ADC lane ----------------------------------------------
+        # ---- one accumulator ring per ADC lane, each entry loading on its own copy of
+        # `valid` (the record's `rotate`): no net reaches them all ---------------------------
         rings_next = []
         for a in range(adcs):
             ring = [Signal(signed(w), name=f"acc{a}_{e}") for e in range(depth)]
-            # the step's sign picks a subtraction or an addition (both computed: no negation
-            # before the adder)
+            # base + (+-scaled) + bias as one carry chain: the sign step's negation is
+            # ~scaled + 1, the bias is the correction minus 1 off the sign step, so the two
+            # +1 are the one carry-in; the three operands meet in a carry-save layer
             base = Signal(signed(w), name=f"base{a}")
+            term = Signal(w, name=f"term{a}")
             new = Signal(signed(w), name=f"new{a}")
             m.d.comb += [base.eq(Mux(rec.first, 0, ring[0])),
-                         new.eq(Mux(rec.sign, base - scaled[a], base + scaled[a]))]
+                         term.eq(scaled[a] ^ rec.sign.replicate(w))]
+            ops = (base.as_unsigned(), term, rec.bias)
+            total = ops[0] ^ ops[1] ^ ops[2]
+            carry = (ops[0] & ops[1]) | (ops[0] & ops[2]) | (ops[1] & ops[2])
+            m.d.comb += new.eq(total + Cat(C(1, 1), carry[:w - 1]))
             nxt = []                               # the ring after this conversion
             for e in range(depth):
                 tail = [new if e == n - 1 else ring[e + 1] if e < n - 1 else ring[e]
                         for n in (n_fwd, n_tr)]
                 nxt.append(Mux(rec.transposed, tail[1], tail[0]) if tail[0] is not tail[1]
                            else tail[0])
-            for g in range(a * depth // GROUP, -(-(a + 1) * depth // GROUP)):
-                with m.If(ring_en[g]):
-                    m.d.sync += [ring[e].eq(nxt[e]) for e in range(depth)
-                                 if (a * depth + e) // GROUP == g]
+            for e in range(depth):
+                with m.If(rec.rotate[a * depth + e]):
+                    m.d.sync += ring[e].eq(nxt[e])
             rings_next.append(nxt)
 
         # ---- output register ----------------------------------------------------------------

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from crosstrain.golden import encoding
 from crosstrain.golden.cycles import mvm_schedule
 from crosstrain.golden.periphery import periphery_params
-from crosstrain.rtl.adc_sequencer import AdcSequencer
+from crosstrain.rtl.adc_sequencer import AdcSequencer, rotate_width
 
 SMALL = {"crossbar.rows": 8, "crossbar.cols": 8, "precision.input_bits": 6,
          "precision.weight_bits": 8, "precision.weight_frac_bits": 4, "converters.adc_bits": 4}
@@ -26,13 +27,20 @@ def tokens_for(p, n_vectors, rng, *, transposed=(), empty=()):
     return out
 
 
+def want_bias(p, tok):
+    """The record's ``bias``: ``-coef * 2**(weight_bits-1) * level_sum`` minus 1 off the sign
+    step, modulo ``2**out_width``."""
+    corr = -int(encoding.step_coefficients(p.cfg)[tok["step"]]) * encoding.weight_offset(p.cfg) * tok["level_sum"]
+    return (corr - (not tok["sign"])) % (1 << p.out_width)
+
+
 def run(p, tokens, *, emit_delay=0):
     """Offer tokens back to back; pulse ``emitted`` ``emit_delay`` cycles after each vector's
     final record. The array answers a conversion of line j with code j + 1 on every ADC.
     Returns a per-cycle trace."""
     dut = AdcSequencer(params=p)
     fields = ("step", "sign", "first", "last", "empty", "transposed")
-    trace = dict(take=[], sample=[], drive=[], convert=[], line=[], record=[])
+    trace = dict(take=[], sample=[], drive=[], convert=[], line=[], record=[], idle_rotate=[])
     n_codes = p.arrays * p.adcs_per_array
     cycles = sum(mvm_schedule(p.cfg, transposed=t["transposed"]).step_interval for t in tokens)
     cycles += 3 * (p.read_cycles + max(p.rows, p.cols) + emit_delay)
@@ -54,8 +62,10 @@ def run(p, tokens, *, emit_delay=0):
             trace["drive"].append(drive)
             trace["convert"].append(conv)
             trace["line"].append(line)
+            if not ov:
+                trace["idle_rotate"].append(rec.rotate)
             if ov:
-                trace["record"].append((cycle, {f: getattr(rec, f) for f in fields + ("end", "level_sum")},
+                trace["record"].append((cycle, {f: getattr(rec, f) for f in fields + ("end", "bias", "rotate")},
                                         [rec.codes[k][a] for k in range(p.arrays)
                                          for a in range(p.adcs_per_array)]))
                 if rec.last and rec.end:
@@ -114,10 +124,13 @@ def test_schedule_matches_the_cycle_model(extra):
             cycle, book, codes = next(recs)
             assert cycle == s + read + j + 1, (extra, tok["vector"], tok["step"], j)
             assert book["end"] == (j == n - 1)
-            assert all(book[f] == tok[f] for f in book if f != "end"), (extra, tok["vector"])
+            assert all(book[f] == tok[f] for f in book if f not in ("end", "bias", "rotate")), (extra, tok["vector"])
+            assert book["bias"] == want_bias(p, tok), (extra, tok["vector"], tok["step"])
+            assert book["rotate"] == (1 << rotate_width(p)) - 1      # a copy of valid per entry
             if not tok["empty"]:
                 assert codes == [j + 1] * len(codes)
     assert next(recs, None) is None
+    assert not tr["idle_rotate"].any()                          # and low with valid
 
 
 def test_steady_state_adc_utilization_is_the_models():

@@ -122,10 +122,10 @@ def test_bad_parameters():
 
 @pytest.mark.parametrize("skip_zero", [False, True])
 def test_wide_vectors_load_every_line_group(skip_zero):
-    """40 lines: three copies of the token's load enable (GROUP lines each) under random
+    """40 lines: five copies of the token's load enable (GROUP lines each) under random
     stalls, in both modes; every line of every token as input_steps has it."""
     p = periphery_params(SMALL | {"crossbar.rows": 40, "crossbar.cols": 36})
-    assert lines(p) > 2 * GROUP
+    assert lines(p) > 4 * GROUP
     rng = np.random.default_rng(3)
     xs = random_inputs(p, rng, 4)
     xs[2] = 0

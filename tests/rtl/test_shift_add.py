@@ -25,18 +25,27 @@ def golden_records(p, w, x, transposed):
     lv = np.swapaxes(levels, 1, 2) if transposed else levels
     steps, _ = encoding.input_steps(x[None], p.cfg)
     lpa = p.lines_per_adc(transposed=transposed)
-    out = []
+    coef, out = encoding.step_coefficients(p.cfg), []
     for k in range(p.input_steps):
+        sign = k == p.input_steps - 1
+        # the step's correction, -coef * 2**(weight_bits-1) * (sum of levels), minus 1 off the
+        # sign step (record_layout's convention)
+        bias = -int(coef[k]) * encoding.weight_offset(p.cfg) * int(steps[k, 0].sum()) - (not sign)
         codes = crossbar.adc(crossbar.column_sums(lv, steps[k, 0]), p.cfg)        # (A, lines)
         padded = np.zeros((p.arrays, p.adcs_per_array * lpa), np.int64)
         padded[:, :codes.shape[1]] = codes
         per = padded.reshape(p.arrays, p.adcs_per_array, lpa)
         for j in range(lpa):
-            out.append(dict(codes=per[:, :, j].tolist(), step=k,
-                            sign=k == p.input_steps - 1, first=k == 0, last=k == p.input_steps - 1,
-                            empty=0, end=j == lpa - 1, level_sum=int(steps[k, 0].sum()),
-                            transposed=transposed))
+            out.append(dict(codes=per[:, :, j].tolist(), step=k, sign=sign, first=k == 0,
+                            last=sign, empty=0, end=j == lpa - 1, bias=bias % (1 << p.out_width),
+                            transposed=transposed, rotate=all_entries(p)))
     return out
+
+
+def all_entries(p):
+    """``rotate`` of a valid record: every accumulator entry (lines_per_adc per ADC) loads."""
+    depth = max(p.lines_per_adc(), p.lines_per_adc(transposed=True))
+    return (1 << (p.adcs_per_array * depth)) - 1
 
 
 def run(p, records, n_out, *, gap_seed=0, hold=0):
@@ -59,6 +68,8 @@ def run(p, records, n_out, *, gap_seed=0, hold=0):
             rec = queue.pop(0) if queue and not blocked and rng.random() < 0.8 else None
             if rec is not None:
                 ctx.set(dut.i.payload, rec)
+            else:
+                ctx.set(dut.i.payload.rotate, 0)
             ctx.set(dut.i.valid, rec is not None)
             ctx.set(dut.o.ready, ready)
             *_, ov, y = await ctx.tick().sample(dut.o.valid, dut.o.payload.as_value())
@@ -130,7 +141,7 @@ def test_empty_record_gives_zero():
     lpa = p.lines_per_adc()
     garbage = rng.integers(1, 1 << p.adc_bits, (p.arrays, p.adcs_per_array)).tolist()
     empty = [dict(codes=garbage, step=0, sign=0, first=1, last=1, empty=1, end=j == lpa - 1,
-                  level_sum=0, transposed=0) for j in range(lpa)]
+                  bias=(1 << p.out_width) - 1, transposed=0, rotate=all_entries(p)) for j in range(lpa)]
     records = golden_records(p, w, x, False) + empty + golden_records(p, w, x, False)
     outputs, _, _ = run(p, records, 3)
     levels, sign, shift = encoding.slice_weights(w, p.cfg)
