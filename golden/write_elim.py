@@ -178,8 +178,7 @@ class ComparatorParams:
     stages       register stages from a beat to its result (1: comparison, counts, group and
                  counters in one cycle; 2: the comparison registered; 3: the counts too; 4: the
                  group too; 5: the difference too, before its threshold comparison; 6: the
-                 counts of every 16 lanes too, before the beat's; 7: the counts of every 32
-                 lanes too); the result's latency,
+                 counts of every 16 lanes too, before the beat's); the result's latency,
                  :func:`crosstrain.golden.cycles.comparator_latency`
     """
 
@@ -187,11 +186,11 @@ class ComparatorParams:
     width: int = 16
     count_width: int = 32
     group_bits: int = 8
-    stages: int = 7
+    stages: int = 6
 
     def __post_init__(self):
         for name, lo, hi in (("lanes", 1, 1024), ("width", 2, 32), ("count_width", 1, 64),
-                             ("group_bits", 1, 16), ("stages", 1, 7)):
+                             ("group_bits", 1, 16), ("stages", 1, 6)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ValueError(f"ComparatorParams.{name} must be an integer in [{lo}, {hi}], "

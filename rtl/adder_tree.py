@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Signal
+from amaranth.hdl import Signal
 
 
 def tree_sum(values, *, m=None, stages: int = 0, name: str = "tree"):
@@ -31,17 +31,3 @@ def tree_sum(values, *, m=None, stages: int = 0, name: str = "tree"):
         terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
                  for k in range(0, len(terms), 2)]
         level += 1
-
-
-def count_ones(bits):
-    """The number of set bits of ``bits`` (1-bit values), combinational: each 4 bits' count
-    as logic (every bit of it a function of the 4 bits: one LUT4 on an FPGA), then a
-    :func:`tree_sum` of those counts, two adder levels fewer than a tree of single bits."""
-    bits = list(bits)
-    counts = []
-    for lo in range(0, len(bits), 4):
-        a, b, c, d = (bits[lo:lo + 4] + [C(0, 1)] * 3)[:4]
-        # a + b + c + d = 4 * (ab & cd) + 2 * (ab ^ cd ^ ((a ^ b) & (c ^ d))) + (a ^ b ^ c ^ d)
-        pairs = (a & b, c & d, (a ^ b) & (c ^ d))
-        counts.append(Cat(a ^ b ^ c ^ d, pairs[0] ^ pairs[1] ^ pairs[2], pairs[0] & pairs[1]))
-    return tree_sum(counts)

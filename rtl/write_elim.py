@@ -7,14 +7,14 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from crosstrain.golden.write_elim import ComparatorParams
-from crosstrain.rtl.adder_tree import count_ones, tree_sum
+from crosstrain.rtl.adder_tree import tree_sum
 from crosstrain.rtl.fanout import copies
 
 #: Lanes per copy of the threshold and of the pipeline's enable, and per partial count (see
 #: WriteEliminator.elaborate).
 GROUP = 16
-#: Lanes per copy of the registered threshold (it drives every bit of a lane); ``compare`` has a
-#: copy per lane.
+#: Lanes per copy of ``compare`` and of the registered threshold (each drives every bit of a
+#: lane).
 SETTING_GROUP = 4
 
 
@@ -67,11 +67,11 @@ class WriteEliminator(wiring.Component):
 
     Timing: a beat's result is valid ``params.stages`` cycles after the beat is accepted
     (:func:`crosstrain.golden.cycles.comparator_latency`). The work, in order: ``|new - ref|`` of
-    every lane, its threshold comparison, the counts of every 16 lanes (``GROUP``), of every 32,
-    the counts of the beat (and whether it ends its group), the group, the result and the
-    counters. Registers follow the difference from 5 stages on, the comparison from 2, the
-    16-lane counts from 6, the 32-lane counts from 7, the beat's counts from 3, the group from
-    4; the result register is always there (so 7 stages: each step in a cycle of its own). The stages move together, one beat per cycle while the result is read.
+    every lane, its threshold comparison, the counts of every 16 lanes (``GROUP``), the counts
+    of the beat (and whether it ends its group), the group, the result and the counters.
+    Registers follow the difference from 5 stages on, the comparison from 2, the 16-lane counts
+    from 6, the beat's counts from 3, the group from 4; the result register is always there (so
+    6 stages: each step in a cycle of its own). The stages move together, one beat per cycle while the result is read.
 
     Parameters
     ----------
@@ -143,9 +143,9 @@ class WriteEliminator(wiring.Component):
                            enable=self.settings.valid):
             fulls.append(Signal(name=f"full{len(fulls)}", attrs={"keep": 1}))
             thr.append(copy)
-        # `compare` selects the reference of every bit of every lane: a copy per lane
+        # `compare` selects the reference of every bit of every lane: a copy per SETTING_GROUP
         delta = [c == Compare.DELTA for c in copies(
-            m, self.settings.payload.compare, p.lanes, name="compare",
+            m, self.settings.payload.compare, -(-p.lanes // SETTING_GROUP), name="compare",
             enable=self.settings.valid, init=Compare.VALUE)]
         advances = [~f | self.o.ready for f in fulls]
         advance = advances[0]
@@ -157,7 +157,7 @@ class WriteEliminator(wiring.Component):
         w = p.width
         mag = Signal(p.lanes * w)
         for k in range(p.lanes):
-            ref = Mux(delta[k], beat.stored[k], 0)
+            ref = Mux(delta[k // SETTING_GROUP], beat.stored[k], 0)
             up, down = Signal(signed(w + 1), name=f"diff{k}"), Signal(signed(w + 1), name=f"ndiff{k}")
             m.d.comb += [up.eq(beat.new[k] - ref), down.eq(ref - beat.new[k]),
                          mag[k * w:(k + 1) * w].eq(Mux(up[-1], down, up))]
@@ -184,17 +184,15 @@ class WriteEliminator(wiring.Component):
                         granularity=s["granularity"], row_group=s["row_group"])
         s["sig"], s["live"] = sig, live
 
-        # the counts of every GROUP lanes (registered from 6 stages on; 4 lanes at a time in
-        # logic, then two adder levels), of every 2 GROUPs (from 7 on), then of the beat (from 3
-        # on). The lanes skipped are
-        # counted, not subtracted (no carry chain after the sums)
+        # the counts of every GROUP lanes (registered from 6 stages on), then of the beat (from 3
+        # on). The lanes skipped are counted, not subtracted (no carry chain after the sums)
         skip = Signal(p.lanes)
         m.d.comb += skip.eq(s["live"] & ~s["sig"])
         parts = {"n_live": [], "n_sig": [], "n_skip": [], "any": []}
         for g, (lo, hi) in enumerate(groups):
             for key, bits in (("n_live", s["live"]), ("n_sig", s["sig"]), ("n_skip", skip)):
                 n = Signal(range(hi - lo + 1), name=f"{key}{g}")
-                m.d.comb += n.eq(count_ones(bits[k] for k in range(lo, hi)))
+                m.d.comb += n.eq(tree_sum(bits[k] for k in range(lo, hi)))
                 parts[key].append(n)
             parts["any"].append(Signal(name=f"any{g}"))
             m.d.comb += parts["any"][g].eq(s["sig"][lo:hi].any())
@@ -205,16 +203,6 @@ class WriteEliminator(wiring.Component):
             sig = self._lanes(m, advances, groups, sig, 1, "sig_p")
         s = self._stage(m, advance, s["valid"], p.stages >= 6, last=s["last"],
                         granularity=s["granularity"], row_group=s["row_group"])
-        if p.stages >= 7:
-            # the counts of every two GROUPs, registered (on the first one's enable)
-            pairs = [(g, min(g + 2, len(groups))) for g in range(0, len(groups), 2)]
-            parts = {key: [self._register(m, advances[lo], Cat(vs[lo:hi]).any() if key == "any"
-                                          else tree_sum(vs[lo:hi]), f"{key}_pair{lo // 2}")
-                           for lo, hi in pairs]
-                     for key, vs in parts.items()}
-            sig = self._lanes(m, advances, groups, sig, 1, "sig_q")
-            s = self._stage(m, advance, s["valid"], True, last=s["last"],
-                            granularity=s["granularity"], row_group=s["row_group"])
         counts = {key: Signal(range(p.lanes + 1), name=key) for key in ("n_live", "n_sig", "n_skip")}
         m.d.comb += [n.eq(tree_sum(parts[key])) for key, n in counts.items()]
         # beside the counts, whether the beat ends its group: it depends only on the beats'

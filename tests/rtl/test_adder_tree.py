@@ -5,7 +5,7 @@ import pytest
 from amaranth.hdl import ClockDomain, Module, Signal
 from amaranth.sim import Simulator
 
-from crosstrain.rtl.adder_tree import count_ones, tree_sum
+from crosstrain.rtl.adder_tree import tree_sum
 
 
 @pytest.mark.parametrize("n, width, stages", [(1, 3, 0), (1, 3, 2), (5, 1, 1), (8, 2, 0),
@@ -41,25 +41,3 @@ def test_bad_stages():
         tree_sum([Signal(2)], stages=-1)
     with pytest.raises(ValueError, match="needs the module m"):
         tree_sum([Signal(2)], stages=1)
-
-
-@pytest.mark.parametrize("n", [1, 3, 4, 6, 16])
-def test_count_ones_is_the_number_of_set_bits(n):
-    """Every pattern of up to 6 bits, and 200 random ones of 16 (seed 16), against bin().count."""
-    rng = np.random.default_rng(n)
-    patterns = range(1 << n) if n <= 6 else rng.integers(0, 1 << n, 200)
-    m = Module()
-    bits = Signal(n)
-    out = Signal(range(n + 1))
-    m.d.comb += out.eq(count_ones(bits[k] for k in range(n)))
-    got = []
-
-    async def bench(ctx):
-        for v in patterns:
-            ctx.set(bits, int(v))
-            got.append(ctx.get(out))
-
-    sim = Simulator(m)
-    sim.add_testbench(bench)
-    sim.run()
-    assert got == [bin(int(v)).count("1") for v in patterns], f"n={n} seed={n}"
