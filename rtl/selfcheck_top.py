@@ -24,9 +24,8 @@ def demo_program(p: PeripheryParams, tile: isa.TileParams, *, seed: int = 1):
     Unit ``k``'s inputs are ``x, d, x2, d2`` (``max_length`` values each) from address
     ``4 * max_length * k``; its program is LOAD x and d, MVM, STORE, MTVM, STORE, LOAD x2 and d2,
     OPA, CRS, LOAD x, MVM, STORE, the three outputs from ``4 * max_length * units``; HALT after
-    the last unit's. Inputs are random in ``-2**(input_bits-1) + 1 .. 2**(input_bits-1) - 1``
-    (the most negative value is left out: tests/rtl/test_tile.py's xfail), weights random in
-    ``weight_bits``, both from ``seed``. Needs ``buffer_depth >= 7 * max_length * units``.
+    the last unit's. Inputs are random over the whole signed range of ``input_bits``, weights
+    over that of ``weight_bits``, both from ``seed``. Needs ``buffer_depth >= 7 * max_length * units``.
     """
     n, L = tile.units, tile.max_length
     need = (DEMO_INPUTS + DEMO_OUTPUTS) * L * n
@@ -36,7 +35,7 @@ def demo_program(p: PeripheryParams, tile: isa.TileParams, *, seed: int = 1):
     rng = np.random.default_rng(seed)
     top = 1 << (p.input_bits - 1)
     buf = np.zeros(tile.buffer_depth, np.int64)
-    buf[:DEMO_INPUTS * L * n] = rng.integers(-top + 1, top, DEMO_INPUTS * L * n)
+    buf[:DEMO_INPUTS * L * n] = rng.integers(-top, top, DEMO_INPUTS * L * n)
     wtop = 1 << (p.weight_bits - 1)
     weights = [rng.integers(-wtop, wtop, (p.rows, p.cols)) for _ in range(n)]
     I = isa.Instr.make

@@ -31,6 +31,7 @@ import numpy as np
 
 from crosstrain.golden import interpreter, isa
 from crosstrain.golden.periphery import PeripheryParams
+from crosstrain.tb.words import pack, unpack
 from crosstrain.tb.runner import bench_params
 from crosstrain.tb.testbench import run_amaranth, run_cocotb
 
@@ -165,14 +166,6 @@ def case_program(p: PeripheryParams, tile: isa.TileParams, case: dict) -> tuple[
     return make_case(p, tile, **{k: v for k, v in case.items() if k != "check"})
 
 
-def to_word(value: int, bits: int) -> int:
-    return int(value) & ((1 << bits) - 1)
-
-
-def from_word(word: int, bits: int) -> int:
-    return word - (1 << bits) if word >> (bits - 1) else word
-
-
 async def write_buffer(tb, values, value_bits: int) -> None:
     """``values`` into buffer addresses 0 .. len - 1 through ``host``, one a cycle; ``host.ready``
     must be high in every one of these cycles."""
@@ -181,7 +174,7 @@ async def write_buffer(tb, values, value_bits: int) -> None:
     tb.set("host__we", 1)
     for a, v in enumerate(values):
         tb.set("host__addr", a)
-        tb.set("host__wdata", to_word(v, value_bits))
+        tb.set("host__wdata", pack([v], value_bits))
         await tb.ticks(1)
     tb.set("host__en", 0)
     tb.set("host__we", 0)
@@ -202,7 +195,8 @@ async def read_buffer(tb, depth: int, value_bits: int) -> np.ndarray:
     await tb.ticks(1)
     tb.remove(ready, rdata)
     assert all(ready.values[:depth]), "host.ready low while reading the buffer"
-    return np.array([from_word(v, value_bits) for v in rdata.values[1:depth + 1]], np.int64)
+    return np.array([unpack(v, 1, value_bits, signed=True)[0] for v in rdata.values[1:depth + 1]],
+                    np.int64)
 
 
 async def run_program(tb, words: list[int], buffer, *, value_bits: int, timeout: int) -> TileRun:

@@ -81,6 +81,9 @@ def measure_tile(simulator: str, iterations: int, rounds: int) -> dict:
 
 
 def run(args):
+    from crosstrain.golden.periphery import periphery_params
+    from crosstrain.tb.tile_bench import SMALL_PERIPHERY, SMALL_TILE
+
     for name in SIMULATORS[1:]:          # a missing simulator fails before any time is spent
         require_simulator(name)
     p = params(args)
@@ -90,6 +93,7 @@ def run(args):
                                 args.tile_rounds)
              for name in track(SIMULATORS, desc="bench sim: self-contained tile")}
     base = results["amaranth"]["cycles_per_s"]
+    small, units = periphery_params(SMALL_PERIPHERY), SMALL_TILE.units
     cycles = {r["simulated_cycles"] for r in results.values()}
     if len(cycles) != 1 or not all(r["bit_exact"] for r in results.values()):
         raise UserError(f"simulators disagree: cycles {sorted(cycles)}, bit-exact "
@@ -102,7 +106,8 @@ def run(args):
                                     for n in bad))
     out = {"vectors": args.vectors, "rows": p.rows, "cols": p.cols,
            "simulated_cycles": cycles.pop(), "simulators": {},
-           "tile": {"units": 4, "rows": 4, "cols": 4, "rounds": args.tile_rounds, "simulators": {}}}
+           "tile": {"units": units, "rows": small.rows, "cols": small.cols,
+                    "rounds": args.tile_rounds, "simulators": {}}}
     rows = []
     for name, r in results.items():
         out["simulators"][name] = {k: r[k] for k in ("run_s", "build_s", "cycles_per_s",
@@ -113,7 +118,7 @@ def run(args):
     tbase = tiles["amaranth"]["cycles_per_s"]
     for name, t in tiles.items():
         out["tile"]["simulators"][name] = t | {"speedup_vs_amaranth": t["cycles_per_s"] / tbase}
-        rows.append(["tile, self-contained (4 units of 4x4)", name, t["simulated_cycles"], t["run_s"],
+        rows.append([f"tile, self-contained ({units} units of {small.rows}x{small.cols})", name, t["simulated_cycles"], t["run_s"],
                      t["cycles_per_s"], t["cycles_per_s"] / tbase, t["build_s"],
                      t["bit_exact"] and t["cycles_match_model"]])
     text = table(["workload", "simulator", "cycles", "run s", "cycles/s", "vs amaranth",
