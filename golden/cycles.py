@@ -41,6 +41,15 @@ for its last column to leave the compose pipeline. Slot by slot:
 - rows 1 .. rows-1: ``max(read_cycles, pipeline_cycles) + max(conv_cycles, write_row_cycles)``;
 - the last write: ``pipeline_cycles + write_row_cycles``.
 
+The tile's ends (:class:`crosstrain.rtl.tile.Tile`, timed by ``golden/interpreter.py``): an MVM's
+output enters the unit's output register one cycle after the schedule's ``latency``
+(:data:`OUTPUT_REGISTER_CYCLES`); the STORE that takes it reads it there and writes the tile's
+buffer in the next cycle (:data:`STORE_CYCLES`); an OPA, CRS or row write is finished one cycle
+after its schedule (:data:`FINISH_CYCLES`, the unit's done register). So a stream of MVMs whose
+outputs are stored takes :func:`stream_end_cycles` more than ``total(n)``, and a stretch of OPAs or
+a CRS :func:`finish_cycles` more than its schedule; the roll-up charges both (reference accounting:
+neither, as the simulators it reproduces do not).
+
 Graph streamer (:class:`crosstrain.rtl.graph_streamer.GraphStreamer`, GraphR's sub-block
 streamer on one graph-engine crossbar): each non-empty block in turn takes one cycle to read its
 header, one per edge to read its edges into the block register plus one for the last, ``rows x
@@ -65,6 +74,23 @@ from dataclasses import dataclass
 
 from crosstrain.golden.config import HardwareConfig
 from crosstrain.golden.write_elim import ComparatorParams
+
+
+OUTPUT_REGISTER_CYCLES = 1
+STORE_CYCLES = 2
+FINISH_CYCLES = 1
+
+
+def stream_end_cycles(cfg: HardwareConfig) -> int:
+    """Cycles after ``MvmSchedule.total(n)`` until the last output of a stream of MVMs is stored
+    in the tile's buffer (module docstring); 0 under reference accounting."""
+    return 0 if cfg.tile.accounting == "reference" else OUTPUT_REGISTER_CYCLES + STORE_CYCLES
+
+
+def finish_cycles(cfg: HardwareConfig) -> int:
+    """Cycles after the schedule of a stretch of OPAs, a CRS or a row write until the unit has
+    finished it (module docstring); 0 under reference accounting."""
+    return 0 if cfg.tile.accounting == "reference" else FINISH_CYCLES
 
 
 def ns_to_cycles(cfg: HardwareConfig, ns: float) -> int:

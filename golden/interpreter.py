@@ -251,7 +251,7 @@ def _time(ins: isa.Instr, u: Unit, clock: _Clock, cost) -> tuple[int, int]:
         u.stores.append(start)
         u.stored = max(u.stored, start)
         clock.t = issue + 1
-        return start, start + 2
+        return start, start + cycles.STORE_CYCLES
     issue = max(t, u.taken[0] + 1) if len(u.taken) == clock.depth else t
     if op == "WRITE":                                    # its row goes to the unit's row register
         issue = max(issue, u.reg_taken[2])
@@ -273,10 +273,10 @@ def _time(ins: isa.Instr, u: Unit, clock: _Clock, cost) -> tuple[int, int]:
             raise isa.IsaError(f"{ins.text()}: its output would leave the unit at cycle "
                                f"{start + result}, while a STORE of the previous output waits until "
                                f"{u.stored} (the unit would be held: not modelled)")
-        u.out_done = start + result + 1
+        u.out_done = start + result + cycles.OUTPUT_REGISTER_CYCLES
         u.free = {"MVM": start + occupied, "OPA": u.out_done, "CRS": u.out_done}
         return start, u.out_done
-    end = start + occupied + 1
+    end = start + occupied + cycles.FINISH_CYCLES
     u.free = {"MVM": end, "OPA": start + occupied if op == "OPA" else end, "CRS": end}
     return start, end
 

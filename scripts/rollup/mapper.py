@@ -426,6 +426,14 @@ def transfer(c: Counts, n: float, values: int, bits: int, cfg: HardwareConfig) -
     return cfg.tile.noc_latency_ns + values * bits / cfg.tile.noc_bandwidth_gbps
 
 
+def _add_end(w: PhaseWork, end: int) -> None:
+    """A stream of MVMs ends ``end`` cycles after its schedule (its last output stored:
+    :func:`crosstrain.golden.cycles.stream_end_cycles`), per sample and per mini-batch."""
+    if w.batch_cycles:
+        w.sample_cycles += end
+        w.batch_cycles += end
+
+
 def _add_movement(w: PhaseWork, edram_accesses: float, network_ns: float, tiles: int,
                   cfg: HardwareConfig, batch: int) -> None:
     """Put one sample's loads, stores (``edram_accesses``, spread over ``tiles`` eDRAMs) and
@@ -485,6 +493,7 @@ def map_layer(layer: Layer, cfg: HardwareConfig, tech: Technique, *, batch: int,
         moved["forward"] = moved.get("forward", 0.0) + x.vectors * x.groups * acc
         f.sample_cycles = max(f.sample_cycles, mvm_cycles(sched, x.vectors / g, zs))
         f.batch_cycles = max(f.batch_cycles, mvm_cycles(sched, B * x.vectors / g, zs))
+    _add_end(f, cycles.stream_end_cycles(cfg))
     net = {"forward": transfer(f.counts, B, layer.output_values, p.input_bits, cfg)}
 
     if backward:   # error back-propagation: transposed MVMs on the backward copy
@@ -500,6 +509,7 @@ def map_layer(layer: Layer, cfg: HardwareConfig, tech: Technique, *, batch: int,
             moved["backward"] = moved.get("backward", 0.0) + x.vectors * x.groups * acc
             b.sample_cycles = max(b.sample_cycles, mvm_cycles(sched, x.vectors / g, zs))
             b.batch_cycles = max(b.batch_cycles, mvm_cycles(sched, B * x.vectors / g, zs))
+        _add_end(b, cycles.stream_end_cycles(cfg))
         net["backward"] = transfer(b.counts, B, layer.input_values, p.error_bits, cfg)
 
     if tech.update == "opa":
@@ -546,8 +556,12 @@ def _opa_layer(parts, cfg, tech, phases, arrays, wpc, B, g, copies):
         crs.counts.cell_writes += copy * x.rows * x.cols * rewritten * (1 - we_c)
         crs.counts.rows_written += copy * cb * x.rows * rewritten * (1 - we_c)
         crs.counts.buffer_bits += copy * x.rows * x.cols * p.weight_bits
+    # the unit finishes each stretch of OPAs between CRSs, and each CRS, one cycle late
+    if gr.batch_cycles:
+        gr.sample_cycles += cycles.finish_cycles(cfg)
+        gr.batch_cycles += cycles.finish_cycles(cfg) * (math.ceil(B / tech.crs_samples) if tech.crs_samples else 1)
     crs_cfg = view(cfg, device__write_latency_ns=cfg.device.write_latency_ns * (1 - we_c))
-    crs.batch_cycles = cycles.crs_cycles(crs_cfg) * per
+    crs.batch_cycles = (cycles.crs_cycles(crs_cfg) + cycles.finish_cycles(cfg)) * per
     arrays["update"] = g * sum(x.groups * a * b for x, (a, b) in ((x, x.blocks(cfg)) for x in parts)) * M
     vec = max(math.ceil(B * x.vectors / g) for x in parts)
     wpc["update"] = vec * (1 - we_g) * tech.opa_writes_per_cell + per * (1 - we_c)
