@@ -66,7 +66,8 @@ def record_layout(p) -> data.StructLayout:
     (``c`` the step coefficient, ``level_sum`` the sum of the step's DAC levels; 0 in
     differential encoding), modulo ``2**out_width``, minus 1 except on the sign step (the
     shift-and-add adds it with a carry-in of 1, which also completes its negation of the sign
-    step's term). ``rotate`` holds copies of ``valid`` (one register each, one per accumulator
+    step's term). ``shift`` is the step's :func:`step_shift`, registered, so that the
+    shift-and-add decodes no ``step`` and ``sign`` before its shifter. ``rotate`` holds copies of ``valid`` (one register each, one per accumulator
     entry of the shift-and-add, :func:`rotate_width`), so no one net loads every accumulator.
     Records flow without back-pressure (``FlowSignature``: ADC results cannot wait)."""
     return data.StructLayout({
@@ -74,6 +75,7 @@ def record_layout(p) -> data.StructLayout:
         "step": range(p.input_steps),
         "sign": 1, "first": 1, "last": 1, "empty": 1, "end": 1,
         "bias": unsigned(p.out_width),
+        "shift": range(p.input_bits),
         "transposed": 1,
         "rotate": rotate_width(p),
     })
@@ -104,12 +106,12 @@ class AdcSequencer(wiring.Component):
     Members
     -------
     i : In(stream.Signature(token_layout(params)))
-        Step tokens; taken at the end of each step.
+        Step tokens; taken at the end of each step (``ready`` does not depend on ``valid``).
     xbar : Out(MvmPortSignature(params))
         The crossbar port (see :class:`MvmPortSignature`).
     o : Out(crosstrain.rtl.ports.FlowSignature(record_layout(params)))
         One record per conversion, valid in the cycle its codes arrive (one cycle after the
-        request): the codes from ``xbar.codes``, the step's bookkeeping and ``bias``, and
+        request): the codes from ``xbar.codes``, the step's bookkeeping, ``bias`` and ``shift``, and
         ``rotate`` (every bit equal to ``valid``). No back-pressure.
     emitted : In(1)
         An output vector left the unit this cycle.
@@ -141,12 +143,16 @@ class AdcSequencer(wiring.Component):
         # toward the streamer decodes no counter
         t = Signal(range(max(fwd.step_interval, tr.step_interval)))
         at = {n: Signal(name=f"t_at_{n}", init=n == 1) for n in {read, fwd.step_interval, tr.step_interval}}
+        # `ready` leaves `valid` out (a token is taken only while valid anyway), so the path
+        # from the streamer's `held` back to its own load enables goes through no logic here
         at_sample = self.i.valid & at[read]
         capture_ok = Signal()
         capture = at_sample & capture_ok
         hold = at_sample & ~capture_ok
-        take = self.i.valid & Mux(tok.transposed, at[tr.step_interval], at[fwd.step_interval]) & ~hold
-        m.d.comb += [self.i.ready.eq(take & ~ResetSignal()),
+        ready = Mux(tok.transposed, at[tr.step_interval], at[fwd.step_interval]) & \
+            ~(at[read] & ~capture_ok)
+        take = self.i.valid & ready
+        m.d.comb += [self.i.ready.eq(ready & ~ResetSignal()),
                      self.xbar.drive.eq(Mux(self.i.valid, tok.levels.as_value(), 0)),
                      self.xbar.transposed.eq(tok.transposed),
                      self.xbar.sample.eq(capture & ~tok.empty)]
@@ -196,7 +202,8 @@ class AdcSequencer(wiring.Component):
         m.d.sync += self.o.valid.eq(go)
         with m.If(go):
             m.d.sync += [getattr(rec, f).eq(getattr(book, f)) for f in BOOKKEEPING]
-            m.d.sync += [rec.end.eq(end), rec.bias.eq(Mux(book.sign, corr, ~corr))]
+            m.d.sync += [rec.end.eq(end), rec.bias.eq(Mux(book.sign, corr, ~corr)),
+                         rec.shift.eq(step_shift(p, book.step, book.sign))]
         m.d.comb += [self.o.payload.eq(rec), self.o.payload.codes.eq(self.xbar.codes),
                      self.o.payload.rotate.eq(Cat(copies(m, go, rotate_width(p), name="rotate")))]
         return m

@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from crosstrain.golden import encoding
 from crosstrain.golden.config import ConfigError
 from crosstrain.golden.periphery import check_params
-from crosstrain.rtl.adc_sequencer import record_layout, step_shift
+from crosstrain.rtl.adc_sequencer import record_layout
 from crosstrain.rtl.fanout import copies
 from crosstrain.rtl.input_streamer import lines
 from crosstrain.rtl.ports import FlowSignature
@@ -40,7 +40,7 @@ class ShiftAdd(wiring.Component):
     shift_k`` over the slice arrays (:func:`crosstrain.golden.encoding.slice_weights`: the negative set
     subtracts in differential encoding), weights ``z`` by the step coefficient
     (:func:`crosstrain.golden.encoding.step_coefficients`: ``<< step*dac_bits``, negated ``<<
-    input_bits-1`` for the sign step) and adds it, with the record's ``bias`` (the step's share
+    input_bits-1`` for the sign step; the record's ``shift`` is the amount) and adds it, with the record's ``bias`` (the step's share
     of the offset-encoding correction, so that the bias removed over a vector is
     ``2**(weight_bits-1) * sum(x)``: :func:`crosstrain.rtl.adc_sequencer.record_layout`) and a
     carry-in of 1, to the line's accumulator (replaces it on a ``first`` step). Accumulators
@@ -115,7 +115,7 @@ class ShiftAdd(wiring.Component):
             zs = [self._register(m, z, f"z{a}_s") for a, z in enumerate(zs)]
             valid, rec = delay()
         scaled = [Signal(signed(w), name=f"scaled{a}") for a in range(adcs)]
-        m.d.comb += [s.eq(z << step_shift(p, rec.step, rec.sign)) for s, z in zip(scaled, zs)]
+        m.d.comb += [s.eq(z << rec.shift) for s, z in zip(scaled, zs)]
         n_fwd, n_tr = p.lines_per_adc(), p.lines_per_adc(transposed=True)
         depth = max(n_fwd, n_tr)
         if extra >= 1:

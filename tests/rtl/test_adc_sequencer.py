@@ -57,7 +57,7 @@ def run(p, tokens, *, emit_delay=0):
             *_, take, sample, drive, conv, line, ov, rec = await ctx.tick().sample(
                 dut.i.ready, dut.xbar.sample, dut.xbar.drive, dut.xbar.convert, dut.xbar.line,
                 dut.o.valid, dut.o.payload)
-            trace["take"].append(take)
+            trace["take"].append(take and k < len(tokens))        # a transfer
             trace["sample"].append(sample)
             trace["drive"].append(drive)
             trace["convert"].append(conv)
@@ -65,13 +65,13 @@ def run(p, tokens, *, emit_delay=0):
             if not ov:
                 trace["idle_rotate"].append(rec.rotate)
             if ov:
-                trace["record"].append((cycle, {f: getattr(rec, f) for f in fields + ("end", "bias", "rotate")},
+                trace["record"].append((cycle, {f: getattr(rec, f) for f in fields + ("end", "bias", "shift", "rotate")},
                                         [rec.codes[k][a] for k in range(p.arrays)
                                          for a in range(p.adcs_per_array)]))
                 if rec.last and rec.end:
                     emit_at.append(cycle + 1 + emit_delay)
             answer = sum((line + 1) << (c * p.adc_bits) for c in range(n_codes)) if conv else 0
-            k += take
+            k += take and k < len(tokens)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -124,8 +124,9 @@ def test_schedule_matches_the_cycle_model(extra):
             cycle, book, codes = next(recs)
             assert cycle == s + read + j + 1, (extra, tok["vector"], tok["step"], j)
             assert book["end"] == (j == n - 1)
-            assert all(book[f] == tok[f] for f in book if f not in ("end", "bias", "rotate")), (extra, tok["vector"])
+            assert all(book[f] == tok[f] for f in book if f not in ("end", "bias", "shift", "rotate")), (extra, tok["vector"])
             assert book["bias"] == want_bias(p, tok), (extra, tok["vector"], tok["step"])
+            assert 1 << book["shift"] == abs(encoding.step_coefficients(p.cfg)[tok["step"]])
             assert book["rotate"] == (1 << rotate_width(p)) - 1      # a copy of valid per entry
             if not tok["empty"]:
                 assert codes == [j + 1] * len(codes)

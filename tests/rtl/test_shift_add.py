@@ -31,6 +31,7 @@ def golden_records(p, w, x, transposed):
         # the step's correction, -coef * 2**(weight_bits-1) * (sum of levels), minus 1 off the
         # sign step (record_layout's convention)
         bias = -int(coef[k]) * encoding.weight_offset(p.cfg) * int(steps[k, 0].sum()) - (not sign)
+        shift = abs(int(coef[k])).bit_length() - 1                     # |coef| = 2**shift
         codes = crossbar.adc(crossbar.column_sums(lv, steps[k, 0]), p.cfg)        # (A, lines)
         padded = np.zeros((p.arrays, p.adcs_per_array * lpa), np.int64)
         padded[:, :codes.shape[1]] = codes
@@ -38,7 +39,7 @@ def golden_records(p, w, x, transposed):
         for j in range(lpa):
             out.append(dict(codes=per[:, :, j].tolist(), step=k, sign=sign, first=k == 0,
                             last=sign, empty=0, end=j == lpa - 1, bias=bias % (1 << p.out_width),
-                            transposed=transposed, rotate=all_entries(p)))
+                            shift=shift, transposed=transposed, rotate=all_entries(p)))
     return out
 
 
@@ -141,7 +142,8 @@ def test_empty_record_gives_zero():
     lpa = p.lines_per_adc()
     garbage = rng.integers(1, 1 << p.adc_bits, (p.arrays, p.adcs_per_array)).tolist()
     empty = [dict(codes=garbage, step=0, sign=0, first=1, last=1, empty=1, end=j == lpa - 1,
-                  bias=(1 << p.out_width) - 1, transposed=0, rotate=all_entries(p)) for j in range(lpa)]
+                  bias=(1 << p.out_width) - 1, shift=0, transposed=0, rotate=all_entries(p))
+             for j in range(lpa)]
     records = golden_records(p, w, x, False) + empty + golden_records(p, w, x, False)
     outputs, _, _ = run(p, records, 3)
     levels, sign, shift = encoding.slice_weights(w, p.cfg)
