@@ -89,16 +89,26 @@ def _verilator_make_flags(simulator: str):
             os.environ["MAKEFLAGS"] = old
 
 
+#: Verilator options of a ports-only build, for simulation speed (``crosstrain bench sim``'s tile,
+#: docs/rtl.md): Verilator's expensive optimizations, X assignments and initial values as fast
+#: constants (Amaranth gives every register an initial value), no assertions.
+FAST_VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert")
+#: ``make`` variables of a ports-only build: the model's per-cycle code compiled with -O2 instead
+#: of verilated.mk's -Os (no -march=native: the build must run on any x86-64 machine).
+FAST_MAKE_VARS = ("OPT_FAST=-O2",)
+
+
 def _ports_only(runner):
     """``runner`` (cocotb's Verilator runner) building with only the top module public
     (``--public-depth 1``) instead of every signal (``--public-flat-rw``, which keeps Verilator
-    from optimizing across signals)."""
+    from optimizing across signals), with :data:`FAST_VERILATOR_ARGS` and :data:`FAST_MAKE_VARS`
+    (a build made before them is regenerated: Verilator's command line changed)."""
     build = runner._build_command
 
     def command():
-        cmds = build()
-        cmds[0] = [x for a in cmds[0] for x in (("--public-depth", "1") if a == "--public-flat-rw" else (a,))]
-        return cmds
+        (verilate, make, *rest) = build()
+        verilate = [x for a in verilate for x in (("--public-depth", "1") if a == "--public-flat-rw" else (a,))]
+        return [[*verilate, *FAST_VERILATOR_ARGS], [*make, *FAST_MAKE_VARS], *rest]
 
     runner._build_command = command
     return runner

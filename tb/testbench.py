@@ -384,11 +384,20 @@ async def _free_run(tb: Testbench, wait: FreeRun, period_ns: int) -> None:
 async def run_cocotb(dut, body, *, period_ns: int = 10):
     """Run ``body`` on the cocotb top ``dut`` (ports ``clk``, ``rst``): starts the clock (the
     simulator-side one: a free run needs no Python per cycle), then one ``RisingEdge`` +
-    ``ReadOnly`` per cycle; returns what ``body`` returns."""
+    ``ReadOnly`` per cycle; returns what ``body`` returns.
+
+    Under Verilator the clock is written ``Immediate`` (``vpiNoDelay``): cocotb's default,
+    ``Deposit``, is an inertial write, which Verilator applies after an evaluation of the model of
+    its own, so every clock edge cost two evaluations (the tile bench's free runs: about 1.4
+    times the simulated cycles per CPU second with ``Immediate``, docs/rtl.md). Icarus keeps
+    ``Deposit``."""
+    import cocotb
     from cocotb.clock import Clock
+    from cocotb.handle import Deposit, Immediate
     from cocotb.triggers import ReadOnly, RisingEdge
 
-    Clock(dut.clk, period_ns, unit="ns", impl="gpi").start()
+    verilator = cocotb.SIM_NAME.lower().startswith("verilator")
+    Clock(dut.clk, period_ns, unit="ns", impl="gpi", set_action=Immediate if verilator else Deposit).start()
     tb = CocotbTestbench(dut)
     edge, settled = RisingEdge(dut.clk), ReadOnly()
     await edge

@@ -19,7 +19,7 @@ def test_wave_builds_have_their_own_directory():
 
 def test_ports_only_verilator_builds_have_their_own_directory():
     """Only Verilator's build changes with ``ports_only`` (``--public-depth 1`` for cocotb's
-    ``--public-flat-rw``), so only it gets a directory of its own."""
+    ``--public-flat-rw``, the speed options added), so only it gets a directory of its own."""
     from crosstrain.tb.runner import _ports_only
 
     params = SPEC.as_params()
@@ -31,7 +31,8 @@ def test_ports_only_verilator_builds_have_their_own_directory():
             return [["verilator", "--vpi", "--public-flat-rw", "x.v"], ["make"]]
 
     assert _ports_only(Runner())._build_command() == [
-        ["verilator", "--vpi", "--public-depth", "1", "x.v"], ["make"]]
+        ["verilator", "--vpi", "--public-depth", "1", "x.v", "-O3", "--x-assign", "fast",
+         "--x-initial", "fast", "--noassert"], ["make", "OPT_FAST=-O2"]]
 
 
 @pytest.mark.cocotb
