@@ -554,7 +554,6 @@ def test_compiled_transposed_conv_layer():
 
 # Issue 13's three layers on the exported tile in cocotb (no Python per cycle): at reduced sizes
 # on one Icarus build by default, at the issue's sizes on Verilator in the `slow` run.
-LAYERS_TILE = isa.TileParams(units=4, buffer_depth=640, max_length=4)
 #: SMALL with 6-bit ADCs: a step's column sum is at most 4 rows x 3 (2-bit DAC) x 3 (2-bit cell)
 #: = 36 <= 63, so no ADC clips and the layer's definition holds for any operands.
 LAYERS_P = periphery_params(SMALL | {"converters.adc_bits": 6})
@@ -563,6 +562,31 @@ REDUCED_LAYERS = [
     (Layer("conv3x3", "conv", in_ch=1, out_ch=4, in_h=4, in_w=4, kernel=3, padding=1), 1),
     # a DCGAN generator layer's geometry (kernel 4, stride 2, padding 1): four phase groups
     (Layer("dcgan", "tconv", in_ch=1, out_ch=3, in_h=2, in_w=2, kernel=4, stride=2, padding=1), 2)]
+#: The issue's sizes (tests/rollup/test_compiler.py runs them on the interpreter): on PANTHER's
+#: 128 x 128 arrays with its timing, the precision of test_compiler's WIDE and 12-bit lossless
+#: ADCs (the CRS reads 12-bit update levels; 128 rows x 3 <= 4095: no clip).
+ISSUE_P = periphery_params({"precision.weight_bits": 8, "precision.weight_frac_bits": 4,
+                            "precision.input_bits": 6, "precision.error_bits": 6,
+                            "precision.update_slices": 8, "precision.update_slice_bits": (12,),
+                            "converters.adc_bits": 12, "converters.adc_mode": "lossless"})
+ISSUE_LAYERS = [
+    (Layer("dense", "fc", in_ch=256, out_ch=128), 8),
+    (Layer("conv3x3", "conv", in_ch=16, out_ch=32, in_h=16, in_w=16, kernel=3, padding=1), 1),
+    # a DCGAN generator layer (kernel 4, stride 2, padding 1) at reduced size: 32 -> 16 channels, 8x8 -> 16x16
+    (Layer("dcgan", "tconv", in_ch=32, out_ch=16, in_h=8, in_w=8, kernel=4, stride=2, padding=1), 2)]
+
+
+def layers_tile(p, layers, units):
+    """The one tile (``units`` units) whose buffer holds each of ``layers`` and its weight
+    read-back (:func:`with_readback`)."""
+    pitch = max(p.rows, p.cols)
+    depth = max(compiler.tile_for(layer, p.cfg, units=units, batch=batch).buffer_depth
+                for layer, batch in layers)
+    return isa.TileParams(units=units, buffer_depth=depth + (1 + units) * p.rows * pitch,
+                          max_length=pitch)
+
+
+LAYERS_TILE = layers_tile(LAYERS_P, REDUCED_LAYERS, 4)
 
 
 def with_readback(comp, p):
@@ -662,3 +686,20 @@ def test_issue_layers_on_icarus(tmp_path):
     naive = batch * layer.out_h * layer.out_w * layer.kernel ** 2 * layer.in_ch   # zero-inserted conv
     assert len(tconv.regions) == 4 and sum(r.rows * r.vectors for r in tconv.regions) == naive // 4
     print({c[0].layer.name: r["cycles"] for c, r in zip(cases, runs)})
+
+
+@pytest.mark.slow
+@pytest.mark.cocotb
+def test_issue_layers_at_full_size_on_verilator(tmp_path):
+    """Issue 13's three layers at the issue's sizes on one Verilator build of a tile of four
+    128 x 128 units (:data:`ISSUE_P`): the dense layer 256 -> 128 at batch 8 (2 row blocks), the
+    3x3 convolution 16 -> 32 channels on 16x16 (im2col rows 144 in 2 row blocks, 256 vectors),
+    the reduced DCGAN layer 32 -> 16 channels, 8x8 -> 16x16 at batch 2 in its four phase groups
+    (one unit each, 4 taps x 32 channels = 128 rows); forward, back-propagation, OPA, CRS and the
+    weights read back, checked as :func:`test_issue_layers_on_icarus` (:func:`run_layers`)."""
+    tile = layers_tile(ISSUE_P, ISSUE_LAYERS, 4)
+    cases = [layer_case(ISSUE_P, tile, layer, batch, seed=60 + n)
+             for n, (layer, batch) in enumerate(ISSUE_LAYERS)]
+    runs, wants = run_layers(ISSUE_P, tile, cases, "verilator", tmp_path)
+    assert [len(c[0].blocks) for c in cases] == [2, 2, 4]
+    print({c[0].layer.name: (r["cycles"], round(r["run_s"], 1)) for c, r in zip(cases, runs)})
