@@ -563,7 +563,8 @@ REDUCED_LAYERS = [
     # a DCGAN generator layer's geometry (kernel 4, stride 2, padding 1): four phase groups
     (Layer("dcgan", "tconv", in_ch=1, out_ch=3, in_h=2, in_w=2, kernel=4, stride=2, padding=1), 2)]
 #: The `slow` run's tile: 32 x 32 arrays (a 128 x 128 emulated unit exports to ~557,000 lines of
-#: Verilog, which Verilator needs tens of minutes to build on two cores: docs/rtl.md) with
+#: Verilog, ~26 min to build with Verilator on the shared two cores, and PANTHER's 20 ns OPA
+#: phases stall its emulator; the issue's layers need 2 to 4 such units: docs/rtl.md) with
 #: PANTHER's timing, the precision of tests/rollup/test_compiler.py's WIDE and 12-bit lossless
 #: ADCs (the CRS reads 12-bit update levels; 32 rows x 3 <= 4095: no clip).
 MID_P = periphery_params({"crossbar.rows": 32, "crossbar.cols": 32,
