@@ -13,8 +13,9 @@ times it).
 The design is built from ``{"periphery": PeripheryParams.as_dict(), "tile": TileParams fields,
 "value_bits": int}`` (the bench's parameters, one build per design); the programs come from
 the environment variable ``CROSSTRAIN_TILE_CASES`` (a JSON list of cases: :func:`make_case`
-keywords, or :func:`given_case`'s program and buffer, e.g. a compiled layer's), so new cases
-reuse the build. Weights reach the units through WRITE words from the buffer, as the
+keywords, or :func:`given_case`'s program and buffer, e.g. a compiled layer's; or ``@PATH``, the
+list in the file ``PATH``, for cases too large for the environment), so new cases reuse the
+build. Weights reach the units through WRITE words from the buffer, as the
 compiler's programs program them (the design's arrays start at zero).
 """
 
@@ -157,6 +158,16 @@ def given_case(program, buffer) -> dict:
             "buffer": [int(v) for v in buffer]}
 
 
+def load_cases(text: str) -> list:
+    """The cases ``CROSSTRAIN_TILE_CASES`` holds: its JSON list, or with ``@PATH`` the JSON list in
+    the file ``PATH`` (Linux refuses an environment string over 128 KiB, ``MAX_ARG_STRLEN``: a
+    layer's buffer of tens of thousands of values)."""
+    if text.startswith("@"):
+        with open(text[1:]) as f:
+            return json.load(f)
+    return json.loads(text)
+
+
 def case_program(p: PeripheryParams, tile: isa.TileParams, case: dict) -> tuple[list, np.ndarray]:
     """``(program, buffer)`` of a case: :func:`given_case`'s, or :func:`make_case`'s keywords
     (``check`` aside)."""
@@ -268,7 +279,7 @@ async def programs_match_golden(dut):
     stalls, buffer) to that file as a JSON list."""
     d = bench_params()
     p, tile = PeripheryParams.from_dict(d["periphery"]), isa.TileParams(**d["tile"])
-    cases = json.loads(os.environ[CASES_ENV])
+    cases = load_cases(os.environ[CASES_ENV])
     made = [case_program(p, tile, case) for case in cases]
 
     async def body(tb):

@@ -474,6 +474,15 @@ def test_cocotb_bench(simulator):
     assert (tests, failed) == (1, 0)
 
 
+def layer_shapes(layer, batch):
+    """``(x shape, w shape, y shape)`` of the operands :mod:`crosstrain.rollup.operands` packs."""
+    if layer.kind == "fc":
+        return (batch, layer.in_ch), (layer.in_ch, layer.out_ch), (batch, layer.out_ch)
+    k = layer.kernel
+    w = (k, k, layer.in_ch, layer.out_ch) if layer.kind == "conv" else (layer.in_ch, layer.out_ch, k, k)
+    return (batch, layer.in_ch, layer.in_h, layer.in_w), w, (batch, layer.out_ch, layer.out_h, layer.out_w)
+
+
 def compiled_layer(layer, batch, seed):
     """``layer`` compiled for ``batch`` samples (CRS after the batch) on 4 x 4 units, run on the
     tile against the interpreter from a packed buffer of small random operands; returns the
@@ -483,14 +492,39 @@ def compiled_layer(layer, batch, seed):
     tile = isa.TileParams(units=len(comp.blocks), buffer_depth=tile.buffer_depth, max_length=4)
     comp = compiler.compile_layer(layer, P.cfg, tile, batch=batch, technique=Technique(crs_samples=batch))
     rng = np.random.default_rng(seed)
-    x_shape = (batch, layer.in_ch, layer.in_h, layer.in_w)
-    y_shape = (batch, layer.out_ch, layer.out_h, layer.out_w)
-    k = layer.kernel
-    w_shape = (k, k, layer.in_ch, layer.out_ch) if layer.kind == "conv" else (layer.in_ch, layer.out_ch, k, k)
+    x_shape, w_shape, y_shape = layer_shapes(layer, batch)
     x, e = rng.integers(-3, 4, x_shape), rng.integers(-3, 4, y_shape)
     w = rng.integers(-8, 9, w_shape)
     res = check(P, tile, comp.program, None, operands.pack(comp, x, w, e), note=layer.name)
     return res, comp, (x, w, e)
+
+
+def definition(layer, x, w, e):
+    """``(y, dx)`` of ``layer`` by its definition, loops over the output pixels and taps (no
+    im2col, no phase decomposition): fc ``x @ w``, ``e @ w.T``; conv
+    ``y[o, i, j] += x[c, i s + ky - p, j s + kx - p] w[ky, kx, c, o]``; transposed conv
+    ``y[o, i s + ky - p, j s + kx - p] += x[c, i, j] w[c, o, ky, kx]``; ``dx`` the same sums
+    read backwards (each pair's error times the weight, onto the input pixel)."""
+    if layer.kind == "fc":
+        return x @ w, e @ w.T
+    y, dx = np.zeros(e.shape, np.int64), np.zeros(x.shape, np.int64)
+    k, s, p = layer.kernel, layer.stride, layer.padding
+    conv = layer.kind == "conv"
+    big, small = (y, x) if conv else (x, y)               # conv: outputs index the loop
+    for i in range(big.shape[2]):
+        for j in range(big.shape[3]):
+            for ky in range(k):
+                for kx in range(k):
+                    r, q = i * s + ky - p, j * s + kx - p
+                    if not (0 <= r < small.shape[2] and 0 <= q < small.shape[3]):
+                        continue
+                    if conv:
+                        y[:, :, i, j] += x[:, :, r, q] @ w[ky, kx]
+                        dx[:, :, r, q] += e[:, :, i, j] @ w[ky, kx].T
+                    else:
+                        y[:, :, r, q] += x[:, :, i, j] @ w[:, :, ky, kx]
+                        dx[:, :, i, j] += e[:, :, r, q] @ w[:, :, ky, kx].T
+    return y, dx
 
 
 def test_compiled_conv_layer():
@@ -500,10 +534,8 @@ def test_compiled_conv_layer():
     layer = Layer("conv", "conv", in_ch=1, out_ch=3, in_h=3, in_w=3, kernel=3, padding=1)
     res, comp, (x, w, e) = compiled_layer(layer, 1, seed=41)
     y, dx, _ = operands.unpack(comp, res.buffer, [u.weights for u in res.units])
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    ref = sum(np.einsum("nchw,co->nohw", xp[:, :, ky:ky + 3, kx:kx + 3], w[ky, kx])
-              for ky in range(3) for kx in range(3))
-    np.testing.assert_array_equal(y, ref)
+    for got, want in zip((y, dx), definition(layer, x, w, e)):
+        np.testing.assert_array_equal(got, want)
     assert len(comp.blocks) == 3 and res.counts["MVM"] == 3 * 9
 
 
@@ -514,14 +546,158 @@ def test_compiled_transposed_conv_layer():
     layer = Layer("tconv", "tconv", in_ch=1, out_ch=3, in_h=2, in_w=2, kernel=4, stride=2, padding=1)
     res, comp, (x, w, e) = compiled_layer(layer, 1, seed=42)
     y, dx, _ = operands.unpack(comp, res.buffer, [u.weights for u in res.units])
-    ref = np.zeros((1, 3, 4, 4), np.int64)          # out[2 * i + ky - 1, 2 * j + kx - 1] += x[i, j] w[ky, kx]
-    for i in range(2):
-        for j in range(2):
-            for ky in range(4):
-                for kx in range(4):
-                    oy, ox = 2 * i + ky - 1, 2 * j + kx - 1
-                    if 0 <= oy < 4 and 0 <= ox < 4:
-                        ref[:, :, oy, ox] += x[:, :, i, j] @ w[:, :, ky, kx]
-    np.testing.assert_array_equal(y, ref)
+    for got, want in zip((y, dx), definition(layer, x, w, e)):
+        np.testing.assert_array_equal(got, want)
     assert len(comp.regions) == len(comp.blocks) == 4
     assert sum(i.op == "LOOP" for i in comp.program) == 3       # one per phase: the groups together
+
+
+# Issue 13's three layers on the exported tile in cocotb (no Python per cycle): at reduced sizes
+# on one Icarus build by default, at the issue's sizes on Verilator in the `slow` run.
+#: SMALL with 6-bit ADCs: a step's column sum is at most 4 rows x 3 (2-bit DAC) x 3 (2-bit cell)
+#: = 36 <= 63, so no ADC clips and the layer's definition holds for any operands.
+LAYERS_P = periphery_params(SMALL | {"converters.adc_bits": 6})
+REDUCED_LAYERS = [
+    (Layer("dense", "fc", in_ch=8, out_ch=8), 2),            # 2 x 2 blocks, batch 2
+    (Layer("conv3x3", "conv", in_ch=1, out_ch=4, in_h=4, in_w=4, kernel=3, padding=1), 1),
+    # a DCGAN generator layer's geometry (kernel 4, stride 2, padding 1): four phase groups
+    (Layer("dcgan", "tconv", in_ch=1, out_ch=3, in_h=2, in_w=2, kernel=4, stride=2, padding=1), 2)]
+#: The `slow` run's tile: 32 x 32 arrays (a 128 x 128 emulated unit exports to ~557,000 lines of
+#: Verilog, ~26 min to build with Verilator on the shared two cores, and PANTHER's 20 ns OPA
+#: phases stall its emulator; the issue's layers need 2 to 4 such units: docs/rtl.md) with
+#: PANTHER's timing, the precision of tests/rollup/test_compiler.py's WIDE and 12-bit lossless
+#: ADCs (the CRS reads 12-bit update levels; 32 rows x 3 <= 4095: no clip).
+MID_P = periphery_params({"crossbar.rows": 32, "crossbar.cols": 32,
+                          "precision.weight_bits": 8, "precision.weight_frac_bits": 4,
+                          "precision.input_bits": 6, "precision.error_bits": 6,
+                          "precision.update_slices": 8, "precision.update_slice_bits": (12,),
+                          "converters.adc_bits": 12, "converters.adc_mode": "lossless"})
+MID_LAYERS = [
+    (Layer("dense", "fc", in_ch=64, out_ch=64), 8),          # 2 x 2 blocks, batch 8
+    # the issue's 16x16 input and 3x3 kernel; 4 -> 16 channels: im2col rows 36 in 2 row blocks
+    (Layer("conv3x3", "conv", in_ch=4, out_ch=16, in_h=16, in_w=16, kernel=3, padding=1), 1),
+    # the issue's DCGAN layer geometry, 8x8 -> 16x16, at 8 -> 8 channels: 4 phase groups of 32 rows
+    (Layer("dcgan", "tconv", in_ch=8, out_ch=8, in_h=8, in_w=8, kernel=4, stride=2, padding=1), 2)]
+
+
+def layers_tile(p, layers, units):
+    """The one tile (``units`` units) whose buffer holds each of ``layers`` and its weight
+    read-back (:func:`with_readback`)."""
+    pitch = max(p.rows, p.cols)
+    depth = max(compiler.tile_for(layer, p.cfg, units=units, batch=batch).buffer_depth
+                for layer, batch in layers)
+    return isa.TileParams(units=units, buffer_depth=depth + (1 + units) * p.rows * pitch,
+                          max_length=pitch)
+
+
+LAYERS_TILE = layers_tile(LAYERS_P, REDUCED_LAYERS, 4)
+
+
+def with_readback(comp, p):
+    """``comp``'s program with the units' weights read back into the buffer before HALT, and
+    where they land: row ``r`` of each block through an MVM of the one-hot row ``r`` (stored at
+    ``ident + r * pitch``), its output stored at ``back + (unit * rows + r) * pitch`` (a
+    crossbar's MVM of a one-hot input is that row of weights exactly: one row driven, no ADC
+    clips). Only the rows a block has (its unit's other rows keep what an earlier case of the
+    same build left: the arrays are not reset); the units read concurrently, LOOPs over the rows
+    as the compiler's. Returns ``(program, ident, back, pitch)``; the buffer must hold
+    ``back + units * rows * pitch`` values."""
+    R, C = p.rows, p.cols
+    pitch, ident = max(R, C), comp.regions[-1].end
+    back, prog, done = ident + R * pitch, comp.program[:-1], 0
+    assert comp.program[-1].op == "HALT"
+    for end in sorted({b.r1 - b.r0 for b in comp.blocks}):
+        body = []
+        for b in comp.blocks:
+            if b.r1 - b.r0 >= end:
+                body += [I("LOAD", unit=b.unit, reg=0, offset=0, addr=ident + done * pitch, length=R),
+                         I("MVM", unit=b.unit), I("STORE", unit=b.unit, acc=0, offset=0,
+                                                  addr=back + (b.unit * R + done) * pitch, length=C)]
+        prog += [I("LOOP", count=end - done, body=len(body), stride=pitch), *body]
+        done = end
+    return prog + [I("SYNC", mask=(1 << len(comp.blocks)) - 1), I("HALT")], ident, back, pitch
+
+
+def layer_case(p, tile, layer, batch, seed):
+    """``layer`` for ``batch`` samples (CRS after the batch) compiled onto ``tile`` with the
+    weight read-back (:func:`with_readback`); operands drawn over their whole signed ranges
+    (``input_bits`` for x and e, ``weight_bits`` for w). Returns ``(comp, program, buffer,
+    (x, w, e), (back, pitch))``."""
+    comp = compiler.compile_layer(layer, p.cfg, tile, batch=batch, technique=Technique(crs_samples=batch))
+    program, ident, back, pitch = with_readback(comp, p)
+    rng = np.random.default_rng(seed)
+    x_shape, w_shape, y_shape = layer_shapes(layer, batch)
+    top, wtop = 1 << (p.input_bits - 1), 1 << (p.weight_bits - 1)
+    x, w, e = rng.integers(-top, top, x_shape), rng.integers(-wtop, wtop, w_shape), rng.integers(-top, top, y_shape)
+    buf = np.zeros(tile.buffer_depth, np.int64)
+    packed = operands.pack(comp, x, w, e)
+    buf[:ident] = packed[:ident]
+    if back + tile.units * p.rows * pitch > tile.buffer_depth:
+        raise ValueError(f"{layer.name}: the read-back needs a buffer of {back + tile.units * p.rows * pitch}")
+    for r in range(p.rows):
+        buf[ident + r * pitch + r] = 1
+    return comp, program, buf, (x, w, e), (back, pitch)
+
+
+def run_layers(p, tile, cases, simulator, tmp_path):
+    """``cases`` (``layer_case`` results) on one build of the tile in ``simulator``; the bench
+    checks every buffer bit for bit and every ``done`` cycle against the interpreter. Then, here:
+    ``y`` and ``dx`` equal the layer's :func:`definition`; the weights read back equal the
+    interpreter's units' weights after the CRS, and the OPAs changed them."""
+    out, given = tmp_path / "runs.json", tmp_path / "cases.json"       # too large for the environment
+    given.write_text(json.dumps([tile_bench.given_case(prog, buf) for _, prog, buf, _, _ in cases]))
+    tests, failed = run_bench(Tile(params=p, tile=tile, value_bits=32), design="tile",
+                              params=tile_bench.design_params(p, tile, 32), simulator=simulator,
+                              test_module="crosstrain.tb.tile_bench", ports_only=True,
+                              extra_env={tile_bench.CASES_ENV: f"@{given}", tile_bench.RESULTS_ENV: str(out)})
+    assert (tests, failed) == (1, 0)
+    runs = json.loads(out.read_text())
+    for (comp, prog, buf, (x, w, e), (back, pitch)), run in zip(cases, runs):
+        got = np.array(run["buffer"], np.int64)
+        want = interpreter.run(prog, tile, p.cfg, buf)
+        assert run["cycles"] == want.cycles and np.array_equal(got, want.buffer)   # the bench's check, again
+        y, dx, _ = operands.unpack(comp, got, [u.weights for u in want.units])
+        for name, g, d in zip(("y", "dx"), (y, dx), definition(comp.layer, x, w, e)):
+            np.testing.assert_array_equal(g, d, err_msg=f"{comp.layer.name}: {name}")
+        read = [got[back + u * p.rows * pitch:][:p.rows * pitch].reshape(p.rows, pitch)[:, :p.cols]
+                for u in range(tile.units)]
+        for b in comp.blocks:
+            n = b.r1 - b.r0
+            assert np.array_equal(read[b.unit][:n], want.units[b.unit].weights[:n]), \
+                f"{comp.layer.name}: unit {b.unit}"
+        _, _, w_new = operands.unpack(comp, got, read)
+        assert np.any(w_new != w), f"{comp.layer.name}: the OPAs and CRS changed no weight"
+        assert want.counts["OPA"] and want.counts["CRS"] == len(comp.blocks)
+
+
+@pytest.mark.cocotb
+def test_issue_layers_on_icarus(tmp_path):
+    """Issue 13's three layers at reduced sizes, compiled and run on one Icarus build of a tile of
+    four 4 x 4 units: a dense layer 8 -> 8 in 2 x 2 blocks at batch 2, a 3x3 convolution 1 -> 4
+    channels on a 4x4 input (im2col rows 9 in three row blocks), and a stride-2 transposed
+    convolution 1 -> 3 channels, 2x2 -> 4x4 at batch 2 in its four phase groups (inserted zeros
+    skipped: each output pixel drives its phase's 2 x 2 taps), each forward, back-propagation,
+    OPA and CRS, with the weights read back (:func:`run_layers`); operands over their whole
+    ranges (:data:`LAYERS_P`: no ADC clips)."""
+    cases = [layer_case(LAYERS_P, LAYERS_TILE, layer, batch, seed=50 + n)
+             for n, (layer, batch) in enumerate(REDUCED_LAYERS)]
+    run_layers(LAYERS_P, LAYERS_TILE, cases, "icarus", tmp_path)
+    (layer, batch), tconv = REDUCED_LAYERS[2], cases[2][0]
+    naive = batch * layer.out_h * layer.out_w * layer.kernel ** 2 * layer.in_ch   # zero-inserted conv
+    assert len(tconv.regions) == 4 and sum(r.rows * r.vectors for r in tconv.regions) == naive // 4
+
+
+@pytest.mark.slow
+@pytest.mark.cocotb
+def test_issue_layers_on_verilator(tmp_path):
+    """Issue 13's three layers at the sizes of :data:`MID_LAYERS` on one Verilator build of a
+    tile of four 32 x 32 units (:data:`MID_P`): the dense layer 64 -> 64 at batch 8 (2 x 2
+    blocks), the 3x3 convolution 4 -> 16 channels on the issue's 16x16 input (2 row blocks, 256
+    vectors), the DCGAN layer 8 -> 8 channels, 8x8 -> 16x16 at batch 2 in its four phase groups
+    (one unit each); forward, back-propagation, OPA, CRS and the weights read back, checked as
+    :func:`test_issue_layers_on_icarus` (:func:`run_layers`)."""
+    tile = layers_tile(MID_P, MID_LAYERS, 4)
+    cases = [layer_case(MID_P, tile, layer, batch, seed=60 + n)
+             for n, (layer, batch) in enumerate(MID_LAYERS)]
+    assert [len(c[0].blocks) for c in cases] == [4, 2, 4]
+    run_layers(MID_P, tile, cases, "verilator", tmp_path)
