@@ -4,6 +4,7 @@ against crosstrain.golden.interpreter (buffer bit for bit, CYCLES exactly), CLEA
 errors for bad parameters. The cocotb bench with cocotbext-axi as bus master is at the bottom."""
 
 import gc
+import json
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from crosstrain.golden.config import ConfigError
 from crosstrain.golden.periphery import periphery_params
 from crosstrain.rtl.axis_top import AxisTop
 from crosstrain.tb import tile_bench
+from crosstrain.tb.runner import run_bench
 from crosstrain.tb.words import pack, unpack
 
 P = periphery_params(tile_bench.SMALL_PERIPHERY)
@@ -255,3 +257,20 @@ def test_bad_parameters_are_one_line(kw, error, match):
         AxisTop(P, TILE)                             # keyword-only
     del e
     gc.collect()
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("simulator", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
+def test_cocotb_bench_with_cocotbext_axi(simulator):
+    """tb/axis_top_bench.py in the exported Verilog, cocotbext-axi driving the register map and
+    the streams (with pauses on the data streams): a random program of every kind and a short
+    LOOP case on tile_bench's four-unit tile, buffer bit for bit and CYCLES exactly the
+    interpreter's (checked in the bench)."""
+    pytest.importorskip("cocotbext.axi", reason="cocotbext-axi is in the sim extra: pip install -e '.[sim]'")
+    tile, value_bits = tile_bench.SMALL_TILE, 32
+    cases = [{"kind": "random", "seed": 511}, {"kind": "loop", "iterations": 3, "rounds": 1}]
+    tests, failed = run_bench(AxisTop(params=P, tile=tile, value_bits=value_bits), design="axis_top",
+                              params=tile_bench.design_params(P, tile, value_bits), simulator=simulator,
+                              test_module="crosstrain.tb.axis_top_bench",
+                              extra_env={tile_bench.CASES_ENV: json.dumps(cases)}, ports_only=True)
+    assert (tests, failed) == (1, 0)
