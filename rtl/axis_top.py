@@ -214,11 +214,13 @@ class AxisTop(wiring.Component):
         m.d.comb += [bus.arready.eq(~rvalid), bus.rvalid.eq(rvalid), bus.rdata.eq(rdata),
                      bus.rresp.eq(rresp)]
         with m.If(bus.arvalid & ~rvalid):
-            m.d.sync += [rvalid.eq(1), rdata.eq(0), rresp.eq(SLVERR)]
+            m.d.sync += rvalid.eq(1)
             with m.Switch(bus.araddr[2:]):
                 for k, name in enumerate(REGISTERS):
                     with m.Case(k):
                         m.d.sync += [rdata.eq(values[name]), rresp.eq(OKAY)]
+                with m.Default():
+                    m.d.sync += [rdata.eq(0), rresp.eq(SLVERR)]
         with m.Elif(bus.rready):
             m.d.sync += rvalid.eq(0)
 
