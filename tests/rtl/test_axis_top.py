@@ -109,8 +109,9 @@ async def receive(ctx, port, n, rng, stall):
     return got
 
 
-def run(dut, body):
-    """``body(bus)`` as the testbench of ``dut``; returns what it returns."""
+def run(dut, body, *background):
+    """``body(bus)`` as the testbench of ``dut``, with ``background`` testbenches (``f(ctx)``)
+    beside it; returns what ``body`` returns."""
     out = {}
 
     async def bench(ctx):
@@ -119,6 +120,8 @@ def run(dut, body):
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
+    for f in background:
+        sim.add_testbench(f, background=True)
     sim.run()
     return out["result"]
 
@@ -184,6 +187,41 @@ def test_data_streams_under_backpressure(seed):
     got = [int(unpack(d, 1, dut.data_bits, signed=True)[0]) for d, _ in beats]
     assert got == want
     assert [last for _, last in beats] == [0] * 29 + [1]
+
+
+def test_read_back_beside_incoming_values():
+    """A read-back of buffer[0:16] (the sink slow: ``tready`` low 60 % of cycles) while new
+    values stream into buffer[16:32] through the same host port, all sent before the read-back
+    ends: the read-back sees the old values, and the new ones all land (a second read-back)."""
+    dut = AxisTop(params=P, tile=TILE)
+    rng = np.random.default_rng(5)
+    old, new = rng.integers(-100, 100, 16), rng.integers(-100, 100, 16)
+    state = {"go": False, "sent": False}
+
+    def words(values):
+        return [pack([v], dut.data_bits) for v in values]
+
+    async def body(bus):
+        ctx = bus.ctx
+        await send(ctx, dut.s_axis_data, words(old))
+        assert await bus.write(WR_ADDR, 16) == OKAY and await bus.write(RD_LEN, 16) == OKAY
+        assert await bus.write(CONTROL, READ) == OKAY
+        state["go"] = True
+        first = await receive(ctx, dut.m_axis_data, 16, rng, 0.6)
+        assert state["sent"], "the new values were not all sent during the read-back"
+        assert await bus.read(WR_ADDR) == 0                  # 16 values from 16: wrapped to 0
+        assert await bus.write(RD_ADDR, 16) == OKAY and await bus.write(CONTROL, READ) == OKAY
+        return first, await receive(ctx, dut.m_axis_data, 16, rng, 0.3)
+
+    async def incoming(ctx):
+        while not state["go"]:
+            await ctx.tick()
+        await send(ctx, dut.s_axis_data, words(new))
+        state["sent"] = True
+
+    first, second = run(dut, body, incoming)
+    for beats, want in ((first, old), (second, new)):
+        assert [int(unpack(d, 1, dut.data_bits, signed=True)[0]) for d, _ in beats] == want.tolist()
 
 
 @pytest.mark.parametrize("cmd_stall", [0.0, 0.4])
