@@ -44,8 +44,8 @@ def program_case(seed):
 
 
 class Bus:
-    """AXI4-Lite master and AXI4-Stream source / sink over amaranth.sim testbenches; the sink
-    checks the stream rules (a beat offered and not taken is offered again unchanged)."""
+    """An AXI4-Lite master in an amaranth.sim testbench (one transfer at a time); the streams'
+    source and sink are :func:`send` and :func:`receive`."""
 
     def __init__(self, dut, ctx):
         self.dut, self.ctx = dut, ctx
