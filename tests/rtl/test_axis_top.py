@@ -1,5 +1,6 @@
-"""The AXI top in amaranth.sim: its register map (values, access, responses), its data streams
-under back-pressure (the stream rules checked every cycle), a program through the command stream
+"""The AXI top in amaranth.sim (a :mod:`crosstrain.tb.testbench` bench, the streams driven by
+:mod:`crosstrain.tb.stream`'s agents): its register map (values, access, responses), its data
+streams under back-pressure (the stream rules checked every cycle), a program through the command stream
 against crosstrain.golden.interpreter (buffer bit for bit, CYCLES exactly), CLEAR, and one-line
 errors for bad parameters. The cocotb bench with cocotbext-axi as bus master is at the bottom."""
 
@@ -8,7 +9,6 @@ import json
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from crosstrain.golden import interpreter, isa
 from crosstrain.golden.config import ConfigError
@@ -16,6 +16,8 @@ from crosstrain.golden.periphery import periphery_params
 from crosstrain.rtl.axis_top import AxisTop
 from crosstrain.tb import tile_bench
 from crosstrain.tb.runner import run_bench
+from crosstrain.tb.stream import AXIS, AXIS_LAST, StreamMonitor, StreamSink, StreamSource, paused_for, random_pauses
+from crosstrain.tb.testbench import run_amaranth
 from crosstrain.tb.words import pack, unpack
 
 P = periphery_params(tile_bench.SMALL_PERIPHERY)
@@ -43,87 +45,60 @@ def program_case(seed):
     return prog, buf
 
 
-class Bus:
-    """An AXI4-Lite master in an amaranth.sim testbench (one transfer at a time); the streams'
-    source and sink are :func:`send` and :func:`receive`."""
+#: Cycles any one wait of these tests may take.
+TIMEOUT = 2_000
 
-    def __init__(self, dut, ctx):
-        self.dut, self.ctx = dut, ctx
+
+class Regs:
+    """An AXI4-Lite master in a :mod:`crosstrain.tb.testbench` bench body, one transfer at a
+    time; each handshake is seen on a probe (the edge after that sample completes it)."""
+
+    def __init__(self, tb):
+        self.tb = tb
+        self.p = {n: tb.probe(f"s_axil__{n}") for n in ("awready", "bvalid", "bresp", "arready",
+                                                         "rvalid", "rdata", "rresp")}
+
+    async def _handshake(self, valids, ready):
+        for v in valids:
+            self.tb.set(f"s_axil__{v}", 1)
+        start = self.tb.cycle                         # a sample with the valids driven
+        await self.tb.until(lambda: self.tb.cycle > start and self.p[ready].value, timeout=TIMEOUT,
+                            what=ready)
+        for v in valids:
+            self.tb.set(f"s_axil__{v}", 0)
 
     async def write(self, offset, value):
-        ctx, b = self.ctx, self.dut.s_axil
-        ctx.set(b.awaddr, offset)
-        ctx.set(b.wdata, value)
-        ctx.set(b.awvalid, 1)
-        ctx.set(b.wvalid, 1)
-        await ctx.tick().until(b.awready)
-        ctx.set(b.awvalid, 0)
-        ctx.set(b.wvalid, 0)
-        ctx.set(b.bready, 1)
-        resp, = await ctx.tick().sample(b.bresp).until(b.bvalid)
-        ctx.set(b.bready, 0)
-        return resp
+        """``value`` to byte ``offset``; returns ``bresp``."""
+        self.tb.set("s_axil__awaddr", offset)
+        self.tb.set("s_axil__wdata", value)
+        await self._handshake(("awvalid", "wvalid"), "awready")
+        await self._handshake(("bready",), "bvalid")
+        return self.p["bresp"].value
 
     async def read(self, offset, *, resp=OKAY):
-        ctx, b = self.ctx, self.dut.s_axil
-        ctx.set(b.araddr, offset)
-        ctx.set(b.arvalid, 1)
-        await ctx.tick().until(b.arready)
-        ctx.set(b.arvalid, 0)
-        ctx.set(b.rready, 1)
-        data, got = await ctx.tick().sample(b.rdata, b.rresp).until(b.rvalid)
-        ctx.set(b.rready, 0)
-        assert got == resp, f"read of {offset:#x}: response {got}, not {resp}"
-        return data
+        """The register at byte ``offset``, whose response must be ``resp``."""
+        self.tb.set("s_axil__araddr", offset)
+        await self._handshake(("arvalid",), "arready")
+        await self._handshake(("rready",), "rvalid")
+        assert self.p["rresp"].value == resp, f"read of {offset:#x}: response {self.p['rresp'].value}"
+        return self.p["rdata"].value
 
 
-async def send(ctx, port, words, rng=None, stall=0.0):
-    """``words`` on AXI4-Stream slave ``port``, with ``tvalid`` low for random cycles between
-    beats (probability ``stall`` per cycle) when ``rng`` is given."""
-    for w in words:
-        while rng is not None and rng.random() < stall:
-            ctx.set(port.tvalid, 0)
-            await ctx.tick()
-        ctx.set(port.tdata, w)
-        ctx.set(port.tvalid, 1)
-        await ctx.tick().until(port.tready)
-    ctx.set(port.tvalid, 0)
+def words(dut, values):
+    """Signed values as ``s_axis_data`` beats."""
+    return [pack([v], dut.data_bits) for v in values]
 
 
-async def receive(ctx, port, n, rng, stall):
-    """``n`` beats ``(tdata, tlast)`` from AXI4-Stream master ``port``, ``tready`` low in random
-    cycles (probability ``stall``); asserts that a beat not taken holds until taken."""
-    got, held = [], None
-    while len(got) < n:
-        ready = rng.random() >= stall
-        ctx.set(port.tready, ready)
-        _, _, valid, data, last = await ctx.tick().sample(port.tvalid, port.tdata, port.tlast)
-        if held is not None:
-            assert valid and (data, last) == held, f"beat {len(got)}: {held} withdrawn or changed"
-        held = None
-        if valid and ready:
-            got.append((data, last))
-        elif valid:
-            held = (data, last)
-    ctx.set(port.tready, 0)
-    return got
+def values(dut, sink):
+    """The signed values a sink took."""
+    return [int(unpack(t.value, 1, dut.data_bits, signed=True)[0]) for t in sink.transfers]
 
 
-def run(dut, body, *background):
-    """``body(bus)`` as the testbench of ``dut``, with ``background`` testbenches (``f(ctx)``)
-    beside it; returns what ``body`` returns."""
-    out = {}
-
-    async def bench(ctx):
-        out["result"] = await body(Bus(dut, ctx))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    for f in background:
-        sim.add_testbench(f, background=True)
-    sim.run()
-    return out["result"]
+def read_back(tb, dut, rng, stall):
+    """A sink on ``m_axis_data`` (``tready`` low with probability ``stall`` per cycle) and a
+    monitor of its ``tlast``; both check the stream rules."""
+    return (tb.add(StreamSink(tb, "m_axis_data", names=AXIS, pause=random_pauses(rng, stall))),
+            tb.add(StreamMonitor(tb, "m_axis_data", names=AXIS_LAST)))
 
 
 def test_register_map_values_and_responses():
@@ -131,7 +106,8 @@ def test_register_map_values_and_responses():
     the address and length registers, CONTROL reading 0."""
     dut = AxisTop(params=P, tile=TILE)
 
-    async def body(bus):
+    async def body(tb):
+        bus = Regs(tb)
         assert await bus.read(ID) == 0x4354_0001
         assert await bus.read(DEPTH) == 32
         for off in (CONTROL, STATUS, WR_ADDR, RD_ADDR, RD_LEN, CYCLES, STALLS):
@@ -151,77 +127,74 @@ def test_register_map_values_and_responses():
         assert await bus.read(STATUS) == 0
         return True
 
-    assert run(dut, body)
+    assert run_amaranth(dut, body)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_data_streams_under_backpressure(seed):
     """Values in with gaps from WR_ADDR = 5 (wrapping past the end), read back from RD_ADDR = 3
     with ``tready`` low half the cycles: each value where it was written, sign-extended, ``tlast``
-    on the last only; READING while the read-back runs."""
+    on the last only; READING while the read-back runs; the stream rules hold on both streams."""
     dut = AxisTop(params=P, tile=TILE)
     rng = np.random.default_rng(seed)
     bits, top = dut.value_bits, 1 << (dut.value_bits - 1)
-    values = rng.integers(-top, top, 32)
-    values[:2] = [-top, top - 1]
+    data = rng.integers(-top, top, 32)
+    data[:2] = [-top, top - 1]
     assert dut.data_bits % 8 == 0 and dut.data_bits >= bits
 
-    async def body(bus):
-        ctx = bus.ctx
+    async def body(tb):
+        bus = Regs(tb)
         assert await bus.write(WR_ADDR, 5) == OKAY
-        await send(ctx, dut.s_axis_data, [pack([v], dut.data_bits) for v in values], rng, 0.3)
+        src = tb.add(StreamSource(tb, "s_axis_data", names=AXIS, pause=random_pauses(rng, 0.3)))
+        src.send_all(words(dut, data))
+        await src.drain(timeout=TIMEOUT)
         assert await bus.read(WR_ADDR) == 5               # 32 values: once around
         assert await bus.write(RD_ADDR, 3) == OKAY and await bus.write(RD_LEN, 30) == OKAY
+        sink, last = read_back(tb, dut, rng, 0.5)
         assert await bus.write(CONTROL, READ) == OKAY
         assert await bus.read(STATUS) & READING
-        beats = await receive(ctx, dut.m_axis_data, 30, rng, 0.5)
-        for _ in range(4):
-            await ctx.tick()
-        assert not ctx.get(dut.m_axis_data.tvalid), "a beat after the last"
+        await sink.wait(30, timeout=TIMEOUT)
+        await tb.ticks(4)
+        assert len(sink.transfers) == 30, "a beat after the last"
         assert await bus.read(STATUS) == 0
-        return beats
+        return values(dut, sink), [t.value for t in last.transfers]
 
-    beats = run(dut, body)
-    buffer = np.roll(values, 5)                           # value k at address (5 + k) % 32
-    want = [buffer[(3 + k) % 32] for k in range(30)]
-    got = [int(unpack(d, 1, dut.data_bits, signed=True)[0]) for d, _ in beats]
-    assert got == want
-    assert [last for _, last in beats] == [0] * 29 + [1]
+    got, lasts = run_amaranth(dut, body)
+    buffer = np.roll(data, 5)                             # value k at address (5 + k) % 32
+    assert got == [buffer[(3 + k) % 32] for k in range(30)]
+    assert lasts == [0] * 29 + [1]
 
 
 def test_read_back_beside_incoming_values():
     """A read-back of buffer[0:16] (the sink slow: ``tready`` low 60 % of cycles) while new
-    values stream into buffer[16:32] through the same host port, all sent before the read-back
+    values stream into buffer[16:32] through the same host port, all taken before the read-back
     ends: the read-back sees the old values, and the new ones all land (a second read-back)."""
     dut = AxisTop(params=P, tile=TILE)
     rng = np.random.default_rng(5)
     old, new = rng.integers(-100, 100, 16), rng.integers(-100, 100, 16)
-    state = {"go": False, "sent": False}
 
-    def words(values):
-        return [pack([v], dut.data_bits) for v in values]
-
-    async def body(bus):
-        ctx = bus.ctx
-        await send(ctx, dut.s_axis_data, words(old))
+    async def body(tb):
+        bus = Regs(tb)
+        src = tb.add(StreamSource(tb, "s_axis_data", names=AXIS))
+        src.send_all(words(dut, old))
+        await src.drain(timeout=TIMEOUT)
         assert await bus.write(WR_ADDR, 16) == OKAY and await bus.write(RD_LEN, 16) == OKAY
+        sink, _ = read_back(tb, dut, rng, 0.6)
         assert await bus.write(CONTROL, READ) == OKAY
-        state["go"] = True
-        first = await receive(ctx, dut.m_axis_data, 16, rng, 0.6)
-        assert state["sent"], "the new values were not all sent during the read-back"
+        src.send_all(words(dut, new))
+        await sink.wait(16, timeout=TIMEOUT)
+        assert src.idle and src.transfers[-1].cycle < sink.transfers[-1].cycle, \
+            "the new values were not all taken during the read-back"
+        first = values(dut, sink)
         assert await bus.read(WR_ADDR) == 0                  # 16 values from 16: wrapped to 0
+        tb.remove(sink)
+        sink, _ = read_back(tb, dut, rng, 0.3)
         assert await bus.write(RD_ADDR, 16) == OKAY and await bus.write(CONTROL, READ) == OKAY
-        return first, await receive(ctx, dut.m_axis_data, 16, rng, 0.3)
+        await sink.wait(16, timeout=TIMEOUT)
+        return first, values(dut, sink)
 
-    async def incoming(ctx):
-        while not state["go"]:
-            await ctx.tick()
-        await send(ctx, dut.s_axis_data, words(new))
-        state["sent"] = True
-
-    first, second = run(dut, body, incoming)
-    for beats, want in ((first, old), (second, new)):
-        assert [int(unpack(d, 1, dut.data_bits, signed=True)[0]) for d, _ in beats] == want.tolist()
+    first, second = run_amaranth(dut, body)
+    assert first == old.tolist() and second == new.tolist()
 
 
 @pytest.mark.parametrize("cmd_stall", [0.0, 0.4])
@@ -235,41 +208,45 @@ def test_program_through_the_streams_matches_golden(cmd_stall):
     want = interpreter.run(prog, TILE, P.cfg, buf)
     assert not np.array_equal(want.buffer, buf)
     dut = AxisTop(params=P, tile=TILE)
-    words = [isa.encode(i, TILE) for i in prog]
+    program = [isa.encode(i, TILE) for i in prog]
     rng = np.random.default_rng(7)
 
-    async def one_run(bus):
-        ctx = bus.ctx
+    async def one_run(tb, bus):
         assert await bus.write(WR_ADDR, 0) == OKAY
-        await send(ctx, dut.s_axis_data, [pack([v], dut.data_bits) for v in buf])
-        ctx.set(dut.s_axis_cmd.tdata, words[0])
-        ctx.set(dut.s_axis_cmd.tvalid, 1)              # offered before START: not taken
-        for _ in range(3):
-            await ctx.tick()
-            assert not ctx.get(dut.s_axis_cmd.tready)
+        src = tb.add(StreamSource(tb, "s_axis_data", names=AXIS))
+        src.send_all(words(dut, buf))
+        await src.drain(timeout=TIMEOUT)
+        if not cmd_stall:                                  # offered before START: not taken
+            cmd = tb.add(StreamSource(tb, "s_axis_cmd", names=AXIS))
+            cmd.send_all(program)
+            await tb.ticks(3)
+            assert not cmd.transfers
         assert await bus.write(CONTROL, START) == OKAY
-        if cmd_stall:
-            ctx.set(dut.s_axis_cmd.tvalid, 0)
-            await ctx.tick().repeat(5)
-        await send(ctx, dut.s_axis_cmd, words, rng if cmd_stall else None, cmd_stall)
+        if cmd_stall:                                      # from the first started cycle on
+            cmd = tb.add(StreamSource(tb, "s_axis_cmd", names=AXIS,
+                                      pause=paused_for(5, random_pauses(rng, cmd_stall))))
+            cmd.send_all(program)
         status = await bus.read(STATUS)
         while not status & DONE:
             assert status & BUSY
             status = await bus.read(STATUS)
-        assert status == DONE | HALTED, status
+        assert status == DONE | HALTED and cmd.idle, status
         cycles, stalls = await bus.read(CYCLES), await bus.read(STALLS)
         assert await bus.write(RD_ADDR, 0) == OKAY and await bus.write(RD_LEN, 32) == OKAY
+        sink, _ = read_back(tb, dut, rng, 0.3)
         assert await bus.write(CONTROL, READ) == OKAY
-        beats = await receive(ctx, dut.m_axis_data, 32, rng, 0.3)
-        return cycles, stalls, np.array([unpack(d, 1, dut.data_bits, signed=True)[0] for d, _ in beats])
+        await sink.wait(32, timeout=TIMEOUT)
+        tb.remove(src, cmd, sink)
+        return cycles, stalls, np.array(values(dut, sink))
 
-    async def body(bus):
-        first = await one_run(bus)
+    async def body(tb):
+        bus = Regs(tb)
+        first = await one_run(tb, bus)
         assert await bus.write(CONTROL, CLEAR | START) == OKAY          # CLEAR wins
         assert await bus.read(STATUS) == 0 and await bus.read(CYCLES) == 0
-        return first, await one_run(bus)
+        return first, await one_run(tb, bus)
 
-    for cycles, stalls, got in run(dut, body):
+    for cycles, stalls, got in run_amaranth(dut, body):
         bad = np.flatnonzero(got != want.buffer)
         assert not len(bad), f"buffer[{bad[0]}] = {got[bad[0]]}, golden {want.buffer[bad[0]]}"
         assert stalls == 0
