@@ -195,7 +195,8 @@ class AxisTop(wiring.Component):
         m.d.sync += [start.eq(ctrl & wdata[0]), clear.eq(ctrl & wdata[1]), read.eq(ctrl & wdata[2])]
         with m.If(din.tvalid & din.tready):
             m.d.sync += wr_addr.eq(advance(wr_addr))
-        writable = {"WR_ADDR": (wr_addr, depth - 1), "RD_ADDR": (rd_addr, depth - 1), "RD_LEN": (rd_len, depth)}
+        writable = {"WR_ADDR": (wr_addr, depth - 1), "RD_ADDR": (rd_addr, depth - 1),
+                    "RD_LEN": (rd_len, depth)}                  # register, largest value
         with m.If(take_w):
             m.d.sync += [bvalid.eq(1), bresp.eq(SLVERR)]
             with m.If(ctrl):

@@ -16,7 +16,8 @@ from crosstrain.golden.periphery import periphery_params
 from crosstrain.rtl.axis_top import AxisTop
 from crosstrain.tb import tile_bench
 from crosstrain.tb.runner import run_bench
-from crosstrain.tb.stream import AXIS, AXIS_LAST, StreamMonitor, StreamSink, StreamSource, paused_for, random_pauses
+from crosstrain.tb.stream import (AXIS, AXIS_LAST, StreamMonitor, StreamSink, StreamSource, paused_for,
+                                  random_pauses)
 from crosstrain.tb.testbench import run_amaranth
 from crosstrain.tb.words import pack, unpack
 
@@ -120,7 +121,8 @@ def test_register_map_values_and_responses():
         assert await bus.write(WR_ADDR, 31) == OKAY and await bus.read(WR_ADDR) == 31
         assert await bus.write(WR_ADDR, 32) == SLVERR and await bus.read(WR_ADDR) == 31
         assert await bus.write(RD_ADDR, 7) == OKAY and await bus.read(RD_ADDR) == 7
-        assert await bus.write(RD_ADDR + 2, 9) == OKAY and await bus.read(RD_ADDR + 3) == 9  # bits 1:0 ignored
+        # address bits 1:0 are ignored
+        assert await bus.write(RD_ADDR + 2, 9) == OKAY and await bus.read(RD_ADDR + 3) == 9
         assert await bus.write(RD_LEN, 32) == OKAY and await bus.read(RD_LEN) == 32
         assert await bus.write(RD_LEN, 33) == SLVERR and await bus.read(RD_LEN) == 32
         assert await bus.write(CONTROL, 0) == OKAY and await bus.read(CONTROL) == 0

@@ -131,7 +131,8 @@ class AxisWire(wiring.Component):
     """``s_axis`` wired to ``m_axis`` (AXI4-Stream), ``tlast`` out = ``tdata[0]`` in."""
 
     def __init__(self):
-        super().__init__({"s_axis": In(AxiStreamSignature(8)), "m_axis": Out(AxiStreamSignature(8, last=True))})
+        super().__init__({"s_axis": In(AxiStreamSignature(8)),
+                          "m_axis": Out(AxiStreamSignature(8, last=True))})
 
     def elaborate(self, platform):
         m = Module()
