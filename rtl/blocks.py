@@ -148,8 +148,9 @@ class TileKind(PeripheryKind):
 
 
 class SelfCheckKind(TileKind):
-    """The self-checking top's parameters (:class:`crosstrain.rtl.selfcheck_top.SelfCheckTop`):
-    as :class:`TileKind`, with defaults small enough for an LFE5U-25F: 2 units of 4 x 4 crossbars,
+    """The prototyping tops' parameters (:class:`crosstrain.rtl.selfcheck_top.SelfCheckTop`,
+    :class:`crosstrain.rtl.axis_top.AxisTop`): as :class:`TileKind`, with defaults small enough
+    for an LFE5U-25F: 2 units of 4 x 4 crossbars,
     4-bit inputs in two 2-bit DAC steps, 8-bit weights, 2 ADCs per array, a 64-value buffer."""
 
     DEFAULTS = {"crossbar.rows": 4, "crossbar.cols": 4, "converters.adcs_per_array": 2,
@@ -261,6 +262,11 @@ BLOCKS: dict[str, Block] = {
         "crosstrain.rtl.selfcheck_top:SelfCheckTop",
         "self-checking top: a tile replays a training-step program from ROM and compares its "
         "buffer with golden values from a second ROM (passed / failed / done pins)",
+        SelfCheckKind()),
+    "axis_top": Block(
+        "crosstrain.rtl.axis_top:AxisTop",
+        "prototyping top: a tile behind AXI4-Stream ports (program words, buffer values in and "
+        "out) and an AXI4-Lite register map (control, status, cycle and stall counters)",
         SelfCheckKind()),
     "crossbar_emulator": Block(
         "crosstrain.rtl.crossbar_emulator:CrossbarEmulator",

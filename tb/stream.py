@@ -1,6 +1,7 @@
 """Stream agents of :mod:`crosstrain.tb.testbench`: source, sink and monitor of an
 ``amaranth.lib.stream`` port, bound to its prefix (``i`` -> ``i__valid``, ``i__ready``,
-``i__payload``), in the shape of cocotbext-axi's stream classes.
+``i__payload``; an AXI4-Stream port with ``names=AXIS``: ``s_axis__tvalid``, ``__tready``,
+``__tdata``), in the shape of cocotbext-axi's stream classes.
 
 - :class:`StreamSource` offers queued payloads (``send``); a pause generator inserts gaps
   between them (it is consulted only before a new payload is offered: ``valid`` never drops
@@ -26,6 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from crosstrain.tb.testbench import Agent, Testbench
+
+
+#: The members an agent binds: valid, ready, payload (``amaranth.lib.stream``; AXI4-Stream, whose
+#: ``tlast`` a second monitor with ``AXIS_LAST`` reads as its payload).
+STREAM = ("valid", "ready", "payload")
+AXIS = ("tvalid", "tready", "tdata")
+AXIS_LAST = ("tvalid", "tready", "tlast")
 
 
 class ProtocolError(AssertionError):
@@ -58,10 +66,10 @@ def paused_for(cycles: int, then=None):
 
 
 class _StreamAgent(Agent):
-    def __init__(self, tb: Testbench, prefix: str, codec=None):
+    def __init__(self, tb: Testbench, prefix: str, codec=None, names=STREAM):
         self.tb, self.prefix, self.codec = tb, prefix, codec
-        self.valid = tb.port(f"{prefix}__valid")
-        self.payload = tb.port(f"{prefix}__payload")
+        self.valid = tb.port(f"{prefix}__{names[0]}")
+        self.payload = tb.port(f"{prefix}__{names[2]}")
         self.transfers: list[Transfer] = []
 
     def _violation(self, rule: str):
@@ -78,9 +86,9 @@ class StreamMonitor(_StreamAgent):
     """Watches ``PREFIX__valid/ready/payload`` (``ready=False``: a flow without ``ready``,
     every valid cycle is a transfer) and checks the stream rules."""
 
-    def __init__(self, tb: Testbench, prefix: str, *, codec=None, ready: bool = True):
-        super().__init__(tb, prefix, codec)
-        self.ready = tb.port(f"{prefix}__ready") if ready else None
+    def __init__(self, tb: Testbench, prefix: str, *, codec=None, ready: bool = True, names=STREAM):
+        super().__init__(tb, prefix, codec, names)
+        self.ready = tb.port(f"{prefix}__{names[1]}") if ready else None
         self._held = None           # payload of a valid that was not taken at the last edge
 
     def _ready_now(self) -> int:
@@ -116,8 +124,8 @@ class StreamSink(StreamMonitor):
     """Takes every transfer of ``PREFIX``: drives ``ready`` high except in the cycles the
     ``pause`` generator yields True."""
 
-    def __init__(self, tb: Testbench, prefix: str, *, codec=None, pause=None):
-        super().__init__(tb, prefix, codec=codec)
+    def __init__(self, tb: Testbench, prefix: str, *, codec=None, pause=None, names=STREAM):
+        super().__init__(tb, prefix, codec=codec, names=names)
         self.pause = pause
         self._ready = 1
         self.ready.set(1)
@@ -147,9 +155,10 @@ class StreamSource(_StreamAgent):
     kept through a reset (the one on offer is offered again after it). ``ready=False``: a flow
     without ``ready``, each payload is valid for one cycle."""
 
-    def __init__(self, tb: Testbench, prefix: str, *, codec=None, pause=None, ready: bool = True):
-        super().__init__(tb, prefix, codec)
-        self.ready = tb.port(f"{prefix}__ready") if ready else None
+    def __init__(self, tb: Testbench, prefix: str, *, codec=None, pause=None, ready: bool = True,
+                 names=STREAM):
+        super().__init__(tb, prefix, codec, names)
+        self.ready = tb.port(f"{prefix}__{names[1]}") if ready else None
         self.pause = pause
         self.queue: deque = deque()
         self._offer = None          # (value, word) on the port

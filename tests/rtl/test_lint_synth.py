@@ -36,10 +36,10 @@ LINT_SIZE = {"crossbar.rows": 32, "crossbar.cols": 32}
 # 8 x 8 and at 32 x 32 only in the `slow` run.
 SMALL = {"crossbar.rows": 8, "crossbar.cols": 8}
 # The tile (two emulated 8 x 8 units, its buffer and scheduler) synthesizes in about three
-# minutes on two cores: `slow` only, and so the self-checking top around a tile; their Verilator
-# lint stays in the default run.
+# minutes on two cores: `slow` only, and so the prototyping tops around a tile (selfcheck,
+# axis_top); their Verilator lint stays in the default run.
 SYNTH_CASES = [pytest.param(name, SMALL if name == "crossbar_emulator" else LINT_SIZE, id=name,
-                            marks=[pytest.mark.slow] if name in ("tile", "selfcheck") else [])
+                            marks=[pytest.mark.slow] if name in ("tile", "selfcheck", "axis_top") else [])
                for name in sorted(BLOCKS)] + [
     pytest.param("crossbar_emulator", LINT_SIZE, marks=pytest.mark.slow, id="crossbar_emulator-32x32")]
 LINT_WAIVERS = ["-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-PROCASSINIT", "-Wno-UNUSEDSIGNAL",

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
+from crosstrain.rtl.axis_top import AxiStreamSignature
 from crosstrain.tb.runner import run_bench
-from crosstrain.tb.stream import ProtocolError, StreamMonitor, StreamSink, StreamSource, paused_for, random_pauses
+from crosstrain.tb.stream import (AXIS, AXIS_LAST, ProtocolError, StreamMonitor, StreamSink, StreamSource,
+                                  paused_for, random_pauses)
 from crosstrain.tb.testbench import run_amaranth
 from crosstrain.tb.words import Codec
 
@@ -120,6 +125,39 @@ def test_a_flow_source_presents_each_word_for_one_cycle():
 
     src, mon = run_amaranth(RegisterSlice(8), body)
     check_pass_through(src, mon, latency=1, note="flow")
+
+
+class AxisWire(wiring.Component):
+    """``s_axis`` wired to ``m_axis`` (AXI4-Stream), ``tlast`` out = ``tdata[0]`` in."""
+
+    def __init__(self):
+        super().__init__({"s_axis": In(AxiStreamSignature(8)),
+                          "m_axis": Out(AxiStreamSignature(8, last=True))})
+
+    def elaborate(self, platform):
+        m = Module()
+        i, o = self.s_axis, self.m_axis
+        m.d.comb += [o.tdata.eq(i.tdata), o.tvalid.eq(i.tvalid), o.tlast.eq(i.tdata[0]),
+                     i.tready.eq(o.tready)]
+        return m
+
+
+def test_axi_stream_names():
+    """``names=AXIS`` binds ``PREFIX__tvalid/tready/tdata``, ``AXIS_LAST`` reads ``tlast`` as the
+    payload: every item through the wire with gaps and stalls, each ``tlast`` its bit 0."""
+    items = np.random.default_rng(4).integers(0, 256, 30).tolist()
+
+    async def body(tb):
+        rng = np.random.default_rng(4)
+        src = tb.add(StreamSource(tb, "s_axis", names=AXIS, pause=random_pauses(rng, 0.3)))
+        sink = tb.add(StreamSink(tb, "m_axis", names=AXIS, pause=random_pauses(rng, 0.3)))
+        last = tb.add(StreamMonitor(tb, "m_axis", names=AXIS_LAST))
+        src.send_all(items)
+        await sink.wait(30, timeout=200)
+        return [t.value for t in sink.transfers], [t.value for t in last.transfers]
+
+    data, lasts = run_amaranth(AxisWire(), body)
+    assert data == items and lasts == [v & 1 for v in items]
 
 
 @pytest.mark.cocotb
